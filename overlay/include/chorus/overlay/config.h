@@ -1,0 +1,68 @@
+// OverlayConfig: every bound and timer of a node, with its default.
+// Units are in the names. All of these are read by the core; the driver
+// reads only the listen settings.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "chorus/base/result.h"
+
+namespace chorus::overlay {
+
+struct SocketAddress {
+  std::string host;  // numeric IPv4 or IPv6
+  uint16_t port = 0;
+  std::string to_string() const;
+  bool operator==(const SocketAddress&) const = default;
+  auto operator<=>(const SocketAddress&) const = default;
+};
+
+// "HOST:PORT" or "[V6]:PORT". kMalformed with the reason otherwise.
+Result<SocketAddress> parse_socket_address(const std::string& text);
+
+struct OverlayConfig {
+  // Links. ℓ self-initiated links; more inbound ones are refused.
+  size_t max_outbound_links = 8;
+  size_t max_inbound_links = 64;
+  std::vector<SocketAddress> bootstrap;
+  // Port announced to peers so they can dial us (0 = initiate-only).
+  uint16_t listen_port = 0;
+
+  // Framing and queues.
+  size_t max_frame_bytes = 1 << 20;         // length prefix bound (ciphertext)
+  size_t max_send_queue_bytes = 32u << 20;  // unwritten bytes per link before it is closed
+  size_t max_pending_requests = 4096;       // un-answered PING/WHISPER/SPEAK-ACK, per node
+
+  // Timers.
+  int64_t handshake_timeout_ms = 5000;
+  int64_t ping_interval_ms = 5000;
+  int64_t ping_timeout_ms = 15000;  // no answer to a PING for this long: peer is dead
+  int64_t request_timeout_ms = 10000;
+  int64_t reconnect_base_ms = 200;
+  int64_t reconnect_max_ms = 30000;
+  int64_t peer_exchange_interval_ms = 10000;
+  int64_t rotate_interval_ms = 60000;  // 0 turns random link replacement off
+
+  // Broadcast.
+  uint8_t shout_hop_limit = 16;
+  size_t seen_cache_entries = 1 << 16;
+  int64_t seen_cache_age_ms = 10 * 60 * 1000;
+  double shout_rate_per_s = 5000;  // per link, token bucket; excess SHOUTs are dropped
+  double shout_burst = 20000;
+
+  // Peers.
+  size_t peer_book_entries = 2048;
+  size_t peer_exchange_entries = 16;
+  int misbehaviour_limit = 100;  // score at which a peer is disconnected
+
+  // Seeded randomness for tests and simulations; nullopt in production.
+  std::optional<uint64_t> seed;
+
+  // kInvalidArgument naming the first field that makes no sense.
+  Result<void> validate() const;
+};
+
+}  // namespace chorus::overlay

@@ -1,0 +1,63 @@
+// Sealed frames: the byte stream after the handshake.
+//
+//   frame     = length u32 (big-endian) ‖ ciphertext
+//   ciphertext = ChaCha20-Poly1305-IETF(key, nonce = 0^4 ‖ counter u64 BE,
+//                                        ad = the 4 length bytes, plaintext)
+//
+// Each direction has its own key and counter starting at 0, so a frame that
+// is tampered with, replayed, dropped or reordered fails to open: the
+// receiver's counter no longer matches the sender's. Layout: spec/overlay.md.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+
+#include "chorus/base/bytes.h"
+#include "chorus/base/result.h"
+
+namespace chorus::overlay {
+
+inline constexpr size_t kFrameLengthBytes = 4;
+inline constexpr size_t kFrameTagBytes = 16;
+
+class FrameSealer {
+ public:
+  explicit FrameSealer(const std::array<uint8_t, 32>& key);
+  ~FrameSealer();
+  // Appends one sealed frame carrying `plaintext` to `out`.
+  void seal(ByteView plaintext, Bytes& out);
+  uint64_t frames_sealed() const { return counter_; }
+
+ private:
+  std::array<uint8_t, 32> key_;
+  uint64_t counter_ = 0;
+};
+
+class FrameOpener {
+ public:
+  // `max_frame_bytes` bounds the length prefix (ciphertext incl. tag).
+  FrameOpener(const std::array<uint8_t, 32>& key, size_t max_frame_bytes);
+  ~FrameOpener();
+
+  // Looks at the front of `buffer`. Returns nullopt when a whole frame is not
+  // there yet; otherwise opens it in place and returns {bytes consumed,
+  // plaintext view into `buffer`}. Errors (the link must close): kLimit for a
+  // length above the maximum, kMalformed for one below the tag size,
+  // kAuthFailed for a frame that is tampered, replayed or reordered.
+  struct Opened {
+    size_t consumed;
+    std::span<uint8_t> plaintext;
+  };
+  Result<std::optional<Opened>> open(std::span<uint8_t> buffer);
+
+  // Length the next frame needs in total, once its prefix is visible.
+  static std::optional<size_t> peek_length(ByteView buffer);
+
+ private:
+  std::array<uint8_t, 32> key_;
+  size_t max_frame_bytes_;
+  uint64_t counter_ = 0;
+};
+
+}  // namespace chorus::overlay

@@ -1,0 +1,121 @@
+// Overlay messages: the records carried inside sealed frames.
+//
+// Every message starts with `opcode u8 | id u32`; the body depends on the
+// opcode. Byte layouts are in spec/overlay.md. Decoding is total: any input
+// gives a Message or an Error, never a crash; an opcode we do not know
+// decodes to UnknownMsg so the receiver can NACK it and keep the link.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <variant>
+
+#include "chorus/base/bytes.h"
+#include "chorus/base/result.h"
+#include "chorus/overlay/identity.h"
+
+namespace chorus::overlay {
+
+enum class Opcode : uint8_t {
+  kAck = 0,
+  kNack = 1,
+  kPing = 2,
+  kSetConnectionOpt = 3,
+  kShout = 4,
+  kSpeak = 5,
+  kWhisper = 6,
+  // 7 FIND_NODE, 8 FIND_VALUE, 9 STORE: reserved for the DHT.
+};
+
+const char* opcode_name(uint8_t opcode);
+
+// Application protocol id. 0 is the overlay's own (peer exchange).
+using AppId = uint16_t;
+inline constexpr AppId kOverlayApp = 0;
+
+// Why a NACK was sent.
+enum class NackCode : uint8_t {
+  kUnspecified = 0,
+  kUnknownOpcode = 1,
+  kUnknownApp = 2,
+  kUnsupportedOption = 3,
+  kDecryptFailed = 4,
+  kLimit = 5,
+};
+
+struct AckMsg {
+  uint8_t acked = 0;  // opcode being acknowledged
+  Bytes data;         // PING: empty; WHISPER: 32-byte hash; SET_CONNECTION_OPT: option, setting
+};
+
+struct NackMsg {
+  uint8_t acked = 0;
+  NackCode code = NackCode::kUnspecified;
+  std::string reason;  // at most 255 bytes
+  Bytes data;          // as for ACK
+};
+
+struct PingMsg {};
+
+struct SetConnectionOptMsg {
+  uint8_t option = 0;
+  uint8_t setting = 0;
+};
+
+struct ShoutMsg {
+  AppId app = 0;
+  uint8_t hops_left = 0;  // not signed: each hop decrements it
+  PublicKey origin{};
+  uint64_t shout_id = 0;  // chosen by the origin; (origin, shout_id) is unique
+  Signature signature{};  // by origin over shout_signing_bytes()
+  Bytes payload;
+};
+
+inline constexpr uint8_t kSpeakAckRequested = 1;
+
+struct SpeakMsg {
+  AppId app = 0;
+  uint8_t flags = 0;
+  uint8_t hops_left = 0;
+  PublicKey origin{};     // the node that first spoke it (unsigned)
+  uint64_t speak_id = 0;  // with origin: the dedup key when apps forward
+  Bytes payload;
+};
+
+inline constexpr uint8_t kWhisperEncrypted = 1;  // payload = nonce(24) ‖ crypto_box
+inline constexpr uint8_t kWhisperRequest = 2;    // the sender waits for a response
+inline constexpr uint8_t kWhisperResponse = 4;   // answers request `reply_to`
+
+struct WhisperMsg {
+  AppId app = 0;
+  uint8_t flags = 0;
+  uint32_t reply_to = 0;
+  Bytes payload;
+};
+
+struct UnknownMsg {
+  uint8_t opcode = 0;
+};
+
+using MessageBody = std::variant<AckMsg, NackMsg, PingMsg, SetConnectionOptMsg, ShoutMsg, SpeakMsg,
+                                 WhisperMsg, UnknownMsg>;
+
+struct Message {
+  uint32_t id = 0;  // request id for ACK/NACK matching; ACK/NACK carry the id they answer
+  MessageBody body;
+};
+
+uint8_t opcode_of(const Message& m);
+
+// Appends the encoding of `m` to `out`.
+void encode_message(const Message& m, Bytes& out);
+Bytes encode_message(const Message& m);
+
+// Parses one message (the whole of `in`). kMalformed on truncation, trailing
+// bytes where the layout has none, or an oversized field.
+Result<Message> decode_message(ByteView in);
+
+// What a SHOUT's origin signs: "chorus/shout/v1" ‖ app ‖ origin ‖ shout_id ‖ payload.
+Bytes shout_signing_bytes(AppId app, const PublicKey& origin, uint64_t shout_id, ByteView payload);
+
+}  // namespace chorus::overlay

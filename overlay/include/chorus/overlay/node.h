@@ -1,0 +1,167 @@
+// chorus::overlay::Node — one overlay node on its own libuv loop thread.
+//
+//   auto node = Node::create(options);          // loads or makes the identity
+//   (*node)->register_app(7, handlers);          // any number of apps
+//   (*node)->start();                            // binds, dials bootstrap peers
+//   (*node)->shout(7, payload);                  // from any thread
+//   (*node)->stop();                             // closes links, joins the loop
+//
+// Threads. Every callback (handlers, completions, on_peer) runs on the
+// node's loop thread and must not block. Every command may be called from
+// any thread: off the loop thread it is posted (in order) to the loop; on it,
+// it runs at once. `post` runs any function on the loop thread. Introspection
+// (`peers`, `stats`, `queued_bytes`) is for the loop thread only (use post).
+//
+// Completions. Each command's callback fires exactly once, never inside the
+// call that started it: with the result, a timeout, or kCancelled when the
+// node stops first.
+//
+// Lifetime. stop() (or the destructor) closes every link and joins the loop
+// thread; do not call either from the loop thread itself.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "chorus/base/bytes.h"
+#include "chorus/base/result.h"
+#include "chorus/overlay/config.h"
+#include "chorus/overlay/identity.h"
+#include "chorus/overlay/message.h"
+#include "chorus/overlay/node_core.h"
+
+namespace chorus::overlay {
+
+struct NodeOptions {
+  OverlayConfig overlay;
+  // Where to accept links. nullopt: initiate-only (never listens, reached
+  // through the links it opens). Port 0 picks a free port.
+  std::optional<SocketAddress> listen = SocketAddress{"127.0.0.1", 0};
+  // Key file (created with mode 0600 on first run). Empty: use `identity`,
+  // or a fresh key that lives as long as the process.
+  std::string key_file;
+  std::optional<Identity> identity;
+  // Name in log lines; defaults to the start of the address.
+  std::string name;
+};
+
+struct ShoutInfo {
+  AppId app;
+  const PublicKey& origin;
+  uint64_t shout_id;
+  const PublicKey& from;  // neighbour it arrived from
+  ByteView payload;       // valid during the callback
+};
+
+enum class SpeakDecision { kKeep, kForward };
+
+struct SpeakInfo {
+  AppId app;
+  const PublicKey& from;
+  const PublicKey& origin;
+  uint8_t hops_left;
+  ByteView payload;
+};
+
+struct WhisperInfo {
+  AppId app;
+  const PublicKey& from;
+  ByteView payload;  // plaintext (decrypted when `encrypted`)
+  bool encrypted;    // end-to-end encrypted to us by the sender
+  bool is_request;   // answer through the Responder
+};
+
+class Node;
+
+// Answers one request. Move-only; replying twice or for a non-request is
+// ignored. May be kept and used later, from any thread.
+class Responder {
+ public:
+  Responder() = default;
+  void reply(Bytes payload, bool encrypt = false);
+  bool valid() const { return node_ != nullptr; }
+
+ private:
+  friend class Node;
+  Responder(Node* node, AppId app, PublicKey to, uint32_t id)
+      : node_(node), app_(app), to_(to), id_(id) {}
+  Node* node_ = nullptr;
+  AppId app_ = 0;
+  PublicKey to_{};
+  uint32_t id_ = 0;
+};
+
+struct AppHandlers {
+  std::function<void(const ShoutInfo&)> on_shout;
+  // Decides whether a SPEAK goes on to our other peers. Default: kKeep.
+  std::function<SpeakDecision(const SpeakInfo&)> on_speak;
+  std::function<void(const WhisperInfo&, Responder)> on_whisper;
+};
+
+struct SpeakOptions {
+  std::optional<PublicKey> to;  // nullopt: every direct peer
+  bool ack = false;             // wait for every addressee's ACK
+};
+
+struct RequestOptions {
+  int64_t timeout_ms = 10000;
+  bool encrypt = false;
+};
+
+using DoneCallback = std::function<void(Result<void>)>;
+using WhisperCallback = std::function<void(Result<Hash256>)>;  // the peer's ACK hash
+using ReplyCallback = std::function<void(Result<Bytes>)>;
+using PingCallback = std::function<void(Result<int64_t>)>;  // round trip, microseconds
+using PeerCallback = std::function<void(const PublicKey& peer, bool up, const std::string& reason)>;
+
+class Node {
+ public:
+  // Validates options and loads the identity; nothing runs yet.
+  static Result<std::unique_ptr<Node>> create(NodeOptions options);
+  ~Node();
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+
+  // Binds the listener (unless initiate-only) and starts the loop thread.
+  // kIo when the address cannot be bound.
+  Result<void> start();
+  // Idempotent. Pending completions end with kCancelled.
+  void stop();
+
+  const PublicKey& key() const;
+  // The bound address (port resolved) once started; nullopt if initiate-only.
+  std::optional<SocketAddress> listen_address() const;
+
+  // Before or after start. kExists if the id is taken.
+  Result<void> register_app(AppId app, AppHandlers handlers);
+  void on_peer(PeerCallback callback);
+  void add_peer(const SocketAddress& address);
+
+  void shout(AppId app, Bytes payload, DoneCallback done = {});
+  void speak(AppId app, Bytes payload, SpeakOptions options = {}, DoneCallback done = {});
+  void whisper(AppId app, const PublicKey& to, Bytes payload, bool encrypt = false,
+               WhisperCallback done = {});
+  void request(AppId app, const PublicKey& to, Bytes payload, RequestOptions options,
+               ReplyCallback done);
+  void ping(const PublicKey& to, PingCallback done);
+
+  // Thread-safe. Runs `fn` on the loop thread; dropped after stop().
+  void post(std::function<void()> fn);
+  bool on_loop_thread() const;
+
+  // Loop thread only.
+  std::vector<PeerInfo> peers() const;
+  NodeStats stats() const;
+  size_t queued_bytes(const PublicKey& peer) const;
+  size_t seen_cache_size() const;
+
+ private:
+  friend class Responder;
+  struct Impl;
+  explicit Node(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace chorus::overlay

@@ -1,0 +1,246 @@
+// NodeCore: the whole overlay protocol of one node, with no I/O.
+//
+// It owns the links (handshake, sealed frames), routing (PING, SHOUT, SPEAK,
+// WHISPER, ACK/NACK matching), the peer book and every bound. A driver (the
+// libuv Node, or a simulator) feeds it:
+//   inputs   on_accepted / on_connected / on_connect_failed / on_bytes /
+//            on_sent / on_closed / on_timer, each with the current time;
+//   commands shout / speak / whisper / request / respond / ping / forward_speak.
+// and drains, after every input or command, in this order:
+//   1. flush(now)            seals queued messages into frames;
+//   2. poll_action()         until false: connect, send, close;
+//   3. poll_event()          until false: deliveries and completions for apps;
+//   4. next_timer_us()       when to call on_timer next.
+// Commands never complete inline: their result arrives as a CompletionEvent
+// from poll_event(), so a callback never runs inside the call that caused it.
+//
+// Not thread-safe: one driver thread owns a core.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <variant>
+#include <vector>
+
+#include "chorus/base/bytes.h"
+#include "chorus/base/result.h"
+#include "chorus/overlay/config.h"
+#include "chorus/overlay/identity.h"
+#include "chorus/overlay/message.h"
+#include "chorus/overlay/peer_book.h"
+#include "chorus/overlay/random.h"
+#include "chorus/overlay/seen_cache.h"
+
+namespace chorus::overlay {
+
+using LinkId = uint64_t;
+using Token = uint64_t;  // names one command's completion; 0 = none
+
+// ---- actions for the driver
+struct ConnectAction {
+  LinkId link;
+  SocketAddress to;
+};
+struct SendAction {
+  LinkId link;
+  Bytes bytes;
+};
+struct CloseAction {  // the driver closes the socket; no on_closed is needed
+  LinkId link;
+  std::string reason;
+};
+using Action = std::variant<ConnectAction, SendAction, CloseAction>;
+
+// ---- events for applications
+struct ShoutEvent {
+  AppId app;
+  PublicKey origin;
+  uint64_t shout_id;
+  PublicKey from;  // the neighbour it arrived from
+  Bytes payload;
+};
+struct SpeakEvent {
+  PublicKey from;
+  LinkId link;
+  SpeakMsg msg;
+};
+struct WhisperEvent {
+  AppId app;
+  PublicKey from;
+  Bytes payload;  // decrypted when `encrypted`
+  bool encrypted;
+  bool is_request;
+  uint32_t request_id;
+};
+struct CompletionEvent {
+  Token token;
+  Result<Bytes> result;  // WHISPER: the ACK hash; request: the response; PING/SPEAK: empty
+  int64_t rtt_us = 0;    // PING only
+};
+struct PeerEvent {
+  PublicKey peer;
+  bool connected;
+  std::string reason;  // why it went down
+};
+using Event = std::variant<ShoutEvent, SpeakEvent, WhisperEvent, CompletionEvent, PeerEvent>;
+
+struct PeerInfo {
+  PublicKey key;
+  SocketAddress remote;
+  bool outbound;
+  uint16_t listen_port;
+  int64_t rtt_us;
+  size_t queued_bytes;
+};
+
+struct NodeStats {
+  uint64_t frames_sent = 0;
+  uint64_t frames_received = 0;
+  uint64_t bytes_sent = 0;
+  uint64_t messages_sent = 0;
+  uint64_t messages_received = 0;
+  uint64_t shouts_delivered = 0;
+  uint64_t duplicates_dropped = 0;
+  uint64_t shouts_rate_limited = 0;
+  uint64_t bad_signatures = 0;
+  uint64_t links_refused = 0;
+};
+
+class NodeCore {
+ public:
+  NodeCore(Identity identity, OverlayConfig config, int64_t now_us);
+  ~NodeCore();
+  NodeCore(const NodeCore&) = delete;
+  NodeCore& operator=(const NodeCore&) = delete;
+
+  const Identity& identity() const { return identity_; }
+  const OverlayConfig& config() const { return config_; }
+
+  // ---- driver inputs
+  // A peer connected to us. The core may refuse it at once (CloseAction).
+  LinkId on_accepted(const SocketAddress& remote, int64_t now_us);
+  void on_connected(LinkId link, int64_t now_us);
+  void on_connect_failed(LinkId link, const std::string& reason, int64_t now_us);
+  // Received bytes; `data` may be modified (frames are opened in place).
+  void on_bytes(LinkId link, std::span<uint8_t> data, int64_t now_us);
+  // `bytes` of an earlier SendAction reached the socket.
+  void on_sent(LinkId link, size_t bytes, int64_t now_us);
+  // The socket closed under us (EOF, reset, error).
+  void on_closed(LinkId link, const std::string& reason, int64_t now_us);
+  void on_timer(int64_t now_us);
+  // Adds a dialable address (e.g. a late bootstrap). Dialled on the next timer.
+  void add_peer_address(const SocketAddress& address, std::optional<PublicKey> key);
+  // Apps registered here get deliveries; WHISPER or SPEAK-with-ACK for any
+  // other app is answered NACK (SHOUTs for it are still relayed).
+  void register_app(AppId app);
+  void unregister_app(AppId app);
+  // Closes every link and stops dialling.
+  void shutdown(const std::string& reason);
+
+  // ---- outputs
+  void flush(int64_t now_us);
+  bool poll_action(Action& out);
+  bool poll_event(Event& out);
+  std::optional<int64_t> next_timer_us() const;
+
+  // ---- application commands
+  // Broadcasts to every node. No completion: SHOUTs are never ACKed.
+  Result<void> shout(AppId app, ByteView payload, int64_t now_us);
+  // To one direct peer, or every direct peer when `to` is empty. With
+  // `ack`, completes once each addressee ACKed (or with the first failure);
+  // without, returns token 0 and no completion.
+  Result<Token> speak(AppId app, ByteView payload, std::optional<PublicKey> to, bool ack,
+                      int64_t now_us);
+  // To one direct peer; completes with the peer's ACK hash (checked).
+  Result<Token> whisper(AppId app, const PublicKey& to, ByteView payload, bool encrypt,
+                        int64_t now_us);
+  // WHISPER that waits for the peer's response; completes with it or kTimeout.
+  Result<Token> request(AppId app, const PublicKey& to, ByteView payload, bool encrypt,
+                        int64_t timeout_ms, int64_t now_us);
+  Result<void> respond(AppId app, const PublicKey& to, uint32_t request_id, ByteView payload,
+                       bool encrypt, int64_t now_us);
+  Result<Token> ping(const PublicKey& to, int64_t now_us);
+  // Sends an app-approved SPEAK on to every other peer (hops permitting).
+  void forward_speak(const SpeakEvent& event, int64_t now_us);
+
+  // ---- introspection
+  std::vector<PeerInfo> peers() const;
+  bool is_connected(const PublicKey& key) const { return by_key_.count(key) != 0; }
+  size_t queued_bytes(const PublicKey& key) const;
+  size_t link_count() const { return links_.size(); }
+  const NodeStats& stats() const { return stats_; }
+  size_t seen_cache_size() const { return seen_.size(); }
+  const PeerBook& peer_book() const { return book_; }
+  // Largest payload a single message may carry.
+  size_t max_payload_bytes() const;
+
+ private:
+  struct Link;
+  struct Pending;
+  struct KeyHash {
+    size_t operator()(const PublicKey& k) const;
+  };
+
+  Link* find(LinkId id);
+  LinkId new_link(bool outbound, const SocketAddress& remote, int64_t now_us);
+  void start_handshake(Link& l);
+  void established(Link& l, int64_t now_us);
+  void close_link(Link& l, const std::string& reason, bool emit_close, int64_t now_us);
+  void process_frames(Link& l, std::span<uint8_t> data, int64_t now_us);
+  bool handle_plaintext(Link& l, std::span<uint8_t> plain, int64_t now_us);
+  void handle_message(Link& l, Message&& m, int64_t now_us);
+  void on_ack(Link& l, uint32_t id, uint8_t acked, Result<Bytes> result, int64_t now_us);
+  void on_shout(Link& l, ShoutMsg&& s, int64_t now_us);
+  void on_speak(Link& l, uint32_t id, SpeakMsg&& s, int64_t now_us);
+  void on_whisper(Link& l, uint32_t id, WhisperMsg&& w, int64_t now_us);
+  void send_peer_exchange(Link& l);
+  void on_peer_exchange(Link& l, ByteView payload, int64_t now_us);
+  bool send(Link& l, const Message& m, int64_t now_us);
+  bool enqueue(Link& l, ByteView record, int64_t now_us);
+  void broadcast(const Message& m, std::initializer_list<LinkId> except, const PublicKey* skip_key,
+                 int64_t now_us);
+  void mark_dirty(Link& l);
+  bool dial_candidate_busy(const PeerBook::Entry& e) const;
+  void rotate(int64_t now_us);
+  void seal_pending(Link& l);
+  void misbehaved(Link& l, int score, const std::string& why, int64_t now_us);
+  Result<Token> add_pending(Link& l, uint32_t id, int kind, Token token, int64_t deadline_us,
+                            Hash256 expect = {});
+  void complete(Token token, Result<Bytes> result, int64_t rtt_us = 0);
+  void maintain(int64_t now_us);
+  void dial(int64_t now_us);
+  Result<Bytes> seal_whisper(const PublicKey& to, ByteView payload, bool encrypt);
+  Result<Bytes> open_whisper(const PublicKey& from, ByteView payload);
+  Token next_token() { return ++last_token_; }
+
+  Identity identity_;
+  OverlayConfig config_;
+  Random random_;
+  PeerBook book_;
+  SeenCache seen_;        // SHOUT (origin, id)
+  SeenCache speak_seen_;  // forwarded SPEAK (origin, id)
+  std::unordered_map<LinkId, std::unique_ptr<Link>> links_;
+  std::unordered_map<PublicKey, LinkId, KeyHash> by_key_;  // established links
+  std::unordered_map<uint64_t, Pending> pending_;          // (link << 32 | id)
+  std::unordered_map<Token, size_t> group_left_;           // SPEAK-to-all ACKs still owed
+  std::deque<Action> actions_;
+  std::deque<Event> events_;
+  std::vector<LinkId> dirty_;  // links with unsealed or unsent bytes
+  LinkId last_link_ = 0;
+  Token last_token_ = 0;
+  int64_t next_maintain_us_ = 0;
+  int64_t next_exchange_us_ = 0;
+  int64_t next_rotate_us_ = 0;
+  bool shut_down_ = false;
+  std::array<uint8_t, 32> x25519_secret_{};
+  std::unordered_set<AppId> apps_;
+  Bytes scratch_;  // reused encode buffer
+  NodeStats stats_;
+};
+
+}  // namespace chorus::overlay

@@ -1,0 +1,199 @@
+#include "chorus/overlay/message.h"
+
+#include "chorus/overlay/wire.h"
+
+namespace chorus::overlay {
+namespace {
+
+constexpr std::string_view kShoutContext = "chorus/shout/v1";
+
+template <class... Ts>
+struct Overloaded : Ts... {
+  using Ts::operator()...;
+};
+template <class... Ts>
+Overloaded(Ts...) -> Overloaded<Ts...>;
+
+Bytes to_bytes(ByteView v) {
+  return Bytes(v.begin(), v.end());
+}
+
+}  // namespace
+
+const char* opcode_name(uint8_t opcode) {
+  switch (opcode) {
+    case 0:
+      return "ACK";
+    case 1:
+      return "NACK";
+    case 2:
+      return "PING";
+    case 3:
+      return "SET_CONNECTION_OPT";
+    case 4:
+      return "SHOUT";
+    case 5:
+      return "SPEAK";
+    case 6:
+      return "WHISPER";
+    case 7:
+      return "FIND_NODE";
+    case 8:
+      return "FIND_VALUE";
+    case 9:
+      return "STORE";
+    default:
+      return "UNKNOWN";
+  }
+}
+
+uint8_t opcode_of(const Message& m) {
+  return std::visit(Overloaded{
+                        [](const AckMsg&) -> uint8_t { return 0; },
+                        [](const NackMsg&) -> uint8_t { return 1; },
+                        [](const PingMsg&) -> uint8_t { return 2; },
+                        [](const SetConnectionOptMsg&) -> uint8_t { return 3; },
+                        [](const ShoutMsg&) -> uint8_t { return 4; },
+                        [](const SpeakMsg&) -> uint8_t { return 5; },
+                        [](const WhisperMsg&) -> uint8_t { return 6; },
+                        [](const UnknownMsg& u) -> uint8_t { return u.opcode; },
+                    },
+                    m.body);
+}
+
+void encode_message(const Message& m, Bytes& out) {
+  ByteWriter w(out);
+  w.u8(opcode_of(m));
+  w.u32(m.id);
+  std::visit(Overloaded{
+                 [&](const AckMsg& a) {
+                   w.u8(a.acked);
+                   w.bytes(a.data);
+                 },
+                 [&](const NackMsg& n) {
+                   w.u8(n.acked);
+                   w.u8(static_cast<uint8_t>(n.code));
+                   size_t len = std::min<size_t>(n.reason.size(), 255);
+                   w.u8(static_cast<uint8_t>(len));
+                   w.bytes(as_bytes(std::string_view(n.reason).substr(0, len)));
+                   w.bytes(n.data);
+                 },
+                 [&](const PingMsg&) {},
+                 [&](const SetConnectionOptMsg& s) {
+                   w.u8(s.option);
+                   w.u8(s.setting);
+                 },
+                 [&](const ShoutMsg& s) {
+                   w.u16(s.app);
+                   w.u8(s.hops_left);
+                   w.array(s.origin);
+                   w.u64(s.shout_id);
+                   w.array(s.signature);
+                   w.bytes(s.payload);
+                 },
+                 [&](const SpeakMsg& s) {
+                   w.u16(s.app);
+                   w.u8(s.flags);
+                   w.u8(s.hops_left);
+                   w.array(s.origin);
+                   w.u64(s.speak_id);
+                   w.bytes(s.payload);
+                 },
+                 [&](const WhisperMsg& s) {
+                   w.u16(s.app);
+                   w.u8(s.flags);
+                   w.u32(s.reply_to);
+                   w.bytes(s.payload);
+                 },
+                 [&](const UnknownMsg&) {},
+             },
+             m.body);
+}
+
+Bytes encode_message(const Message& m) {
+  Bytes out;
+  encode_message(m, out);
+  return out;
+}
+
+Result<Message> decode_message(ByteView in) {
+  ByteReader r(in);
+  uint8_t op = 0;
+  Message m;
+  if (!r.u8(op) || !r.u32(m.id)) return malformed("message shorter than its 5-byte header");
+  auto truncated = [&]() { return malformed(std::string(opcode_name(op)) + " message truncated"); };
+  switch (op) {
+    case 0: {
+      AckMsg a;
+      if (!r.u8(a.acked)) return truncated();
+      a.data = to_bytes(r.rest());
+      m.body = std::move(a);
+      break;
+    }
+    case 1: {
+      NackMsg n;
+      uint8_t code = 0, len = 0;
+      ByteView reason;
+      if (!r.u8(n.acked) || !r.u8(code) || !r.u8(len) || !r.bytes(len, reason)) return truncated();
+      n.code = static_cast<NackCode>(code);
+      n.reason.assign(reason.begin(), reason.end());
+      n.data = to_bytes(r.rest());
+      m.body = std::move(n);
+      break;
+    }
+    case 2:
+      if (r.remaining() != 0) return malformed("PING carries no body");
+      m.body = PingMsg{};
+      break;
+    case 3: {
+      SetConnectionOptMsg s;
+      if (!r.u8(s.option) || !r.u8(s.setting)) return truncated();
+      if (r.remaining() != 0) return malformed("SET_CONNECTION_OPT has trailing bytes");
+      m.body = s;
+      break;
+    }
+    case 4: {
+      ShoutMsg s;
+      if (!r.u16(s.app) || !r.u8(s.hops_left) || !r.array(s.origin) || !r.u64(s.shout_id) ||
+          !r.array(s.signature))
+        return truncated();
+      s.payload = to_bytes(r.rest());
+      m.body = std::move(s);
+      break;
+    }
+    case 5: {
+      SpeakMsg s;
+      if (!r.u16(s.app) || !r.u8(s.flags) || !r.u8(s.hops_left) || !r.array(s.origin) ||
+          !r.u64(s.speak_id))
+        return truncated();
+      s.payload = to_bytes(r.rest());
+      m.body = std::move(s);
+      break;
+    }
+    case 6: {
+      WhisperMsg s;
+      if (!r.u16(s.app) || !r.u8(s.flags) || !r.u32(s.reply_to)) return truncated();
+      s.payload = to_bytes(r.rest());
+      m.body = std::move(s);
+      break;
+    }
+    default:
+      m.body = UnknownMsg{op};
+      break;
+  }
+  return m;
+}
+
+Bytes shout_signing_bytes(AppId app, const PublicKey& origin, uint64_t shout_id, ByteView payload) {
+  Bytes out;
+  out.reserve(kShoutContext.size() + 2 + 32 + 8 + payload.size());
+  ByteWriter w(out);
+  w.bytes(as_bytes(kShoutContext));
+  w.u16(app);
+  w.array(origin);
+  w.u64(shout_id);
+  w.bytes(payload);
+  return out;
+}
+
+}  // namespace chorus::overlay

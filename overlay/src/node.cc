@@ -1,0 +1,635 @@
+// The libuv driver: sockets, timer and thread around a NodeCore. It only
+// moves bytes and time in and actions out; protocol decisions live in the core.
+#include "chorus/overlay/node.h"
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <uv.h>
+
+#include <atomic>
+#include <future>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+namespace chorus::overlay {
+namespace {
+
+constexpr size_t kReadBufferBytes = 256 * 1024;
+
+int64_t now_us() {
+  return static_cast<int64_t>(uv_hrtime() / 1000);
+}
+
+std::string uv_error(int code) {
+  return std::string(uv_err_name(code)) + ": " + uv_strerror(code);
+}
+
+Result<SocketAddress> from_sockaddr(const sockaddr_storage& ss) {
+  char host[INET6_ADDRSTRLEN] = {};
+  if (ss.ss_family == AF_INET) {
+    auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
+    uv_ip4_name(a, host, sizeof host);
+    return SocketAddress{host, ntohs(a->sin_port)};
+  }
+  if (ss.ss_family == AF_INET6) {
+    auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
+    uv_ip6_name(a, host, sizeof host);
+    return SocketAddress{host, ntohs(a->sin6_port)};
+  }
+  return invalid_argument("unknown address family");
+}
+
+int to_sockaddr(const SocketAddress& a, sockaddr_storage& ss) {
+  if (a.host.find(':') != std::string::npos) {
+    return uv_ip6_addr(a.host.c_str(), a.port, reinterpret_cast<sockaddr_in6*>(&ss));
+  }
+  return uv_ip4_addr(a.host.c_str(), a.port, reinterpret_cast<sockaddr_in*>(&ss));
+}
+
+}  // namespace
+
+struct Node::Impl {
+  struct Conn {
+    uv_tcp_t tcp;
+    uv_connect_t connect_req;
+    Impl* impl = nullptr;
+    LinkId link = 0;
+    bool closing = false;
+  };
+  struct WriteReq {
+    uv_write_t req;
+    Impl* impl;
+    LinkId link;
+    Bytes data;
+  };
+  struct Callback {
+    std::function<void(CompletionEvent&)> fn;
+  };
+
+  Node* owner = nullptr;
+  NodeOptions options;
+  Identity identity;
+  std::shared_ptr<spdlog::logger> log;
+
+  uv_loop_t loop{};
+  uv_tcp_t listener{};
+  uv_timer_t timer{};
+  uv_prepare_t prepare{};
+  uv_async_t async{};
+  std::thread thread;
+  std::atomic<std::thread::id> loop_id{};
+  std::optional<SocketAddress> bound;
+  std::unique_ptr<NodeCore> core;
+  std::unordered_map<LinkId, Conn*> conns;
+  std::unordered_map<Token, std::function<void(CompletionEvent&)>> callbacks;
+  std::unordered_map<AppId, AppHandlers> apps;
+  PeerCallback peer_callback;
+  std::vector<std::function<void()>> deferred;  // run on the next drain
+  std::unique_ptr<uint8_t[]> read_buffer{new uint8_t[kReadBufferBytes]};
+  bool read_buffer_busy = false;
+
+  std::mutex mu;  // guards `posted`, `started`, `stopping`
+  std::vector<std::function<void()>> posted;
+  bool started = false;
+  bool stopping = false;
+
+  explicit Impl(Identity id) : identity(std::move(id)) {}
+
+  // ------------------------------------------------------------ loop side
+
+  void drain() {
+    int64_t now = now_us();
+    for (int round = 0; round < 1000; ++round) {
+      core->flush(now);
+      bool any = false;
+      Action a;
+      while (core->poll_action(a)) {
+        any = true;
+        handle(a);
+      }
+      Event e;
+      while (core->poll_event(e)) {
+        any = true;
+        dispatch(e);
+      }
+      if (!deferred.empty()) {
+        any = true;
+        auto run = std::move(deferred);
+        deferred.clear();
+        for (auto& fn : run) fn();
+      }
+      if (!any) break;
+      now = now_us();
+    }
+    if (auto t = core->next_timer_us()) {
+      int64_t wait_us = std::max<int64_t>(0, *t - now_us());
+      uv_timer_start(&timer, on_timer, static_cast<uint64_t>((wait_us + 999) / 1000), 0);
+    } else {
+      uv_timer_stop(&timer);
+    }
+  }
+
+  void handle(Action& a) {
+    if (auto* c = std::get_if<ConnectAction>(&a)) return do_connect(*c);
+    if (auto* s = std::get_if<SendAction>(&a)) return do_send(*s);
+    if (auto* x = std::get_if<CloseAction>(&a)) {
+      auto it = conns.find(x->link);
+      if (it == conns.end()) return;
+      log->info("closing link {}: {}", x->link, x->reason);
+      close_conn(it->second);
+    }
+  }
+
+  void do_connect(const ConnectAction& c) {
+    sockaddr_storage ss{};
+    auto* conn = new Conn;
+    conn->impl = this;
+    conn->link = c.link;
+    uv_tcp_init(&loop, &conn->tcp);
+    conn->tcp.data = conn;
+    conns[c.link] = conn;
+    int rc = to_sockaddr(c.to, ss);
+    if (rc == 0) {
+      uv_tcp_nodelay(&conn->tcp, 1);
+      conn->connect_req.data = conn;
+      rc = uv_tcp_connect(&conn->connect_req, &conn->tcp, reinterpret_cast<sockaddr*>(&ss),
+                          on_connect);
+    }
+    if (rc != 0) {
+      log->debug("connect to {} failed: {}", c.to.to_string(), uv_error(rc));
+      core->on_connect_failed(c.link, uv_error(rc), now_us());
+      close_conn(conn);
+    }
+  }
+
+  void do_send(SendAction& s) {
+    auto it = conns.find(s.link);
+    if (it == conns.end() || it->second->closing) {
+      core->on_sent(s.link, s.bytes.size(), now_us());
+      return;
+    }
+    auto* w = new WriteReq{{}, this, s.link, std::move(s.bytes)};
+    w->req.data = w;
+    uv_buf_t buf =
+        uv_buf_init(reinterpret_cast<char*>(w->data.data()), static_cast<unsigned>(w->data.size()));
+    int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&it->second->tcp), &buf, 1, on_write);
+    if (rc != 0) {
+      core->on_sent(s.link, w->data.size(), now_us());
+      core->on_closed(s.link, "write failed: " + uv_error(rc), now_us());
+      close_conn(it->second);
+      delete w;
+    }
+  }
+
+  void close_conn(Conn* conn) {
+    if (conn->closing) return;
+    conn->closing = true;
+    conns.erase(conn->link);
+    uv_close(reinterpret_cast<uv_handle_t*>(&conn->tcp),
+             [](uv_handle_t* h) { delete static_cast<Conn*>(h->data); });
+  }
+
+  void dispatch(Event& e) {
+    if (auto* s = std::get_if<ShoutEvent>(&e)) {
+      auto it = apps.find(s->app);
+      if (it != apps.end() && it->second.on_shout) {
+        it->second.on_shout(ShoutInfo{s->app, s->origin, s->shout_id, s->from, s->payload});
+      }
+    } else if (auto* sp = std::get_if<SpeakEvent>(&e)) {
+      auto it = apps.find(sp->msg.app);
+      if (it != apps.end() && it->second.on_speak) {
+        SpeakDecision d = it->second.on_speak(
+            SpeakInfo{sp->msg.app, sp->from, sp->msg.origin, sp->msg.hops_left, sp->msg.payload});
+        if (d == SpeakDecision::kForward) core->forward_speak(*sp, now_us());
+      }
+    } else if (auto* w = std::get_if<WhisperEvent>(&e)) {
+      auto it = apps.find(w->app);
+      if (it != apps.end() && it->second.on_whisper) {
+        Responder r;
+        if (w->is_request) r = Responder(owner, w->app, w->from, w->request_id);
+        it->second.on_whisper(WhisperInfo{w->app, w->from, w->payload, w->encrypted, w->is_request},
+                              std::move(r));
+      }
+    } else if (auto* c = std::get_if<CompletionEvent>(&e)) {
+      auto it = callbacks.find(c->token);
+      if (it == callbacks.end()) return;
+      auto fn = std::move(it->second);
+      callbacks.erase(it);
+      if (fn) fn(*c);
+    } else if (auto* p = std::get_if<PeerEvent>(&e)) {
+      if (p->connected) {
+        log->debug("peer up {}", address_to_text(p->peer).substr(0, 12));
+      } else {
+        log->info("peer down {}: {}", address_to_text(p->peer).substr(0, 12), p->reason);
+      }
+      if (peer_callback) peer_callback(p->peer, p->connected, p->reason);
+    }
+  }
+
+  // Registers `fn` for `token`, or reports `r`'s error on the next drain.
+  void track(Result<Token> r, std::function<void(CompletionEvent&)> fn) {
+    if (!r) {
+      Error err = r.error();
+      deferred.push_back([fn = std::move(fn), err]() mutable {
+        CompletionEvent ev{0, err, 0};
+        if (fn) fn(ev);
+      });
+      return;
+    }
+    if (*r == 0) {  // no completion will come (SPEAK without ACK)
+      deferred.push_back([fn = std::move(fn)]() mutable {
+        CompletionEvent ev{0, Bytes{}, 0};
+        if (fn) fn(ev);
+      });
+      return;
+    }
+    callbacks[*r] = std::move(fn);
+  }
+
+  void run_on_loop(std::function<void()> fn) {
+    if (std::this_thread::get_id() == loop_id) {
+      fn();
+      return;
+    }
+    std::lock_guard<std::mutex> g(mu);
+    if (!started || stopping) {
+      if (!started && !stopping) posted.push_back(std::move(fn));  // runs at start
+      return;
+    }
+    posted.push_back(std::move(fn));
+    uv_async_send(&async);
+  }
+
+  void shutdown_on_loop() {
+    core->shutdown("node stopping");
+    drain();
+    for (auto& [token, fn] : callbacks) {
+      CompletionEvent ev{token, cancelled("node stopped"), 0};
+      if (fn) fn(ev);
+    }
+    callbacks.clear();
+    std::vector<Conn*> all;
+    for (auto& [id, c] : conns) all.push_back(c);
+    for (Conn* c : all) close_conn(c);
+    if (bound) uv_close(reinterpret_cast<uv_handle_t*>(&listener), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&timer), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&prepare), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&async), nullptr);
+  }
+
+  // ------------------------------------------------------------ libuv callbacks
+
+  static void on_timer(uv_timer_t* t) {
+    auto* self = static_cast<Impl*>(t->data);
+    self->core->on_timer(now_us());
+  }
+
+  static void on_prepare(uv_prepare_t* p) { static_cast<Impl*>(p->data)->drain(); }
+
+  static void on_async(uv_async_t* a) {
+    auto* self = static_cast<Impl*>(a->data);
+    std::vector<std::function<void()>> run;
+    bool stop_now = false;
+    {
+      std::lock_guard<std::mutex> g(self->mu);
+      run.swap(self->posted);
+      stop_now = self->stopping;
+    }
+    for (auto& fn : run) fn();
+    if (stop_now) self->shutdown_on_loop();
+  }
+
+  static void on_connection(uv_stream_t* server, int status) {
+    auto* self = static_cast<Impl*>(server->data);
+    if (status < 0) {
+      self->log->warn("accept failed: {}", uv_error(status));
+      return;
+    }
+    auto* conn = new Conn;
+    conn->impl = self;
+    uv_tcp_init(&self->loop, &conn->tcp);
+    conn->tcp.data = conn;
+    if (uv_accept(server, reinterpret_cast<uv_stream_t*>(&conn->tcp)) != 0) {
+      conn->closing = true;
+      uv_close(reinterpret_cast<uv_handle_t*>(&conn->tcp),
+               [](uv_handle_t* h) { delete static_cast<Conn*>(h->data); });
+      return;
+    }
+    uv_tcp_nodelay(&conn->tcp, 1);
+    sockaddr_storage ss{};
+    int len = sizeof ss;
+    uv_tcp_getpeername(&conn->tcp, reinterpret_cast<sockaddr*>(&ss), &len);
+    auto remote = from_sockaddr(ss);
+    SocketAddress addr = remote ? *remote : SocketAddress{"0.0.0.0", 0};
+    conn->link = self->core->on_accepted(addr, now_us());
+    self->conns[conn->link] = conn;
+    uv_read_start(reinterpret_cast<uv_stream_t*>(&conn->tcp), on_alloc, on_read);
+  }
+
+  static void on_connect(uv_connect_t* req, int status) {
+    auto* conn = static_cast<Conn*>(req->data);
+    Impl* self = conn->impl;
+    if (conn->closing) return;  // closed while connecting; its close callback frees it
+    if (status < 0) {
+      self->core->on_connect_failed(conn->link, uv_error(status), now_us());
+      self->close_conn(conn);
+      return;
+    }
+    self->core->on_connected(conn->link, now_us());
+    uv_read_start(reinterpret_cast<uv_stream_t*>(&conn->tcp), on_alloc, on_read);
+  }
+
+  static void on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
+    Impl* self = static_cast<Conn*>(h->data)->impl;
+    if (self->read_buffer_busy) {  // cannot happen on one thread; be safe anyway
+      *buf = uv_buf_init(nullptr, 0);
+      return;
+    }
+    self->read_buffer_busy = true;
+    *buf = uv_buf_init(reinterpret_cast<char*>(self->read_buffer.get()), kReadBufferBytes);
+  }
+
+  static void on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
+    auto* conn = static_cast<Conn*>(s->data);
+    Impl* self = conn->impl;
+    if (buf->base == reinterpret_cast<char*>(self->read_buffer.get()))
+      self->read_buffer_busy = false;
+    if (conn->closing) return;
+    if (n > 0) {
+      self->core->on_bytes(
+          conn->link,
+          std::span<uint8_t>(reinterpret_cast<uint8_t*>(buf->base), static_cast<size_t>(n)),
+          now_us());
+    } else if (n < 0) {
+      std::string reason =
+          n == UV_EOF ? "peer closed the connection" : uv_error(static_cast<int>(n));
+      self->log->debug("link {} closed: {}", conn->link, reason);
+      self->core->on_closed(conn->link, reason, now_us());
+      self->close_conn(conn);
+    }
+  }
+
+  static void on_write(uv_write_t* req, int status) {
+    auto* w = static_cast<WriteReq*>(req->data);
+    Impl* self = w->impl;
+    if (self->core) {
+      self->core->on_sent(w->link, w->data.size(), now_us());
+      if (status < 0 && status != UV_ECANCELED) {
+        self->core->on_closed(w->link, "write failed: " + uv_error(status), now_us());
+        auto it = self->conns.find(w->link);
+        if (it != self->conns.end()) self->close_conn(it->second);
+      }
+    }
+    delete w;
+  }
+};
+
+// ------------------------------------------------------------------ Node
+
+Node::Node(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {
+  impl_->owner = this;
+}
+
+Result<std::unique_ptr<Node>> Node::create(NodeOptions options) {
+  if (auto v = options.overlay.validate(); !v) return v.error();
+  std::optional<Identity> id;
+  if (!options.key_file.empty()) {
+    auto loaded = Identity::load_or_create(options.key_file);
+    if (!loaded) return loaded.error();
+    id = *loaded;
+  } else if (options.identity) {
+    id = *options.identity;
+  } else {
+    id = Identity::generate();
+  }
+  auto impl = std::make_unique<Impl>(*id);
+  if (options.name.empty()) options.name = address_to_text(id->public_key()).substr(0, 10);
+  impl->log = spdlog::get(options.name);
+  if (!impl->log) {
+    impl->log = spdlog::stderr_color_mt(options.name);
+  }
+  impl->options = std::move(options);
+  return std::unique_ptr<Node>(new Node(std::move(impl)));
+}
+
+Node::~Node() {
+  stop();
+}
+
+Result<void> Node::start() {
+  Impl& m = *impl_;
+  {
+    std::lock_guard<std::mutex> g(m.mu);
+    if (m.started || m.stopping) return invalid_argument("node already started");
+  }
+  uv_loop_init(&m.loop);
+  OverlayConfig cfg = m.options.overlay;
+  if (m.options.listen) {
+    sockaddr_storage ss{};
+    int rc = to_sockaddr(*m.options.listen, ss);
+    if (rc == 0) rc = uv_tcp_init(&m.loop, &m.listener);
+    m.listener.data = impl_.get();
+    if (rc == 0) rc = uv_tcp_bind(&m.listener, reinterpret_cast<sockaddr*>(&ss), 0);
+    if (rc == 0)
+      rc = uv_listen(reinterpret_cast<uv_stream_t*>(&m.listener), 128, Impl::on_connection);
+    if (rc != 0) {
+      uv_close(reinterpret_cast<uv_handle_t*>(&m.listener), nullptr);
+      uv_run(&m.loop, UV_RUN_DEFAULT);
+      uv_loop_close(&m.loop);
+      return io_error("cannot listen on " + m.options.listen->to_string() + ": " + uv_error(rc));
+    }
+    sockaddr_storage got{};
+    int len = sizeof got;
+    uv_tcp_getsockname(&m.listener, reinterpret_cast<sockaddr*>(&got), &len);
+    auto a = from_sockaddr(got);
+    if (a) m.bound = *a;
+    cfg.listen_port = m.bound ? m.bound->port : 0;
+  } else {
+    cfg.listen_port = 0;
+  }
+  m.core = std::make_unique<NodeCore>(m.identity, cfg, now_us());
+  for (auto& [app, h] : m.apps) m.core->register_app(app);
+  uv_timer_init(&m.loop, &m.timer);
+  m.timer.data = impl_.get();
+  uv_prepare_init(&m.loop, &m.prepare);
+  m.prepare.data = impl_.get();
+  uv_prepare_start(&m.prepare, Impl::on_prepare);
+  uv_async_init(&m.loop, &m.async, Impl::on_async);
+  m.async.data = impl_.get();
+  {
+    std::lock_guard<std::mutex> g(m.mu);
+    m.started = true;
+    if (!m.posted.empty()) uv_async_send(&m.async);
+  }
+  m.log->info("node {} started{}", address_to_text(m.identity.public_key()),
+              m.bound ? " on " + m.bound->to_string() : " (initiate-only)");
+  m.thread = std::thread([&m] {
+    m.loop_id = std::this_thread::get_id();
+    m.core->on_timer(now_us());
+    m.drain();
+    uv_run(&m.loop, UV_RUN_DEFAULT);
+  });
+  return {};
+}
+
+void Node::stop() {
+  Impl& m = *impl_;
+  {
+    std::lock_guard<std::mutex> g(m.mu);
+    if (!m.started || m.stopping) {
+      m.stopping = true;
+      return;
+    }
+    m.stopping = true;
+    uv_async_send(&m.async);
+  }
+  if (m.thread.joinable()) m.thread.join();
+  uv_loop_close(&m.loop);
+  m.log->info("node stopped");
+}
+
+const PublicKey& Node::key() const {
+  return impl_->identity.public_key();
+}
+std::optional<SocketAddress> Node::listen_address() const {
+  return impl_->bound;
+}
+
+Result<void> Node::register_app(AppId app, AppHandlers handlers) {
+  if (app == kOverlayApp) return invalid_argument("app id 0 is the overlay's own");
+  Impl& m = *impl_;
+  bool running;
+  {
+    std::lock_guard<std::mutex> g(m.mu);
+    running = m.started;
+    if (!running) {
+      if (m.apps.count(app)) return Error(ErrorCode::kExists, "app id already registered");
+      m.apps[app] = std::move(handlers);
+      return {};
+    }
+  }
+  auto done = std::make_shared<std::promise<bool>>();
+  auto fut = done->get_future();
+  auto h = std::make_shared<AppHandlers>(std::move(handlers));
+  m.run_on_loop([&m, app, h, done] {
+    if (m.apps.count(app)) {
+      done->set_value(false);
+      return;
+    }
+    m.apps[app] = std::move(*h);
+    m.core->register_app(app);
+    done->set_value(true);
+  });
+  if (fut.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
+    return cancelled("node stopped before the app was registered");
+  }
+  if (!fut.get()) return Error(ErrorCode::kExists, "app id already registered");
+  return {};
+}
+
+void Node::on_peer(PeerCallback callback) {
+  impl_->run_on_loop(
+      [m = impl_.get(), cb = std::move(callback)]() mutable { m->peer_callback = std::move(cb); });
+}
+
+void Node::add_peer(const SocketAddress& address) {
+  impl_->run_on_loop(
+      [m = impl_.get(), address] { m->core->add_peer_address(address, std::nullopt); });
+}
+
+void Node::shout(AppId app, Bytes payload, DoneCallback done) {
+  impl_->run_on_loop(
+      [m = impl_.get(), app, p = std::move(payload), done = std::move(done)]() mutable {
+        auto r = m->core->shout(app, p, now_us());
+        if (done) m->deferred.push_back([r, done = std::move(done)] { done(r); });
+      });
+}
+
+void Node::speak(AppId app, Bytes payload, SpeakOptions options, DoneCallback done) {
+  impl_->run_on_loop(
+      [m = impl_.get(), app, p = std::move(payload), options, done = std::move(done)]() mutable {
+        auto r = m->core->speak(app, p, options.to, options.ack, now_us());
+        m->track(std::move(r), [done = std::move(done)](CompletionEvent& ev) {
+          if (!done) return;
+          if (ev.result) {
+            done(Result<void>());
+          } else {
+            done(ev.result.error());
+          }
+        });
+      });
+}
+
+void Node::whisper(AppId app, const PublicKey& to, Bytes payload, bool encrypt,
+                   WhisperCallback done) {
+  impl_->run_on_loop([m = impl_.get(), app, to, p = std::move(payload), encrypt,
+                      done = std::move(done)]() mutable {
+    auto r = m->core->whisper(app, to, p, encrypt, now_us());
+    m->track(std::move(r), [done = std::move(done)](CompletionEvent& ev) {
+      if (!done) return;
+      if (!ev.result) return done(ev.result.error());
+      Hash256 h{};
+      std::copy_n(ev.result->begin(), std::min(h.size(), ev.result->size()), h.begin());
+      done(h);
+    });
+  });
+}
+
+void Node::request(AppId app, const PublicKey& to, Bytes payload, RequestOptions options,
+                   ReplyCallback done) {
+  impl_->run_on_loop([m = impl_.get(), app, to, p = std::move(payload), options,
+                      done = std::move(done)]() mutable {
+    auto r = m->core->request(app, to, p, options.encrypt, options.timeout_ms, now_us());
+    m->track(std::move(r), [done = std::move(done)](CompletionEvent& ev) {
+      if (done) done(std::move(ev.result));
+    });
+  });
+}
+
+void Node::ping(const PublicKey& to, PingCallback done) {
+  impl_->run_on_loop([m = impl_.get(), to, done = std::move(done)]() mutable {
+    auto r = m->core->ping(to, now_us());
+    m->track(std::move(r), [done = std::move(done)](CompletionEvent& ev) {
+      if (!done) return;
+      if (!ev.result) return done(ev.result.error());
+      done(ev.rtt_us);
+    });
+  });
+}
+
+void Responder::reply(Bytes payload, bool encrypt) {
+  if (!node_) return;
+  Node* node = std::exchange(node_, nullptr);
+  node->impl_->run_on_loop(
+      [m = node->impl_.get(), app = app_, to = to_, id = id_, p = std::move(payload), encrypt] {
+        auto r = m->core->respond(app, to, id, p, encrypt, now_us());
+        if (!r) m->log->info("response not sent: {}", r.error().to_string());
+      });
+}
+
+void Node::post(std::function<void()> fn) {
+  if (on_loop_thread()) {
+    impl_->deferred.push_back(std::move(fn));  // later, never inside the caller
+    return;
+  }
+  impl_->run_on_loop(std::move(fn));
+}
+bool Node::on_loop_thread() const {
+  return std::this_thread::get_id() == impl_->loop_id;
+}
+
+std::vector<PeerInfo> Node::peers() const {
+  return impl_->core->peers();
+}
+NodeStats Node::stats() const {
+  return impl_->core->stats();
+}
+size_t Node::queued_bytes(const PublicKey& peer) const {
+  return impl_->core->queued_bytes(peer);
+}
+size_t Node::seen_cache_size() const {
+  return impl_->core->seen_cache_size();
+}
+
+}  // namespace chorus::overlay

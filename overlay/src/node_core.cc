@@ -1,0 +1,1038 @@
+#include "chorus/overlay/node_core.h"
+
+#include <arpa/inet.h>
+#include <sodium.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "chorus/overlay/frame_codec.h"
+#include "chorus/overlay/handshake.h"
+#include "chorus/overlay/wire.h"
+
+namespace chorus::overlay {
+namespace {
+
+constexpr int64_t kMaintainIntervalUs = 200'000;
+constexpr size_t kSealAtBytes = 64 * 1024;  // seal a frame once this much is queued
+constexpr size_t kRecordLengthBytes = 4;
+constexpr uint8_t kCodecNone = 0;
+constexpr size_t kBoxOverhead = crypto_box_NONCEBYTES + crypto_box_MACBYTES;
+constexpr size_t kMaxMessageOverhead = 256;  // header + largest fixed body + box, rounded up
+
+enum PendingKind : int { kPingCommand, kWhisperAck, kRequest, kSpeakAck };
+
+uint8_t acked_opcode(int kind) {
+  switch (kind) {
+    case kPingCommand:
+      return static_cast<uint8_t>(Opcode::kPing);
+    case kSpeakAck:
+      return static_cast<uint8_t>(Opcode::kSpeak);
+    default:
+      return static_cast<uint8_t>(Opcode::kWhisper);
+  }
+}
+
+uint64_t pending_key(LinkId link, uint32_t id) {
+  return link << 32 | id;
+}
+
+int64_t ms_to_us(int64_t ms) {
+  return ms * 1000;
+}
+
+}  // namespace
+
+struct NodeCore::Link {
+  enum class State { kConnecting, kHandshaking, kEstablished };
+  LinkId id = 0;
+  bool outbound = false;
+  SocketAddress remote;
+  State state = State::kConnecting;
+  int64_t created_us = 0;
+  std::unique_ptr<Handshake> handshake;
+  std::unique_ptr<FrameSealer> sealer;
+  std::unique_ptr<FrameOpener> opener;
+  Bytes rx;              // received bytes not yet forming a whole frame
+  Bytes plain;           // records waiting to be sealed (first byte: codec)
+  Bytes out;             // sealed bytes waiting for flush()
+  size_t in_flight = 0;  // handed to the driver, not yet written
+  PublicKey peer{};
+  uint16_t peer_listen_port = 0;
+  uint32_t next_id = 1;
+  uint32_t ping_id = 0;  // outstanding liveness PING
+  int64_t ping_sent_us = 0;
+  int64_t last_ping_us = 0;
+  int64_t rtt_us = -1;
+  double shout_tokens = 0;
+  int64_t tokens_us = 0;
+  int misbehaviour = 0;
+  bool dirty = false;
+  bool closed = false;
+  bool penalize_on_close = true;
+
+  uint32_t take_id() {
+    uint32_t v = next_id++;
+    if (next_id == 0) next_id = 1;
+    return v;
+  }
+  size_t queued() const { return in_flight + out.size() + plain.size(); }
+};
+
+struct NodeCore::Pending {
+  Token token = 0;
+  int kind = 0;
+  LinkId link = 0;
+  int64_t sent_us = 0;
+  int64_t deadline_us = 0;
+  Hash256 expect{};
+};
+
+size_t NodeCore::KeyHash::operator()(const PublicKey& k) const {
+  size_t h;
+  std::memcpy(&h, k.data(), sizeof h);
+  return h;
+}
+
+NodeCore::NodeCore(Identity identity, OverlayConfig config, int64_t now_us)
+    : identity_(std::move(identity)),
+      config_(std::move(config)),
+      random_(config_.seed),
+      book_(config_.peer_book_entries, ms_to_us(config_.reconnect_base_ms),
+            ms_to_us(config_.reconnect_max_ms)),
+      seen_(config_.seen_cache_entries, ms_to_us(config_.seen_cache_age_ms)),
+      speak_seen_(config_.seen_cache_entries, ms_to_us(config_.seen_cache_age_ms)) {
+  if (sodium_init() < 0) std::abort();
+  x25519_secret_ = identity_.x25519_secret();
+  for (const auto& a : config_.bootstrap) book_.add(a, std::nullopt, true, random_);
+  next_maintain_us_ = now_us;
+  next_exchange_us_ = now_us + ms_to_us(config_.peer_exchange_interval_ms);
+  next_rotate_us_ = now_us + ms_to_us(config_.rotate_interval_ms);
+}
+
+NodeCore::~NodeCore() {
+  sodium_memzero(x25519_secret_.data(), x25519_secret_.size());
+}
+
+NodeCore::Link* NodeCore::find(LinkId id) {
+  auto it = links_.find(id);
+  if (it == links_.end() || it->second->closed) return nullptr;
+  return it->second.get();
+}
+
+LinkId NodeCore::new_link(bool outbound, const SocketAddress& remote, int64_t now_us) {
+  auto l = std::make_unique<Link>();
+  l->id = ++last_link_;
+  l->outbound = outbound;
+  l->remote = remote;
+  l->created_us = now_us;
+  l->shout_tokens = config_.shout_burst;
+  l->tokens_us = now_us;
+  LinkId id = l->id;
+  links_.emplace(id, std::move(l));
+  return id;
+}
+
+void NodeCore::register_app(AppId app) {
+  apps_.insert(app);
+}
+void NodeCore::unregister_app(AppId app) {
+  apps_.erase(app);
+}
+
+// ---------------------------------------------------------------- inputs
+
+LinkId NodeCore::on_accepted(const SocketAddress& remote, int64_t now_us) {
+  size_t inbound = 0;
+  for (auto& [id, l] : links_)
+    if (!l->closed && !l->outbound) ++inbound;
+  LinkId id = new_link(false, remote, now_us);
+  Link& l = *links_[id];
+  if (shut_down_ || inbound >= config_.max_inbound_links) {
+    ++stats_.links_refused;
+    close_link(l, shut_down_ ? "node is shutting down" : "inbound link cap reached", true, now_us);
+    return id;
+  }
+  start_handshake(l);
+  return id;
+}
+
+void NodeCore::on_connected(LinkId link, int64_t /*now_us*/) {
+  Link* l = find(link);
+  if (!l || l->state != Link::State::kConnecting) return;
+  start_handshake(*l);
+}
+
+void NodeCore::on_connect_failed(LinkId link, const std::string& reason, int64_t now_us) {
+  Link* l = find(link);
+  if (!l) return;
+  close_link(*l, "connect failed: " + reason, false, now_us);
+}
+
+void NodeCore::on_closed(LinkId link, const std::string& reason, int64_t now_us) {
+  Link* l = find(link);
+  if (!l) return;
+  close_link(*l, reason, false, now_us);
+}
+
+void NodeCore::on_sent(LinkId link, size_t bytes, int64_t /*now_us*/) {
+  auto it = links_.find(link);
+  if (it == links_.end()) return;
+  Link& l = *it->second;
+  l.in_flight -= std::min(l.in_flight, bytes);
+}
+
+void NodeCore::start_handshake(Link& l) {
+  l.state = Link::State::kHandshaking;
+  l.handshake = std::make_unique<Handshake>(
+      identity_, l.outbound ? Role::kInitiator : Role::kResponder, config_.listen_port, random_);
+  Bytes hello = l.handshake->take_output();
+  l.out.insert(l.out.end(), hello.begin(), hello.end());
+  mark_dirty(l);
+}
+
+void NodeCore::mark_dirty(Link& l) {
+  if (!l.dirty) {
+    l.dirty = true;
+    dirty_.push_back(l.id);
+  }
+}
+
+void NodeCore::on_bytes(LinkId link, std::span<uint8_t> data, int64_t now_us) {
+  Link* l = find(link);
+  if (!l || l->state == Link::State::kConnecting) return;
+  if (l->state == Link::State::kHandshaking) {
+    auto used = l->handshake->on_bytes(data);
+    Bytes reply = l->handshake->take_output();
+    if (!reply.empty()) {
+      l->out.insert(l->out.end(), reply.begin(), reply.end());
+      mark_dirty(*l);
+    }
+    if (!used) {
+      ++stats_.links_refused;
+      if (used.error().message() == "connection to self") book_.forbid(l->remote);
+      close_link(*l, "handshake: " + used.error().message(), true, now_us);
+      return;
+    }
+    if (!l->handshake->done()) return;
+    data = data.subspan(*used);
+    established(*l, now_us);
+    if (l->closed) return;
+  }
+  process_frames(*l, data, now_us);
+}
+
+void NodeCore::established(Link& l, int64_t now_us) {
+  const Hello& hello = l.handshake->peer_hello();
+  l.peer = hello.static_key;
+  l.peer_listen_port = hello.listen_port;
+  auto dup = by_key_.find(l.peer);
+  if (dup != by_key_.end()) {
+    // Both ends apply the same rule, so both keep the same link: the one
+    // opened by the smaller key; between two opened by one side, the older.
+    Link& old = *links_[dup->second];
+    const PublicKey& self = identity_.public_key();
+    const PublicKey& new_init = l.outbound ? self : l.peer;
+    const PublicKey& old_init = old.outbound ? self : old.peer;
+    bool keep_new = new_init != old_init && new_init < old_init;
+    if (!keep_new) {
+      close_link(l, "duplicate link to peer (kept the other)", true, now_us);
+      return;
+    }
+    old.penalize_on_close = false;
+    close_link(old, "duplicate link to peer (kept the other)", true, now_us);
+  }
+  l.sealer = std::make_unique<FrameSealer>(l.handshake->keys().tx);
+  l.opener = std::make_unique<FrameOpener>(l.handshake->keys().rx, config_.max_frame_bytes);
+  l.handshake.reset();
+  l.state = Link::State::kEstablished;
+  l.last_ping_us = now_us;
+  by_key_[l.peer] = l.id;
+  if (l.outbound) {
+    book_.on_success(l.remote, l.peer);
+  } else if (l.peer_listen_port != 0) {
+    book_.add({l.remote.host, l.peer_listen_port}, l.peer, false, random_);
+  }
+  events_.push_back(PeerEvent{l.peer, true, ""});
+  send_peer_exchange(l);
+}
+
+void NodeCore::process_frames(Link& l, std::span<uint8_t> data, int64_t now_us) {
+  // Fast path: nothing buffered, open frames straight from the input.
+  std::span<uint8_t> buf = data;
+  bool buffered = !l.rx.empty();
+  if (buffered) {
+    l.rx.insert(l.rx.end(), data.begin(), data.end());
+    buf = std::span<uint8_t>(l.rx);
+  }
+  size_t off = 0;
+  while (!l.closed) {
+    auto r = l.opener->open(buf.subspan(off));
+    if (!r) {
+      misbehaved(l, config_.misbehaviour_limit, r.error().message(), now_us);
+      return;
+    }
+    if (!*r) break;
+    off += (*r)->consumed;
+    ++stats_.frames_received;
+    if (!handle_plaintext(l, (*r)->plaintext, now_us)) return;
+  }
+  if (l.closed) return;
+  if (buffered) {
+    l.rx.erase(l.rx.begin(), l.rx.begin() + static_cast<std::ptrdiff_t>(off));
+  } else {
+    l.rx.assign(buf.begin() + static_cast<std::ptrdiff_t>(off), buf.end());
+  }
+}
+
+bool NodeCore::handle_plaintext(Link& l, std::span<uint8_t> plain, int64_t now_us) {
+  if (plain.empty()) {
+    misbehaved(l, config_.misbehaviour_limit, "empty frame", now_us);
+    return false;
+  }
+  if (plain[0] != kCodecNone) {
+    misbehaved(l, config_.misbehaviour_limit,
+               "frame marked with codec " + std::to_string(plain[0]) + " that was not negotiated",
+               now_us);
+    return false;
+  }
+  size_t off = 1;
+  while (off < plain.size()) {
+    if (plain.size() - off < kRecordLengthBytes) {
+      misbehaved(l, config_.misbehaviour_limit, "truncated record length", now_us);
+      return false;
+    }
+    size_t len = size_t{plain[off]} << 24 | size_t{plain[off + 1]} << 16 |
+                 size_t{plain[off + 2]} << 8 | size_t{plain[off + 3]};
+    off += kRecordLengthBytes;
+    if (len > plain.size() - off) {
+      misbehaved(l, config_.misbehaviour_limit, "record longer than its frame", now_us);
+      return false;
+    }
+    auto m = decode_message(plain.subspan(off, len));
+    off += len;
+    if (!m) {
+      misbehaved(l, config_.misbehaviour_limit, "malformed message: " + m.error().message(),
+                 now_us);
+      return false;
+    }
+    ++stats_.messages_received;
+    handle_message(l, std::move(*m), now_us);
+    if (l.closed) return false;
+  }
+  return true;
+}
+
+void NodeCore::handle_message(Link& l, Message&& m, int64_t now_us) {
+  const uint32_t id = m.id;
+  if (auto* ack = std::get_if<AckMsg>(&m.body)) {
+    on_ack(l, id, ack->acked, Result<Bytes>(std::move(ack->data)), now_us);
+  } else if (auto* nack = std::get_if<NackMsg>(&m.body)) {
+    on_ack(l, id, nack->acked,
+           Result<Bytes>(refused(std::string("peer answered NACK ") + opcode_name(nack->acked) +
+                                 ": " + nack->reason)),
+           now_us);
+  } else if (std::holds_alternative<PingMsg>(m.body)) {
+    send(l, Message{id, AckMsg{static_cast<uint8_t>(Opcode::kPing), {}}}, now_us);
+  } else if (auto* opt = std::get_if<SetConnectionOptMsg>(&m.body)) {
+    // No connection options are implemented yet: refuse each, echoing it.
+    send(l,
+         Message{id, NackMsg{static_cast<uint8_t>(Opcode::kSetConnectionOpt),
+                             NackCode::kUnsupportedOption, "unsupported option",
+                             Bytes{opt->option, opt->setting}}},
+         now_us);
+  } else if (auto* shout = std::get_if<ShoutMsg>(&m.body)) {
+    on_shout(l, std::move(*shout), now_us);
+  } else if (auto* speak = std::get_if<SpeakMsg>(&m.body)) {
+    on_speak(l, id, std::move(*speak), now_us);
+  } else if (auto* whisper = std::get_if<WhisperMsg>(&m.body)) {
+    on_whisper(l, id, std::move(*whisper), now_us);
+  } else if (auto* unknown = std::get_if<UnknownMsg>(&m.body)) {
+    send(l,
+         Message{id, NackMsg{unknown->opcode,
+                             NackCode::kUnknownOpcode,
+                             std::string("unknown opcode ") + std::to_string(unknown->opcode),
+                             {}}},
+         now_us);
+    misbehaved(l, 1, "unknown opcode", now_us);
+  }
+}
+
+void NodeCore::on_ack(Link& l, uint32_t id, uint8_t acked, Result<Bytes> result, int64_t now_us) {
+  if (acked == static_cast<uint8_t>(Opcode::kPing) && id != 0 && id == l.ping_id) {
+    l.ping_id = 0;
+    l.rtt_us = now_us - l.ping_sent_us;
+    return;
+  }
+  auto it = pending_.find(pending_key(l.id, id));
+  if (it == pending_.end() || acked_opcode(it->second.kind) != acked) return;  // late or stray
+  Pending p = it->second;
+  if (!result) {
+    pending_.erase(it);
+    complete(p.token, result.error());
+    return;
+  }
+  switch (p.kind) {
+    case kPingCommand:
+      pending_.erase(it);
+      l.rtt_us = now_us - p.sent_us;
+      complete(p.token, Bytes{}, now_us - p.sent_us);
+      break;
+    case kWhisperAck:
+      pending_.erase(it);
+      if (result->size() != p.expect.size() ||
+          !std::equal(p.expect.begin(), p.expect.end(), result->begin())) {
+        complete(p.token, protocol_error("WHISPER ACK carries the wrong hash"));
+      } else {
+        complete(p.token, std::move(*result));
+      }
+      break;
+    case kRequest:
+      break;  // delivered; the response completes it
+    case kSpeakAck:
+      pending_.erase(it);
+      complete(p.token, Bytes{});
+      break;
+  }
+}
+
+void NodeCore::on_shout(Link& l, ShoutMsg&& s, int64_t now_us) {
+  l.shout_tokens =
+      std::min(config_.shout_burst, l.shout_tokens + static_cast<double>(now_us - l.tokens_us) *
+                                                         config_.shout_rate_per_s / 1e6);
+  l.tokens_us = now_us;
+  if (l.shout_tokens < 1) {
+    ++stats_.shouts_rate_limited;
+    return;
+  }
+  l.shout_tokens -= 1;
+  SeenKey key = make_seen_key(s.origin, s.shout_id);
+  if (s.origin == identity_.public_key() || seen_.contains(key)) {
+    ++stats_.duplicates_dropped;
+    return;
+  }
+  Signature sig = s.signature;
+  if (!verify_signature(s.origin, shout_signing_bytes(s.app, s.origin, s.shout_id, s.payload),
+                        sig)) {
+    ++stats_.bad_signatures;
+    misbehaved(l, 10, "SHOUT with a bad signature", now_us);
+    return;
+  }
+  seen_.insert(key, now_us);
+  if (s.hops_left > 1) {
+    ShoutMsg fwd = s;
+    fwd.hops_left = static_cast<uint8_t>(s.hops_left - 1);
+    broadcast(Message{0, std::move(fwd)}, {l.id}, &s.origin, now_us);
+  }
+  if (apps_.count(s.app)) {
+    ++stats_.shouts_delivered;
+    events_.push_back(ShoutEvent{s.app, s.origin, s.shout_id, l.peer, std::move(s.payload)});
+  }
+}
+
+void NodeCore::broadcast(const Message& m, std::initializer_list<LinkId> except,
+                         const PublicKey* skip_key, int64_t now_us) {
+  scratch_.clear();
+  encode_message(m, scratch_);
+  Bytes record = std::move(scratch_);
+  std::vector<Link*> targets;
+  for (auto& [id, l] : links_) {
+    if (l->closed || l->state != Link::State::kEstablished) continue;
+    if (std::find(except.begin(), except.end(), id) != except.end()) continue;
+    if (skip_key && l->peer == *skip_key) continue;
+    targets.push_back(l.get());
+  }
+  for (Link* t : targets) enqueue(*t, record, now_us);
+  scratch_ = std::move(record);
+}
+
+void NodeCore::on_speak(Link& l, uint32_t id, SpeakMsg&& s, int64_t now_us) {
+  const bool want_ack = s.flags & kSpeakAckRequested;
+  if (s.app == kOverlayApp) {
+    on_peer_exchange(l, s.payload, now_us);
+    if (!l.closed && want_ack)
+      send(l, Message{id, AckMsg{static_cast<uint8_t>(Opcode::kSpeak), {}}}, now_us);
+    return;
+  }
+  if (!apps_.count(s.app)) {
+    if (want_ack) {
+      send(l,
+           Message{id, NackMsg{static_cast<uint8_t>(Opcode::kSpeak),
+                               NackCode::kUnknownApp,
+                               "no app " + std::to_string(s.app) + " on this node",
+                               {}}},
+           now_us);
+    }
+    return;
+  }
+  if (!speak_seen_.insert(make_seen_key(s.origin, s.speak_id), now_us)) {
+    ++stats_.duplicates_dropped;
+    if (want_ack) send(l, Message{id, AckMsg{static_cast<uint8_t>(Opcode::kSpeak), {}}}, now_us);
+    return;
+  }
+  if (want_ack) send(l, Message{id, AckMsg{static_cast<uint8_t>(Opcode::kSpeak), {}}}, now_us);
+  events_.push_back(SpeakEvent{l.peer, l.id, std::move(s)});
+}
+
+void NodeCore::forward_speak(const SpeakEvent& event, int64_t now_us) {
+  if (event.msg.hops_left <= 1) return;
+  SpeakMsg fwd = event.msg;
+  fwd.hops_left = static_cast<uint8_t>(fwd.hops_left - 1);
+  fwd.flags &= static_cast<uint8_t>(~kSpeakAckRequested);
+  broadcast(Message{0, std::move(fwd)}, {event.link}, &event.msg.origin, now_us);
+}
+
+void NodeCore::on_whisper(Link& l, uint32_t id, WhisperMsg&& w, int64_t now_us) {
+  Hash256 hash = blake2b_256(w.payload);
+  const bool encrypted = w.flags & kWhisperEncrypted;
+  if (w.flags & kWhisperResponse) {
+    send(l,
+         Message{id,
+                 AckMsg{static_cast<uint8_t>(Opcode::kWhisper), Bytes(hash.begin(), hash.end())}},
+         now_us);
+    auto it = pending_.find(pending_key(l.id, w.reply_to));
+    if (it == pending_.end() || it->second.kind != kRequest) return;  // late response
+    Token token = it->second.token;
+    pending_.erase(it);
+    if (encrypted) {
+      complete(token, open_whisper(l.peer, w.payload));
+    } else {
+      complete(token, std::move(w.payload));
+    }
+    return;
+  }
+  if (!apps_.count(w.app)) {
+    send(l,
+         Message{id, NackMsg{static_cast<uint8_t>(Opcode::kWhisper),
+                             NackCode::kUnknownApp,
+                             "no app " + std::to_string(w.app) + " on this node",
+                             {}}},
+         now_us);
+    return;
+  }
+  Bytes payload;
+  if (encrypted) {
+    auto opened = open_whisper(l.peer, w.payload);
+    if (!opened) {
+      send(l,
+           Message{id, NackMsg{static_cast<uint8_t>(Opcode::kWhisper),
+                               NackCode::kDecryptFailed,
+                               opened.error().message(),
+                               {}}},
+           now_us);
+      return;
+    }
+    payload = std::move(*opened);
+  } else {
+    payload = std::move(w.payload);
+  }
+  send(l,
+       Message{id, AckMsg{static_cast<uint8_t>(Opcode::kWhisper), Bytes(hash.begin(), hash.end())}},
+       now_us);
+  events_.push_back(WhisperEvent{w.app, l.peer, std::move(payload), encrypted,
+                                 (w.flags & kWhisperRequest) != 0, id});
+}
+
+// Peer exchange: SPEAK on app 0 with
+//   count u8 ‖ count × (key[32] ‖ family u8 (4|6) ‖ address[4|16] ‖ port u16)
+void NodeCore::send_peer_exchange(Link& l) {
+  auto entries = book_.sample(config_.peer_exchange_entries + 1, random_);
+  Bytes payload;
+  ByteWriter w(payload);
+  w.u8(0);
+  uint8_t count = 0;
+  for (const auto& e : entries) {
+    if (count >= config_.peer_exchange_entries || *e.key == l.peer) continue;
+    uint8_t addr[16];
+    uint8_t family = 0;
+    if (inet_pton(AF_INET, e.address.host.c_str(), addr) == 1) {
+      family = 4;
+    } else if (inet_pton(AF_INET6, e.address.host.c_str(), addr) == 1) {
+      family = 6;
+    } else {
+      continue;
+    }
+    w.array(*e.key);
+    w.u8(family);
+    w.bytes(ByteView(addr, family == 4 ? 4 : 16));
+    w.u16(e.address.port);
+    ++count;
+  }
+  if (count == 0) return;
+  payload[0] = count;
+  SpeakMsg s;
+  s.app = kOverlayApp;
+  s.hops_left = 1;
+  s.origin = identity_.public_key();
+  s.speak_id = random_.next_u64();
+  s.payload = std::move(payload);
+  send(l, Message{0, std::move(s)}, 0);
+}
+
+void NodeCore::on_peer_exchange(Link& l, ByteView payload, int64_t now_us) {
+  ByteReader r(payload);
+  uint8_t count = 0;
+  if (!r.u8(count)) return misbehaved(l, 5, "empty peer exchange", now_us);
+  for (size_t i = 0; i < count && i < config_.peer_exchange_entries; ++i) {
+    PublicKey key{};
+    uint8_t family = 0;
+    ByteView addr;
+    uint16_t port = 0;
+    if (!r.array(key) || !r.u8(family) || (family != 4 && family != 6) ||
+        !r.bytes(family == 4 ? 4 : 16, addr) || !r.u16(port)) {
+      return misbehaved(l, 5, "malformed peer exchange", now_us);
+    }
+    if (key == identity_.public_key() || port == 0) continue;
+    char text[INET6_ADDRSTRLEN] = {};
+    inet_ntop(family == 4 ? AF_INET : AF_INET6, addr.data(), text, sizeof text);
+    book_.add({text, port}, key, false, random_);
+  }
+}
+
+// ---------------------------------------------------------------- sending
+
+bool NodeCore::send(Link& l, const Message& m, int64_t now_us) {
+  scratch_.clear();
+  encode_message(m, scratch_);
+  return enqueue(l, scratch_, now_us);
+}
+
+bool NodeCore::enqueue(Link& l, ByteView record, int64_t now_us) {
+  if (l.closed || l.state != Link::State::kEstablished) return false;
+  const size_t frame_payload_max = config_.max_frame_bytes - kFrameTagBytes;
+  const size_t need = kRecordLengthBytes + record.size();
+  if (1 + need > frame_payload_max) return false;  // cannot fit any frame
+  if (l.plain.size() + need > frame_payload_max) seal_pending(l);
+  if (l.plain.empty()) l.plain.push_back(kCodecNone);
+  const uint32_t len = static_cast<uint32_t>(record.size());
+  const uint8_t prefix[4] = {static_cast<uint8_t>(len >> 24), static_cast<uint8_t>(len >> 16),
+                             static_cast<uint8_t>(len >> 8), static_cast<uint8_t>(len)};
+  l.plain.insert(l.plain.end(), prefix, prefix + 4);
+  l.plain.insert(l.plain.end(), record.begin(), record.end());
+  ++stats_.messages_sent;
+  if (l.plain.size() >= kSealAtBytes) seal_pending(l);
+  mark_dirty(l);
+  if (l.queued() > config_.max_send_queue_bytes) {
+    close_link(l,
+               "send queue above " + std::to_string(config_.max_send_queue_bytes) +
+                   " bytes (peer not reading)",
+               true, now_us);
+    return false;
+  }
+  return true;
+}
+
+void NodeCore::seal_pending(Link& l) {
+  if (l.plain.size() <= 1) return;
+  l.sealer->seal(l.plain, l.out);
+  ++stats_.frames_sent;
+  l.plain.clear();
+}
+
+void NodeCore::flush(int64_t now_us) {
+  std::vector<LinkId> dirty;
+  dirty.swap(dirty_);
+  for (LinkId id : dirty) {
+    auto it = links_.find(id);
+    if (it == links_.end()) continue;
+    Link& l = *it->second;
+    l.dirty = false;
+    if (l.closed) continue;
+    if (l.state == Link::State::kEstablished) seal_pending(l);
+    if (l.out.empty()) continue;
+    l.in_flight += l.out.size();
+    stats_.bytes_sent += l.out.size();
+    actions_.push_back(SendAction{l.id, std::move(l.out)});
+    l.out = Bytes();
+    if (l.in_flight > config_.max_send_queue_bytes) {
+      close_link(l,
+                 "send queue above " + std::to_string(config_.max_send_queue_bytes) +
+                     " bytes (peer not reading)",
+                 true, now_us);
+    }
+  }
+  // Closed links leave once nothing can point at them any more.
+  for (auto it = links_.begin(); it != links_.end();) {
+    if (it->second->closed && !it->second->dirty) {
+      it = links_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+bool NodeCore::poll_action(Action& out) {
+  if (actions_.empty()) return false;
+  out = std::move(actions_.front());
+  actions_.pop_front();
+  return true;
+}
+
+bool NodeCore::poll_event(Event& out) {
+  if (events_.empty()) return false;
+  out = std::move(events_.front());
+  events_.pop_front();
+  return true;
+}
+
+std::optional<int64_t> NodeCore::next_timer_us() const {
+  if (shut_down_) return std::nullopt;
+  return next_maintain_us_;
+}
+
+void NodeCore::close_link(Link& l, const std::string& reason, bool emit_close, int64_t now_us) {
+  if (l.closed) return;
+  l.closed = true;
+  if (emit_close) actions_.push_back(CloseAction{l.id, reason});
+  auto k = by_key_.find(l.peer);
+  bool was_up = l.state == Link::State::kEstablished && k != by_key_.end() && k->second == l.id;
+  if (was_up) {
+    by_key_.erase(k);
+    events_.push_back(PeerEvent{l.peer, false, reason});
+  }
+  if (l.outbound && l.penalize_on_close) book_.on_failure(l.remote, now_us, random_);
+  l.handshake.reset();
+  l.rx.clear();
+  l.rx.shrink_to_fit();
+  l.plain.clear();
+  l.out.clear();
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    if (it->second.link == l.id) {
+      complete(it->second.token, cancelled("link closed: " + reason));
+      it = pending_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void NodeCore::misbehaved(Link& l, int score, const std::string& why, int64_t now_us) {
+  l.misbehaviour += score;
+  if (l.misbehaviour >= config_.misbehaviour_limit) {
+    // Keep away from it for a while: it may be hostile, not just broken.
+    book_.defer(l.remote, now_us + ms_to_us(config_.reconnect_max_ms));
+    close_link(l, why, true, now_us);
+  }
+}
+
+void NodeCore::complete(Token token, Result<Bytes> result, int64_t rtt_us) {
+  auto g = group_left_.find(token);
+  if (g != group_left_.end()) {
+    if (result && --g->second > 0) return;
+    group_left_.erase(g);
+  } else if (token == 0) {
+    return;
+  }
+  events_.push_back(CompletionEvent{token, std::move(result), rtt_us});
+}
+
+// ---------------------------------------------------------------- commands
+
+size_t NodeCore::max_payload_bytes() const {
+  return config_.max_frame_bytes - kFrameTagBytes - 1 - kRecordLengthBytes - kMaxMessageOverhead;
+}
+
+Result<Token> NodeCore::add_pending(Link& l, uint32_t id, int kind, Token token,
+                                    int64_t deadline_us, Hash256 expect) {
+  if (pending_.size() >= config_.max_pending_requests) {
+    return limit_exceeded("too many requests in flight (max_pending_requests)");
+  }
+  Pending p;
+  p.token = token;
+  p.kind = kind;
+  p.link = l.id;
+  p.sent_us = deadline_us - ms_to_us(config_.request_timeout_ms);
+  p.deadline_us = deadline_us;
+  p.expect = expect;
+  pending_[pending_key(l.id, id)] = p;
+  return token;
+}
+
+Result<void> NodeCore::shout(AppId app, ByteView payload, int64_t now_us) {
+  if (shut_down_) return cancelled("node is shut down");
+  if (payload.size() > max_payload_bytes()) return limit_exceeded("SHOUT payload too large");
+  ShoutMsg s;
+  s.app = app;
+  s.hops_left = config_.shout_hop_limit;
+  s.origin = identity_.public_key();
+  s.shout_id = random_.next_u64();
+  s.signature = identity_.sign(shout_signing_bytes(app, s.origin, s.shout_id, payload));
+  s.payload.assign(payload.begin(), payload.end());
+  seen_.insert(make_seen_key(s.origin, s.shout_id), now_us);
+  broadcast(Message{0, std::move(s)}, {}, nullptr, now_us);
+  return {};
+}
+
+Result<Token> NodeCore::speak(AppId app, ByteView payload, std::optional<PublicKey> to, bool ack,
+                              int64_t now_us) {
+  if (shut_down_) return cancelled("node is shut down");
+  if (payload.size() > max_payload_bytes()) return limit_exceeded("SPEAK payload too large");
+  std::vector<Link*> targets;
+  if (to) {
+    auto it = by_key_.find(*to);
+    if (it == by_key_.end()) return not_found("no direct link to " + address_to_text(*to));
+    targets.push_back(links_[it->second].get());
+  } else {
+    for (auto& [id, l] : links_)
+      if (!l->closed && l->state == Link::State::kEstablished) targets.push_back(l.get());
+  }
+  Token token = ack ? next_token() : 0;
+  if (ack && pending_.size() + targets.size() > config_.max_pending_requests) {
+    return limit_exceeded("too many requests in flight (max_pending_requests)");
+  }
+  SpeakMsg s;
+  s.app = app;
+  s.flags = ack ? kSpeakAckRequested : 0;
+  s.hops_left = config_.shout_hop_limit;
+  s.origin = identity_.public_key();
+  s.speak_id = random_.next_u64();
+  s.payload.assign(payload.begin(), payload.end());
+  if (ack) {
+    if (targets.empty()) {
+      events_.push_back(CompletionEvent{token, Bytes{}, 0});
+      return token;
+    }
+    group_left_[token] = targets.size();
+  }
+  Message m{0, std::move(s)};
+  for (Link* l : targets) {
+    if (ack) {
+      m.id = l->take_id();
+      (void)add_pending(*l, m.id, kSpeakAck, token, now_us + ms_to_us(config_.request_timeout_ms));
+    }
+    send(*l, m, now_us);
+  }
+  return token;
+}
+
+Result<Token> NodeCore::whisper(AppId app, const PublicKey& to, ByteView payload, bool encrypt,
+                                int64_t now_us) {
+  if (shut_down_) return cancelled("node is shut down");
+  if (payload.size() > max_payload_bytes()) return limit_exceeded("WHISPER payload too large");
+  auto it = by_key_.find(to);
+  if (it == by_key_.end()) return not_found("no direct link to " + address_to_text(to));
+  Link& l = *links_[it->second];
+  auto sealed = seal_whisper(to, payload, encrypt);
+  if (!sealed) return sealed.error();
+  WhisperMsg w;
+  w.app = app;
+  w.flags = encrypt ? kWhisperEncrypted : 0;
+  w.payload = std::move(*sealed);
+  uint32_t id = l.take_id();
+  auto token = add_pending(l, id, kWhisperAck, next_token(),
+                           now_us + ms_to_us(config_.request_timeout_ms), blake2b_256(w.payload));
+  if (!token) return token;
+  send(l, Message{id, std::move(w)}, now_us);
+  return token;
+}
+
+Result<Token> NodeCore::request(AppId app, const PublicKey& to, ByteView payload, bool encrypt,
+                                int64_t timeout_ms, int64_t now_us) {
+  if (shut_down_) return cancelled("node is shut down");
+  if (payload.size() > max_payload_bytes()) return limit_exceeded("request payload too large");
+  if (timeout_ms <= 0) return invalid_argument("request timeout must be positive");
+  auto it = by_key_.find(to);
+  if (it == by_key_.end()) return not_found("no direct link to " + address_to_text(to));
+  Link& l = *links_[it->second];
+  auto sealed = seal_whisper(to, payload, encrypt);
+  if (!sealed) return sealed.error();
+  WhisperMsg w;
+  w.app = app;
+  w.flags = static_cast<uint8_t>(kWhisperRequest | (encrypt ? kWhisperEncrypted : 0));
+  w.payload = std::move(*sealed);
+  uint32_t id = l.take_id();
+  auto token = add_pending(l, id, kRequest, next_token(), now_us + ms_to_us(timeout_ms));
+  if (!token) return token;
+  send(l, Message{id, std::move(w)}, now_us);
+  return token;
+}
+
+Result<void> NodeCore::respond(AppId app, const PublicKey& to, uint32_t request_id,
+                               ByteView payload, bool encrypt, int64_t now_us) {
+  if (payload.size() > max_payload_bytes()) return limit_exceeded("response payload too large");
+  auto it = by_key_.find(to);
+  if (it == by_key_.end()) return not_found("link to the requester is gone");
+  Link& l = *links_[it->second];
+  auto sealed = seal_whisper(to, payload, encrypt);
+  if (!sealed) return sealed.error();
+  WhisperMsg w;
+  w.app = app;
+  w.flags = static_cast<uint8_t>(kWhisperResponse | (encrypt ? kWhisperEncrypted : 0));
+  w.reply_to = request_id;
+  w.payload = std::move(*sealed);
+  send(l, Message{l.take_id(), std::move(w)}, now_us);
+  return {};
+}
+
+Result<Token> NodeCore::ping(const PublicKey& to, int64_t now_us) {
+  auto it = by_key_.find(to);
+  if (it == by_key_.end()) return not_found("no direct link to " + address_to_text(to));
+  Link& l = *links_[it->second];
+  uint32_t id = l.take_id();
+  auto token =
+      add_pending(l, id, kPingCommand, next_token(), now_us + ms_to_us(config_.request_timeout_ms));
+  if (!token) return token;
+  pending_[pending_key(l.id, id)].sent_us = now_us;
+  send(l, Message{id, PingMsg{}}, now_us);
+  return token;
+}
+
+Result<Bytes> NodeCore::seal_whisper(const PublicKey& to, ByteView payload, bool encrypt) {
+  if (!encrypt) return Bytes(payload.begin(), payload.end());
+  auto pk = Identity::x25519_public(to);
+  if (!pk) return pk.error();
+  Bytes out(kBoxOverhead + payload.size());
+  random_.fill(out.data(), crypto_box_NONCEBYTES);
+  if (crypto_box_easy(out.data() + crypto_box_NONCEBYTES, payload.data(), payload.size(),
+                      out.data(), pk->data(), x25519_secret_.data()) != 0) {
+    return invalid_argument("cannot encrypt to this key");
+  }
+  return out;
+}
+
+Result<Bytes> NodeCore::open_whisper(const PublicKey& from, ByteView payload) {
+  if (payload.size() < kBoxOverhead) return malformed("encrypted WHISPER shorter than its box");
+  auto pk = Identity::x25519_public(from);
+  if (!pk) return pk.error();
+  Bytes out(payload.size() - kBoxOverhead);
+  if (crypto_box_open_easy(out.data(), payload.data() + crypto_box_NONCEBYTES,
+                           payload.size() - crypto_box_NONCEBYTES, payload.data(), pk->data(),
+                           x25519_secret_.data()) != 0) {
+    return auth_failed("encrypted WHISPER did not open (wrong key or tampered)");
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- timers
+
+void NodeCore::on_timer(int64_t now_us) {
+  if (shut_down_ || now_us < next_maintain_us_) return;
+  maintain(now_us);
+}
+
+void NodeCore::maintain(int64_t now_us) {
+  next_maintain_us_ = now_us + kMaintainIntervalUs;
+  std::vector<Link*> all;
+  for (auto& [id, l] : links_)
+    if (!l->closed) all.push_back(l.get());
+  for (Link* l : all) {
+    if (l->state != Link::State::kEstablished) {
+      if (now_us - l->created_us > ms_to_us(config_.handshake_timeout_ms)) {
+        close_link(*l,
+                   std::string(l->state == Link::State::kConnecting ? "connect" : "handshake") +
+                       " not finished within " + std::to_string(config_.handshake_timeout_ms) +
+                       " ms",
+                   true, now_us);
+      }
+      continue;
+    }
+    if (l->ping_id != 0 && now_us - l->ping_sent_us > ms_to_us(config_.ping_timeout_ms)) {
+      close_link(*l,
+                 "peer unresponsive: no PING answer within " +
+                     std::to_string(config_.ping_timeout_ms) + " ms",
+                 true, now_us);
+      continue;
+    }
+    if (l->ping_id == 0 && now_us - l->last_ping_us >= ms_to_us(config_.ping_interval_ms)) {
+      l->ping_id = l->take_id();
+      l->ping_sent_us = now_us;
+      l->last_ping_us = now_us;
+      send(*l, Message{l->ping_id, PingMsg{}}, now_us);
+    }
+  }
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    if (it->second.deadline_us <= now_us) {
+      complete(it->second.token,
+               timed_out(std::string("no answer to ") + opcode_name(acked_opcode(it->second.kind)) +
+                         " in time"));
+      it = pending_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  seen_.expire(now_us);
+  speak_seen_.expire(now_us);
+  if (now_us >= next_exchange_us_) {
+    next_exchange_us_ =
+        now_us +
+        static_cast<int64_t>(static_cast<double>(ms_to_us(config_.peer_exchange_interval_ms)) *
+                             (0.75 + 0.5 * random_.unit()));
+    for (auto& [id, l] : links_)
+      if (!l->closed && l->state == Link::State::kEstablished) send_peer_exchange(*l);
+  }
+  if (config_.rotate_interval_ms > 0 && now_us >= next_rotate_us_) {
+    next_rotate_us_ =
+        now_us + static_cast<int64_t>(static_cast<double>(ms_to_us(config_.rotate_interval_ms)) *
+                                      (0.5 + random_.unit()));
+    rotate(now_us);
+  }
+  dial(now_us);
+}
+
+bool NodeCore::dial_candidate_busy(const PeerBook::Entry& e) const {
+  if (e.key && (*e.key == identity_.public_key() || by_key_.count(*e.key))) return true;
+  for (auto& [id, l] : links_) {
+    if (l->closed) continue;
+    if (l->outbound && l->remote == e.address) return true;
+    if (e.key && l->state == Link::State::kEstablished && l->peer == *e.key) return true;
+  }
+  return false;
+}
+
+void NodeCore::rotate(int64_t now_us) {
+  std::vector<Link*> outbound;
+  for (auto& [id, l] : links_)
+    if (!l->closed && l->outbound && l->state == Link::State::kEstablished)
+      outbound.push_back(l.get());
+  if (outbound.size() < config_.max_outbound_links) return;
+  auto fresh =
+      book_.pick(now_us, random_, [&](const PeerBook::Entry& e) { return dial_candidate_busy(e); });
+  if (!fresh) return;
+  Link& victim = *outbound[random_.below(outbound.size())];
+  victim.penalize_on_close = false;
+  book_.defer(victim.remote, now_us + ms_to_us(config_.rotate_interval_ms));
+  close_link(victim, "rotating link to keep the graph mixed", true, now_us);
+}
+
+void NodeCore::dial(int64_t now_us) {
+  if (shut_down_) return;
+  size_t outbound = 0;
+  for (auto& [id, l] : links_)
+    if (!l->closed && l->outbound) ++outbound;
+  while (outbound < config_.max_outbound_links) {
+    auto e = book_.pick(now_us, random_,
+                        [&](const PeerBook::Entry& c) { return dial_candidate_busy(c); });
+    if (!e) break;
+    LinkId id = new_link(true, e->address, now_us);
+    actions_.push_back(ConnectAction{id, e->address});
+    ++outbound;
+  }
+}
+
+void NodeCore::add_peer_address(const SocketAddress& address, std::optional<PublicKey> key) {
+  book_.add(address, key, false, random_);
+}
+
+void NodeCore::shutdown(const std::string& reason) {
+  if (shut_down_) return;
+  for (auto& [id, l] : links_) close_link(*l, reason, true, 0);
+  shut_down_ = true;
+}
+
+// ---------------------------------------------------------------- introspection
+
+std::vector<PeerInfo> NodeCore::peers() const {
+  std::vector<PeerInfo> out;
+  for (auto& [key, id] : by_key_) {
+    const Link& l = *links_.at(id);
+    out.push_back(PeerInfo{l.peer, l.remote, l.outbound, l.peer_listen_port, l.rtt_us, l.queued()});
+  }
+  return out;
+}
+
+size_t NodeCore::queued_bytes(const PublicKey& key) const {
+  auto it = by_key_.find(key);
+  return it == by_key_.end() ? 0 : links_.at(it->second)->queued();
+}
+
+}  // namespace chorus::overlay
