@@ -86,6 +86,12 @@ struct Node::Impl {
   std::unordered_map<AppId, AppHandlers> apps;
   PeerCallback peer_callback;
   std::vector<std::function<void()>> deferred;  // run on the next drain
+  struct Waiter {
+    PublicKey peer;
+    size_t below;
+    std::function<void()> fn;
+  };
+  std::vector<Waiter> waiters;  // when_writable
   std::unique_ptr<uint8_t[]> read_buffer{new uint8_t[kReadBufferBytes]};
   bool read_buffer_busy = false;
 
@@ -113,6 +119,7 @@ struct Node::Impl {
         any = true;
         dispatch(e);
       }
+      if (!waiters.empty()) check_waiters();
       if (!deferred.empty()) {
         any = true;
         auto run = std::move(deferred);
@@ -127,6 +134,18 @@ struct Node::Impl {
       uv_timer_start(&timer, on_timer, static_cast<uint64_t>((wait_us + 999) / 1000), 0);
     } else {
       uv_timer_stop(&timer);
+    }
+  }
+
+  void check_waiters() {
+    for (size_t i = 0; i < waiters.size();) {
+      if (core->queued_bytes(waiters[i].peer) <= waiters[i].below) {
+        deferred.push_back(std::move(waiters[i].fn));
+        waiters[i] = std::move(waiters.back());
+        waiters.pop_back();
+      } else {
+        ++i;
+      }
     }
   }
 
@@ -606,6 +625,12 @@ void Responder::reply(Bytes payload, bool encrypt) {
         auto r = m->core->respond(app, to, id, p, encrypt, now_us());
         if (!r) m->log->info("response not sent: {}", r.error().to_string());
       });
+}
+
+void Node::when_writable(const PublicKey& peer, size_t below_bytes, std::function<void()> fn) {
+  impl_->run_on_loop([m = impl_.get(), peer, below_bytes, fn = std::move(fn)]() mutable {
+    m->waiters.push_back({peer, below_bytes, std::move(fn)});
+  });
 }
 
 void Node::post(std::function<void()> fn) {

@@ -94,10 +94,10 @@ class Responder {
 };
 
 struct AppHandlers {
-  std::function<void(const ShoutInfo&)> on_shout;
+  std::function<void(const ShoutInfo&)> on_shout = nullptr;
   // Decides whether a SPEAK goes on to our other peers. Default: kKeep.
-  std::function<SpeakDecision(const SpeakInfo&)> on_speak;
-  std::function<void(const WhisperInfo&, Responder)> on_whisper;
+  std::function<SpeakDecision(const SpeakInfo&)> on_speak = nullptr;
+  std::function<void(const WhisperInfo&, Responder)> on_whisper = nullptr;
 };
 
 struct SpeakOptions {
@@ -146,6 +146,12 @@ class Node {
   void request(AppId app, const PublicKey& to, Bytes payload, RequestOptions options,
                ReplyCallback done);
   void ping(const PublicKey& to, PingCallback done);
+
+  // Flow control for bulk senders: runs `fn` once, on the loop thread, when
+  // no more than `below_bytes` wait to be written to `peer` (or the link is
+  // gone). Without it a fast sender fills the queue until the link is closed
+  // for exceeding max_send_queue_bytes.
+  void when_writable(const PublicKey& peer, size_t below_bytes, std::function<void()> fn);
 
   // Thread-safe. Runs `fn` on the loop thread; dropped after stop().
   void post(std::function<void()> fn);

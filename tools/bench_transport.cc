@@ -1,0 +1,283 @@
+// `chorus bench transport`: one-way throughput between two endpoints on
+// loopback, 100-byte and 64 KiB messages. Runs a plain libuv TCP baseline
+// (length-prefixed messages, one uv_write each, as a libuv app without its
+// own batching would) and the encrypted overlay (SPEAK to a direct peer) in
+// the same process, one after the other, and prints both with their ratio.
+#include <spdlog/spdlog.h>
+#include <uv.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <future>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "chorus/overlay/node.h"
+#include "commands.h"
+
+namespace chorus::tools {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr size_t kHighWaterBytes = 4 << 20;
+constexpr size_t kLowWaterBytes = 1 << 20;
+
+struct RunResult {
+  double seconds = 0;
+  bool ok = false;
+};
+
+// ---------------------------------------------------------------- raw libuv
+
+struct RawReceiver {
+  uv_loop_t loop{};
+  uv_tcp_t server{};
+  uv_tcp_t conn{};
+  uint64_t want = 0;
+  uint64_t got = 0;
+  size_t msg_size = 0;
+  Bytes partial;  // bytes of an unfinished message prefix
+  uint64_t pending_body = 0;
+  std::promise<Clock::time_point> done;
+  char buf[256 * 1024];
+};
+
+struct RawSender {
+  uv_loop_t loop{};
+  uv_tcp_t tcp{};
+  uv_connect_t connect_req{};
+  uint64_t want = 0;
+  uint64_t sent = 0;
+  Bytes payload;
+  uint8_t header[4] = {};
+};
+
+void raw_pump(RawSender* s);
+
+void raw_on_write(uv_write_t* req, int status) {
+  auto* s = static_cast<RawSender*>(req->data);
+  delete req;
+  if (status < 0) return;
+  if (s->tcp.write_queue_size < kLowWaterBytes) raw_pump(s);
+  if (s->sent == s->want && s->tcp.write_queue_size == 0) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&s->tcp), nullptr);
+  }
+}
+
+void raw_pump(RawSender* s) {
+  while (s->sent < s->want && s->tcp.write_queue_size < kHighWaterBytes) {
+    auto* req = new uv_write_t;
+    req->data = s;
+    uv_buf_t bufs[2] = {uv_buf_init(reinterpret_cast<char*>(s->header), 4),
+                        uv_buf_init(reinterpret_cast<char*>(s->payload.data()),
+                                    static_cast<unsigned>(s->payload.size()))};
+    if (uv_write(req, reinterpret_cast<uv_stream_t*>(&s->tcp), bufs, 2, raw_on_write) != 0) {
+      delete req;
+      return;
+    }
+    ++s->sent;
+  }
+}
+
+RunResult run_raw(size_t msg_size, uint64_t count) {
+  RawReceiver r;
+  r.want = count;
+  r.msg_size = msg_size;
+  uv_loop_init(&r.loop);
+  uv_tcp_init(&r.loop, &r.server);
+  r.server.data = &r;
+  sockaddr_in addr{};
+  uv_ip4_addr("127.0.0.1", 0, &addr);
+  uv_tcp_bind(&r.server, reinterpret_cast<sockaddr*>(&addr), 0);
+  uv_listen(reinterpret_cast<uv_stream_t*>(&r.server), 8, [](uv_stream_t* srv, int status) {
+    auto* rr = static_cast<RawReceiver*>(srv->data);
+    if (status < 0) return;
+    uv_tcp_init(&rr->loop, &rr->conn);
+    rr->conn.data = rr;
+    uv_accept(srv, reinterpret_cast<uv_stream_t*>(&rr->conn));
+    uv_read_start(
+        reinterpret_cast<uv_stream_t*>(&rr->conn),
+        [](uv_handle_t* h, size_t, uv_buf_t* b) {
+          auto* x = static_cast<RawReceiver*>(h->data);
+          *b = uv_buf_init(x->buf, sizeof x->buf);
+        },
+        [](uv_stream_t* st, ssize_t n, const uv_buf_t* b) {
+          auto* x = static_cast<RawReceiver*>(st->data);
+          if (n < 0) {
+            uv_close(reinterpret_cast<uv_handle_t*>(st), nullptr);
+            uv_close(reinterpret_cast<uv_handle_t*>(&x->server), nullptr);
+            return;
+          }
+          // Parse length-prefixed messages as a real receiver must.
+          size_t off = 0, len = static_cast<size_t>(n);
+          const uint8_t* p = reinterpret_cast<const uint8_t*>(b->base);
+          while (off < len) {
+            if (x->pending_body > 0) {
+              size_t take = std::min<uint64_t>(x->pending_body, len - off);
+              x->pending_body -= take;
+              off += take;
+              if (x->pending_body == 0 && ++x->got == x->want) x->done.set_value(Clock::now());
+              continue;
+            }
+            size_t need = 4 - x->partial.size();
+            size_t take = std::min(need, len - off);
+            x->partial.insert(x->partial.end(), p + off, p + off + take);
+            off += take;
+            if (x->partial.size() == 4) {
+              x->pending_body = uint64_t{x->partial[0]} << 24 | uint64_t{x->partial[1]} << 16 |
+                                uint64_t{x->partial[2]} << 8 | x->partial[3];
+              x->partial.clear();
+            }
+          }
+        });
+  });
+  int len = sizeof addr;
+  uv_tcp_getsockname(&r.server, reinterpret_cast<sockaddr*>(&addr), &len);
+  auto finished = r.done.get_future();
+  std::thread receiver([&r] { uv_run(&r.loop, UV_RUN_DEFAULT); });
+
+  RawSender s;
+  s.want = count;
+  s.payload.assign(msg_size, 0xab);
+  s.header[0] = static_cast<uint8_t>(msg_size >> 24);
+  s.header[1] = static_cast<uint8_t>(msg_size >> 16);
+  s.header[2] = static_cast<uint8_t>(msg_size >> 8);
+  s.header[3] = static_cast<uint8_t>(msg_size);
+  uv_loop_init(&s.loop);
+  uv_tcp_init(&s.loop, &s.tcp);
+  uv_tcp_nodelay(&s.tcp, 1);
+  s.tcp.data = &s;
+  s.connect_req.data = &s;
+  auto start = Clock::now();
+  uv_tcp_connect(&s.connect_req, &s.tcp, reinterpret_cast<sockaddr*>(&addr),
+                 [](uv_connect_t* req, int status) {
+                   if (status == 0) raw_pump(static_cast<RawSender*>(req->data));
+                 });
+  std::thread sender([&s] { uv_run(&s.loop, UV_RUN_DEFAULT); });
+  RunResult out;
+  if (finished.wait_for(std::chrono::seconds(120)) == std::future_status::ready) {
+    out.seconds = std::chrono::duration<double>(finished.get() - start).count();
+    out.ok = true;
+  }
+  sender.join();
+  receiver.join();
+  uv_loop_close(&s.loop);
+  uv_loop_close(&r.loop);
+  return out;
+}
+
+// ---------------------------------------------------------------- overlay
+
+RunResult run_overlay(size_t msg_size, uint64_t count) {
+  constexpr overlay::AppId kApp = 9;
+  overlay::NodeOptions ro;
+  ro.name = "bench-rx";
+  ro.overlay.rotate_interval_ms = 0;
+  auto receiver = overlay::Node::create(ro);
+  if (!receiver) return {};
+  std::atomic<uint64_t> got{0};
+  std::promise<Clock::time_point> done;
+  (void)(*receiver)->register_app(kApp, {.on_speak = [&](const overlay::SpeakInfo&) {
+                                    if (got.fetch_add(1) + 1 == count) done.set_value(Clock::now());
+                                    return overlay::SpeakDecision::kKeep;
+                                  }});
+  if (!(*receiver)->start()) return {};
+
+  overlay::NodeOptions so;
+  so.name = "bench-tx";
+  so.listen.reset();
+  so.overlay.rotate_interval_ms = 0;
+  so.overlay.bootstrap = {*(*receiver)->listen_address()};
+  auto sender = overlay::Node::create(so);
+  if (!sender) return {};
+  std::promise<void> linked;
+  bool linked_set = false;
+  (*sender)->on_peer([&](const overlay::PublicKey&, bool up, const std::string&) {
+    if (up && !linked_set) {
+      linked_set = true;
+      linked.set_value();
+    }
+  });
+  if (!(*sender)->start()) return {};
+  RunResult out;
+  if (linked.get_future().wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
+    return out;
+  }
+  const overlay::PublicKey to = (*receiver)->key();
+  overlay::Node* tx = sender->get();
+  Bytes payload(msg_size, 0xab);
+  uint64_t sent = 0;
+  std::function<void()> pump = [&]() {
+    while (sent < count && tx->queued_bytes(to) < kHighWaterBytes) {
+      tx->speak(kApp, payload, {.to = to});
+      ++sent;
+    }
+    if (sent < count) tx->when_writable(to, kLowWaterBytes, pump);
+  };
+  auto finished = done.get_future();
+  auto start = Clock::now();
+  tx->post(pump);
+  if (finished.wait_for(std::chrono::seconds(120)) == std::future_status::ready) {
+    out.seconds = std::chrono::duration<double>(finished.get() - start).count();
+    out.ok = true;
+  }
+  (*sender)->stop();
+  (*receiver)->stop();
+  return out;
+}
+
+}  // namespace
+
+Runner add_bench_transport_command(CLI::App& cmd) {
+  struct Args {
+    uint64_t small_count = 300000;
+    uint64_t large_count = 3000;
+    bool json = false;
+  };
+  auto args = std::make_shared<Args>();
+  cmd.add_option("--small-count", args->small_count, "100-byte messages per run")
+      ->capture_default_str();
+  cmd.add_option("--large-count", args->large_count, "64 KiB messages per run")
+      ->capture_default_str();
+  cmd.add_flag("--json", args->json, "print one JSON line");
+  return [args]() -> int {
+    constexpr size_t kSmall = 100, kLarge = 64 * 1024;
+    auto raw_small = run_raw(kSmall, args->small_count);
+    auto raw_large = run_raw(kLarge, args->large_count);
+    auto ov_small = run_overlay(kSmall, args->small_count);
+    auto ov_large = run_overlay(kLarge, args->large_count);
+    if (!raw_small.ok || !raw_large.ok || !ov_small.ok || !ov_large.ok) {
+      std::cerr << "chorus bench transport: a run did not finish within 120 s\n";
+      return 1;
+    }
+    auto msgs_per_s = [](const RunResult& r, uint64_t n) {
+      return static_cast<double>(n) / r.seconds;
+    };
+    auto mb_per_s = [](const RunResult& r, uint64_t n, size_t size) {
+      return static_cast<double>(n) * static_cast<double>(size) / r.seconds / 1e6;
+    };
+    double rs = msgs_per_s(raw_small, args->small_count);
+    double rl = mb_per_s(raw_large, args->large_count, kLarge);
+    double os = msgs_per_s(ov_small, args->small_count);
+    double ol = mb_per_s(ov_large, args->large_count, kLarge);
+    nlohmann::json j;
+    j["raw"] = {{"small_msgs_per_s", rs}, {"large_mb_per_s", rl}};
+    j["overlay"] = {{"small_msgs_per_s", os}, {"large_mb_per_s", ol}};
+    j["ratio_small"] = os / rs;
+    j["ratio_large"] = ol / rl;
+    if (args->json) {
+      std::cout << j.dump() << std::endl;
+    } else {
+      std::printf(
+          "transport, one way on loopback          raw libuv TCP    encrypted overlay   ratio\n"
+          "  100 B messages (msgs/s)            %14.0f   %17.0f   %5.2f\n"
+          "  64 KiB messages (MB/s)             %14.1f   %17.1f   %5.2f\n",
+          rs, os, os / rs, rl, ol, ol / rl);
+    }
+    return 0;
+  };
+}
+
+}  // namespace chorus::tools

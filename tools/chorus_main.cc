@@ -1,0 +1,37 @@
+// `chorus`: run a node, a local swarm, or the benchmarks.
+#include <spdlog/spdlog.h>
+
+#include <iostream>
+#include <map>
+
+#include "commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"chorus: a peer-to-peer overlay framework (node, swarm, benchmarks)"};
+  app.require_subcommand(1);
+  std::string log_level = "info";
+  auto* level = app.add_option("--log-level", log_level,
+                               "trace, debug, info, warn, error or off (default: info for node, "
+                               "warn for swarm and bench)")
+                    ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+
+  std::map<CLI::App*, chorus::tools::Runner> runners;
+  auto* node = app.add_subcommand("node", "Run one overlay node until SIGINT/SIGTERM");
+  runners[node] = chorus::tools::add_node_command(*node);
+  auto* swarm = app.add_subcommand("swarm", "Run N real nodes on loopback and broadcast SHOUTs");
+  runners[swarm] = chorus::tools::add_swarm_command(*swarm);
+  auto* bench = app.add_subcommand("bench", "Benchmarks");
+  bench->require_subcommand(1);
+  auto* transport = bench->add_subcommand(
+      "transport", "One-way throughput: encrypted overlay against plain libuv TCP");
+  runners[transport] = chorus::tools::add_bench_transport_command(*transport);
+
+  CLI11_PARSE(app, argc, argv);
+  if (level->count() == 0 && !node->parsed()) log_level = "warn";
+  spdlog::set_level(spdlog::level::from_str(log_level));
+  for (auto& [cmd, run] : runners) {
+    if (cmd->parsed()) return run();
+  }
+  std::cerr << app.help();
+  return 2;
+}

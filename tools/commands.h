@@ -1,0 +1,16 @@
+// Subcommands of the `chorus` CLI. Each registers its options on `app` and
+// returns the function that runs it (exit code).
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+
+namespace chorus::tools {
+
+using Runner = std::function<int()>;
+
+Runner add_node_command(CLI::App& app);
+Runner add_swarm_command(CLI::App& app);
+Runner add_bench_transport_command(CLI::App& bench);
+
+}  // namespace chorus::tools

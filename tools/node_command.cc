@@ -1,0 +1,86 @@
+// `chorus node`: one node in the foreground, logging to stderr.
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
+#include <iostream>
+
+#include "chorus/overlay/node.h"
+#include "commands.h"
+
+namespace chorus::tools {
+
+Runner add_node_command(CLI::App& cmd) {
+  struct Args {
+    std::string listen = "127.0.0.1:7400";
+    std::vector<std::string> bootstrap;
+    std::string key_file = "chorus.key";
+    bool no_listen = false;
+    size_t max_outbound = 8;
+    size_t max_inbound = 64;
+    size_t max_frame_bytes = 1 << 20;
+  };
+  auto args = std::make_shared<Args>();
+  cmd.add_option("--listen", args->listen, "HOST:PORT to accept links on")->capture_default_str();
+  cmd.add_option("--bootstrap", args->bootstrap, "HOST:PORT of a peer to dial (repeatable)");
+  cmd.add_option("--key", args->key_file, "key file; created with mode 0600 if missing")
+      ->capture_default_str();
+  cmd.add_flag("--no-listen", args->no_listen, "initiate-only: dial out, never listen");
+  cmd.add_option("--max-outbound", args->max_outbound, "self-initiated links (ℓ)")
+      ->capture_default_str();
+  cmd.add_option("--max-inbound", args->max_inbound, "inbound link cap")->capture_default_str();
+  cmd.add_option("--max-frame-bytes", args->max_frame_bytes, "largest frame accepted")
+      ->capture_default_str();
+
+  return [args]() -> int {
+    overlay::NodeOptions opts;
+    opts.key_file = args->key_file;
+    opts.overlay.max_outbound_links = args->max_outbound;
+    opts.overlay.max_inbound_links = args->max_inbound;
+    opts.overlay.max_frame_bytes = args->max_frame_bytes;
+    opts.overlay.max_send_queue_bytes =
+        std::max(opts.overlay.max_send_queue_bytes, 2 * args->max_frame_bytes);
+    for (const auto& b : args->bootstrap) {
+      auto a = overlay::parse_socket_address(b);
+      if (!a) {
+        std::cerr << "chorus node: --bootstrap: " << a.error().message() << "\n";
+        return 2;
+      }
+      opts.overlay.bootstrap.push_back(*a);
+    }
+    if (args->no_listen) {
+      opts.listen.reset();
+    } else {
+      auto a = overlay::parse_socket_address(args->listen);
+      if (!a) {
+        std::cerr << "chorus node: --listen: " << a.error().message() << "\n";
+        return 2;
+      }
+      opts.listen = *a;
+    }
+    opts.name = "node";
+    // Block the signals before any thread starts so only sigwait sees them.
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+
+    auto node = overlay::Node::create(opts);
+    if (!node) {
+      std::cerr << "chorus node: " << node.error().to_string() << "\n";
+      return 1;
+    }
+    if (auto r = (*node)->start(); !r) {
+      std::cerr << "chorus node: " << r.error().to_string() << "\n";
+      return 1;
+    }
+    std::cout << "address " << overlay::address_to_text((*node)->key()) << "\n" << std::flush;
+    int sig = 0;
+    sigwait(&set, &sig);
+    spdlog::info("signal {} received, stopping", sig);
+    (*node)->stop();
+    return 0;
+  };
+}
+
+}  // namespace chorus::tools
