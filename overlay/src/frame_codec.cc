@@ -2,6 +2,7 @@
 
 #include <sodium.h>
 
+#include <cstdlib>
 #include <string>
 
 namespace chorus::overlay {
@@ -13,9 +14,23 @@ std::array<uint8_t, crypto_aead_chacha20poly1305_IETF_NPUBBYTES> nonce_for(uint6
   return n;
 }
 
+static_assert(crypto_aead_aes256gcm_NPUBBYTES == crypto_aead_chacha20poly1305_IETF_NPUBBYTES);
+static_assert(crypto_aead_aes256gcm_ABYTES == kFrameTagBytes);
+static_assert(crypto_aead_chacha20poly1305_IETF_ABYTES == kFrameTagBytes);
+
 }  // namespace
 
-FrameSealer::FrameSealer(const std::array<uint8_t, 32>& key) : key_(key) {}
+bool aes_gcm_available() {
+  static const bool available = sodium_init() >= 0 && crypto_aead_aes256gcm_is_available() == 1;
+  return available;
+}
+
+// sodium_init() picks the fast (SIMD) implementations; without it libsodium
+// runs its portable code, several times slower.
+FrameSealer::FrameSealer(const std::array<uint8_t, 32>& key, Cipher cipher)
+    : key_(key), cipher_(cipher) {
+  if (sodium_init() < 0) std::abort();
+}
 FrameSealer::~FrameSealer() {
   sodium_memzero(key_.data(), key_.size());
 }
@@ -30,13 +45,21 @@ void FrameSealer::seal(ByteView plaintext, Bytes& out) {
   p[2] = static_cast<uint8_t>(len >> 8);
   p[3] = static_cast<uint8_t>(len);
   auto nonce = nonce_for(counter_++);
-  crypto_aead_chacha20poly1305_ietf_encrypt(p + kFrameLengthBytes, nullptr, plaintext.data(),
-                                            plaintext.size(), p, kFrameLengthBytes, nullptr,
-                                            nonce.data(), key_.data());
+  if (cipher_ == Cipher::kAes256Gcm) {
+    crypto_aead_aes256gcm_encrypt(p + kFrameLengthBytes, nullptr, plaintext.data(),
+                                  plaintext.size(), p, kFrameLengthBytes, nullptr, nonce.data(),
+                                  key_.data());
+  } else {
+    crypto_aead_chacha20poly1305_ietf_encrypt(p + kFrameLengthBytes, nullptr, plaintext.data(),
+                                              plaintext.size(), p, kFrameLengthBytes, nullptr,
+                                              nonce.data(), key_.data());
+  }
 }
 
-FrameOpener::FrameOpener(const std::array<uint8_t, 32>& key, size_t max_frame_bytes)
-    : key_(key), max_frame_bytes_(max_frame_bytes) {}
+FrameOpener::FrameOpener(const std::array<uint8_t, 32>& key, size_t max_frame_bytes, Cipher cipher)
+    : key_(key), cipher_(cipher), max_frame_bytes_(max_frame_bytes) {
+  if (sodium_init() < 0) std::abort();
+}
 FrameOpener::~FrameOpener() {
   sodium_memzero(key_.data(), key_.size());
 }
@@ -61,9 +84,13 @@ Result<std::optional<FrameOpener::Opened>> FrameOpener::open(std::span<uint8_t> 
   uint8_t* c = buffer.data() + kFrameLengthBytes;
   unsigned long long plain_len = 0;
   auto nonce = nonce_for(counter_);
-  if (crypto_aead_chacha20poly1305_ietf_decrypt(c, &plain_len, nullptr, c, len, buffer.data(),
-                                                kFrameLengthBytes, nonce.data(),
-                                                key_.data()) != 0) {
+  const int rc =
+      cipher_ == Cipher::kAes256Gcm
+          ? crypto_aead_aes256gcm_decrypt(c, &plain_len, nullptr, c, len, buffer.data(),
+                                          kFrameLengthBytes, nonce.data(), key_.data())
+          : crypto_aead_chacha20poly1305_ietf_decrypt(c, &plain_len, nullptr, c, len, buffer.data(),
+                                                      kFrameLengthBytes, nonce.data(), key_.data());
+  if (rc != 0) {
     return auth_failed("frame failed authentication (tampered, replayed or reordered)");
   }
   ++counter_;

@@ -43,9 +43,11 @@ Result<Hello> decode_hello(ByteView in) {
   return h;
 }
 
-Handshake::Handshake(const Identity& self, Role role, uint16_t listen_port, Random& random)
-    : self_(self), role_(role) {
+Handshake::Handshake(const Identity& self, Role role, uint16_t listen_port, Random& random,
+                     uint8_t flags)
+    : self_(self), role_(role), own_flags_(flags) {
   Hello h;
+  h.flags = flags;
   h.static_key = self.public_key();
   h.listen_port = listen_port;
   std::array<uint8_t, crypto_kx_SEEDBYTES> seed{};
@@ -60,6 +62,11 @@ Handshake::~Handshake() {
   sodium_memzero(eph_secret_.data(), eph_secret_.size());
   sodium_memzero(keys_.rx.data(), keys_.rx.size());
   sodium_memzero(keys_.tx.data(), keys_.tx.size());
+}
+
+Cipher Handshake::cipher() const {
+  return (own_flags_ & peer_hello_.flags & kHelloAesGcm) ? Cipher::kAes256Gcm
+                                                         : Cipher::kChaCha20Poly1305;
 }
 
 Bytes Handshake::take_output() {

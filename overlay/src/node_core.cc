@@ -185,7 +185,8 @@ void NodeCore::on_sent(LinkId link, size_t bytes, int64_t /*now_us*/) {
 void NodeCore::start_handshake(Link& l) {
   l.state = Link::State::kHandshaking;
   l.handshake = std::make_unique<Handshake>(
-      identity_, l.outbound ? Role::kInitiator : Role::kResponder, config_.listen_port, random_);
+      identity_, l.outbound ? Role::kInitiator : Role::kResponder, config_.listen_port, random_,
+      config_.allow_aes_gcm && aes_gcm_available() ? kHelloAesGcm : 0);
   Bytes hello = l.handshake->take_output();
   l.out.insert(l.out.end(), hello.begin(), hello.end());
   mark_dirty(l);
@@ -242,8 +243,9 @@ void NodeCore::established(Link& l, int64_t now_us) {
     old.penalize_on_close = false;
     close_link(old, "duplicate link to peer (kept the other)", true, now_us);
   }
-  l.sealer = std::make_unique<FrameSealer>(l.handshake->keys().tx);
-  l.opener = std::make_unique<FrameOpener>(l.handshake->keys().rx, config_.max_frame_bytes);
+  const Cipher cipher = l.handshake->cipher();
+  l.sealer = std::make_unique<FrameSealer>(l.handshake->keys().tx, cipher);
+  l.opener = std::make_unique<FrameOpener>(l.handshake->keys().rx, config_.max_frame_bytes, cipher);
   l.handshake.reset();
   l.state = Link::State::kEstablished;
   l.last_ping_us = now_us;
@@ -258,30 +260,42 @@ void NodeCore::established(Link& l, int64_t now_us) {
 }
 
 void NodeCore::process_frames(Link& l, std::span<uint8_t> data, int64_t now_us) {
-  // Fast path: nothing buffered, open frames straight from the input.
-  std::span<uint8_t> buf = data;
-  bool buffered = !l.rx.empty();
-  if (buffered) {
-    l.rx.insert(l.rx.end(), data.begin(), data.end());
-    buf = std::span<uint8_t>(l.rx);
-  }
-  size_t off = 0;
-  while (!l.closed) {
-    auto r = l.opener->open(buf.subspan(off));
+  // Frames are opened in place. Only a frame split across reads is copied
+  // (into l.rx, bounded by max_frame_bytes); whole frames are opened straight
+  // from the driver's buffer.
+  auto open_one = [&](std::span<uint8_t> buf) -> std::optional<size_t> {
+    auto r = l.opener->open(buf);
     if (!r) {
       misbehaved(l, config_.misbehaviour_limit, r.error().message(), now_us);
+      return std::nullopt;
+    }
+    if (!*r) return size_t{0};
+    ++stats_.frames_received;
+    if (!handle_plaintext(l, (*r)->plaintext, now_us)) return std::nullopt;
+    return (*r)->consumed;
+  };
+  while (!data.empty() && !l.closed) {
+    if (!l.rx.empty()) {
+      // Complete the frame that began in an earlier read.
+      // First the length prefix alone, so that open() checks it against the
+      // maximum before any body is buffered for it; then the rest.
+      size_t want = kFrameLengthBytes;
+      if (auto total = FrameOpener::peek_length(l.rx)) want = *total;
+      size_t take = std::min(want - l.rx.size(), data.size());
+      l.rx.insert(l.rx.end(), data.begin(), data.begin() + static_cast<std::ptrdiff_t>(take));
+      data = data.subspan(take);
+      auto used = open_one(std::span<uint8_t>(l.rx));
+      if (!used) return;
+      if (*used > 0) l.rx.clear();
+      continue;
+    }
+    auto used = open_one(data);
+    if (!used) return;
+    if (*used == 0) {
+      l.rx.assign(data.begin(), data.end());
       return;
     }
-    if (!*r) break;
-    off += (*r)->consumed;
-    ++stats_.frames_received;
-    if (!handle_plaintext(l, (*r)->plaintext, now_us)) return;
-  }
-  if (l.closed) return;
-  if (buffered) {
-    l.rx.erase(l.rx.begin(), l.rx.begin() + static_cast<std::ptrdiff_t>(off));
-  } else {
-    l.rx.assign(buf.begin() + static_cast<std::ptrdiff_t>(off), buf.end());
+    data = data.subspan(*used);
   }
 }
 

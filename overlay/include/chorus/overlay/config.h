@@ -32,7 +32,10 @@ struct OverlayConfig {
   uint16_t listen_port = 0;
 
   // Framing and queues.
-  size_t max_frame_bytes = 1 << 20;         // length prefix bound (ciphertext)
+  size_t max_frame_bytes = 1 << 20;  // length prefix bound (ciphertext)
+  // Offer AES-256-GCM for frames when the CPU has AES-NI (used only if the
+  // peer offers it too; ChaCha20-Poly1305 otherwise).
+  bool allow_aes_gcm = true;
   size_t max_send_queue_bytes = 32u << 20;  // unwritten bytes per link before it is closed
   size_t max_pending_requests = 4096;       // un-answered PING/WHISPER/SPEAK-ACK, per node
 

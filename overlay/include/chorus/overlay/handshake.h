@@ -16,6 +16,7 @@
 
 #include "chorus/base/bytes.h"
 #include "chorus/base/result.h"
+#include "chorus/overlay/frame_codec.h"
 #include "chorus/overlay/identity.h"
 #include "chorus/overlay/random.h"
 
@@ -26,6 +27,9 @@ inline constexpr size_t kHelloBytes = 72;
 inline constexpr size_t kAuthBytes = 64;
 
 enum class Role : uint8_t { kInitiator = 'I', kResponder = 'R' };
+
+// HELLO flags.
+inline constexpr uint8_t kHelloAesGcm = 1;  // the sender can seal frames with AES-256-GCM
 
 struct SessionKeys {
   std::array<uint8_t, 32> rx{};  // opens what the peer seals
@@ -46,7 +50,9 @@ Result<Hello> decode_hello(ByteView in);
 
 class Handshake {
  public:
-  Handshake(const Identity& self, Role role, uint16_t listen_port, Random& random);
+  // `flags`: HELLO flags we announce (kHelloAesGcm where the CPU has it).
+  Handshake(const Identity& self, Role role, uint16_t listen_port, Random& random,
+            uint8_t flags = 0);
   ~Handshake();
   Handshake(const Handshake&) = delete;
   Handshake& operator=(const Handshake&) = delete;
@@ -66,6 +72,8 @@ class Handshake {
   const Hello& peer_hello() const { return peer_hello_; }
   // Valid once done().
   const SessionKeys& keys() const { return keys_; }
+  // Valid once done(): AES-256-GCM when both HELLOs carry kHelloAesGcm.
+  Cipher cipher() const;
 
  private:
   enum class State { kWaitHello, kWaitAuth, kDone };
@@ -77,6 +85,7 @@ class Handshake {
   Role role_;
   State state_ = State::kWaitHello;
   std::array<uint8_t, 32> eph_secret_{};
+  uint8_t own_flags_ = 0;
   Bytes own_hello_;
   Bytes pending_;  // a partly received HELLO or AUTH
   Bytes peer_hello_raw_;
