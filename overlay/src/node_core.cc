@@ -347,14 +347,11 @@ void NodeCore::handle_message(Link& l, Message&& m, int64_t now_us) {
                                  ": " + nack->reason)),
            now_us);
   } else if (std::holds_alternative<PingMsg>(m.body)) {
-    send(l, Message{id, AckMsg{static_cast<uint8_t>(Opcode::kPing), {}}}, now_us);
+    send_ack(l, id, Opcode::kPing, {}, now_us);
   } else if (auto* opt = std::get_if<SetConnectionOptMsg>(&m.body)) {
     // No connection options are implemented yet: refuse each, echoing it.
-    send(l,
-         Message{id, NackMsg{static_cast<uint8_t>(Opcode::kSetConnectionOpt),
-                             NackCode::kUnsupportedOption, "unsupported option",
-                             Bytes{opt->option, opt->setting}}},
-         now_us);
+    send_nack(l, id, static_cast<uint8_t>(Opcode::kSetConnectionOpt), NackCode::kUnsupportedOption,
+              "unsupported option", Bytes{opt->option, opt->setting}, now_us);
   } else if (auto* shout = std::get_if<ShoutMsg>(&m.body)) {
     on_shout(l, std::move(*shout), now_us);
   } else if (auto* speak = std::get_if<SpeakMsg>(&m.body)) {
@@ -362,12 +359,8 @@ void NodeCore::handle_message(Link& l, Message&& m, int64_t now_us) {
   } else if (auto* whisper = std::get_if<WhisperMsg>(&m.body)) {
     on_whisper(l, id, std::move(*whisper), now_us);
   } else if (auto* unknown = std::get_if<UnknownMsg>(&m.body)) {
-    send(l,
-         Message{id, NackMsg{unknown->opcode,
-                             NackCode::kUnknownOpcode,
-                             std::string("unknown opcode ") + std::to_string(unknown->opcode),
-                             {}}},
-         now_us);
+    send_nack(l, id, unknown->opcode, NackCode::kUnknownOpcode,
+              "unknown opcode " + std::to_string(unknown->opcode), {}, now_us);
     misbehaved(l, 1, "unknown opcode", now_us);
   }
 }
@@ -464,27 +457,22 @@ void NodeCore::on_speak(Link& l, uint32_t id, SpeakMsg&& s, int64_t now_us) {
   const bool want_ack = s.flags & kSpeakAckRequested;
   if (s.app == kOverlayApp) {
     on_peer_exchange(l, s.payload, now_us);
-    if (!l.closed && want_ack)
-      send(l, Message{id, AckMsg{static_cast<uint8_t>(Opcode::kSpeak), {}}}, now_us);
+    if (!l.closed && want_ack) send_ack(l, id, Opcode::kSpeak, {}, now_us);
     return;
   }
   if (!apps_.count(s.app)) {
     if (want_ack) {
-      send(l,
-           Message{id, NackMsg{static_cast<uint8_t>(Opcode::kSpeak),
-                               NackCode::kUnknownApp,
-                               "no app " + std::to_string(s.app) + " on this node",
-                               {}}},
-           now_us);
+      send_nack(l, id, static_cast<uint8_t>(Opcode::kSpeak), NackCode::kUnknownApp,
+                "no app " + std::to_string(s.app) + " on this node", {}, now_us);
     }
     return;
   }
   if (!speak_seen_.insert(make_seen_key(s.origin, s.speak_id), now_us)) {
     ++stats_.duplicates_dropped;
-    if (want_ack) send(l, Message{id, AckMsg{static_cast<uint8_t>(Opcode::kSpeak), {}}}, now_us);
+    if (want_ack) send_ack(l, id, Opcode::kSpeak, {}, now_us);
     return;
   }
-  if (want_ack) send(l, Message{id, AckMsg{static_cast<uint8_t>(Opcode::kSpeak), {}}}, now_us);
+  if (want_ack) send_ack(l, id, Opcode::kSpeak, {}, now_us);
   events_.push_back(SpeakEvent{l.peer, l.id, std::move(s)});
 }
 
@@ -500,10 +488,7 @@ void NodeCore::on_whisper(Link& l, uint32_t id, WhisperMsg&& w, int64_t now_us) 
   Hash256 hash = blake2b_256(w.payload);
   const bool encrypted = w.flags & kWhisperEncrypted;
   if (w.flags & kWhisperResponse) {
-    send(l,
-         Message{id,
-                 AckMsg{static_cast<uint8_t>(Opcode::kWhisper), Bytes(hash.begin(), hash.end())}},
-         now_us);
+    send_ack(l, id, Opcode::kWhisper, Bytes(hash.begin(), hash.end()), now_us);
     auto it = pending_.find(pending_key(l.id, w.reply_to));
     if (it == pending_.end() || it->second.kind != kRequest) return;  // late response
     Token token = it->second.token;
@@ -516,33 +501,23 @@ void NodeCore::on_whisper(Link& l, uint32_t id, WhisperMsg&& w, int64_t now_us) 
     return;
   }
   if (!apps_.count(w.app)) {
-    send(l,
-         Message{id, NackMsg{static_cast<uint8_t>(Opcode::kWhisper),
-                             NackCode::kUnknownApp,
-                             "no app " + std::to_string(w.app) + " on this node",
-                             {}}},
-         now_us);
+    send_nack(l, id, static_cast<uint8_t>(Opcode::kWhisper), NackCode::kUnknownApp,
+              "no app " + std::to_string(w.app) + " on this node", {}, now_us);
     return;
   }
   Bytes payload;
   if (encrypted) {
     auto opened = open_whisper(l.peer, w.payload);
     if (!opened) {
-      send(l,
-           Message{id, NackMsg{static_cast<uint8_t>(Opcode::kWhisper),
-                               NackCode::kDecryptFailed,
-                               opened.error().message(),
-                               {}}},
-           now_us);
+      send_nack(l, id, static_cast<uint8_t>(Opcode::kWhisper), NackCode::kDecryptFailed,
+                opened.error().message(), {}, now_us);
       return;
     }
     payload = std::move(*opened);
   } else {
     payload = std::move(w.payload);
   }
-  send(l,
-       Message{id, AckMsg{static_cast<uint8_t>(Opcode::kWhisper), Bytes(hash.begin(), hash.end())}},
-       now_us);
+  send_ack(l, id, Opcode::kWhisper, Bytes(hash.begin(), hash.end()), now_us);
   events_.push_back(WhisperEvent{w.app, l.peer, std::move(payload), encrypted,
                                  (w.flags & kWhisperRequest) != 0, id});
 }
@@ -609,6 +584,15 @@ bool NodeCore::send(Link& l, const Message& m, int64_t now_us) {
   scratch_.clear();
   encode_message(m, scratch_);
   return enqueue(l, scratch_, now_us);
+}
+
+void NodeCore::send_ack(Link& l, uint32_t id, Opcode acked, Bytes data, int64_t now_us) {
+  send(l, Message{id, AckMsg{static_cast<uint8_t>(acked), std::move(data)}}, now_us);
+}
+
+void NodeCore::send_nack(Link& l, uint32_t id, uint8_t acked, NackCode code, std::string reason,
+                         Bytes data, int64_t now_us) {
+  send(l, Message{id, NackMsg{acked, code, std::move(reason), std::move(data)}}, now_us);
 }
 
 bool NodeCore::enqueue(Link& l, ByteView record, int64_t now_us) {

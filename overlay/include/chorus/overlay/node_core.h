@@ -201,6 +201,9 @@ class NodeCore {
   void send_peer_exchange(Link& l);
   void on_peer_exchange(Link& l, ByteView payload, int64_t now_us);
   bool send(Link& l, const Message& m, int64_t now_us);
+  void send_ack(Link& l, uint32_t id, Opcode acked, Bytes data, int64_t now_us);
+  void send_nack(Link& l, uint32_t id, uint8_t acked, NackCode code, std::string reason, Bytes data,
+                 int64_t now_us);
   bool enqueue(Link& l, ByteView record, int64_t now_us);
   void broadcast(const Message& m, std::initializer_list<LinkId> except, const PublicKey* skip_key,
                  int64_t now_us);
