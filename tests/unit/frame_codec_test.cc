@@ -54,6 +54,29 @@ TEST(FrameCodec, VectorFramesOpenInOrder) {
   }
 }
 
+TEST(FrameCodec, AesGcmVectorFramesSealAndOpen) {
+  if (!aes_gcm_available()) GTEST_SKIP() << "no AES-256-GCM on this CPU";
+  FrameSealer s(key(), Cipher::kAes256Gcm);
+  FrameOpener o(key(), kMax, Cipher::kAes256Gcm);
+  ASSERT_EQ(fv()["aes256gcm_frames"].size(), 3u);
+  for (const auto& f : fv()["aes256gcm_frames"]) {
+    EXPECT_EQ(hex(sealed(s, hex_bytes(f["plaintext"]))), f["sealed"]);
+    Bytes b = hex_bytes(f["sealed"]);
+    auto r = open_all(o, b);
+    ASSERT_TRUE(r.ok()) << r.error().to_string();
+    ASSERT_TRUE(r->has_value());
+    EXPECT_EQ(hex(ByteView((*r)->plaintext.data(), (*r)->plaintext.size())), f["plaintext"]);
+  }
+}
+
+TEST(FrameCodec, CiphersDoNotOpenEachOthersFrames) {
+  if (!aes_gcm_available()) GTEST_SKIP() << "no AES-256-GCM on this CPU";
+  FrameSealer s(key(), Cipher::kAes256Gcm);
+  FrameOpener o(key(), kMax, Cipher::kChaCha20Poly1305);
+  Bytes f = sealed(s, Bytes{1, 2, 3});
+  EXPECT_EQ(open_all(o, f).error().code(), ErrorCode::kAuthFailed);
+}
+
 TEST(FrameCodec, VectorPlaintextIsCodecByteThenLengthPrefixedRecords) {
   Bytes p = hex_bytes(fv()["frames"][1]["plaintext"]);
   Bytes expect = {0};

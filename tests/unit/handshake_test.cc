@@ -90,22 +90,24 @@ TEST(Handshake, DecodeHelloRefusesWrongSizeAndMagic) {
   EXPECT_EQ(decode_hello(enc).error().code(), ErrorCode::kMalformed);
 }
 
-TEST(Handshake, FixedSeedsReproduceTheVectorTranscript) {
-  Identity ii = initiator_identity(), ri = responder_identity();
-  Random irnd(hs()["initiator_random_seed"].get<uint64_t>());
-  Random rrnd(hs()["responder_random_seed"].get<uint64_t>());
-  Handshake a(ii, Role::kInitiator, hs()["initiator_listen_port"], irnd);
-  Handshake b(ri, Role::kResponder, hs()["responder_listen_port"], rrnd);
+// Runs the handshake vector named `name` and checks every byte and key.
+void check_transcript_vector(const nlohmann::json& v) {
+  Identity ii = Identity::from_seed(hex_array<32>(v["initiator_seed"]));
+  Identity ri = Identity::from_seed(hex_array<32>(v["responder_seed"]));
+  Random irnd(v["initiator_random_seed"].get<uint64_t>());
+  Random rrnd(v["responder_random_seed"].get<uint64_t>());
+  Handshake a(ii, Role::kInitiator, v["initiator_listen_port"], irnd, v["initiator_flags"]);
+  Handshake b(ri, Role::kResponder, v["responder_listen_port"], rrnd, v["responder_flags"]);
 
   Bytes hello_i = a.take_output(), hello_r = b.take_output();
-  EXPECT_EQ(hex(hello_i), hs()["initiator_hello"]);
-  EXPECT_EQ(hex(hello_r), hs()["responder_hello"]);
+  EXPECT_EQ(hex(hello_i), v["initiator_hello"]);
+  EXPECT_EQ(hex(hello_r), v["responder_hello"]);
 
   feed(a, hello_r);
   feed(b, hello_i);
   Bytes auth_i = a.take_output(), auth_r = b.take_output();
-  EXPECT_EQ(hex(auth_i), hs()["initiator_auth"]);
-  EXPECT_EQ(hex(auth_r), hs()["responder_auth"]);
+  EXPECT_EQ(hex(auth_i), v["initiator_auth"]);
+  EXPECT_EQ(hex(auth_r), v["responder_auth"]);
   EXPECT_FALSE(a.done());
   EXPECT_FALSE(b.done());
 
@@ -114,15 +116,55 @@ TEST(Handshake, FixedSeedsReproduceTheVectorTranscript) {
   ASSERT_TRUE(a.done());
   ASSERT_TRUE(b.done());
   EXPECT_TRUE(a.take_output().empty());
-  EXPECT_EQ(hex(a.keys().rx), hs()["initiator_rx"]);
-  EXPECT_EQ(hex(a.keys().tx), hs()["initiator_tx"]);
-  EXPECT_EQ(hex(b.keys().rx), hs()["responder_rx"]);
-  EXPECT_EQ(hex(b.keys().tx), hs()["responder_tx"]);
+  EXPECT_EQ(hex(a.keys().rx), v["initiator_rx"]);
+  EXPECT_EQ(hex(a.keys().tx), v["initiator_tx"]);
+  EXPECT_EQ(hex(b.keys().rx), v["responder_rx"]);
+  EXPECT_EQ(hex(b.keys().tx), v["responder_tx"]);
   EXPECT_EQ(a.keys().tx, b.keys().rx);
   EXPECT_EQ(a.keys().rx, b.keys().tx);
   EXPECT_EQ(a.peer_hello().static_key, ri.public_key());
-  EXPECT_EQ(b.peer_hello().listen_port, hs()["initiator_listen_port"]);
-  EXPECT_EQ(a.peer_hello().listen_port, hs()["responder_listen_port"]);
+  EXPECT_EQ(b.peer_hello().listen_port, v["initiator_listen_port"]);
+  EXPECT_EQ(a.peer_hello().listen_port, v["responder_listen_port"]);
+  const Cipher expect = v["cipher"] == "aes256gcm" ? Cipher::kAes256Gcm : Cipher::kChaCha20Poly1305;
+  EXPECT_EQ(a.cipher(), expect);
+  EXPECT_EQ(b.cipher(), expect);
+}
+
+TEST(Handshake, FixedSeedsReproduceTheVectorTranscript) {
+  check_transcript_vector(hs());
+}
+
+TEST(Handshake, FixedSeedsReproduceTheAesVectorTranscript) {
+  check_transcript_vector(vectors()["handshake_aes"]);
+}
+
+TEST(Handshake, AesGcmIsUsedOnlyWhenBothSidesOfferIt) {
+  for (auto [fi, fr] : {std::pair{0, 0}, std::pair{1, 0}, std::pair{0, 1}, std::pair{1, 1}}) {
+    Identity x = initiator_identity(), y = responder_identity();
+    Random rx(1), ry(2);
+    Handshake a(x, Role::kInitiator, 0, rx, static_cast<uint8_t>(fi));
+    Handshake b(y, Role::kResponder, 0, ry, static_cast<uint8_t>(fr));
+    run(a, b);
+    ASSERT_TRUE(a.done() && b.done());
+    const Cipher expect = fi && fr ? Cipher::kAes256Gcm : Cipher::kChaCha20Poly1305;
+    EXPECT_EQ(a.cipher(), expect) << fi << fr;
+    EXPECT_EQ(b.cipher(), expect) << fi << fr;
+  }
+}
+
+TEST(Handshake, TamperedHelloFlagsFailTheSignature) {
+  // A man in the middle who strips the AES offer changes the transcript.
+  Identity x = initiator_identity(), y = responder_identity();
+  Random rx(1), ry(2);
+  Handshake a(x, Role::kInitiator, 0, rx, kHelloAesGcm);
+  Handshake b(y, Role::kResponder, 0, ry, kHelloAesGcm);
+  Bytes hello_a = a.take_output();
+  hello_a[5] = 0;  // flags byte
+  feed(b, hello_a);
+  Bytes from_b = b.take_output();
+  auto r = a.on_bytes(from_b);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), ErrorCode::kAuthFailed);
 }
 
 TEST(Handshake, VectorTranscriptAndAuthMessagesFollowTheSpec) {

@@ -138,7 +138,8 @@ std::array<uint8_t, 64> sign(const Keys& k, ByteView m) {
   return sig;
 }
 
-Json handshake_vector() {
+// Both sides with fixed seeds; `i_flags` / `r_flags` are the HELLO flags.
+Json handshake_vector(uint8_t i_flags, uint8_t r_flags) {
   const Seed is = seed_of(0x00), rs = seed_of(0x20);
   const uint64_t i_random = 1001, r_random = 2002;
   const uint16_t i_port = 0, r_port = 7001;
@@ -151,8 +152,8 @@ Json handshake_vector() {
   std::array<uint8_t, 32> ie_pk{}, ie_sk{}, re_pk{}, re_sk{};
   check(crypto_kx_seed_keypair(ie_pk.data(), ie_sk.data(), ie.data()));
   check(crypto_kx_seed_keypair(re_pk.data(), re_sk.data(), re.data()));
-  Bytes hi = hello(1, 0, ik.pk, ie_pk, i_port);
-  Bytes hr = hello(1, 0, rk.pk, re_pk, r_port);
+  Bytes hi = hello(1, i_flags, ik.pk, ie_pk, i_port);
+  Bytes hr = hello(1, r_flags, rk.pk, re_pk, r_port);
   Out t;
   t.str("chorus/handshake/v1").raw(hi).raw(hr);
   auto transcript = blake2b(t.b);
@@ -169,6 +170,9 @@ Json handshake_vector() {
   j["responder_seed"] = hex(rs);
   j["initiator_random_seed"] = i_random;
   j["responder_random_seed"] = r_random;
+  j["initiator_flags"] = i_flags;
+  j["responder_flags"] = r_flags;
+  j["cipher"] = (i_flags & r_flags & 1) ? "aes256gcm" : "chacha20poly1305";
   j["initiator_listen_port"] = i_port;
   j["responder_listen_port"] = r_port;
   j["initiator_ephemeral_seed"] = hex(ie);
@@ -196,7 +200,8 @@ Bytes record_list(std::initializer_list<Bytes> messages) {
   return o.b;
 }
 
-Bytes seal(const std::array<uint8_t, 32>& key, uint64_t counter, ByteView plain) {
+// aes: AES-256-GCM instead of ChaCha20-Poly1305-IETF (same nonce, AD and tag size).
+Bytes seal(const std::array<uint8_t, 32>& key, uint64_t counter, ByteView plain, bool aes = false) {
   Out o;
   const uint64_t len = plain.size() + crypto_aead_chacha20poly1305_IETF_ABYTES;
   o.be(len, 4);
@@ -204,8 +209,17 @@ Bytes seal(const std::array<uint8_t, 32>& key, uint64_t counter, ByteView plain)
   for (int i = 0; i < 8; ++i) nonce[4 + i] = static_cast<uint8_t>(counter >> (56 - 8 * i));
   Bytes c(len);
   unsigned long long clen = 0;
-  crypto_aead_chacha20poly1305_ietf_encrypt(c.data(), &clen, plain.data(), plain.size(), o.b.data(),
-                                            4, nullptr, nonce.data(), key.data());
+  if (aes) {
+    if (crypto_aead_aes256gcm_is_available() != 1) {
+      std::fputs("vector_gen: this CPU has no AES-256-GCM; run it on one that has\n", stderr);
+      std::exit(1);
+    }
+    crypto_aead_aes256gcm_encrypt(c.data(), &clen, plain.data(), plain.size(), o.b.data(), 4,
+                                  nullptr, nonce.data(), key.data());
+  } else {
+    crypto_aead_chacha20poly1305_ietf_encrypt(c.data(), &clen, plain.data(), plain.size(),
+                                              o.b.data(), 4, nullptr, nonce.data(), key.data());
+  }
   o.raw(c);
   return o.b;
 }
@@ -257,7 +271,9 @@ int main() {
     root["hello"] = j;
   }
 
-  root["handshake"] = handshake_vector();
+  root["handshake"] = handshake_vector(0, 0);
+  // Both offer AES-256-GCM (HELLO flag 1): the flags are in the transcript.
+  root["handshake_aes"] = handshake_vector(1, 1);
 
   // ---- messages, one per opcode and an unknown one
   const Keys origin = ed25519(seed_of(0x40));
@@ -385,7 +401,7 @@ int main() {
     Bytes p0 = record_list({ping});
     Bytes p1 = record_list({ping, ack});
     Bytes p2 = record_list({});
-    Json frames = Json::array();
+    Json frames = Json::array(), aes_frames = Json::array();
     uint64_t counter = 0;
     for (const Bytes* p : {&p0, &p1, &p2}) {
       Json f;
@@ -393,12 +409,15 @@ int main() {
       f["plaintext"] = hex(*p);
       f["sealed"] = hex(seal(key, counter, *p));
       frames.push_back(f);
+      f["sealed"] = hex(seal(key, counter, *p, /*aes=*/true));
+      aes_frames.push_back(f);
       ++counter;
     }
     Json j;
     j["key"] = hex(key);
     j["records"] = Json::array({hex(ping), hex(ack)});
     j["frames"] = frames;
+    j["aes256gcm_frames"] = aes_frames;
     root["frames"] = j;
   }
 
