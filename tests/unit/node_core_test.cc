@@ -1,1 +1,1004 @@
+#include "chorus/overlay/node_core.h"
+
 #include <gtest/gtest.h>
+
+#include <deque>
+#include <functional>
+#include <map>
+#include <queue>
+#include <set>
+#include <string>
+
+#include "chorus/overlay/frame_codec.h"
+#include "chorus/overlay/handshake.h"
+#include "vectors.h"
+
+namespace chorus::overlay {
+namespace {
+
+using testing::hex;
+using testing::hex_array;
+using testing::hex_bytes;
+using testing::vectors;
+
+constexpr AppId kApp = 7;
+constexpr int64_t kMs = 1000;
+
+Identity identity_of(uint8_t n) {
+  std::array<uint8_t, 32> seed{};
+  seed.fill(n);
+  return Identity::from_seed(seed);
+}
+
+OverlayConfig test_config(uint64_t seed) {
+  OverlayConfig c;
+  c.seed = seed;
+  c.rotate_interval_ms = 0;  // tests build exact topologies
+  return c;
+}
+
+template <class T>
+std::vector<T> events_of(const std::vector<Event>& all) {
+  std::vector<T> out;
+  for (const auto& e : all)
+    if (auto* t = std::get_if<T>(&e)) out.push_back(*t);
+  return out;
+}
+
+// The completion for `token`, if it arrived.
+std::optional<CompletionEvent> completion(const std::vector<Event>& all, Token token) {
+  for (const auto& c : events_of<CompletionEvent>(all))
+    if (c.token == token) return c;
+  return std::nullopt;
+}
+
+Bytes bytes_of(std::string_view s) {
+  return Bytes(s.begin(), s.end());
+}
+
+// ---------------------------------------------------------------------------
+// Net: an in-memory driver for several cores on one virtual clock. Every
+// action is carried out `latency_us` later, in order: ConnectAction makes the
+// target accept (on_accepted) and the dialler connect (on_connected); sent
+// bytes arrive in the peer's on_bytes; a close arrives as on_closed. Timers
+// fire when their time comes. Nothing depends on real time.
+class Net {
+ public:
+  struct Node {
+    std::unique_ptr<NodeCore> core;
+    std::vector<Event> events;
+    std::vector<CloseAction> closes;
+    bool mute = false;  // its sent bytes vanish and are never reported sent
+  };
+
+  int64_t now_us = 1'000'000;
+  int64_t latency_us = 500;
+
+  size_t add(const Identity& id, OverlayConfig cfg) {
+    size_t i = nodes_.size();
+    cfg.listen_port = port_of(i);
+    nodes_.push_back(Node{std::make_unique<NodeCore>(id, cfg, now_us), {}, {}, false});
+    return i;
+  }
+  // A node with identity seed i + 1 and config seed i + 100.
+  size_t add(OverlayConfig cfg = test_config(0)) {
+    size_t i = nodes_.size();
+    if (!cfg.seed || *cfg.seed == 0) cfg.seed = i + 100;
+    return add(identity_of(static_cast<uint8_t>(i + 1)), cfg);
+  }
+
+  NodeCore& core(size_t i) { return *nodes_[i].core; }
+  Node& node(size_t i) { return nodes_[i]; }
+  const PublicKey& key(size_t i) { return core(i).identity().public_key(); }
+  static uint16_t port_of(size_t i) { return static_cast<uint16_t>(7000 + i); }
+  static SocketAddress address_of(size_t i) { return {"127.0.0.1", port_of(i)}; }
+  // An address that accepts TCP and then never says a word.
+  static SocketAddress black_hole() { return {"127.0.0.1", 6999}; }
+
+  // Node i dials node j on its next timer.
+  void dial(size_t i, size_t j) { core(i).add_peer_address(address_of(j), std::nullopt); }
+
+  // Runs everything due within the next `duration_us`, then sets the clock to its end.
+  void run(int64_t duration_us) {
+    const int64_t end = now_us + duration_us;
+    for (size_t i = 0; i < nodes_.size(); ++i) drain(i);
+    for (int steps = 0; steps < 1'000'000; ++steps) {
+      int64_t next = end + 1;
+      if (!ops_.empty()) next = ops_.top().at;
+      size_t timer_node = nodes_.size();
+      for (size_t i = 0; i < nodes_.size(); ++i) {
+        auto t = core(i).next_timer_us();
+        if (t && *t < next) {
+          next = *t;
+          timer_node = i;
+        }
+      }
+      if (next > end) break;
+      now_us = std::max(now_us, next);
+      if (timer_node < nodes_.size()) {
+        core(timer_node).on_timer(now_us);
+        drain(timer_node);
+      } else {
+        Op op = ops_.top();
+        ops_.pop();
+        op.fn();
+      }
+    }
+    now_us = end;
+  }
+
+  // flush, actions, events: the drain order the header asks for.
+  void drain(size_t i) {
+    Node& n = nodes_[i];
+    n.core->flush(now_us);
+    Action a;
+    std::vector<std::pair<LinkId, size_t>> sent;
+    while (n.core->poll_action(a)) {
+      if (auto* c = std::get_if<ConnectAction>(&a)) {
+        LinkId link = c->link;
+        SocketAddress to = c->to;
+        later([this, i, link, to] { connect(i, link, to); });
+      } else if (auto* s = std::get_if<SendAction>(&a)) {
+        if (n.mute) continue;
+        sent.emplace_back(s->link, s->bytes.size());
+        auto it = wires_.find({i, s->link});
+        if (it == wires_.end()) continue;  // a black hole swallows it
+        auto [j, jl] = it->second;
+        later([this, j = j, jl = jl, bytes = std::move(s->bytes)]() mutable {
+          core(j).on_bytes(jl, std::span<uint8_t>(bytes), now_us);
+          drain(j);
+        });
+      } else if (auto* cl = std::get_if<CloseAction>(&a)) {
+        n.closes.push_back(*cl);
+        auto it = wires_.find({i, cl->link});
+        if (it == wires_.end()) continue;
+        auto [j, jl] = it->second;
+        wires_.erase({j, jl});
+        wires_.erase(it);
+        std::string reason = "peer closed: " + cl->reason;
+        later([this, j = j, jl = jl, reason] {
+          core(j).on_closed(jl, reason, now_us);
+          drain(j);
+        });
+      }
+    }
+    for (auto [link, size] : sent) n.core->on_sent(link, size, now_us);
+    Event e;
+    while (n.core->poll_event(e)) n.events.push_back(std::move(e));
+  }
+
+  std::vector<Event>& events(size_t i) { return nodes_[i].events; }
+  // Both ends see an established link.
+  bool linked(size_t i, size_t j) {
+    return core(i).is_connected(key(j)) && core(j).is_connected(key(i));
+  }
+
+ private:
+  struct Op {
+    int64_t at;
+    uint64_t seq;
+    std::function<void()> fn;
+    bool operator>(const Op& o) const { return at != o.at ? at > o.at : seq > o.seq; }
+  };
+
+  void later(std::function<void()> fn) {
+    ops_.push(Op{now_us + latency_us, ++seq_, std::move(fn)});
+  }
+
+  void connect(size_t i, LinkId link, const SocketAddress& to) {
+    for (size_t j = 0; j < nodes_.size(); ++j) {
+      if (address_of(j) != to) continue;
+      LinkId jl = core(j).on_accepted({"127.0.0.1", static_cast<uint16_t>(40000 + i)}, now_us);
+      wires_[{i, link}] = {j, jl};
+      wires_[{j, jl}] = {i, link};
+      core(i).on_connected(link, now_us);
+      drain(j);
+      drain(i);
+      return;
+    }
+    if (to == black_hole()) {
+      core(i).on_connected(link, now_us);
+    } else {
+      core(i).on_connect_failed(link, "connection refused", now_us);
+    }
+    drain(i);
+  }
+
+  std::vector<Node> nodes_;
+  std::map<std::pair<size_t, LinkId>, std::pair<size_t, LinkId>> wires_;
+  std::priority_queue<Op, std::vector<Op>, std::greater<Op>> ops_;
+  uint64_t seq_ = 0;
+};
+
+// Two nodes, 0 dialling 1, linked and with their events cleared.
+void link_pair(Net& net) {
+  net.add();
+  net.add();
+  net.dial(0, 1);
+  net.run(100 * kMs);
+  ASSERT_TRUE(net.linked(0, 1));
+  net.events(0).clear();
+  net.events(1).clear();
+}
+
+// Three nodes in a line 0 - 1 - 2 (0 and 2 both dial 1), each with one
+// outbound link so that peer exchange adds no shortcut.
+void link_line(Net& net, uint8_t hop_limit = 16) {
+  for (int i = 0; i < 3; ++i) {
+    OverlayConfig c = test_config(0);
+    c.max_outbound_links = 1;
+    c.shout_hop_limit = hop_limit;
+    net.add(c);
+    net.core(static_cast<size_t>(i)).register_app(kApp);
+  }
+  net.dial(0, 1);
+  net.dial(2, 1);
+  net.run(100 * kMs);
+  ASSERT_TRUE(net.linked(0, 1));
+  ASSERT_TRUE(net.linked(1, 2));
+  ASSERT_FALSE(net.core(0).is_connected(net.key(2)));
+  for (size_t i = 0; i < 3; ++i) net.events(i).clear();
+}
+
+// ---------------------------------------------------------------------------
+// RawPeer: a hand-driven peer of one core that speaks the wire itself
+// (Handshake + sealed frames), to send what a well-behaved core never would.
+class RawPeer {
+ public:
+  RawPeer(NodeCore& core, Identity id, int64_t now_us = 1'000'000)
+      : core_(core), id_(std::move(id)), rnd_(99), now_us_(now_us) {
+    link_ = core_.on_accepted({"127.0.0.1", 50000}, now_us_);
+    hs_ = std::make_unique<Handshake>(id_, Role::kInitiator, 0, rnd_);
+    pump();
+    to_core(hs_->take_output());
+  }
+
+  bool established() const { return sealer_ != nullptr; }
+  LinkId link() const { return link_; }
+  const std::vector<Message>& received() const { return received_; }
+  std::vector<Event>& events() { return events_; }
+  const std::optional<std::string>& closed_reason() const { return closed_; }
+  const PublicKey& key() const { return id_.public_key(); }
+
+  void send(const Message& m) { send_record(encode_message(m)); }
+  void send_record(const Bytes& record) {
+    Bytes plain = {0};
+    const uint32_t n = static_cast<uint32_t>(record.size());
+    for (int s = 24; s >= 0; s -= 8) plain.push_back(static_cast<uint8_t>(n >> s));
+    plain.insert(plain.end(), record.begin(), record.end());
+    send_plaintext(plain);
+  }
+  void send_plaintext(ByteView plain) {
+    Bytes frame;
+    sealer_->seal(plain, frame);
+    to_core(std::move(frame));
+  }
+  // The received messages of one kind.
+  template <class T>
+  std::vector<std::pair<uint32_t, T>> received_of() const {
+    std::vector<std::pair<uint32_t, T>> out;
+    for (const auto& m : received_)
+      if (auto* t = std::get_if<T>(&m.body)) out.emplace_back(m.id, *t);
+    return out;
+  }
+
+ private:
+  void to_core(Bytes bytes) {
+    if (bytes.empty()) return;
+    core_.on_bytes(link_, std::span<uint8_t>(bytes), now_us_);
+    pump();
+  }
+
+  // Drains the core; bytes it sent are handled in order, never re-entrantly.
+  void pump() {
+    core_.flush(now_us_);
+    Action a;
+    while (core_.poll_action(a)) {
+      if (auto* s = std::get_if<SendAction>(&a)) {
+        core_.on_sent(s->link, s->bytes.size(), now_us_);
+        inbox_.push_back(std::move(s->bytes));
+      } else if (auto* c = std::get_if<CloseAction>(&a)) {
+        closed_ = c->reason;
+      }
+    }
+    Event e;
+    while (core_.poll_event(e)) events_.push_back(std::move(e));
+    if (busy_) return;
+    busy_ = true;
+    while (!inbox_.empty()) {
+      Bytes b = std::move(inbox_.front());
+      inbox_.pop_front();
+      from_core(b);
+    }
+    busy_ = false;
+  }
+
+  void from_core(const Bytes& bytes) {
+    size_t off = 0;
+    if (!sealer_) {
+      auto used = hs_->on_bytes(bytes);
+      ASSERT_TRUE(used.ok()) << used.error().to_string();
+      off = *used;
+      if (hs_->done()) {
+        sealer_ = std::make_unique<FrameSealer>(hs_->keys().tx);
+        opener_ = std::make_unique<FrameOpener>(hs_->keys().rx, 1 << 20);
+      }
+      to_core(hs_->take_output());
+      if (!sealer_) return;
+    }
+    rx_.insert(rx_.end(), bytes.begin() + static_cast<std::ptrdiff_t>(off), bytes.end());
+    size_t at = 0;
+    for (;;) {
+      auto r = opener_->open(std::span<uint8_t>(rx_).subspan(at));
+      ASSERT_TRUE(r.ok()) << r.error().to_string();
+      if (!*r) break;
+      at += (*r)->consumed;
+      auto p = (*r)->plaintext;
+      ASSERT_FALSE(p.empty());
+      ASSERT_EQ(p[0], 0) << "core sent a compressed frame";
+      for (size_t i = 1; i < p.size();) {
+        ASSERT_LE(i + 4, p.size());
+        size_t len = size_t{p[i]} << 24 | size_t{p[i + 1]} << 16 | size_t{p[i + 2]} << 8 | p[i + 3];
+        i += 4;
+        ASSERT_LE(i + len, p.size());
+        auto m = decode_message(ByteView(p.data() + i, len));
+        ASSERT_TRUE(m.ok()) << m.error().to_string();
+        received_.push_back(std::move(*m));
+        i += len;
+      }
+    }
+    rx_.erase(rx_.begin(), rx_.begin() + static_cast<std::ptrdiff_t>(at));
+  }
+
+  NodeCore& core_;
+  Identity id_;
+  Random rnd_;
+  int64_t now_us_;
+  LinkId link_ = 0;
+  std::unique_ptr<Handshake> hs_;
+  std::unique_ptr<FrameSealer> sealer_;
+  std::unique_ptr<FrameOpener> opener_;
+  Bytes rx_;
+  std::deque<Bytes> inbox_;
+  bool busy_ = false;
+  std::vector<Message> received_;
+  std::vector<Event> events_;
+  std::optional<std::string> closed_;
+};
+
+ShoutMsg signed_shout(const Identity& origin, AppId app, uint64_t id, ByteView payload) {
+  ShoutMsg s;
+  s.app = app;
+  s.hops_left = 4;
+  s.origin = origin.public_key();
+  s.shout_id = id;
+  s.payload.assign(payload.begin(), payload.end());
+  s.signature = origin.sign(shout_signing_bytes(app, s.origin, id, payload));
+  return s;
+}
+
+// ---------------------------------------------------------------------------
+// Links
+
+TEST(NodeCore, HandshakeEstablishesBothSidesAndFiresPeerEvents) {
+  Net net;
+  net.add();
+  net.add();
+  net.dial(0, 1);
+  net.run(100 * kMs);
+  ASSERT_TRUE(net.linked(0, 1));
+  auto up0 = events_of<PeerEvent>(net.events(0));
+  auto up1 = events_of<PeerEvent>(net.events(1));
+  ASSERT_EQ(up0.size(), 1u);
+  ASSERT_EQ(up1.size(), 1u);
+  EXPECT_TRUE(up0[0].connected);
+  EXPECT_EQ(up0[0].peer, net.key(1));
+  EXPECT_TRUE(up1[0].connected);
+  EXPECT_EQ(up1[0].peer, net.key(0));
+  auto p0 = net.core(0).peers();
+  auto p1 = net.core(1).peers();
+  ASSERT_EQ(p0.size(), 1u);
+  ASSERT_EQ(p1.size(), 1u);
+  EXPECT_TRUE(p0[0].outbound);
+  EXPECT_FALSE(p1[0].outbound);
+  EXPECT_EQ(p1[0].listen_port, Net::port_of(0));  // announced in HELLO
+  EXPECT_EQ(p0[0].listen_port, Net::port_of(1));
+  // The dialled address now carries the key learned in the handshake.
+  const auto* e = net.core(0).peer_book().find(Net::address_of(1));
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->key, net.key(1));
+}
+
+TEST(NodeCore, IdleLinkStaysUpOnLivenessPings) {
+  Net net;
+  link_pair(net);
+  net.run(60'000 * kMs);
+  EXPECT_TRUE(net.linked(0, 1));
+  EXPECT_TRUE(events_of<PeerEvent>(net.events(0)).empty());
+  for (const auto& p : net.core(0).peers()) EXPECT_EQ(p.rtt_us, 2 * net.latency_us);
+}
+
+TEST(NodeCore, HandshakeTimeoutClosesALinkThatNeverAnswers) {
+  Net net;
+  net.add();
+  net.core(0).add_peer_address(Net::black_hole(), std::nullopt);
+  net.run(4900 * kMs);
+  EXPECT_TRUE(net.node(0).closes.empty());
+  EXPECT_EQ(net.core(0).link_count(), 1u);
+  net.run(600 * kMs);
+  ASSERT_FALSE(net.node(0).closes.empty());
+  EXPECT_EQ(net.node(0).closes[0].reason, "handshake not finished within 5000 ms");
+  // The failure backs the address off instead of redialling at once.
+  const auto* e = net.core(0).peer_book().find(Net::black_hole());
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->failures, 1);
+}
+
+TEST(NodeCore, RefusedConnectCountsAFailure) {
+  Net net;
+  net.add();
+  net.core(0).add_peer_address({"127.0.0.1", 6000}, std::nullopt);
+  net.run(10 * kMs);
+  const auto* e = net.core(0).peer_book().find({"127.0.0.1", 6000});
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->failures, 1);
+  EXPECT_EQ(net.core(0).link_count(), 0u);
+}
+
+TEST(NodeCore, DuplicateLinkTieBreakKeepsExactlyOneLink) {
+  // Both orders of keys: the kept link is the one the smaller key opened.
+  for (bool swap : {false, true}) {
+    SCOPED_TRACE(swap ? "swapped" : "plain");
+    Net net;
+    net.add(identity_of(swap ? 2 : 1), test_config(100));
+    net.add(identity_of(swap ? 1 : 2), test_config(101));
+    net.dial(0, 1);
+    net.dial(1, 0);
+    net.run(100 * kMs);
+    ASSERT_TRUE(net.linked(0, 1));
+    // Both dialled at once: two links were opened.
+    size_t closes = net.node(0).closes.size() + net.node(1).closes.size();
+    EXPECT_GE(closes, 1u);
+    net.run(30'000 * kMs);
+    ASSERT_TRUE(net.linked(0, 1));
+    EXPECT_EQ(net.core(0).link_count(), 1u);
+    EXPECT_EQ(net.core(1).link_count(), 1u);
+    auto p0 = net.core(0).peers(), p1 = net.core(1).peers();
+    ASSERT_EQ(p0.size(), 1u);
+    ASSERT_EQ(p1.size(), 1u);
+    // Both ends kept the same link: one side's outbound is the other's inbound.
+    EXPECT_NE(p0[0].outbound, p1[0].outbound);
+    const bool zero_smaller = net.key(0) < net.key(1);
+    EXPECT_EQ(p0[0].outbound, zero_smaller);
+    // And it carries traffic.
+    auto t = net.core(1).ping(net.key(0), net.now_us);
+    ASSERT_TRUE(t.ok());
+    net.run(10 * kMs);
+    auto c = completion(net.events(1), *t);
+    ASSERT_TRUE(c.has_value());
+    EXPECT_TRUE(c->result.ok());
+  }
+}
+
+TEST(NodeCore, InboundCapRefusesExtraLinks) {
+  OverlayConfig c = test_config(5);
+  c.max_inbound_links = 1;
+  NodeCore core(identity_of(1), c, 1'000'000);
+  RawPeer first(core, identity_of(2));
+  ASSERT_TRUE(first.established());
+  LinkId extra = core.on_accepted({"127.0.0.1", 50001}, 1'000'000);
+  core.flush(1'000'000);
+  Action a;
+  bool refused = false;
+  while (core.poll_action(a))
+    if (auto* cl = std::get_if<CloseAction>(&a))
+      refused |= cl->link == extra && cl->reason == "inbound link cap reached";
+  EXPECT_TRUE(refused);
+  EXPECT_EQ(core.stats().links_refused, 1u);
+}
+
+TEST(NodeCore, SendQueueBoundClosesALinkWhosePeerNeverReads) {
+  Net net;
+  OverlayConfig c = test_config(0);
+  c.max_frame_bytes = 64 << 10;
+  c.max_send_queue_bytes = 256 << 10;
+  net.add(c);
+  net.add(c);
+  net.core(1).register_app(kApp);
+  net.dial(0, 1);
+  net.run(100 * kMs);
+  ASSERT_TRUE(net.linked(0, 1));
+  net.node(0).mute = true;  // node 1 never reads what 0 writes
+  const Bytes big(net.core(0).max_payload_bytes(), 0x5a);
+  int sent = 0;
+  for (; sent < 100 && net.core(0).is_connected(net.key(1)); ++sent) {
+    ASSERT_TRUE(net.core(0).whisper(kApp, net.key(1), big, false, net.now_us).ok());
+    net.run(1 * kMs);
+  }
+  EXPECT_FALSE(net.core(0).is_connected(net.key(1)));
+  EXPECT_LE(sent, 6);  // 256 KiB of queue holds about four 64 KiB frames
+  auto downs = events_of<PeerEvent>(net.events(0));
+  ASSERT_FALSE(downs.empty());
+  EXPECT_FALSE(downs.back().connected);
+  EXPECT_NE(downs.back().reason.find("send queue above 262144 bytes"), std::string::npos)
+      << downs.back().reason;
+  // The whispers still in flight end as cancelled, each exactly once.
+  size_t cancelled = 0;
+  for (const auto& ev : events_of<CompletionEvent>(net.events(0))) {
+    ASSERT_FALSE(ev.result.ok());
+    EXPECT_EQ(ev.result.error().code(), ErrorCode::kCancelled);
+    ++cancelled;
+  }
+  EXPECT_EQ(cancelled, static_cast<size_t>(sent));
+}
+
+TEST(NodeCore, NonzeroCodecByteClosesTheLink) {
+  NodeCore core(identity_of(1), test_config(5), 1'000'000);
+  RawPeer raw(core, identity_of(2));
+  ASSERT_TRUE(raw.established());
+  ASSERT_TRUE(core.is_connected(raw.key()));
+  Bytes plain = {3, 0, 0, 0, 5, 2, 0, 0, 0, 1};  // "zlib" codec, then a PING record
+  raw.send_plaintext(plain);
+  ASSERT_TRUE(raw.closed_reason().has_value());
+  EXPECT_NE(raw.closed_reason()->find("codec"), std::string::npos) << *raw.closed_reason();
+  EXPECT_FALSE(core.is_connected(raw.key()));
+  auto downs = events_of<PeerEvent>(raw.events());
+  ASSERT_EQ(downs.size(), 2u);
+  EXPECT_FALSE(downs[1].connected);
+  EXPECT_NE(downs[1].reason.find("codec"), std::string::npos);
+}
+
+TEST(NodeCore, MalformedRecordClosesTheLink) {
+  NodeCore core(identity_of(1), test_config(5), 1'000'000);
+  RawPeer raw(core, identity_of(2));
+  ASSERT_TRUE(raw.established());
+  raw.send_plaintext(Bytes{0, 0, 0, 0, 9, 2});  // a record longer than its frame
+  ASSERT_TRUE(raw.closed_reason().has_value());
+  EXPECT_EQ(*raw.closed_reason(), "record longer than its frame");
+}
+
+// ---------------------------------------------------------------------------
+// Requests between two nodes
+
+TEST(NodeCore, PingIsAnsweredWithTheRoundTripTime) {
+  Net net;
+  link_pair(net);
+  auto t = net.core(0).ping(net.key(1), net.now_us);
+  ASSERT_TRUE(t.ok());
+  EXPECT_TRUE(completion(net.events(0), *t) == std::nullopt);  // never inline
+  net.run(10 * kMs);
+  auto c = completion(net.events(0), *t);
+  ASSERT_TRUE(c.has_value());
+  ASSERT_TRUE(c->result.ok());
+  EXPECT_TRUE(c->result->empty());
+  EXPECT_EQ(c->rtt_us, 2 * net.latency_us);
+}
+
+TEST(NodeCore, PingToAStrangerIsNotFound) {
+  Net net;
+  link_pair(net);
+  auto t = net.core(0).ping(identity_of(9).public_key(), net.now_us);
+  ASSERT_FALSE(t.ok());
+  EXPECT_EQ(t.error().code(), ErrorCode::kNotFound);
+}
+
+TEST(NodeCore, WhisperCompletesWithThePayloadHash) {
+  Net net;
+  link_pair(net);
+  net.core(1).register_app(kApp);
+  const Bytes payload = bytes_of("a quiet word");
+  auto t = net.core(0).whisper(kApp, net.key(1), payload, false, net.now_us);
+  ASSERT_TRUE(t.ok());
+  net.run(10 * kMs);
+  auto c = completion(net.events(0), *t);
+  ASSERT_TRUE(c.has_value());
+  ASSERT_TRUE(c->result.ok()) << c->result.error().to_string();
+  Hash256 h = blake2b_256(payload);
+  EXPECT_EQ(*c->result, Bytes(h.begin(), h.end()));
+  auto w = events_of<WhisperEvent>(net.events(1));
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_EQ(w[0].app, kApp);
+  EXPECT_EQ(w[0].from, net.key(0));
+  EXPECT_EQ(w[0].payload, payload);
+  EXPECT_FALSE(w[0].encrypted);
+  EXPECT_FALSE(w[0].is_request);
+}
+
+TEST(NodeCore, EncryptedWhisperDecryptsAtTheReceiver) {
+  Net net;
+  link_pair(net);
+  net.core(1).register_app(kApp);
+  const Bytes payload = bytes_of("for your eyes only");
+  auto t = net.core(0).whisper(kApp, net.key(1), payload, true, net.now_us);
+  ASSERT_TRUE(t.ok());
+  net.run(10 * kMs);
+  auto c = completion(net.events(0), *t);
+  ASSERT_TRUE(c.has_value());
+  ASSERT_TRUE(c->result.ok()) << c->result.error().to_string();
+  EXPECT_EQ(c->result->size(), 32u);  // hash of the box as carried
+  Hash256 plain_hash = blake2b_256(payload);
+  EXPECT_NE(*c->result, Bytes(plain_hash.begin(), plain_hash.end()));
+  auto w = events_of<WhisperEvent>(net.events(1));
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_TRUE(w[0].encrypted);
+  EXPECT_EQ(w[0].payload, payload);
+}
+
+TEST(NodeCore, WhisperToAnUnregisteredAppIsRefused) {
+  Net net;
+  link_pair(net);
+  auto t = net.core(0).whisper(kApp, net.key(1), bytes_of("x"), false, net.now_us);
+  ASSERT_TRUE(t.ok());
+  net.run(10 * kMs);
+  auto c = completion(net.events(0), *t);
+  ASSERT_TRUE(c.has_value());
+  ASSERT_FALSE(c->result.ok());
+  EXPECT_EQ(c->result.error().code(), ErrorCode::kRefused);
+  EXPECT_TRUE(events_of<WhisperEvent>(net.events(1)).empty());
+}
+
+TEST(NodeCore, RequestAndRespondRoundTrip) {
+  for (bool encrypt : {false, true}) {
+    SCOPED_TRACE(encrypt ? "encrypted" : "plain");
+    Net net;
+    link_pair(net);
+    net.core(1).register_app(kApp);
+    auto t = net.core(0).request(kApp, net.key(1), bytes_of("question"), encrypt, 1000, net.now_us);
+    ASSERT_TRUE(t.ok());
+    net.run(10 * kMs);
+    auto w = events_of<WhisperEvent>(net.events(1));
+    ASSERT_EQ(w.size(), 1u);
+    EXPECT_TRUE(w[0].is_request);
+    EXPECT_EQ(w[0].encrypted, encrypt);
+    EXPECT_EQ(w[0].payload, bytes_of("question"));
+    EXPECT_FALSE(completion(net.events(0), *t).has_value());  // the ACK alone does not complete
+    ASSERT_TRUE(
+        net.core(1)
+            .respond(kApp, net.key(0), w[0].request_id, bytes_of("answer"), encrypt, net.now_us)
+            .ok());
+    net.run(10 * kMs);
+    auto c = completion(net.events(0), *t);
+    ASSERT_TRUE(c.has_value());
+    ASSERT_TRUE(c->result.ok()) << c->result.error().to_string();
+    EXPECT_EQ(*c->result, bytes_of("answer"));
+    // A response is not delivered to the requester's app as a WHISPER.
+    EXPECT_TRUE(events_of<WhisperEvent>(net.events(0)).empty());
+  }
+}
+
+TEST(NodeCore, RequestTimesOutWithoutAResponse) {
+  Net net;
+  link_pair(net);
+  net.core(1).register_app(kApp);
+  auto t = net.core(0).request(kApp, net.key(1), bytes_of("anyone?"), false, 1000, net.now_us);
+  ASSERT_TRUE(t.ok());
+  net.run(900 * kMs);
+  EXPECT_FALSE(completion(net.events(0), *t).has_value());
+  net.run(400 * kMs);
+  auto c = completion(net.events(0), *t);
+  ASSERT_TRUE(c.has_value());
+  ASSERT_FALSE(c->result.ok());
+  EXPECT_EQ(c->result.error().code(), ErrorCode::kTimeout);
+  // A late response after the timeout is dropped, not completed twice.
+  auto w = events_of<WhisperEvent>(net.events(1));
+  ASSERT_EQ(w.size(), 1u);
+  ASSERT_TRUE(net.core(1)
+                  .respond(kApp, net.key(0), w[0].request_id, bytes_of("late"), false, net.now_us)
+                  .ok());
+  net.run(10 * kMs);
+  size_t n = 0;
+  for (const auto& ev : events_of<CompletionEvent>(net.events(0))) n += ev.token == *t;
+  EXPECT_EQ(n, 1u);
+}
+
+TEST(NodeCore, SpeakWithAckCompletes) {
+  Net net;
+  link_pair(net);
+  net.core(1).register_app(kApp);
+  auto t = net.core(0).speak(kApp, bytes_of("hi neighbour"), net.key(1), true, net.now_us);
+  ASSERT_TRUE(t.ok());
+  EXPECT_NE(*t, 0u);
+  net.run(10 * kMs);
+  auto c = completion(net.events(0), *t);
+  ASSERT_TRUE(c.has_value());
+  EXPECT_TRUE(c->result.ok());
+  auto s = events_of<SpeakEvent>(net.events(1));
+  ASSERT_EQ(s.size(), 1u);
+  EXPECT_EQ(s[0].from, net.key(0));
+  EXPECT_EQ(s[0].msg.origin, net.key(0));
+  EXPECT_EQ(s[0].msg.payload, bytes_of("hi neighbour"));
+}
+
+TEST(NodeCore, SpeakWithoutAckHasNoCompletion) {
+  Net net;
+  link_pair(net);
+  net.core(1).register_app(kApp);
+  auto t = net.core(0).speak(kApp, bytes_of("fire and forget"), std::nullopt, false, net.now_us);
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(*t, 0u);
+  net.run(10 * kMs);
+  EXPECT_TRUE(events_of<CompletionEvent>(net.events(0)).empty());
+  EXPECT_EQ(events_of<SpeakEvent>(net.events(1)).size(), 1u);
+}
+
+TEST(NodeCore, SpeakWithAckToAnUnregisteredAppIsRefused) {
+  Net net;
+  link_pair(net);
+  auto t = net.core(0).speak(kApp, bytes_of("x"), net.key(1), true, net.now_us);
+  ASSERT_TRUE(t.ok());
+  net.run(10 * kMs);
+  auto c = completion(net.events(0), *t);
+  ASSERT_TRUE(c.has_value());
+  ASSERT_FALSE(c->result.ok());
+  EXPECT_EQ(c->result.error().code(), ErrorCode::kRefused);
+}
+
+// ---------------------------------------------------------------------------
+// Broadcast
+
+TEST(NodeCore, SpeakToAllWithAckCompletesOnceEveryPeerAcked) {
+  Net net;
+  link_line(net);
+  auto t = net.core(1).speak(kApp, bytes_of("both of you"), std::nullopt, true, net.now_us);
+  ASSERT_TRUE(t.ok());
+  net.run(10 * kMs);
+  size_t n = 0;
+  for (const auto& c : events_of<CompletionEvent>(net.events(1))) {
+    n += c.token == *t;
+    EXPECT_TRUE(c.result.ok());
+  }
+  EXPECT_EQ(n, 1u);
+  EXPECT_EQ(events_of<SpeakEvent>(net.events(0)).size(), 1u);
+  EXPECT_EQ(events_of<SpeakEvent>(net.events(2)).size(), 1u);
+}
+
+TEST(NodeCore, SpeakIsNotForwardedUnlessTheAppForwardsIt) {
+  Net net;
+  link_line(net);
+  ASSERT_TRUE(
+      net.core(0).speak(kApp, bytes_of("pass it on?"), std::nullopt, false, net.now_us).ok());
+  net.run(10 * kMs);
+  auto at1 = events_of<SpeakEvent>(net.events(1));
+  ASSERT_EQ(at1.size(), 1u);
+  EXPECT_TRUE(events_of<SpeakEvent>(net.events(2)).empty());
+  net.core(1).forward_speak(at1[0], net.now_us);
+  net.run(10 * kMs);
+  auto at2 = events_of<SpeakEvent>(net.events(2));
+  ASSERT_EQ(at2.size(), 1u);
+  EXPECT_EQ(at2[0].from, net.key(1));
+  EXPECT_EQ(at2[0].msg.origin, net.key(0));
+  EXPECT_EQ(at2[0].msg.speak_id, at1[0].msg.speak_id);
+  EXPECT_EQ(at2[0].msg.hops_left, at1[0].msg.hops_left - 1);
+  EXPECT_EQ(at2[0].msg.payload, bytes_of("pass it on?"));
+  // Not sent back towards its origin.
+  EXPECT_TRUE(events_of<SpeakEvent>(net.events(0)).empty());
+}
+
+TEST(NodeCore, ShoutOnALineReachesTheFarNodeExactlyOnce) {
+  Net net;
+  link_line(net);
+  const Bytes payload = bytes_of("hear ye");
+  ASSERT_TRUE(net.core(0).shout(kApp, payload, net.now_us).ok());
+  net.run(50 * kMs);
+  auto far = events_of<ShoutEvent>(net.events(2));
+  ASSERT_EQ(far.size(), 1u);
+  EXPECT_EQ(far[0].origin, net.key(0));
+  EXPECT_EQ(far[0].from, net.key(1));
+  EXPECT_EQ(far[0].app, kApp);
+  EXPECT_EQ(far[0].payload, payload);
+  auto mid = events_of<ShoutEvent>(net.events(1));
+  ASSERT_EQ(mid.size(), 1u);
+  EXPECT_EQ(mid[0].shout_id, far[0].shout_id);
+  EXPECT_TRUE(events_of<ShoutEvent>(net.events(0)).empty());  // never to its origin
+  EXPECT_EQ(net.core(2).stats().shouts_delivered, 1u);
+}
+
+TEST(NodeCore, ShoutInATriangleIsDeliveredOnceAndDuplicatesAreCounted) {
+  Net net;
+  for (int i = 0; i < 3; ++i) {
+    OverlayConfig c = test_config(0);
+    c.max_outbound_links = 1;
+    net.add(c);
+    net.core(static_cast<size_t>(i)).register_app(kApp);
+  }
+  net.dial(0, 1);
+  net.dial(1, 2);
+  net.dial(2, 0);
+  net.run(100 * kMs);
+  ASSERT_TRUE(net.linked(0, 1));
+  ASSERT_TRUE(net.linked(1, 2));
+  ASSERT_TRUE(net.linked(2, 0));
+  ASSERT_TRUE(net.core(0).shout(kApp, bytes_of("round and round"), net.now_us).ok());
+  net.run(50 * kMs);
+  EXPECT_EQ(events_of<ShoutEvent>(net.events(1)).size(), 1u);
+  EXPECT_EQ(events_of<ShoutEvent>(net.events(2)).size(), 1u);
+  EXPECT_TRUE(events_of<ShoutEvent>(net.events(0)).empty());
+  // 1 and 2 each relay to the other; each copy is the second sighting there.
+  EXPECT_EQ(net.core(1).stats().duplicates_dropped, 1u);
+  EXPECT_EQ(net.core(2).stats().duplicates_dropped, 1u);
+  EXPECT_EQ(net.core(1).seen_cache_size(), 1u);
+}
+
+TEST(NodeCore, ShoutHopLimitStopsForwarding) {
+  Net net;
+  link_line(net, /*hop_limit=*/1);
+  ASSERT_TRUE(net.core(0).shout(kApp, bytes_of("one hop"), net.now_us).ok());
+  net.run(50 * kMs);
+  EXPECT_EQ(events_of<ShoutEvent>(net.events(1)).size(), 1u);
+  EXPECT_TRUE(events_of<ShoutEvent>(net.events(2)).empty());
+}
+
+TEST(NodeCore, ShoutForAnUnregisteredAppIsStillRelayed) {
+  Net net;
+  link_line(net);
+  net.core(1).unregister_app(kApp);
+  ASSERT_TRUE(net.core(0).shout(kApp, bytes_of("through"), net.now_us).ok());
+  net.run(50 * kMs);
+  EXPECT_TRUE(events_of<ShoutEvent>(net.events(1)).empty());
+  EXPECT_EQ(events_of<ShoutEvent>(net.events(2)).size(), 1u);
+}
+
+TEST(NodeCore, ShoutWithABadSignatureIsDroppedAndNotDelivered) {
+  NodeCore core(identity_of(1), test_config(5), 1'000'000);
+  core.register_app(kApp);
+  RawPeer raw(core, identity_of(2));
+  ASSERT_TRUE(raw.established());
+  Identity origin = identity_of(3);
+  ShoutMsg bad = signed_shout(origin, kApp, 77, bytes_of("forged"));
+  bad.signature[5] ^= 1;
+  raw.send(Message{0, bad});
+  EXPECT_TRUE(events_of<ShoutEvent>(raw.events()).empty());
+  EXPECT_EQ(core.stats().bad_signatures, 1u);
+  EXPECT_EQ(core.seen_cache_size(), 0u);  // a forgery does not poison the cache
+  EXPECT_TRUE(core.is_connected(raw.key()));
+  // The genuine message with the same (origin, id) is still accepted.
+  raw.send(Message{0, signed_shout(origin, kApp, 77, bytes_of("genuine"))});
+  auto got = events_of<ShoutEvent>(raw.events());
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].payload, bytes_of("genuine"));
+  EXPECT_EQ(got[0].origin, origin.public_key());
+  EXPECT_EQ(got[0].from, raw.key());
+}
+
+TEST(NodeCore, RepeatedBadSignaturesCloseTheLink) {
+  NodeCore core(identity_of(1), test_config(5), 1'000'000);
+  RawPeer raw(core, identity_of(2));
+  Identity origin = identity_of(3);
+  for (uint64_t i = 0; i < 10 && !raw.closed_reason(); ++i) {
+    ShoutMsg bad = signed_shout(origin, kApp, i, bytes_of("forged"));
+    bad.signature[0] ^= 1;
+    raw.send(Message{0, bad});
+  }
+  ASSERT_TRUE(raw.closed_reason().has_value());
+  EXPECT_EQ(*raw.closed_reason(), "SHOUT with a bad signature");
+  EXPECT_EQ(core.stats().bad_signatures, 10u);  // misbehaviour_limit 100, 10 points each
+}
+
+// ---------------------------------------------------------------------------
+// Protocol edges, driven by a raw peer
+
+TEST(NodeCore, UnknownOpcodeGetsNackAndTheLinkStays) {
+  NodeCore core(identity_of(1), test_config(5), 1'000'000);
+  RawPeer raw(core, identity_of(2));
+  ASSERT_TRUE(raw.established());
+  raw.send(Message{77, UnknownMsg{0x42}});
+  auto nacks = raw.received_of<NackMsg>();
+  ASSERT_EQ(nacks.size(), 1u);
+  EXPECT_EQ(nacks[0].first, 77u);
+  EXPECT_EQ(nacks[0].second.acked, 0x42);
+  EXPECT_EQ(nacks[0].second.code, NackCode::kUnknownOpcode);
+  EXPECT_FALSE(raw.closed_reason().has_value());
+  EXPECT_TRUE(core.is_connected(raw.key()));
+  raw.send(Message{78, PingMsg{}});
+  auto acks = raw.received_of<AckMsg>();
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_EQ(acks[0].first, 78u);
+  EXPECT_EQ(acks[0].second.acked, static_cast<uint8_t>(Opcode::kPing));
+  EXPECT_TRUE(acks[0].second.data.empty());
+}
+
+TEST(NodeCore, ConnectionOptionsAreRefusedEchoingTheOption) {
+  NodeCore core(identity_of(1), test_config(5), 1'000'000);
+  RawPeer raw(core, identity_of(2));
+  raw.send(Message{5, SetConnectionOptMsg{0, 3}});
+  auto nacks = raw.received_of<NackMsg>();
+  ASSERT_EQ(nacks.size(), 1u);
+  EXPECT_EQ(nacks[0].first, 5u);
+  EXPECT_EQ(nacks[0].second.acked, static_cast<uint8_t>(Opcode::kSetConnectionOpt));
+  EXPECT_EQ(nacks[0].second.code, NackCode::kUnsupportedOption);
+  EXPECT_EQ(nacks[0].second.data, (Bytes{0, 3}));
+  EXPECT_TRUE(core.is_connected(raw.key()));
+}
+
+TEST(NodeCore, PeerExchangeVectorAddsItsEntriesToThePeerBook) {
+  const auto& v = vectors()["peer_exchange"];
+  NodeCore core(identity_of(1), test_config(5), 1'000'000);
+  RawPeer raw(core, Identity::from_seed(hex_array<32>(v["origin_seed"])));
+  ASSERT_TRUE(raw.established());
+  raw.send_record(hex_bytes(v["message"]));
+  EXPECT_FALSE(raw.closed_reason().has_value());
+  for (const auto& e : v["entries"]) {
+    const auto* got =
+        core.peer_book().find({e["host"].get<std::string>(), e["port"].get<uint16_t>()});
+    ASSERT_NE(got, nullptr) << e;
+    EXPECT_EQ(hex(*got->key), e["key"]);
+  }
+  // The overlay's own SPEAKs never reach an app.
+  EXPECT_TRUE(events_of<SpeakEvent>(raw.events()).empty());
+}
+
+TEST(NodeCore, PeerExchangeIsSentInTheVectorLayout) {
+  // A core that knows a peer tells a new neighbour about it right after the
+  // handshake, as SPEAK app 0, hops 1, with the vector's payload layout.
+  const auto& v = vectors()["peer_exchange"];
+  NodeCore core(identity_of(1), test_config(5), 1'000'000);
+  const auto& e = v["entries"][0];
+  core.add_peer_address({e["host"].get<std::string>(), e["port"].get<uint16_t>()},
+                        hex_array<32>(e["key"]));
+  RawPeer raw(core, identity_of(2));
+  auto speaks = raw.received_of<SpeakMsg>();
+  ASSERT_EQ(speaks.size(), 1u);
+  const SpeakMsg& s = speaks[0].second;
+  EXPECT_EQ(speaks[0].first, 0u);
+  EXPECT_EQ(s.app, kOverlayApp);
+  EXPECT_EQ(s.hops_left, 1);
+  EXPECT_EQ(s.flags, 0);
+  EXPECT_EQ(s.origin, core.identity().public_key());
+  // count 1, then the first vector entry exactly as in the vector payload.
+  Bytes full = hex_bytes(v["payload"]);
+  Bytes first_entry(full.begin() + 1, full.begin() + 1 + 32 + 1 + 4 + 2);
+  Bytes expect = {1};
+  expect.insert(expect.end(), first_entry.begin(), first_entry.end());
+  EXPECT_EQ(hex(s.payload), hex(expect));
+}
+
+TEST(NodeCore, EncryptedWhisperVectorOpensAtTheReceiver) {
+  const auto& v = vectors()["whisper_e2e"];
+  NodeCore core(Identity::from_seed(hex_array<32>(v["receiver_seed"])), test_config(5), 1'000'000);
+  core.register_app(v["app"].get<AppId>());
+  RawPeer raw(core, Identity::from_seed(hex_array<32>(v["sender_seed"])));
+  ASSERT_TRUE(raw.established());
+  raw.send_record(hex_bytes(v["message"]));
+  auto w = events_of<WhisperEvent>(raw.events());
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_TRUE(w[0].encrypted);
+  EXPECT_EQ(hex(w[0].payload), v["plaintext"]);
+  EXPECT_EQ(w[0].from, raw.key());
+  // The ACK carries the hash of the payload as carried (nonce ‖ box).
+  auto acks = raw.received_of<AckMsg>();
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_EQ(hex(encode_message(Message{acks[0].first, acks[0].second})), v["ack_message"]);
+}
+
+TEST(NodeCore, TamperedEncryptedWhisperIsNackedAsUndecryptable) {
+  const auto& v = vectors()["whisper_e2e"];
+  NodeCore core(Identity::from_seed(hex_array<32>(v["receiver_seed"])), test_config(5), 1'000'000);
+  core.register_app(v["app"].get<AppId>());
+  RawPeer raw(core, Identity::from_seed(hex_array<32>(v["sender_seed"])));
+  Bytes m = hex_bytes(v["message"]);
+  m.back() ^= 1;
+  raw.send_record(m);
+  EXPECT_TRUE(events_of<WhisperEvent>(raw.events()).empty());
+  auto nacks = raw.received_of<NackMsg>();
+  ASSERT_EQ(nacks.size(), 1u);
+  EXPECT_EQ(nacks[0].second.code, NackCode::kDecryptFailed);
+  EXPECT_TRUE(core.is_connected(raw.key()));
+}
+
+TEST(NodeCore, ShutdownCancelsPendingWorkOnce) {
+  Net net;
+  link_pair(net);
+  net.core(1).register_app(kApp);
+  auto t = net.core(0).request(kApp, net.key(1), bytes_of("q"), false, 5000, net.now_us);
+  ASSERT_TRUE(t.ok());
+  net.core(0).shutdown("bye");
+  net.run(10 * kMs);
+  auto c = completion(net.events(0), *t);
+  ASSERT_TRUE(c.has_value());
+  EXPECT_EQ(c->result.error().code(), ErrorCode::kCancelled);
+  EXPECT_FALSE(net.core(0).shout(kApp, bytes_of("x"), net.now_us).ok());
+  EXPECT_FALSE(net.core(1).is_connected(net.key(0)));
+}
+
+}  // namespace
+}  // namespace chorus::overlay
