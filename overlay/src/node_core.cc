@@ -19,6 +19,8 @@ constexpr size_t kRecordLengthBytes = 4;
 constexpr uint8_t kCodecNone = 0;
 constexpr size_t kBoxOverhead = crypto_box_NONCEBYTES + crypto_box_MACBYTES;
 constexpr size_t kMaxMessageOverhead = 256;  // header + largest fixed body + box, rounded up
+// group_left_: the top bit marks a SPEAK-to-all that already completed with a failure.
+constexpr size_t kGroupFailed = size_t{1} << (sizeof(size_t) * 8 - 1);
 
 enum PendingKind : int { kPingCommand, kWhisperAck, kRequest, kSpeakAck };
 
@@ -716,8 +718,17 @@ void NodeCore::misbehaved(Link& l, int score, const std::string& why, int64_t no
 void NodeCore::complete(Token token, Result<Bytes> result, int64_t rtt_us) {
   auto g = group_left_.find(token);
   if (g != group_left_.end()) {
-    if (result && --g->second > 0) return;
-    group_left_.erase(g);
+    // A SPEAK-to-all completes once: on its first failure or its last ACK.
+    // Its entry stays, marked failed, until every addressee has answered, so
+    // answers after a failure are swallowed instead of completing it again.
+    const bool failed_before = (g->second & kGroupFailed) != 0;
+    const size_t left = (g->second & ~kGroupFailed) - 1;
+    if (left == 0) {
+      group_left_.erase(g);
+    } else {
+      g->second = left | (failed_before || !result ? kGroupFailed : 0);
+    }
+    if (failed_before || (result && left > 0)) return;
   } else if (token == 0) {
     return;
   }

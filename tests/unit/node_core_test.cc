@@ -752,6 +752,29 @@ TEST(NodeCore, SpeakToAllWithAckCompletesOnceEveryPeerAcked) {
   EXPECT_EQ(events_of<SpeakEvent>(net.events(2)).size(), 1u);
 }
 
+TEST(NodeCore, SpeakToAllWithAckCompletesOnceWhenPeersRefuse) {
+  // Every addressee answers; the first failure completes the command and
+  // the later answers (ACK or NACK) must not complete it again.
+  for (bool one_accepts : {false, true}) {
+    SCOPED_TRACE(one_accepts ? "one accepts" : "none accepts");
+    Net net;
+    link_line(net);
+    net.core(0).unregister_app(kApp);
+    if (!one_accepts) net.core(2).unregister_app(kApp);
+    auto t = net.core(1).speak(kApp, bytes_of("anyone?"), std::nullopt, true, net.now_us);
+    ASSERT_TRUE(t.ok());
+    net.run(20'000 * kMs);  // past every request timeout too
+    size_t n = 0;
+    for (const auto& c : events_of<CompletionEvent>(net.events(1))) {
+      if (c.token != *t) continue;
+      ++n;
+      ASSERT_FALSE(c.result.ok());
+      EXPECT_EQ(c.result.error().code(), ErrorCode::kRefused);
+    }
+    EXPECT_EQ(n, 1u);
+  }
+}
+
 TEST(NodeCore, SpeakIsNotForwardedUnlessTheAppForwardsIt) {
   Net net;
   link_line(net);
