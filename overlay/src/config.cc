@@ -54,6 +54,10 @@ Result<void> OverlayConfig::validate() const {
   if (seen_cache_entries == 0 || peer_book_entries == 0 || max_pending_requests == 0) {
     return invalid_argument("cache and table sizes must be at least 1");
   }
+  if (peer_exchange_entries > 255) {
+    return invalid_argument(
+        "peer_exchange_entries must be at most 255 (one-byte count on the wire)");
+  }
   if (shout_rate_per_s <= 0 || shout_burst < 1) {
     return invalid_argument("shout_rate_per_s and shout_burst must be positive");
   }

@@ -258,7 +258,7 @@ void NodeCore::established(Link& l, int64_t now_us) {
     book_.add({l.remote.host, l.peer_listen_port}, l.peer, false, random_);
   }
   events_.push_back(PeerEvent{l.peer, true, ""});
-  send_peer_exchange(l);
+  send_peer_exchange(l, now_us);
 }
 
 void NodeCore::process_frames(Link& l, std::span<uint8_t> data, int64_t now_us) {
@@ -526,7 +526,7 @@ void NodeCore::on_whisper(Link& l, uint32_t id, WhisperMsg&& w, int64_t now_us) 
 
 // Peer exchange: SPEAK on app 0 with
 //   count u8 ‖ count × (key[32] ‖ family u8 (4|6) ‖ address[4|16] ‖ port u16)
-void NodeCore::send_peer_exchange(Link& l) {
+void NodeCore::send_peer_exchange(Link& l, int64_t now_us) {
   auto entries = book_.sample(config_.peer_exchange_entries + 1, random_);
   Bytes payload;
   ByteWriter w(payload);
@@ -557,7 +557,7 @@ void NodeCore::send_peer_exchange(Link& l) {
   s.origin = identity_.public_key();
   s.speak_id = random_.next_u64();
   s.payload = std::move(payload);
-  send(l, Message{0, std::move(s)}, 0);
+  send(l, Message{0, std::move(s)}, now_us);
 }
 
 void NodeCore::on_peer_exchange(Link& l, ByteView payload, int64_t now_us) {
@@ -874,6 +874,7 @@ Result<void> NodeCore::respond(AppId app, const PublicKey& to, uint32_t request_
 }
 
 Result<Token> NodeCore::ping(const PublicKey& to, int64_t now_us) {
+  if (shut_down_) return cancelled("node is shut down");
   auto it = by_key_.find(to);
   if (it == by_key_.end()) return not_found("no direct link to " + address_to_text(to));
   Link& l = *links_[it->second];
@@ -967,7 +968,7 @@ void NodeCore::maintain(int64_t now_us) {
         static_cast<int64_t>(static_cast<double>(ms_to_us(config_.peer_exchange_interval_ms)) *
                              (0.75 + 0.5 * random_.unit()));
     for (auto& [id, l] : links_)
-      if (!l->closed && l->state == Link::State::kEstablished) send_peer_exchange(*l);
+      if (!l->closed && l->state == Link::State::kEstablished) send_peer_exchange(*l, now_us);
   }
   if (config_.rotate_interval_ms > 0 && now_us >= next_rotate_us_) {
     next_rotate_us_ =

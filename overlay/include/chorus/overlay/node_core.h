@@ -198,7 +198,7 @@ class NodeCore {
   void on_shout(Link& l, ShoutMsg&& s, int64_t now_us);
   void on_speak(Link& l, uint32_t id, SpeakMsg&& s, int64_t now_us);
   void on_whisper(Link& l, uint32_t id, WhisperMsg&& w, int64_t now_us);
-  void send_peer_exchange(Link& l);
+  void send_peer_exchange(Link& l, int64_t now_us);
   void on_peer_exchange(Link& l, ByteView payload, int64_t now_us);
   bool send(Link& l, const Message& m, int64_t now_us);
   void send_ack(Link& l, uint32_t id, Opcode acked, Bytes data, int64_t now_us);
