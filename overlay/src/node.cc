@@ -95,10 +95,12 @@ struct Node::Impl {
   std::unique_ptr<uint8_t[]> read_buffer{new uint8_t[kReadBufferBytes]};
   bool read_buffer_busy = false;
 
-  std::mutex mu;  // guards `posted`, `started`, `stopping`
+  std::mutex mu;  // guards `posted`, `started`, `stopping`, `stopped`
   std::vector<std::function<void()>> posted;
   bool started = false;
   bool stopping = false;
+  bool stopped = false;      // the loop thread has exited
+  std::mutex after_stop_mu;  // serialises commands run after stop()
 
   explicit Impl(Identity id) : identity(std::move(id)) {}
 
@@ -266,18 +268,38 @@ struct Node::Impl {
     callbacks[*r] = std::move(fn);
   }
 
-  void run_on_loop(std::function<void()> fn) {
+  // `droppable` (post): dropped once stop() began. Commands are not: after
+  // the loop has exited they run on the caller's thread against the shut-down
+  // core, which fails them, so their completions still fire (kCancelled).
+  void run_on_loop(std::function<void()> fn, bool droppable = false) {
     if (std::this_thread::get_id() == loop_id) {
       fn();
       return;
     }
-    std::lock_guard<std::mutex> g(mu);
-    if (!started || stopping) {
-      if (!started && !stopping) posted.push_back(std::move(fn));  // runs at start
-      return;
+    {
+      std::lock_guard<std::mutex> g(mu);
+      if (!stopping) {
+        posted.push_back(std::move(fn));  // before start: runs at start
+        if (started) uv_async_send(&async);
+        return;
+      }
+      if (droppable || !started) return;
+      if (!stopped) {
+        posted.push_back(std::move(fn));  // stop() runs it once the loop has exited
+        return;
+      }
     }
-    posted.push_back(std::move(fn));
-    uv_async_send(&async);
+    std::lock_guard<std::mutex> g(after_stop_mu);
+    fn();
+    run_deferred();
+  }
+
+  void run_deferred() {
+    for (int round = 0; round < 1000 && !deferred.empty(); ++round) {
+      auto run = std::move(deferred);
+      deferred.clear();
+      for (auto& fn : run) fn();
+    }
   }
 
   void shutdown_on_loop() {
@@ -288,6 +310,7 @@ struct Node::Impl {
       if (fn) fn(ev);
     }
     callbacks.clear();
+    run_deferred();  // completions of commands issued during the stop
     std::vector<Conn*> all;
     for (auto& [id, c] : conns) all.push_back(c);
     for (Conn* c : all) close_conn(c);
@@ -504,7 +527,20 @@ void Node::stop() {
     uv_async_send(&m.async);
   }
   if (m.thread.joinable()) m.thread.join();
+  m.loop_id = std::thread::id{};
   uv_loop_close(&m.loop);
+  // Commands that arrived after the loop's last look fail now (kCancelled).
+  std::vector<std::function<void()>> left;
+  {
+    std::lock_guard<std::mutex> g(m.mu);
+    left.swap(m.posted);
+    m.stopped = true;
+  }
+  {
+    std::lock_guard<std::mutex> g(m.after_stop_mu);
+    for (auto& fn : left) fn();
+    m.run_deferred();
+  }
   m.log->info("node stopped");
 }
 
@@ -638,7 +674,7 @@ void Node::post(std::function<void()> fn) {
     impl_->deferred.push_back(std::move(fn));  // later, never inside the caller
     return;
   }
-  impl_->run_on_loop(std::move(fn));
+  impl_->run_on_loop(std::move(fn), /*droppable=*/true);
 }
 bool Node::on_loop_thread() const {
   return std::this_thread::get_id() == impl_->loop_id;
