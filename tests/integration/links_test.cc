@@ -140,6 +140,38 @@ TEST_F(LinksTest, InboundCapRefusesExtraLinksUntilThereIsRoom) {
   EXPECT_TRUE(ping(*c, a.key()));
 }
 
+TEST_F(LinksTest, RotationReplacesLinksAndKeepsNodesConnected) {
+  OverlayConfig c = fast_config();
+  c.max_outbound_links = 1;
+  c.rotate_interval_ms = 150;
+  c.peer_exchange_interval_ms = 100;
+  std::vector<TestNode> n;
+  n.push_back(start_node(c));
+  c.bootstrap = {n[0].addr()};
+  for (int i = 0; i < 4; ++i) n.push_back(start_node(c));
+  // Each node ends up replacing its one outbound link at least once.
+  for (size_t i = 1; i < n.size(); ++i) {
+    ASSERT_TRUE(n[i].watch->wait_down(n[0].key())) << "node " << i << " never rotated";
+  }
+  // And, rotating all the while, every node still has a peer it can ping.
+  for (size_t i = 0; i < n.size(); ++i) {
+    ASSERT_TRUE(n[i].watch->wait_count(1)) << "node " << i;
+  }
+  // A link may rotate away under a PING (kCancelled); a few tries suffice.
+  for (size_t i = 0; i < n.size(); ++i) {
+    bool answered = false;
+    for (int attempt = 0; attempt < 50 && !answered; ++attempt) {
+      auto keys = n[i].peer_keys();
+      if (keys.empty()) {
+        n[i].watch->wait_count(1);
+        continue;
+      }
+      answered = ping(*n[i], keys.front()).ok();
+    }
+    EXPECT_TRUE(answered) << "node " << i;
+  }
+}
+
 TEST_F(LinksTest, NodeReconnectsToARestartedBootstrapPeer) {
   NodeOptions oa;
   oa.overlay = fast_config();
@@ -176,8 +208,15 @@ TEST_F(LinksTest, StopCancelsPendingCompletions) {
   auto f = p->get_future();
   RequestOptions o;
   o.timeout_ms = 60000;
-  b->request(kApp, a.key(), text("never answered"), o, [p, calls](Result<Bytes> r) {
+  // The completion issues another command while the node stops; that one
+  // completes too, before stop() returns.
+  auto nested = std::make_shared<std::promise<Result<int64_t>>>();
+  auto nested_f = nested->get_future();
+  Node* bn = b.node.get();
+  PublicKey a_key = a.key();
+  b->request(kApp, a.key(), text("never answered"), o, [=](Result<Bytes> r) {
     if (calls->fetch_add(1) == 0) p->set_value(std::move(r));
+    bn->ping(a_key, [nested](Result<int64_t> x) { nested->set_value(std::move(x)); });
   });
   ASSERT_TRUE(ping(*b, a.key()));  // the request is out
   b->stop();
@@ -186,9 +225,43 @@ TEST_F(LinksTest, StopCancelsPendingCompletions) {
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code(), ErrorCode::kCancelled);
   EXPECT_EQ(calls->load(), 1);
-  // Commands after stop are dropped, not crashes; A notices B left.
-  b->ping(a.key(), [](Result<int64_t>) {});
+  ASSERT_EQ(nested_f.wait_for(0s), std::future_status::ready);
+  auto n = nested_f.get();
+  ASSERT_FALSE(n);
+  EXPECT_EQ(n.error().code(), ErrorCode::kCancelled);
+  // A notices B left.
   EXPECT_TRUE(a.watch->wait_down(b.key()));
+}
+
+TEST_F(LinksTest, CommandsAfterStopCompleteWithCancelled) {
+  TestNode a = start_node(fast_config());
+  OverlayConfig cb = fast_config();
+  cb.bootstrap = {a.addr()};
+  TestNode b = start_node(cb, false);
+  ASSERT_TRUE(b.watch->wait_up(a.key()));
+  b->stop();
+
+  // Whoever waits on a completion must not wait forever.
+  auto p = ping(*b, a.key());
+  ASSERT_FALSE(p);
+  EXPECT_EQ(p.error().code(), ErrorCode::kCancelled) << p.error().to_string();
+  auto w = whisper(*b, kApp, a.key(), text("x"));
+  ASSERT_FALSE(w);
+  EXPECT_EQ(w.error().code(), ErrorCode::kCancelled) << w.error().to_string();
+  auto r = request(*b, kApp, a.key(), text("x"));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), ErrorCode::kCancelled) << r.error().to_string();
+  SpeakOptions ack;
+  ack.ack = true;
+  auto s = speak(*b, kApp, text("x"), ack);
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().code(), ErrorCode::kCancelled) << s.error().to_string();
+  auto done = std::make_shared<std::promise<Result<void>>>();
+  auto f = done->get_future();
+  b->shout(kApp, text("x"), [done](Result<void> x) { done->set_value(x); });
+  auto sh = await(f, 2s, "the SHOUT completion after stop");
+  ASSERT_FALSE(sh);
+  EXPECT_EQ(sh.error().code(), ErrorCode::kCancelled);
 }
 
 TEST_F(LinksTest, KeyFileIsPrivateAndKeepsTheKeyAcrossRestarts) {

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <condition_variable>
 #include <thread>
 
 #include "harness.h"
@@ -302,6 +304,80 @@ TEST_F(RoutingTest, LargestPayloadsTravelWholeAndLargerOnesAreRefused) {
   ASSERT_FALSE(s2);
   EXPECT_EQ(s2.error().code(), ErrorCode::kLimit);
   EXPECT_TRUE(ping(*a, b.key()));
+}
+
+TEST_F(RoutingTest, CommandsFromManyThreadsEachCompleteOnce) {
+  auto inbox = std::make_shared<Inbox>();
+  TestNode a = start_node(fast_config(), true, {{kApp, recording_handlers(inbox)}});
+  TestNode b = start_node(boot(a), false);
+  ASSERT_TRUE(b.watch->wait_up(a.key()));
+
+  constexpr int kThreads = 4, kEach = 250;
+  std::atomic<int> ok{0}, calls{0};
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        Bytes p = text("t" + std::to_string(t) + "-" + std::to_string(i));
+        auto done = [&](bool good) {
+          ok += good;
+          {
+            std::lock_guard<std::mutex> g(mu);
+            ++calls;
+          }
+          cv.notify_all();
+        };
+        if (i % 2) {
+          b->whisper(kApp, a.key(), p, i % 4 == 1, [done](Result<Hash256> r) { done(r.ok()); });
+        } else {
+          b->ping(a.key(), [done](Result<int64_t> r) { done(r.ok() && *r > 0); });
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  std::unique_lock<std::mutex> g(mu);
+  ASSERT_TRUE(cv.wait_for(g, kWait, [&] { return calls.load() >= kThreads * kEach; }));
+  g.unlock();
+  EXPECT_EQ(ok.load(), kThreads * kEach);
+  ASSERT_TRUE(inbox->wait_size(kThreads * kEach / 2));
+  EXPECT_TRUE(ping(*a, b.key()));
+  EXPECT_EQ(calls.load(), kThreads * kEach) << "a completion fired twice";
+}
+
+TEST_F(RoutingTest, HandlersMayIssueCommandsOnTheLoopThread) {
+  // B answers each WHISPER with a WHISPER back, from inside its handler; A
+  // does the same until the count runs out: a ping-pong of 200 messages.
+  constexpr int kRounds = 100;
+  auto finished = std::make_shared<std::promise<int>>();
+  std::unique_ptr<Node>* a_node = nullptr;
+  std::unique_ptr<Node>* b_node = nullptr;
+  auto bounce = [](std::unique_ptr<Node>** self, std::shared_ptr<std::promise<int>> fin) {
+    AppHandlers h;
+    h.on_whisper = [self, fin](const WhisperInfo& w, Responder) {
+      int n = std::stoi(std::string(w.payload.begin(), w.payload.end()));
+      Node& me = ***self;
+      EXPECT_TRUE(me.on_loop_thread());
+      if (n >= kRounds) {
+        fin->set_value(n);
+        return;
+      }
+      me.whisper(kApp, w.from, text(std::to_string(n + 1)), n % 2 == 0,
+                 [fin](Result<Hash256> r) { EXPECT_TRUE(r) << r.error().to_string(); });
+    };
+    return h;
+  };
+  TestNode a = start_node(fast_config(), true, {{kApp, bounce(&a_node, finished)}});
+  a_node = &a.node;
+  TestNode b = start_node(boot(a), false, {{kApp, bounce(&b_node, finished)}});
+  b_node = &b.node;
+  ASSERT_TRUE(b.watch->wait_up(a.key()));
+  ASSERT_TRUE(a.watch->wait_up(b.key()));
+  b->whisper(kApp, a.key(), text("1"));
+  auto f = finished->get_future();
+  EXPECT_EQ(await(f), kRounds);
 }
 
 // A line A - B - C: C is initiate-only and may open one link (to B); A has
