@@ -6,6 +6,21 @@ find_package(spdlog REQUIRED)
 find_package(CLI11 CONFIG REQUIRED)
 find_package(nlohmann_json 3 REQUIRED)
 find_package(Threads REQUIRED)
+
+# Compression codecs (compression/): zlib, libbz2, liblzma, snappy.
+find_package(ZLIB REQUIRED)
+find_package(BZip2 REQUIRED)
+pkg_check_modules(LZMA REQUIRED IMPORTED_TARGET liblzma)
+# Debian's libsnappy-dev ships SnappyConfig.cmake; fall back to a plain
+# library + header lookup where it does not.
+find_package(Snappy CONFIG QUIET)
+if(NOT TARGET Snappy::snappy)
+  find_library(SNAPPY_LIBRARY snappy REQUIRED)
+  find_path(SNAPPY_INCLUDE_DIR snappy.h REQUIRED)
+  add_library(Snappy::snappy UNKNOWN IMPORTED)
+  set_target_properties(Snappy::snappy PROPERTIES
+    IMPORTED_LOCATION "${SNAPPY_LIBRARY}" INTERFACE_INCLUDE_DIRECTORIES "${SNAPPY_INCLUDE_DIR}")
+endif()
 if(CHORUS_TESTS)
   find_package(GTest REQUIRED)
 endif()
