@@ -1,4 +1,4 @@
-// `chorus`: run a node, a local swarm, or the benchmarks.
+// `chorus`: run a node, a local swarm, the codecs, or the benchmarks.
 #include <spdlog/spdlog.h>
 
 #include <iostream>
@@ -7,7 +7,7 @@
 #include "commands.h"
 
 int main(int argc, char** argv) {
-  CLI::App app{"chorus: a peer-to-peer overlay framework (node, swarm, benchmarks)"};
+  CLI::App app{"chorus: a peer-to-peer overlay framework (node, swarm, compress, benchmarks)"};
   app.require_subcommand(1);
   std::string log_level = "info";
   auto* level = app.add_option("--log-level", log_level,
@@ -25,6 +25,15 @@ int main(int argc, char** argv) {
   auto* transport = bench->add_subcommand(
       "transport", "One-way throughput: encrypted overlay against plain libuv TCP");
   runners[transport] = chorus::tools::add_bench_transport_command(*transport);
+  auto* bench_compression = bench->add_subcommand(
+      "compression", "Per codec: compress/decompress MB/s and ratio on three corpora");
+  runners[bench_compression] = chorus::tools::add_bench_compression_command(*bench_compression);
+  auto* compress =
+      app.add_subcommand("compress", "Compress stdin to stdout (bz2, gzip, lzma, zlib, snappy)");
+  runners[compress] = chorus::tools::add_compress_command(*compress);
+  auto* decompress = app.add_subcommand(
+      "decompress", "Decompress stdin to stdout; refuses output over --max-size");
+  runners[decompress] = chorus::tools::add_decompress_command(*decompress);
 
   CLI11_PARSE(app, argc, argv);
   if (level->count() == 0 && !node->parsed()) log_level = "warn";

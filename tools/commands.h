@@ -12,5 +12,8 @@ using Runner = std::function<int()>;
 Runner add_node_command(CLI::App& app);
 Runner add_swarm_command(CLI::App& app);
 Runner add_bench_transport_command(CLI::App& bench);
+Runner add_compress_command(CLI::App& cmd);
+Runner add_decompress_command(CLI::App& cmd);
+Runner add_bench_compression_command(CLI::App& bench);
 
 }  // namespace chorus::tools
