@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
+
 namespace chorus::overlay {
 
 std::string SocketAddress::to_string() const {
@@ -57,6 +59,14 @@ Result<void> OverlayConfig::validate() const {
   if (peer_exchange_entries > 255) {
     return invalid_argument(
         "peer_exchange_entries must be at most 255 (one-byte count on the wire)");
+  }
+  for (size_t i = 0; i < compression.size(); ++i)
+    for (size_t j = i + 1; j < compression.size(); ++j)
+      if (compression[i] == compression[j])
+        return invalid_argument("compression lists a method twice");
+  if (preferred_compression && std::find(compression.begin(), compression.end(),
+                                         *preferred_compression) == compression.end()) {
+    return invalid_argument("preferred_compression must be one of the enabled methods");
   }
   if (shout_rate_per_s <= 0 || shout_burst < 1) {
     return invalid_argument("shout_rate_per_s and shout_burst must be positive");

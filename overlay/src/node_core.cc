@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "chorus/compression/codec.h"
 #include "chorus/overlay/frame_codec.h"
 #include "chorus/overlay/handshake.h"
 #include "chorus/overlay/wire.h"
@@ -17,6 +18,8 @@ constexpr int64_t kMaintainIntervalUs = 200'000;
 constexpr size_t kSealAtBytes = 64 * 1024;  // seal a frame once this much is queued
 constexpr size_t kRecordLengthBytes = 4;
 constexpr uint8_t kCodecNone = 0;
+constexpr uint8_t kOptionCompression = 0;
+constexpr uint8_t kOptionPreferredCompression = 1;
 constexpr size_t kBoxOverhead = crypto_box_NONCEBYTES + crypto_box_MACBYTES;
 constexpr size_t kMaxMessageOverhead = 256;  // header + largest fixed body + box, rounded up
 // group_left_: the top bit marks a SPEAK-to-all that already completed with a failure.
@@ -72,6 +75,13 @@ struct NodeCore::Link {
   bool dirty = false;
   bool closed = false;
   bool penalize_on_close = true;
+  // Compression (spec/compression.md): bit s = setting s.
+  uint8_t compress_we_acked = 0;    // the peer offered it and we ACKed: we accept it
+  uint8_t compress_peer_acked = 0;  // we offered it and the peer ACKed
+  std::optional<uint8_t> peer_preferred;
+  std::optional<compression::Method> tx_codec;  // what we compress with now
+  int incompressible_streak = 0;
+  int skip_compression = 0;  // frames to send plain before trying again
 
   uint32_t take_id() {
     uint32_t v = next_id++;
@@ -258,6 +268,7 @@ void NodeCore::established(Link& l, int64_t now_us) {
     book_.add({l.remote.host, l.peer_listen_port}, l.peer, false, random_);
   }
   events_.push_back(PeerEvent{l.peer, true, ""});
+  offer_compression(l, now_us);
   send_peer_exchange(l, now_us);
 }
 
@@ -306,13 +317,32 @@ bool NodeCore::handle_plaintext(Link& l, std::span<uint8_t> plain, int64_t now_u
     misbehaved(l, config_.misbehaviour_limit, "empty frame", now_us);
     return false;
   }
-  if (plain[0] != kCodecNone) {
-    misbehaved(l, config_.misbehaviour_limit,
-               "frame marked with codec " + std::to_string(plain[0]) + " that was not negotiated",
-               now_us);
-    return false;
+  // The first byte marks the codec (spec/compression.md): 0 = none, else
+  // 1 + the setting of a method we ACKed when the peer offered it.
+  const uint8_t mark = plain[0];
+  Bytes inflated;
+  if (mark != kCodecNone) {
+    const uint8_t setting = static_cast<uint8_t>(mark - 1);
+    auto method = compression::method_from_setting(setting);
+    if (!method || !(l.compress_we_acked & (1u << setting))) {
+      misbehaved(l, config_.misbehaviour_limit,
+                 "frame marked with codec " + std::to_string(mark) + " that was not negotiated",
+                 now_us);
+      return false;
+    }
+    auto out =
+        compression::codec_for(*method).decompress(plain.subspan(1), max_decompressed_bytes());
+    if (!out) {
+      misbehaved(l, config_.misbehaviour_limit,
+                 "frame did not decompress: " + out.error().message(), now_us);
+      return false;
+    }
+    inflated = std::move(*out);
+    plain = std::span<uint8_t>(inflated);
+  } else {
+    plain = plain.subspan(1);
   }
-  size_t off = 1;
+  size_t off = 0;
   while (off < plain.size()) {
     if (plain.size() - off < kRecordLengthBytes) {
       misbehaved(l, config_.misbehaviour_limit, "truncated record length", now_us);
@@ -351,9 +381,7 @@ void NodeCore::handle_message(Link& l, Message&& m, int64_t now_us) {
   } else if (std::holds_alternative<PingMsg>(m.body)) {
     send_ack(l, id, Opcode::kPing, {}, now_us);
   } else if (auto* opt = std::get_if<SetConnectionOptMsg>(&m.body)) {
-    // No connection options are implemented yet: refuse each, echoing it.
-    send_nack(l, id, static_cast<uint8_t>(Opcode::kSetConnectionOpt), NackCode::kUnsupportedOption,
-              "unsupported option", Bytes{opt->option, opt->setting}, now_us);
+    on_connection_opt(l, id, *opt, now_us);
   } else if (auto* shout = std::get_if<ShoutMsg>(&m.body)) {
     on_shout(l, std::move(*shout), now_us);
   } else if (auto* speak = std::get_if<SpeakMsg>(&m.body)) {
@@ -368,6 +396,15 @@ void NodeCore::handle_message(Link& l, Message&& m, int64_t now_us) {
 }
 
 void NodeCore::on_ack(Link& l, uint32_t id, uint8_t acked, Result<Bytes> result, int64_t now_us) {
+  if (acked == static_cast<uint8_t>(Opcode::kSetConnectionOpt)) {
+    // ACK echoes option and setting; a NACK leaves the option off.
+    if (result && result->size() == 2 && (*result)[0] == kOptionCompression &&
+        compression::method_from_setting((*result)[1]) && offered((*result)[1])) {
+      l.compress_peer_acked |= static_cast<uint8_t>(1u << (*result)[1]);
+      choose_codec(l);
+    }
+    return;
+  }
   if (acked == static_cast<uint8_t>(Opcode::kPing) && id != 0 && id == l.ping_id) {
     l.ping_id = 0;
     l.rtt_us = now_us - l.ping_sent_us;
@@ -588,6 +625,89 @@ bool NodeCore::send(Link& l, const Message& m, int64_t now_us) {
   return enqueue(l, scratch_, now_us);
 }
 
+// ---------------------------------------------------------------- connection options
+
+bool NodeCore::offered(uint8_t setting) const {
+  for (auto m : config_.compression)
+    if (compression::setting_of(m) == setting) return true;
+  return false;
+}
+
+size_t NodeCore::max_decompressed_bytes() const {
+  return config_.max_decompressed_bytes ? config_.max_decompressed_bytes : config_.max_frame_bytes;
+}
+
+void NodeCore::offer_compression(Link& l, int64_t now_us) {
+  for (auto m : config_.compression) {
+    send(l,
+         Message{l.take_id(), SetConnectionOptMsg{kOptionCompression, compression::setting_of(m)}},
+         now_us);
+  }
+  if (config_.preferred_compression) {
+    send(l,
+         Message{l.take_id(),
+                 SetConnectionOptMsg{kOptionPreferredCompression,
+                                     compression::setting_of(*config_.preferred_compression)}},
+         now_us);
+  }
+}
+
+void NodeCore::on_connection_opt(Link& l, uint32_t id, const SetConnectionOptMsg& opt,
+                                 int64_t now_us) {
+  const Bytes echo{opt.option, opt.setting};
+  const uint8_t acked = static_cast<uint8_t>(Opcode::kSetConnectionOpt);
+  if (opt.option != kOptionCompression && opt.option != kOptionPreferredCompression) {
+    send_nack(l, id, acked, NackCode::kUnsupportedOption,
+              "unknown option " + std::to_string(opt.option), echo, now_us);
+    return;
+  }
+  auto method = compression::method_from_setting(opt.setting);
+  if (!method) {
+    send_nack(l, id, acked, NackCode::kUnsupportedOption,
+              "unknown compression setting " + std::to_string(opt.setting), echo, now_us);
+    return;
+  }
+  if (!offered(opt.setting)) {
+    send_nack(l, id, acked, NackCode::kUnsupportedOption,
+              std::string("compression ") + compression::method_name(*method) + " is disabled",
+              echo, now_us);
+    return;
+  }
+  if (opt.option == kOptionCompression) {
+    l.compress_we_acked |= static_cast<uint8_t>(1u << opt.setting);
+  } else {
+    l.peer_preferred = opt.setting;
+  }
+  send_ack(l, id, Opcode::kSetConnectionOpt, echo, now_us);
+  choose_codec(l);
+}
+
+// The receiver's preferred codec if both sides ACKed it, else the first in
+// our own order that both ACKed, else none.
+void NodeCore::choose_codec(Link& l) {
+  auto usable = [&](uint8_t setting) {
+    const uint8_t bit = static_cast<uint8_t>(1u << setting);
+    return (l.compress_we_acked & bit) && (l.compress_peer_acked & bit);
+  };
+  l.tx_codec.reset();
+  if (l.peer_preferred && usable(*l.peer_preferred)) {
+    l.tx_codec = compression::method_from_setting(*l.peer_preferred);
+    return;
+  }
+  for (auto m : config_.compression) {
+    if (usable(compression::setting_of(m))) {
+      l.tx_codec = m;
+      return;
+    }
+  }
+}
+
+std::optional<compression::Method> NodeCore::link_codec(const PublicKey& peer) const {
+  auto it = by_key_.find(peer);
+  if (it == by_key_.end()) return std::nullopt;
+  return links_.at(it->second)->tx_codec;
+}
+
 void NodeCore::send_ack(Link& l, uint32_t id, Opcode acked, Bytes data, int64_t now_us) {
   send(l, Message{id, AckMsg{static_cast<uint8_t>(acked), std::move(data)}}, now_us);
 }
@@ -624,8 +744,32 @@ bool NodeCore::enqueue(Link& l, ByteView record, int64_t now_us) {
 
 void NodeCore::seal_pending(Link& l) {
   if (l.plain.size() <= 1) return;
-  l.sealer->seal(l.plain, l.out);
   ++stats_.frames_sent;
+  if (l.tx_codec && l.plain.size() - 1 >= config_.compression_threshold_bytes) {
+    if (l.skip_compression > 0) {
+      --l.skip_compression;
+    } else {
+      const ByteView records = ByteView(l.plain).subspan(1);
+      auto packed = compression::codec_for(*l.tx_codec).compress(records);
+      if (packed && packed->size() < records.size()) {
+        l.incompressible_streak = 0;
+        stats_.bytes_before_compression += records.size();
+        stats_.bytes_after_compression += packed->size();
+        ++stats_.frames_compressed;
+        packed->insert(packed->begin(),
+                       static_cast<uint8_t>(1 + compression::setting_of(*l.tx_codec)));
+        l.sealer->seal(*packed, l.out);
+        l.plain.clear();
+        return;
+      }
+      // It did not shrink: skip the next 1, 3, 7 .. 63 frames before trying
+      // again, so incompressible traffic costs a compression attempt only
+      // now and then instead of on every frame.
+      l.incompressible_streak = std::min(l.incompressible_streak + 1, 6);
+      l.skip_compression = (1 << l.incompressible_streak) - 1;
+    }
+  }
+  l.sealer->seal(l.plain, l.out);
   l.plain.clear();
 }
 

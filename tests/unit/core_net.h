@@ -28,13 +28,13 @@ using testing::vectors;
 constexpr AppId kApp = 7;
 constexpr int64_t kMs = 1000;
 
-Identity identity_of(uint8_t n) {
+inline Identity identity_of(uint8_t n) {
   std::array<uint8_t, 32> seed{};
   seed.fill(n);
   return Identity::from_seed(seed);
 }
 
-OverlayConfig test_config(uint64_t seed) {
+inline OverlayConfig test_config(uint64_t seed) {
   OverlayConfig c;
   c.seed = seed;
   c.rotate_interval_ms = 0;  // tests build exact topologies
@@ -50,13 +50,13 @@ std::vector<T> events_of(const std::vector<Event>& all) {
 }
 
 // The completion for `token`, if it arrived.
-std::optional<CompletionEvent> completion(const std::vector<Event>& all, Token token) {
+inline std::optional<CompletionEvent> completion(const std::vector<Event>& all, Token token) {
   for (const auto& c : events_of<CompletionEvent>(all))
     if (c.token == token) return c;
   return std::nullopt;
 }
 
-Bytes bytes_of(std::string_view s) {
+inline Bytes bytes_of(std::string_view s) {
   return Bytes(s.begin(), s.end());
 }
 
@@ -215,7 +215,7 @@ class Net {
 };
 
 // Two nodes, 0 dialling 1, linked and with their events cleared.
-void link_pair(Net& net) {
+inline void link_pair(Net& net) {
   net.add();
   net.add();
   net.dial(0, 1);
@@ -227,7 +227,7 @@ void link_pair(Net& net) {
 
 // Three nodes in a line 0 - 1 - 2 (0 and 2 both dial 1), each with one
 // outbound link so that peer exchange adds no shortcut.
-void link_line(Net& net, uint8_t hop_limit = 16) {
+inline void link_line(Net& net, uint8_t hop_limit = 16) {
   for (int i = 0; i < 3; ++i) {
     OverlayConfig c = test_config(0);
     c.max_outbound_links = 1;
@@ -370,7 +370,7 @@ class RawPeer {
   std::optional<std::string> closed_;
 };
 
-ShoutMsg signed_shout(const Identity& origin, AppId app, uint64_t id, ByteView payload) {
+inline ShoutMsg signed_shout(const Identity& origin, AppId app, uint64_t id, ByteView payload) {
   ShoutMsg s;
   s.app = app;
   s.hops_left = 4;

@@ -139,6 +139,7 @@ TEST(NodeCore, SendQueueBoundClosesALinkWhosePeerNeverReads) {
   OverlayConfig c = test_config(0);
   c.max_frame_bytes = 64 << 10;
   c.max_send_queue_bytes = 256 << 10;
+  c.compression.clear();  // the queue must fill with exactly what is sent
   net.add(c);
   net.add(c);
   net.core(1).register_app(kApp);
@@ -557,16 +558,23 @@ TEST(NodeCore, UnknownOpcodeGetsNackAndTheLinkStays) {
   EXPECT_TRUE(acks[0].second.data.empty());
 }
 
-TEST(NodeCore, ConnectionOptionsAreRefusedEchoingTheOption) {
-  NodeCore core(identity_of(1), test_config(5), 1'000'000);
+TEST(NodeCore, UnknownOrDisabledConnectionOptionsAreRefusedEchoingTheOption) {
+  OverlayConfig c = test_config(5);
+  c.compression = {compression::Method::kZlib};
+  NodeCore core(identity_of(1), c, 1'000'000);
   RawPeer raw(core, identity_of(2));
-  raw.send(Message{5, SetConnectionOptMsg{0, 3}});
+  raw.send(Message{5, SetConnectionOptMsg{7, 3}});  // unknown option
+  raw.send(Message{6, SetConnectionOptMsg{0, 2}});  // lzma: known, disabled here
+  raw.send(Message{8, SetConnectionOptMsg{0, 9}});  // unknown setting
   auto nacks = raw.received_of<NackMsg>();
-  ASSERT_EQ(nacks.size(), 1u);
-  EXPECT_EQ(nacks[0].first, 5u);
-  EXPECT_EQ(nacks[0].second.acked, static_cast<uint8_t>(Opcode::kSetConnectionOpt));
-  EXPECT_EQ(nacks[0].second.code, NackCode::kUnsupportedOption);
-  EXPECT_EQ(nacks[0].second.data, (Bytes{0, 3}));
+  ASSERT_EQ(nacks.size(), 3u);
+  const std::vector<std::pair<uint32_t, Bytes>> want = {{5, {7, 3}}, {6, {0, 2}}, {8, {0, 9}}};
+  for (size_t i = 0; i < want.size(); ++i) {
+    EXPECT_EQ(nacks[i].first, want[i].first);
+    EXPECT_EQ(nacks[i].second.acked, static_cast<uint8_t>(Opcode::kSetConnectionOpt));
+    EXPECT_EQ(nacks[i].second.code, NackCode::kUnsupportedOption);
+    EXPECT_EQ(nacks[i].second.data, want[i].second);
+  }
   EXPECT_TRUE(core.is_connected(raw.key()));
 }
 
@@ -607,8 +615,8 @@ TEST(NodeCore, PeerExchangeIsSentInTheVectorLayout) {
   // count 1, then the first vector entry exactly as in the vector payload.
   Bytes full = hex_bytes(v["payload"]);
   Bytes first_entry(full.begin() + 1, full.begin() + 1 + 32 + 1 + 4 + 2);
-  Bytes expect = {1};
-  expect.insert(expect.end(), first_entry.begin(), first_entry.end());
+  Bytes expect(1 + first_entry.size(), 1);
+  std::copy(first_entry.begin(), first_entry.end(), expect.begin() + 1);
   EXPECT_EQ(hex(s.payload), hex(expect));
 }
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "chorus/base/result.h"
+#include "chorus/compression/method.h"
 
 namespace chorus::overlay {
 
@@ -48,6 +49,17 @@ struct OverlayConfig {
   int64_t reconnect_max_ms = 30000;
   int64_t peer_exchange_interval_ms = 10000;
   int64_t rotate_interval_ms = 60000;  // 0 turns random link replacement off
+
+  // Compression (spec/compression.md). The methods we offer each peer, in
+  // our order of preference; empty turns compression off. Frames to a peer
+  // use its preferred method if both ACKed it, else the first of ours both
+  // ACKed. Chosen from `chorus bench compression`: snappy is cheap enough to
+  // leave on for any traffic; zlib is offered second for peers without it.
+  std::vector<compression::Method> compression = {compression::Method::kSnappy,
+                                                  compression::Method::kZlib};
+  std::optional<compression::Method> preferred_compression;  // what we want to receive
+  size_t compression_threshold_bytes = 256;  // frames with fewer record bytes go plain
+  size_t max_decompressed_bytes = 0;         // per frame; 0 = max_frame_bytes
 
   // Broadcast.
   uint8_t shout_hop_limit = 16;

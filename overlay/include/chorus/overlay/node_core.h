@@ -109,6 +109,9 @@ struct NodeStats {
   uint64_t shouts_rate_limited = 0;
   uint64_t bad_signatures = 0;
   uint64_t links_refused = 0;
+  uint64_t frames_compressed = 0;
+  uint64_t bytes_before_compression = 0;  // of the frames that were compressed
+  uint64_t bytes_after_compression = 0;
 };
 
 class NodeCore {
@@ -176,6 +179,8 @@ class NodeCore {
   const NodeStats& stats() const { return stats_; }
   size_t seen_cache_size() const { return seen_.size(); }
   const PeerBook& peer_book() const { return book_; }
+  // The codec frames to `peer` are compressed with (nullopt: none, or no link).
+  std::optional<compression::Method> link_codec(const PublicKey& peer) const;
   // Largest payload a single message may carry.
   size_t max_payload_bytes() const;
 
@@ -210,6 +215,11 @@ class NodeCore {
   void mark_dirty(Link& l);
   bool dial_candidate_busy(const PeerBook::Entry& e) const;
   void rotate(int64_t now_us);
+  void offer_compression(Link& l, int64_t now_us);
+  void on_connection_opt(Link& l, uint32_t id, const SetConnectionOptMsg& opt, int64_t now_us);
+  void choose_codec(Link& l);
+  bool offered(uint8_t setting) const;
+  size_t max_decompressed_bytes() const;
   void seal_pending(Link& l);
   void misbehaved(Link& l, int score, const std::string& why, int64_t now_us);
   Result<Token> add_pending(Link& l, uint32_t id, int kind, Token token, int64_t deadline_us,
