@@ -168,10 +168,10 @@ TEST_F(HostileTest, UnknownOpcodeAndOptionsAreNackedAndTheLinkStays) {
   EXPECT_EQ(std::get<NackMsg>(n1.body).acked, 200);
   EXPECT_EQ(std::get<NackMsg>(n1.body).code, NackCode::kUnknownOpcode);
 
-  ASSERT_TRUE(raw.send({Message{8, SetConnectionOptMsg{0, 4}}}));
+  ASSERT_TRUE(raw.send({Message{8, SetConnectionOptMsg{9, 4}}}));  // no option 9
   Message n2 = raw.answer_to(8);
   ASSERT_TRUE(std::holds_alternative<NackMsg>(n2.body));
-  EXPECT_EQ(std::get<NackMsg>(n2.body).data, (Bytes{0, 4}));
+  EXPECT_EQ(std::get<NackMsg>(n2.body).data, (Bytes{9, 4}));
 
   raw.round_trip(9);
   EXPECT_EQ(a.watch->downs(raw.key()), 0);
@@ -240,7 +240,9 @@ TEST_F(HostileTest, WhisperAckWithTheWrongHashFailsTheWhisper) {
 }
 
 TEST_F(HostileTest, PeerThatNeverAnswersPingsIsDropped) {
-  start_pair(fast_config());  // PING every 200 ms, dead after 1 s without an answer
+  OverlayConfig c = fast_config();
+  c.ping_timeout_ms = 1000;  // PING every 200 ms, dead after 1 s without an answer
+  start_pair(c);
   RawPeer raw(a.addr());
   ASSERT_TRUE(a.watch->wait_up(raw.key()));
   auto start = Clock::now();
