@@ -17,18 +17,14 @@
 #include "chorus/overlay/frame_codec.h"
 #include "chorus/overlay/node.h"
 #include "commands.h"
+#include "overlay_flags.h"
+#include "transport_bench.h"
 
 namespace chorus::tools {
-namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr size_t kHighWaterBytes = 4 << 20;
 constexpr size_t kLowWaterBytes = 1 << 20;
-
-struct RunResult {
-  double seconds = 0;
-  bool ok = false;
-};
 
 // ---------------------------------------------------------------- raw libuv
 
@@ -173,11 +169,44 @@ RunResult run_raw(size_t msg_size, uint64_t count) {
 
 // ---------------------------------------------------------------- overlay
 
-RunResult run_overlay(size_t msg_size, uint64_t count) {
+Bytes payload_pool(PayloadKind kind, uint64_t seed) {
+  constexpr size_t kPoolBytes = 4 << 20;
+  Bytes pool(kPoolBytes);
+  overlay::Random rnd(seed);
+  if (kind == PayloadKind::kRandom) {
+    rnd.fill(pool.data(), pool.size());
+    return pool;
+  }
+  // JSON-like records with repeated keys and varying values, like RPC or
+  // block traffic: what a general-purpose codec is good at.
+  static const char* kKeys[] = {"\"type\":\"state\"", "\"account\":\"nano_", "\"balance\":\"",
+                                "\"link\":\"", "\"work\":\""};
+  static const char kDigits[] = "0123456789abcdef";
+  size_t at = 0;
+  while (at < pool.size()) {
+    std::string rec = "{";
+    for (const char* k : kKeys) {
+      rec += k;
+      for (int i = 0; i < 16; ++i) rec.push_back(kDigits[rnd.below(16)]);
+      rec += "\",";
+    }
+    rec.back() = '}';
+    rec += "\n";
+    for (char c : rec) {
+      if (at == pool.size()) break;
+      pool[at++] = static_cast<uint8_t>(c);
+    }
+  }
+  return pool;
+}
+
+RunResult run_overlay(size_t msg_size, uint64_t count,
+                      const std::vector<compression::Method>& codecs, PayloadKind kind) {
   constexpr overlay::AppId kApp = 9;
   overlay::NodeOptions ro;
   ro.name = "bench-rx";
   ro.overlay.rotate_interval_ms = 0;
+  ro.overlay.compression = codecs;
   auto receiver = overlay::Node::create(ro);
   if (!receiver) return {};
   std::atomic<uint64_t> got{0};
@@ -192,6 +221,7 @@ RunResult run_overlay(size_t msg_size, uint64_t count) {
   so.name = "bench-tx";
   so.listen.reset();
   so.overlay.rotate_interval_ms = 0;
+  so.overlay.compression = codecs;
   so.overlay.bootstrap = {*(*receiver)->listen_address()};
   auto sender = overlay::Node::create(so);
   if (!sender) return {};
@@ -210,11 +240,19 @@ RunResult run_overlay(size_t msg_size, uint64_t count) {
   }
   const overlay::PublicKey to = (*receiver)->key();
   overlay::Node* tx = sender->get();
-  Bytes payload(msg_size, 0xab);
+  // Each message is a different slice of the pool, so batching many small
+  // messages into one frame does not make random data compressible.
+  const Bytes pool = payload_pool(kind, 7);
+  size_t at = 0;
   uint64_t sent = 0;
   std::function<void()> pump = [&]() {
     while (sent < count && tx->queued_bytes(to) < kHighWaterBytes) {
-      tx->speak(kApp, payload, {.to = to});
+      if (at + msg_size > pool.size()) at = (at + 977) % 4096;
+      tx->speak(kApp,
+                Bytes(pool.begin() + static_cast<std::ptrdiff_t>(at),
+                      pool.begin() + static_cast<std::ptrdiff_t>(at + msg_size)),
+                {.to = to});
+      at += msg_size;
       ++sent;
     }
     if (sent < count) tx->when_writable(to, kLowWaterBytes, pump);
@@ -226,10 +264,20 @@ RunResult run_overlay(size_t msg_size, uint64_t count) {
     out.seconds = std::chrono::duration<double>(finished.get() - start).count();
     out.ok = true;
   }
+  std::promise<overlay::NodeStats> stats;
+  tx->post([&] { stats.set_value(tx->stats()); });
+  auto st = stats.get_future();
+  if (st.wait_for(std::chrono::seconds(10)) == std::future_status::ready) {
+    auto v = st.get();
+    out.frames_compressed = v.frames_compressed;
+    out.bytes_sent = v.bytes_sent;
+  }
   (*sender)->stop();
   (*receiver)->stop();
   return out;
 }
+
+namespace {
 
 // Single-core speed of the frame AEAD on 64 KiB frames: every byte the
 // overlay moves is sealed once and opened once, so this bounds what the
@@ -256,20 +304,34 @@ Runner add_bench_transport_command(CLI::App& cmd) {
     uint64_t small_count = 300000;
     uint64_t large_count = 3000;
     bool json = false;
+    std::string compression = "default";
+    std::string payload = "random";
   };
   auto args = std::make_shared<Args>();
   cmd.add_option("--small-count", args->small_count, "100-byte messages per run")
       ->capture_default_str();
   cmd.add_option("--large-count", args->large_count, "64 KiB messages per run")
       ->capture_default_str();
+  cmd.add_option("--compression", args->compression,
+                 "codecs the two nodes offer (e.g. snappy,zlib), 'none', or 'default'")
+      ->capture_default_str();
+  cmd.add_option("--payload", args->payload, "random (incompressible) or text")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"random", "text"}));
   cmd.add_flag("--json", args->json, "print one JSON line");
   return [args]() -> int {
+    auto codecs = parse_compression_list(args->compression);
+    if (!codecs) {
+      std::cerr << "chorus bench transport: --compression: " << codecs.error().message() << "\n";
+      return 2;
+    }
+    const PayloadKind kind = args->payload == "text" ? PayloadKind::kText : PayloadKind::kRandom;
     constexpr size_t kSmall = 100, kLarge = 64 * 1024;
     const double aead = aead_mb_per_s();
     auto raw_small = run_raw(kSmall, args->small_count);
     auto raw_large = run_raw(kLarge, args->large_count);
-    auto ov_small = run_overlay(kSmall, args->small_count);
-    auto ov_large = run_overlay(kLarge, args->large_count);
+    auto ov_small = run_overlay(kSmall, args->small_count, *codecs, kind);
+    auto ov_large = run_overlay(kLarge, args->large_count, *codecs, kind);
     if (!raw_small.ok || !raw_large.ok || !ov_small.ok || !ov_large.ok) {
       std::cerr << "chorus bench transport: a run did not finish within 120 s\n";
       return 1;
@@ -290,6 +352,8 @@ Runner add_bench_transport_command(CLI::App& cmd) {
     j["ratio_small"] = os / rs;
     j["ratio_large"] = ol / rl;
     j["aead_single_core_mb_per_s"] = aead;
+    j["payload"] = args->payload;
+    j["compression"] = compression_list_text(*codecs);
     if (args->json) {
       std::cout << j.dump() << std::endl;
     } else {

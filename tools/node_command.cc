@@ -6,6 +6,7 @@
 
 #include "chorus/overlay/node.h"
 #include "commands.h"
+#include "overlay_flags.h"
 
 namespace chorus::tools {
 
@@ -18,6 +19,10 @@ Runner add_node_command(CLI::App& cmd) {
     size_t max_outbound = 8;
     size_t max_inbound = 64;
     size_t max_frame_bytes = 1 << 20;
+    std::string compression = "default";
+    std::string preferred_compression;
+    size_t compression_threshold = overlay::OverlayConfig{}.compression_threshold_bytes;
+    size_t max_decompressed_bytes = 0;
   };
   auto args = std::make_shared<Args>();
   cmd.add_option("--listen", args->listen, "HOST:PORT to accept links on")->capture_default_str();
@@ -31,8 +36,37 @@ Runner add_node_command(CLI::App& cmd) {
   cmd.add_option("--max-frame-bytes", args->max_frame_bytes, "largest frame accepted")
       ->capture_default_str();
 
+  cmd.add_option("--compression", args->compression,
+                 "codecs to offer, in order of preference (e.g. snappy,zlib), 'none' or 'default'")
+      ->capture_default_str();
+  cmd.add_option("--preferred-compression", args->preferred_compression,
+                 "the codec we want to receive (one of --compression)");
+  cmd.add_option("--compression-threshold", args->compression_threshold,
+                 "frames with fewer bytes are sent uncompressed")
+      ->capture_default_str();
+  cmd.add_option("--max-decompressed-bytes", args->max_decompressed_bytes,
+                 "largest decompressed frame accepted (0: --max-frame-bytes)")
+      ->capture_default_str();
+
   return [args]() -> int {
     overlay::NodeOptions opts;
+    auto codecs = parse_compression_list(args->compression);
+    if (!codecs) {
+      std::cerr << "chorus node: --compression: " << codecs.error().message() << "\n";
+      return 2;
+    }
+    opts.overlay.compression = *codecs;
+    if (!args->preferred_compression.empty()) {
+      auto m = compression::parse_method(args->preferred_compression);
+      if (!m) {
+        std::cerr << "chorus node: --preferred-compression: unknown method '"
+                  << args->preferred_compression << "'\n";
+        return 2;
+      }
+      opts.overlay.preferred_compression = *m;
+    }
+    opts.overlay.compression_threshold_bytes = args->compression_threshold;
+    opts.overlay.max_decompressed_bytes = args->max_decompressed_bytes;
     opts.key_file = args->key_file;
     opts.overlay.max_outbound_links = args->max_outbound;
     opts.overlay.max_inbound_links = args->max_inbound;

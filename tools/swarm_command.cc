@@ -14,6 +14,7 @@
 
 #include "chorus/overlay/node.h"
 #include "commands.h"
+#include "overlay_flags.h"
 #include "progress.h"
 
 namespace chorus::tools {
@@ -77,6 +78,7 @@ Runner add_swarm_command(CLI::App& cmd) {
     bool json = false;
     double timeout_s = 60;
     size_t payload_bytes = 200;
+    std::string compression = "default";
   };
   auto args = std::make_shared<Args>();
   cmd.add_option("--nodes", args->nodes, "number of nodes")
@@ -94,9 +96,17 @@ Runner add_swarm_command(CLI::App& cmd) {
       ->check(CLI::Range(12, 65536));
   cmd.add_option("--timeout", args->timeout_s, "seconds allowed for setup and for delivery each")
       ->capture_default_str();
+  cmd.add_option("--compression", args->compression,
+                 "codecs every node offers (e.g. snappy,zlib), 'none' or 'default'")
+      ->capture_default_str();
   cmd.add_flag("--json", args->json, "print one JSON line and no progress display");
 
   return [args]() -> int {
+    auto codecs = parse_compression_list(args->compression);
+    if (!codecs) {
+      std::cerr << "chorus swarm: --compression: " << codecs.error().message() << "\n";
+      return 2;
+    }
     const size_t n = args->nodes;
     const size_t m = args->shouts;
     std::mt19937_64 rng(args->seed);
@@ -121,6 +131,7 @@ Runner add_swarm_command(CLI::App& cmd) {
       overlay::NodeOptions opts;
       opts.name = "n" + std::to_string(i);
       if (!sn.listening) opts.listen.reset();
+      opts.overlay.compression = *codecs;
       std::vector<overlay::SocketAddress> pool = listeners;
       std::shuffle(pool.begin(), pool.end(), rng);
       for (size_t k = 0; k < pool.size() && k < 3; ++k) opts.overlay.bootstrap.push_back(pool[k]);
@@ -284,6 +295,7 @@ Runner add_swarm_command(CLI::App& cmd) {
     j["repeated_deliveries"] = repeated.load();
     j["rate_limited"] = sum.shouts_rate_limited;
     j["seed"] = args->seed;
+    j["compression"] = compression_list_text(*codecs);
     const bool ok = delivered.load() == expected && repeated.load() == 0;
     if (args->json) {
       std::cout << j.dump() << std::endl;
