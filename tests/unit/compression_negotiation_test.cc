@@ -233,6 +233,53 @@ TEST(CompressionNegotiation, CorruptCompressedFrameClosesTheLink) {
   EXPECT_NE(raw.closed_reason()->find("did not decompress"), std::string::npos);
 }
 
+// ---------------------------------------------------------------------------
+// spec/vectors/compression.json
+
+TEST(CompressionNegotiation, OffersAndAnswersMatchTheVectors) {
+  const auto& v = testing::compression_vectors();
+  OverlayConfig c = with_codecs({Method::kSnappy, Method::kZlib}, Method::kZlib);
+  NodeCore core(identity_of(1), c, 1'000'000);
+  RawPeer raw(core, identity_of(2));
+  auto offers = raw.received_of<SetConnectionOptMsg>();
+  ASSERT_EQ(offers.size(), 3u);  // snappy, zlib, then the preference
+  EXPECT_EQ(hex(encode_message(Message{offers[0].first, offers[0].second})),
+            v["offer_snappy"]["message"].get<std::string>());
+  EXPECT_EQ(hex(encode_message(Message{offers[2].first, offers[2].second})),
+            v["prefer_zlib"]["message"].get<std::string>());
+  // The vector offer is ACKed with the vector answer; lzma is NACKed as disabled.
+  raw.send_record(hex_bytes(v["offer_snappy"]["message"]));
+  raw.send(Message{2, SetConnectionOptMsg{0, compression::setting_of(Method::kLzma)}});
+  std::vector<std::string> answers;
+  for (const auto& m : raw.received())
+    if (m.id <= 2 &&
+        (std::holds_alternative<AckMsg>(m.body) || std::holds_alternative<NackMsg>(m.body)))
+      answers.push_back(hex(encode_message(m)));
+  ASSERT_EQ(answers.size(), 2u);
+  EXPECT_EQ(answers[0], v["ack_offer"]["message"].get<std::string>());
+  EXPECT_EQ(answers[1], v["nack_disabled"]["message"].get<std::string>());
+}
+
+TEST(CompressionNegotiation, ZlibFrameFromAnotherImplementationIsRead) {
+  const auto& v = testing::compression_vectors()["zlib_frame"];
+  NodeCore core(identity_of(1), with_codecs({Method::kZlib}), 1'000'000);
+  core.register_app(v["whisper_app"].get<AppId>());
+  RawPeer raw(core, identity_of(2));
+  raw.send(Message{40, SetConnectionOptMsg{0, compression::setting_of(Method::kZlib)}});
+  raw.send_plaintext(hex_bytes(v["plaintext"]));
+  ASSERT_FALSE(raw.closed_reason().has_value()) << *raw.closed_reason();
+  auto got = events_of<WhisperEvent>(raw.events());
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].payload, hex_bytes(v["whisper_payload"]));
+  EXPECT_EQ(got[0].request_id, v["whisper_id"].get<uint32_t>());
+  // And our own zlib codec reads the same body back to the vector records.
+  Bytes plain = hex_bytes(v["plaintext"]);
+  auto records =
+      compression::codec_for(Method::kZlib).decompress(ByteView(plain).subspan(1), 1 << 20);
+  ASSERT_TRUE(records.ok());
+  EXPECT_EQ(*records, hex_bytes(v["records"]));
+}
+
 TEST(CompressionNegotiation, ConfigRefusesAPreferenceThatIsNotEnabled) {
   OverlayConfig c = with_codecs({Method::kZlib}, Method::kSnappy);
   EXPECT_FALSE(c.validate().ok());

@@ -1,4 +1,4 @@
-// Loads spec/vectors/overlay.json for the unit tests, plus hex helpers.
+// Loads spec/vectors/*.json for the unit tests, plus hex helpers.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -18,6 +18,16 @@ inline const nlohmann::json& vectors() {
   static const nlohmann::json j = [] {
     std::ifstream in(std::string(CHORUS_SPEC_DIR) + "/vectors/overlay.json");
     if (!in) ADD_FAILURE() << "cannot open " << CHORUS_SPEC_DIR << "/vectors/overlay.json";
+    return in ? nlohmann::json::parse(in) : nlohmann::json::object();
+  }();
+  return j;
+}
+
+// spec/vectors/compression.json.
+inline const nlohmann::json& compression_vectors() {
+  static const nlohmann::json j = [] {
+    std::ifstream in(std::string(CHORUS_SPEC_DIR) + "/vectors/compression.json");
+    if (!in) ADD_FAILURE() << "cannot open " << CHORUS_SPEC_DIR << "/vectors/compression.json";
     return in ? nlohmann::json::parse(in) : nlohmann::json::object();
   }();
   return j;
