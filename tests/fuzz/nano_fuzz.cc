@@ -1,0 +1,39 @@
+// libFuzzer: NANO block parsers on arbitrary bytes. The first byte picks the
+// parser: even → binary (type byte + body), odd → RPC JSON text. Parsing
+// must return a block or an error, never crash; what parses must survive a
+// round trip unchanged.
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <string_view>
+
+#include "chorus/nano/block.h"
+#include "chorus/nano/keys.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  using namespace chorus::nano;
+  static const bool crypto_ok = init_crypto();
+  if (!crypto_ok) std::abort();
+  if (size == 0) return 0;
+  const chorus::ByteView rest(data + 1, size - 1);
+  if (data[0] % 2 == 0) {
+    auto b = parse_typed_block(rest);
+    if (!b.ok()) return 0;
+    if (serialize_typed_block(*b) != chorus::Bytes(rest.begin(), rest.end())) std::abort();
+    auto j = block_from_json(block_to_json(*b));
+    if (!j.ok() || !(j->block == *b)) std::abort();
+    (void)block_hash(*b);
+    return 0;
+  }
+  const std::string_view text(reinterpret_cast<const char*>(rest.data()), rest.size());
+  auto j = parse_json_text(text);
+  if (!j.ok()) return 0;
+  auto b = block_from_json(*j);
+  if (!b.ok()) return 0;
+  auto again = block_from_json(block_to_json(b->block));
+  if (!again.ok() || !(again->block == b->block)) std::abort();
+  auto bin = parse_typed_block(serialize_typed_block(b->block));
+  if (!bin.ok() || !(*bin == b->block)) std::abort();
+  if (b->has_signature) (void)verify(b->block.account, block_hash(b->block), b->block.signature);
+  return 0;
+}
