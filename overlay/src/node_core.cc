@@ -967,62 +967,56 @@ Result<Token> NodeCore::speak(AppId app, ByteView payload, std::optional<PublicK
   return token;
 }
 
-Result<Token> NodeCore::whisper(AppId app, const PublicKey& to, ByteView payload, bool encrypt,
-                                int64_t now_us) {
+Result<NodeCore::Outgoing> NodeCore::prepare_whisper(AppId app, const PublicKey& to,
+                                                     ByteView payload, bool encrypt,
+                                                     uint8_t flags) {
   if (shut_down_) return cancelled("node is shut down");
   if (payload.size() > max_payload_bytes()) return limit_exceeded("WHISPER payload too large");
   auto it = by_key_.find(to);
   if (it == by_key_.end()) return not_found("no direct link to " + address_to_text(to));
-  Link& l = *links_[it->second];
   auto sealed = seal_whisper(to, payload, encrypt);
   if (!sealed) return sealed.error();
-  WhisperMsg w;
-  w.app = app;
-  w.flags = encrypt ? kWhisperEncrypted : 0;
-  w.payload = std::move(*sealed);
+  Outgoing out;
+  out.link = links_[it->second].get();
+  out.msg.app = app;
+  out.msg.flags = static_cast<uint8_t>(flags | (encrypt ? kWhisperEncrypted : 0));
+  out.msg.payload = std::move(*sealed);
+  return out;
+}
+
+Result<Token> NodeCore::whisper(AppId app, const PublicKey& to, ByteView payload, bool encrypt,
+                                int64_t now_us) {
+  auto out = prepare_whisper(app, to, payload, encrypt, 0);
+  if (!out) return out.error();
+  Link& l = *out->link;
   uint32_t id = l.take_id();
-  auto token = add_pending(l, id, kWhisperAck, next_token(),
-                           now_us + ms_to_us(config_.request_timeout_ms), blake2b_256(w.payload));
+  auto token =
+      add_pending(l, id, kWhisperAck, next_token(), now_us + ms_to_us(config_.request_timeout_ms),
+                  blake2b_256(out->msg.payload));
   if (!token) return token;
-  send(l, Message{id, std::move(w)}, now_us);
+  send(l, Message{id, std::move(out->msg)}, now_us);
   return token;
 }
 
 Result<Token> NodeCore::request(AppId app, const PublicKey& to, ByteView payload, bool encrypt,
                                 int64_t timeout_ms, int64_t now_us) {
-  if (shut_down_) return cancelled("node is shut down");
-  if (payload.size() > max_payload_bytes()) return limit_exceeded("request payload too large");
   if (timeout_ms <= 0) return invalid_argument("request timeout must be positive");
-  auto it = by_key_.find(to);
-  if (it == by_key_.end()) return not_found("no direct link to " + address_to_text(to));
-  Link& l = *links_[it->second];
-  auto sealed = seal_whisper(to, payload, encrypt);
-  if (!sealed) return sealed.error();
-  WhisperMsg w;
-  w.app = app;
-  w.flags = static_cast<uint8_t>(kWhisperRequest | (encrypt ? kWhisperEncrypted : 0));
-  w.payload = std::move(*sealed);
+  auto out = prepare_whisper(app, to, payload, encrypt, kWhisperRequest);
+  if (!out) return out.error();
+  Link& l = *out->link;
   uint32_t id = l.take_id();
   auto token = add_pending(l, id, kRequest, next_token(), now_us + ms_to_us(timeout_ms));
   if (!token) return token;
-  send(l, Message{id, std::move(w)}, now_us);
+  send(l, Message{id, std::move(out->msg)}, now_us);
   return token;
 }
 
 Result<void> NodeCore::respond(AppId app, const PublicKey& to, uint32_t request_id,
                                ByteView payload, bool encrypt, int64_t now_us) {
-  if (payload.size() > max_payload_bytes()) return limit_exceeded("response payload too large");
-  auto it = by_key_.find(to);
-  if (it == by_key_.end()) return not_found("link to the requester is gone");
-  Link& l = *links_[it->second];
-  auto sealed = seal_whisper(to, payload, encrypt);
-  if (!sealed) return sealed.error();
-  WhisperMsg w;
-  w.app = app;
-  w.flags = static_cast<uint8_t>(kWhisperResponse | (encrypt ? kWhisperEncrypted : 0));
-  w.reply_to = request_id;
-  w.payload = std::move(*sealed);
-  send(l, Message{l.take_id(), std::move(w)}, now_us);
+  auto out = prepare_whisper(app, to, payload, encrypt, kWhisperResponse);
+  if (!out) return out.error();
+  out->msg.reply_to = request_id;
+  send(*out->link, Message{out->link->take_id(), std::move(out->msg)}, now_us);
   return {};
 }
 

@@ -227,6 +227,13 @@ class NodeCore {
   void complete(Token token, Result<Bytes> result, int64_t rtt_us = 0);
   void maintain(int64_t now_us);
   void dial(int64_t now_us);
+  // A WHISPER to a direct peer, checked and sealed, ready to send.
+  struct Outgoing {
+    Link* link = nullptr;
+    WhisperMsg msg;
+  };
+  Result<Outgoing> prepare_whisper(AppId app, const PublicKey& to, ByteView payload, bool encrypt,
+                                   uint8_t flags);
   Result<Bytes> seal_whisper(const PublicKey& to, ByteView payload, bool encrypt);
   Result<Bytes> open_whisper(const PublicKey& from, ByteView payload);
   Token next_token() { return ++last_token_; }
