@@ -1,7 +1,7 @@
-// libFuzzer: NANO block parsers on arbitrary bytes. The first byte picks the
-// parser: even → binary (type byte + body), odd → RPC JSON text. Parsing
-// must return a block or an error, never crash; what parses must survive a
-// round trip unchanged.
+// libFuzzer: NANO parsers on arbitrary bytes. The first byte picks the
+// parser (mod 3): 0 → binary block (type byte + body), 1 → RPC JSON block
+// text, 2 → a whole protocol message. Parsing must return a value or an
+// error, never crash; what parses must survive a round trip unchanged.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -9,6 +9,7 @@
 
 #include "chorus/nano/block.h"
 #include "chorus/nano/keys.h"
+#include "chorus/nano/message.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace chorus::nano;
@@ -16,7 +17,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!crypto_ok) std::abort();
   if (size == 0) return 0;
   const chorus::ByteView rest(data + 1, size - 1);
-  if (data[0] % 2 == 0) {
+  if (data[0] % 3 == 2) {
+    auto m = parse_message(rest);
+    if (!m.ok()) return 0;
+    auto bytes = serialize_message(*m);
+    if (!bytes.ok()) std::abort();
+    auto again = parse_message(*bytes);
+    if (!again.ok() || !(again->payload == m->payload)) std::abort();
+    return 0;
+  }
+  if (data[0] % 3 == 0) {
     auto b = parse_typed_block(rest);
     if (!b.ok()) return 0;
     if (serialize_typed_block(*b) != chorus::Bytes(rest.begin(), rest.end())) std::abort();
