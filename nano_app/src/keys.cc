@@ -4,6 +4,8 @@
 
 #include <cstring>
 
+#include "ed25519_vartime.h"
+
 namespace chorus::nano {
 namespace {
 
@@ -216,7 +218,7 @@ bool verify_reference(const PublicKey& key, ByteView message, const Signature& s
 }
 
 bool verify(const PublicKey& key, ByteView message, const Signature& sig) {
-  return verify_reference(key, message, sig);
+  return detail::verify_vartime(key.data(), message, sig.data());
 }
 
 }  // namespace chorus::nano
