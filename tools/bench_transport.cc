@@ -303,6 +303,7 @@ Runner add_bench_transport_command(CLI::App& cmd) {
   struct Args {
     uint64_t small_count = 300000;
     uint64_t large_count = 3000;
+    int repeats = 3;
     bool json = false;
     std::string compression = "default";
     std::string payload = "random";
@@ -318,6 +319,10 @@ Runner add_bench_transport_command(CLI::App& cmd) {
   cmd.add_option("--payload", args->payload, "random (incompressible) or text")
       ->capture_default_str()
       ->check(CLI::IsMember({"random", "text"}));
+  cmd.add_option("--repeats", args->repeats,
+                 "runs of each measurement, alternating raw and overlay; the best counts")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 20));
   cmd.add_flag("--json", args->json, "print one JSON line");
   return [args]() -> int {
     auto codecs = parse_compression_list(args->compression);
@@ -328,10 +333,18 @@ Runner add_bench_transport_command(CLI::App& cmd) {
     const PayloadKind kind = args->payload == "text" ? PayloadKind::kText : PayloadKind::kRandom;
     constexpr size_t kSmall = 100, kLarge = 64 * 1024;
     const double aead = aead_mb_per_s();
-    auto raw_small = run_raw(kSmall, args->small_count);
-    auto raw_large = run_raw(kLarge, args->large_count);
-    auto ov_small = run_overlay(kSmall, args->small_count, *codecs, kind);
-    auto ov_large = run_overlay(kLarge, args->large_count, *codecs, kind);
+    // Two threads on two cores share the machine with whatever else runs:
+    // alternate the runs and keep each one's best, the least disturbed.
+    RunResult raw_small, raw_large, ov_small, ov_large;
+    auto keep_best = [](RunResult& best, const RunResult& r) {
+      if (r.ok && (!best.ok || r.seconds < best.seconds)) best = r;
+    };
+    for (int i = 0; i < args->repeats; ++i) {
+      keep_best(raw_small, run_raw(kSmall, args->small_count));
+      keep_best(ov_small, run_overlay(kSmall, args->small_count, *codecs, kind));
+      keep_best(raw_large, run_raw(kLarge, args->large_count));
+      keep_best(ov_large, run_overlay(kLarge, args->large_count, *codecs, kind));
+    }
     if (!raw_small.ok || !raw_large.ok || !ov_small.ok || !ov_large.ok) {
       std::cerr << "chorus bench transport: a run did not finish within 120 s\n";
       return 1;
