@@ -70,19 +70,19 @@ void fe_tobytes(uint8_t* out, Fe f) {
     for (int j = 0; j < 8; ++j) out[8 * i + j] = static_cast<uint8_t>(w[i] >> (8 * j));
 }
 
+// No carries in add and sub: fe_mul and fe_sq take limbs up to 2^55, and
+// every subtrahend below is a product, a sum of two products, or a negation
+// (limbs at most those of 4p), so a - b + 4p never goes negative.
 Fe fe_add(const Fe& a, const Fe& b) {
   Fe r;
   for (int i = 0; i < 5; ++i) r.v[i] = a.v[i] + b.v[i];
-  fe_carry(r);
   return r;
 }
 
-// a - b + 4p keeps every limb positive for inputs below 2^53.
 Fe fe_sub(const Fe& a, const Fe& b) {
   Fe r;
   r.v[0] = a.v[0] + 0x1fffffffffffb4 - b.v[0];
   for (int i = 1; i < 5; ++i) r.v[i] = a.v[i] + 0x1ffffffffffffc - b.v[i];
-  fe_carry(r);
   return r;
 }
 
@@ -229,7 +229,9 @@ P3 add(const P3& p, const Cached& q, bool subtract) {
   return {fe_mul(e, f), fe_mul(g, h), fe_mul(f, g), fe_mul(e, h)};
 }
 
-P3 dbl(const P3& p) {
+// Doubling ignores T; `need_t` skips its multiplication when the next
+// operation is another doubling.
+P3 dbl(const P3& p, bool need_t = true) {
   const Fe a = fe_sq(p.X), b = fe_sq(p.Y);
   const Fe zz = fe_sq(p.Z);
   const Fe c = fe_add(zz, zz);
@@ -237,7 +239,7 @@ P3 dbl(const P3& p) {
   const Fe g = fe_sub(b, a);  // -a + b
   const Fe f = fe_sub(g, c);
   const Fe h = fe_neg(fe_add(a, b));  // -a - b
-  return {fe_mul(e, f), fe_mul(g, h), fe_mul(f, g), fe_mul(e, h)};
+  return {fe_mul(e, f), fe_mul(g, h), fe_mul(f, g), need_t ? fe_mul(e, h) : Fe{}};
 }
 
 // donna's ge25519_unpack_negative_vartime: -A for any y with an x.
@@ -245,7 +247,8 @@ bool decode_negated(const uint8_t* s, P3& out) {
   const Constants& c = k();
   const Fe y = fe_frombytes(s);
   const Fe yy = fe_sq(y);
-  const Fe u = fe_sub(yy, c.one);
+  Fe u = fe_sub(yy, c.one);
+  fe_carry(u);  // negated below
   const Fe v = fe_add(fe_mul(yy, c.d), c.one);
   const Fe v3 = fe_mul(fe_sq(v), v);
   const Fe uv7 = fe_mul(fe_mul(fe_sq(v3), v), u);
@@ -386,7 +389,7 @@ bool verify_vartime(const uint8_t* pk, ByteView message, const uint8_t* sig) {
   while (top >= 0 && naf_h[top] == 0 && naf_s[top] == 0) --top;
   P3 r{{{0, 0, 0, 0, 0}}, k().one, k().one, {{0, 0, 0, 0, 0}}};
   for (int i = top; i >= 0; --i) {
-    r = dbl(r);
+    r = dbl(r, naf_s[i] != 0 || naf_h[i] != 0);
     if (naf_s[i] > 0) r = add(r, bt.odd[static_cast<size_t>(naf_s[i] / 2)], false);
     if (naf_s[i] < 0) r = add(r, bt.odd[static_cast<size_t>(-naf_s[i] / 2)], true);
     if (naf_h[i] > 0) r = add(r, a_odd[static_cast<size_t>(naf_h[i] / 2)], false);
