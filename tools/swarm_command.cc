@@ -79,6 +79,7 @@ Runner add_swarm_command(CLI::App& cmd) {
     double timeout_s = 60;
     size_t payload_bytes = 200;
     std::string compression = "default";
+    double rate = 0;
   };
   auto args = std::make_shared<Args>();
   cmd.add_option("--nodes", args->nodes, "number of nodes")
@@ -99,6 +100,10 @@ Runner add_swarm_command(CLI::App& cmd) {
   cmd.add_option("--compression", args->compression,
                  "codecs every node offers (e.g. snappy,zlib), 'none' or 'default'")
       ->capture_default_str();
+  cmd.add_option("--rate", args->rate,
+                 "SHOUTs per second across the swarm (0: all at once, a burst)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1e6));
   cmd.add_flag("--json", args->json, "print one JSON line and no progress display");
 
   return [args]() -> int {
@@ -234,6 +239,11 @@ Runner add_swarm_command(CLI::App& cmd) {
     const uint64_t expected = static_cast<uint64_t>(m) * (n - 1);
     const auto shout_start = Clock::now();
     for (size_t i = 0; i < m; ++i) {
+      if (args->rate > 0) {  // pace the senders; latency then shows the overlay, not a queue
+        std::this_thread::sleep_until(
+            shout_start + std::chrono::duration_cast<Clock::duration>(
+                              std::chrono::duration<double>(static_cast<double>(i) / args->rate)));
+      }
       size_t from = static_cast<size_t>(rng() % n);
       overlay::Node* node = nodes[from].node.get();
       node->post([node, i, size = args->payload_bytes] {
@@ -266,6 +276,14 @@ Runner add_swarm_command(CLI::App& cmd) {
     progress.finish();
 
     auto after = totals();
+    const size_t links_at_setup = links;
+    {
+      auto degrees =
+          ask_all<size_t>(nodes, [](overlay::Node& node) { return node.peers().size(); });
+      size_t sum_degree = 0;
+      for (size_t d : degrees) sum_degree += d;
+      links = sum_degree / 2;
+    }
     overlay::NodeStats sum;
     for (size_t i = 0; i < n; ++i) {
       sum.frames_sent += after[i].frames_sent - before[i].frames_sent;
@@ -287,7 +305,8 @@ Runner add_swarm_command(CLI::App& cmd) {
     j["duplicates_dropped"] = sum.duplicates_dropped;
     j["frames_sent"] = sum.frames_sent;
     j["bytes_sent"] = sum.bytes_sent;
-    j["links"] = links;
+    j["links"] = links;  // at the end; nodes keep dialling up to their link target
+    j["links_at_setup"] = links_at_setup;
     j["latency_ms"] = {{"p50", p50}, {"p99", p99}};
     j["setup_s"] = setup_s;
     j["shout_s"] = shout_s;
@@ -296,6 +315,7 @@ Runner add_swarm_command(CLI::App& cmd) {
     j["rate_limited"] = sum.shouts_rate_limited;
     j["seed"] = args->seed;
     j["compression"] = compression_list_text(*codecs);
+    j["rate"] = args->rate;
     const bool ok = delivered.load() == expected && repeated.load() == 0;
     if (args->json) {
       std::cout << j.dump() << std::endl;
