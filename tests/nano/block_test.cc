@@ -71,6 +71,32 @@ TEST(Block, LiveGenesisHashSignatureAndWork) {
   EXPECT_EQ(again->block, b);
 }
 
+// The state block of the node RPC documentation's block_info example.
+constexpr char kDocsStateJson[] = R"({
+  "type": "state",
+  "account": "nano_1ipx847tk8o46pwxt5qjdbncjqcbwcc1rrmqnkztrfjy5k7z4imsrata9est",
+  "previous": "CE898C131AAEE25E05362F247760F8A3ACF34A9796A5AE0D9204E86B0637965E",
+  "representative": "nano_1stofnrxuz3cai7ze75o174bpm7scwj9jn3nxsn8ntzg784jf1gzn1jjdkou",
+  "balance": "5606157000000000000000000000000000000",
+  "link": "5D1AA8A45F8736519D707FCB375976A7F9AF795091021D7E9C7548D6F45DD8D5",
+  "link_as_account": "nano_1qato4k7z3spc8gq1zyd8xeqfbzsoxwo36a45ozbrxcatut7up8ohyardu1z",
+  "signature": "82D41BC16F313E4B2243D14DFFA2FB04679C540C2095FEE7EAE0F2F26880AD56DD48D87A7CC5DD760C5B2D76EE2C205506AA557BF00B60D8DEE312EC7343A501",
+  "work": "8a142e07a10996d5"
+})";
+
+TEST(Block, DocumentedStateBlockHashSignatureAndWork) {
+  ASSERT_TRUE(init_crypto());
+  const Block b = parse(kDocsStateJson).block;
+  EXPECT_EQ(to_hex_upper(block_hash(b)),
+            "87434F8041869A01C8F6F263B87972D7BA443A72E0A97D7A3FD0CCC2358FD6F9");
+  EXPECT_TRUE(verify(b.account, block_hash(b), b.signature));
+  EXPECT_TRUE(verify_reference(b.account, block_hash(b), b.signature));
+  EXPECT_EQ(block_root(b), b.previous);
+  EXPECT_EQ(work_value(block_root(b), b.work), 0xffffffdabde2c8ceULL);
+  EXPECT_TRUE(work_valid(block_root(b), b.work, kThresholdEpoch1));
+  EXPECT_EQ(block_to_json(b).dump(), parse_json_text(kDocsStateJson)->dump());
+}
+
 TEST(Block, StateHashHasThePreambleAndBigEndianBalance) {
   ASSERT_TRUE(init_crypto());
   std::mt19937_64 rng(6);

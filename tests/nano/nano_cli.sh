@@ -54,6 +54,11 @@ ok '{"valid":true,"difficulty":"fffffff4000d3dac"}' '' \
 ok '{"valid":false,"difficulty":"fffffff4000d3dac"}' '' \
   work validate --root $GENESIS_PUB --work 62f05417dd3fb691 --difficulty fffffff800000000
 
+# The state block of the node RPC documentation (block_info example).
+DOCS='{"type":"state","account":"nano_1ipx847tk8o46pwxt5qjdbncjqcbwcc1rrmqnkztrfjy5k7z4imsrata9est","previous":"CE898C131AAEE25E05362F247760F8A3ACF34A9796A5AE0D9204E86B0637965E","representative":"nano_1stofnrxuz3cai7ze75o174bpm7scwj9jn3nxsn8ntzg784jf1gzn1jjdkou","balance":"5606157000000000000000000000000000000","link":"5D1AA8A45F8736519D707FCB375976A7F9AF795091021D7E9C7548D6F45DD8D5","signature":"82D41BC16F313E4B2243D14DFFA2FB04679C540C2095FEE7EAE0F2F26880AD56DD48D87A7CC5DD760C5B2D76EE2C205506AA557BF00B60D8DEE312EC7343A501","work":"8a142e07a10996d5"}'
+ok '{"hash":"87434F8041869A01C8F6F263B87972D7BA443A72E0A97D7A3FD0CCC2358FD6F9"}' "$DOCS" block hash
+ok '{"valid":true}' "$DOCS" block verify
+
 # A state block signed by the zero seed's key verifies; changed, it does not.
 STATE='{"type":"state","account":"'$ACC0'","previous":"991CF190094C00F0B68E2E5F75F6BEE95A2E0BD93CEAA4A6734DB9F19B728948","representative":"'$GENESIS_ACC'","balance":"1000000000000000000000000000000","link":"'$GENESIS_PUB'"}'
 "$NANO" block sign --private $PRV0 <<<"$STATE" >"$dir/signed" || { echo "FAIL: sign"; fail=1; }
