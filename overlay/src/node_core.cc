@@ -489,6 +489,10 @@ void NodeCore::broadcast(const Message& m, std::initializer_list<LinkId> except,
     targets.push_back(l.get());
   }
   for (Link* t : targets) enqueue(*t, record, now_us);
+  if (std::holds_alternative<ShoutMsg>(m.body)) {
+    stats_.shouts_sent += targets.size();
+    stats_.shout_bytes_sent += targets.size() * record.size();
+  }
   scratch_ = std::move(record);
 }
 

@@ -105,6 +105,8 @@ struct NodeStats {
   uint64_t messages_sent = 0;
   uint64_t messages_received = 0;
   uint64_t shouts_delivered = 0;
+  uint64_t shouts_sent = 0;       // SHOUT messages queued to peers (origin and relays)
+  uint64_t shout_bytes_sent = 0;  // their encoded bytes (before framing)
   uint64_t duplicates_dropped = 0;
   uint64_t shouts_rate_limited = 0;
   uint64_t bad_signatures = 0;
