@@ -8,9 +8,14 @@
 
 #include <sodium.h>
 
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <iostream>
+#include <mutex>
 #include <string>
+#include <thread>
 
 #include "chorus/nano/account.h"
 #include "chorus/nano/block.h"
@@ -109,6 +114,13 @@ int main(int argc, char** argv) {
   work_generate->add_option("--root", root_hex, "64 hex digits")->required();
   work_generate->add_option("--difficulty", difficulty_hex, "16 hex digits")->required();
   work_generate->add_option("--threads", threads_str, "worker threads (default: every core)");
+  double generate_timeout_s = 600;
+  work_generate
+      ->add_option(
+          "--timeout", generate_timeout_s,
+          "give up after this many seconds (exit 1); an unreachable difficulty never hangs")
+      ->capture_default_str()
+      ->check(CLI::Range(0.001, 86400.0));
 
   bool bench_json = false;
   unsigned bench_min_time_ms = 500;
@@ -179,7 +191,30 @@ int main(int argc, char** argv) {
       uint8_t seed[8];
       randombytes_buf(seed, sizeof seed);
       for (uint8_t c : seed) o.seed = o.seed << 8 | c;
-      out["work"] = u64_to_hex(get(generate_work(root, difficulty, o)));
+      // A watchdog cancels the search at the deadline.
+      std::atomic<bool> cancel{false};
+      std::mutex mu;
+      std::condition_variable cv;
+      bool finished = false;
+      o.cancel = &cancel;
+      std::thread watchdog([&] {
+        std::unique_lock<std::mutex> lock(mu);
+        if (!cv.wait_for(lock, std::chrono::duration<double>(generate_timeout_s),
+                         [&] { return finished; })) {
+          cancel = true;
+        }
+      });
+      auto found = generate_work(root, difficulty, o);
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        finished = true;
+      }
+      cv.notify_one();
+      watchdog.join();
+      if (!found && found.error().code() == ErrorCode::kCancelled) {
+        throw Failure{"no work found within " + std::to_string(generate_timeout_s) + " s"};
+      }
+      out["work"] = u64_to_hex(get(std::move(found)));
     } else if (bench->parsed()) {
       BenchOptions bo;
       bo.min_time_ms = bench_min_time_ms;

@@ -104,6 +104,7 @@ bad '' work validate --root $GENESIS_PUB --work 62f05417dd3fb691 --difficulty xf
 bad '' work validate --root 00 --work 62f05417dd3fb691 --difficulty ffffffc000000000
 bad '' work generate --root $GENESIS_PUB --difficulty fff0000000000000 --threads 0
 bad '' work generate --root $GENESIS_PUB
+bad '' work generate --root $GENESIS_PUB --difficulty ffffffffffffffff --timeout 0.5
 bad '' nonsense
 bad ''
 
