@@ -20,6 +20,11 @@ int main(int argc, char** argv) {
   runners[node] = chorus::tools::add_node_command(*node);
   auto* swarm = app.add_subcommand("swarm", "Run N real nodes on loopback and broadcast SHOUTs");
   runners[swarm] = chorus::tools::add_swarm_command(*swarm);
+  auto* sim = app.add_subcommand("sim", "Deterministic simulations: many nodes, virtual time");
+  sim->require_subcommand(1);
+  auto* sim_broadcast = sim->add_subcommand(
+      "broadcast", "N simulated nodes; SHOUTs under churn; delivery ratio and costs");
+  runners[sim_broadcast] = chorus::tools::add_sim_broadcast_command(*sim_broadcast);
   auto* bench = app.add_subcommand("bench", "Benchmarks");
   bench->require_subcommand(1);
   auto* transport = bench->add_subcommand(

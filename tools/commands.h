@@ -15,5 +15,6 @@ Runner add_bench_transport_command(CLI::App& bench);
 Runner add_compress_command(CLI::App& cmd);
 Runner add_decompress_command(CLI::App& cmd);
 Runner add_bench_compression_command(CLI::App& bench);
+Runner add_sim_broadcast_command(CLI::App& cmd);
 
 }  // namespace chorus::tools
