@@ -236,5 +236,34 @@ TEST(Simulator, BandwidthBoundsAWhisper) {
   EXPECT_LT(*arrived - sent_at, min_us + kSecond / 2);
 }
 
+TEST(Simulator, NodeQueueBoundResetsTheLink) {
+  SimConfig sc{.seed = 4};
+  sc.link.bandwidth_bytes_per_s = 100e3;
+  sc.max_node_queue_bytes = 256u << 10;
+  Simulator sim(sc);
+  OverlayConfig c = base_config();
+  c.max_frame_bytes = 4u << 20;
+  c.compression.clear();
+  bool went_down = false;
+  sim.on_start = [](NodeId, NodeCore& core) { core.register_app(kApp); };
+  sim.on_event = [&](NodeId n, Event& e) {
+    if (auto* p = std::get_if<overlay::PeerEvent>(&e); p && n == 0 && !p->connected) {
+      went_down = true;
+    }
+  };
+  sim.add_node(c);
+  c.bootstrap.push_back(sim.address(0));
+  sim.add_node(c);
+  sim.run_until(2 * kSecond);
+  ASSERT_TRUE(sim.core(0)->is_connected(sim.key(1)));
+  Bytes payload(1u << 20, 0x11);
+  sim.command(0, [&](NodeCore& core, int64_t now) {
+    ASSERT_TRUE(core.whisper(kApp, sim.key(1), payload, false, now).ok());
+  });
+  sim.run_until(sim.now_us() + kSecond);
+  EXPECT_EQ(sim.stats().links_reset_overflow, 1u);
+  EXPECT_TRUE(went_down);
+}
+
 }  // namespace
 }  // namespace chorus::swarm
