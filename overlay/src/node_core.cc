@@ -808,11 +808,15 @@ void NodeCore::flush(int64_t now_us) {
                  true, now_us);
     }
   }
-  // Closed links leave once nothing can point at them any more.
+  // Closed links leave once nothing can point at them any more. Only a close
+  // makes this sweep necessary, so it does not cost every flush a scan.
+  if (!swept_closed_) return;
+  swept_closed_ = false;
   for (auto it = links_.begin(); it != links_.end();) {
     if (it->second->closed && !it->second->dirty) {
       it = links_.erase(it);
     } else {
+      if (it->second->closed) swept_closed_ = true;  // still referenced: next time
       ++it;
     }
   }
@@ -840,6 +844,7 @@ std::optional<int64_t> NodeCore::next_timer_us() const {
 void NodeCore::close_link(Link& l, const std::string& reason, bool emit_close, int64_t now_us) {
   if (l.closed) return;
   l.closed = true;
+  swept_closed_ = true;
   if (emit_close) actions_.push_back(CloseAction{l.id, reason});
   auto k = by_key_.find(l.peer);
   bool was_up = l.state == Link::State::kEstablished && k != by_key_.end() && k->second == l.id;

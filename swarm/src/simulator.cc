@@ -116,6 +116,9 @@ void Simulator::start(NodeId n) {
   Node& node = nodes_[n];
   overlay::OverlayConfig cfg = node.config;
   cfg.seed = derive(config_.seed, n, 0xc0de0000ULL + node.incarnation);
+  // ChaCha20-Poly1305 everywhere: AES-GCM is chosen only on CPUs with AES-NI,
+  // and a replay must give the same bytes on every machine.
+  cfg.allow_aes_gcm = false;
   node.core = std::make_unique<overlay::NodeCore>(node.identity, std::move(cfg), now_us_);
   if (on_start) on_start(n, *node.core);
   drain(n);

@@ -259,6 +259,7 @@ class NodeCore {
   int64_t next_exchange_us_ = 0;
   int64_t next_rotate_us_ = 0;
   bool shut_down_ = false;
+  bool swept_closed_ = false;  // a link closed since the last sweep in flush()
   std::array<uint8_t, 32> x25519_secret_{};
   std::unordered_set<AppId> apps_;
   Bytes scratch_;  // reused encode buffer
