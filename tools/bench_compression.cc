@@ -21,6 +21,7 @@
 
 #include "chorus/compression/codec.h"
 #include "commands.h"
+#include "link_cost.h"
 #include "transport_bench.h"
 
 namespace chorus::tools {
@@ -323,8 +324,50 @@ Runner add_bench_compression_command(CLI::App& cmd) {
         }
       }
     }
+    // The same link without sockets (tools/link_cost.h): CPU per MiB, median
+    // of several runs. Free of kernel and scheduler noise, this is where a
+    // cost of a few percent shows.
+    nlohmann::json link_cpu = nlohmann::json::array();
+    if (!args->no_transport) {
+      if (!args->json) {
+        std::printf(
+            "\nlink CPU, two nodes in one process (no sockets), median of runs; "
+            "speed = off / cost\n%-7s %-7s %8s %12s %10s\n",
+            "codec", "payload", "msg", "us per MiB", "speed");
+      }
+      struct Case {
+        bool random;
+        size_t msg;
+      };
+      for (const Case& c : {Case{true, 65536}, Case{true, 100}, Case{false, 65536}}) {
+        // lzma and bz2 on compressible data take ~100x longer per MiB: 1 MiB runs there.
+        const int mib = c.random && c.msg > 1000 ? 4 : 1;
+        std::vector<std::vector<Method>> settings = {{}};
+        for (Method m : compression::kAllMethods) settings.push_back({m});
+        auto cost = link_cost_us_per_mib(settings, c.random, c.msg, 9, mib);
+        for (size_t k = 0; k < settings.size(); ++k) {
+          if (cost[k] <= 0 || cost[0] <= 0) {
+            ok = false;
+            continue;
+          }
+          const char* name = settings[k].empty() ? "off" : method_name(settings[k][0]);
+          const char* payload = c.random ? "random" : "text";
+          link_cpu.push_back({{"method", name},
+                              {"payload", payload},
+                              {"message_bytes", c.msg},
+                              {"us_per_mib", cost[k]},
+                              {"speed_vs_off", cost[0] / cost[k]}});
+          if (!args->json) {
+            std::printf("%-7s %-7s %8zu %12.0f %10.3f\n", name, payload, c.msg, cost[k],
+                        cost[0] / cost[k]);
+            std::fflush(stdout);
+          }
+        }
+      }
+    }
     if (args->json) {
       nlohmann::json j;
+      j["link_cpu"] = link_cpu;
       j["seed"] = args->seed;
       j["results"] = results;
       j["transport"] = transport;
