@@ -49,7 +49,8 @@ Result<void> OverlayConfig::validate() const {
   }
   if (handshake_timeout_ms <= 0 || ping_interval_ms <= 0 || ping_timeout_ms <= 0 ||
       request_timeout_ms <= 0 || reconnect_base_ms <= 0 || reconnect_max_ms < reconnect_base_ms ||
-      peer_exchange_interval_ms <= 0 || rotate_interval_ms < 0 || seen_cache_age_ms <= 0) {
+      peer_exchange_interval_ms <= 0 || rotate_interval_ms < 0 || seen_cache_age_ms <= 0 ||
+      duplicate_link_grace_ms < 0) {
     return invalid_argument("timers must be positive (rotate_interval_ms may be 0)");
   }
   if (shout_hop_limit == 0) return invalid_argument("shout_hop_limit must be at least 1");

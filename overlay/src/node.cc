@@ -228,7 +228,7 @@ struct Node::Impl {
       auto it = apps.find(w->app);
       if (it != apps.end() && it->second.on_whisper) {
         Responder r;
-        if (w->is_request) r = Responder(owner, w->app, w->from, w->request_id);
+        if (w->is_request) r = Responder(owner, w->app, w->from, w->request_id, w->link);
         it->second.on_whisper(WhisperInfo{w->app, w->from, w->payload, w->encrypted, w->is_request},
                               std::move(r));
       }
@@ -656,11 +656,11 @@ void Node::ping(const PublicKey& to, PingCallback done) {
 void Responder::reply(Bytes payload, bool encrypt) {
   if (!node_) return;
   Node* node = std::exchange(node_, nullptr);
-  node->impl_->run_on_loop(
-      [m = node->impl_.get(), app = app_, to = to_, id = id_, p = std::move(payload), encrypt] {
-        auto r = m->core->respond(app, to, id, p, encrypt, now_us());
-        if (!r) m->log->info("response not sent: {}", r.error().to_string());
-      });
+  node->impl_->run_on_loop([m = node->impl_.get(), app = app_, to = to_, id = id_, link = link_,
+                            p = std::move(payload), encrypt] {
+    auto r = m->core->respond(app, to, id, p, encrypt, now_us(), link);
+    if (!r) m->log->info("response not sent: {}", r.error().to_string());
+  });
 }
 
 void Node::when_writable(const PublicKey& peer, size_t below_bytes, std::function<void()> fn) {

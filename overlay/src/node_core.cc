@@ -75,6 +75,10 @@ struct NodeCore::Link {
   bool dirty = false;
   bool closed = false;
   bool penalize_on_close = true;
+  // Replaced by a newer link to the same peer (duplicate tie-break): no new
+  // traffic goes here, but answers to requests already sent still arrive
+  // until it closes, duplicate_link_grace_ms after this time.
+  std::optional<int64_t> superseded_us;
   // Compression (spec/compression.md): bit s = setting s.
   uint8_t compress_we_acked = 0;    // the peer offered it and we ACKed: we accept it
   uint8_t compress_peer_acked = 0;  // we offered it and the peer ACKed
@@ -124,6 +128,12 @@ NodeCore::NodeCore(Identity identity, OverlayConfig config, int64_t now_us)
 
 NodeCore::~NodeCore() {
   sodium_memzero(x25519_secret_.data(), x25519_secret_.size());
+}
+
+bool NodeCore::routable(const Link& l) const {
+  if (l.closed || l.state != Link::State::kEstablished || l.superseded_us) return false;
+  auto it = by_key_.find(l.peer);
+  return it != by_key_.end() && it->second == l.id;
 }
 
 NodeCore::Link* NodeCore::find(LinkId id) {
@@ -240,20 +250,24 @@ void NodeCore::established(Link& l, int64_t now_us) {
   l.peer = hello.static_key;
   l.peer_listen_port = hello.listen_port;
   auto dup = by_key_.find(l.peer);
+  bool replacing = false, losing = false;
   if (dup != by_key_.end()) {
     // Both ends apply the same rule, so both keep the same link: the one
     // opened by the smaller key; between two opened by one side, the older.
+    // The losing link is not cut at once: the peer may already have sent
+    // requests on it (it may have been established first over there). It
+    // takes no new traffic and closes duplicate_link_grace_ms later, and the
+    // app sees the peer stay up throughout.
     Link& old = *links_[dup->second];
     const PublicKey& self = identity_.public_key();
     const PublicKey& new_init = l.outbound ? self : l.peer;
     const PublicKey& old_init = old.outbound ? self : old.peer;
-    bool keep_new = new_init != old_init && new_init < old_init;
-    if (!keep_new) {
-      close_link(l, "duplicate link to peer (kept the other)", true, now_us);
-      return;
-    }
-    old.penalize_on_close = false;
-    close_link(old, "duplicate link to peer (kept the other)", true, now_us);
+    const bool keep_new = new_init != old_init && new_init < old_init;
+    Link& loser = keep_new ? old : l;
+    loser.penalize_on_close = false;
+    loser.superseded_us = now_us;
+    replacing = keep_new;
+    losing = !keep_new;
   }
   const Cipher cipher = l.handshake->cipher();
   l.sealer = std::make_unique<FrameSealer>(l.handshake->keys().tx, cipher);
@@ -261,13 +275,14 @@ void NodeCore::established(Link& l, int64_t now_us) {
   l.handshake.reset();
   l.state = Link::State::kEstablished;
   l.last_ping_us = now_us;
+  if (losing) return;
   by_key_[l.peer] = l.id;
   if (l.outbound) {
     book_.on_success(l.remote, l.peer);
   } else if (l.peer_listen_port != 0) {
     book_.add({l.remote.host, l.peer_listen_port}, l.peer, false, random_);
   }
-  events_.push_back(PeerEvent{l.peer, true, ""});
+  if (!replacing) events_.push_back(PeerEvent{l.peer, true, ""});
   offer_compression(l, now_us);
   send_peer_exchange(l, now_us);
 }
@@ -483,7 +498,7 @@ void NodeCore::broadcast(const Message& m, std::initializer_list<LinkId> except,
   Bytes record = std::move(scratch_);
   std::vector<Link*> targets;
   for (auto& [id, l] : links_) {
-    if (l->closed || l->state != Link::State::kEstablished) continue;
+    if (!routable(*l)) continue;
     if (std::find(except.begin(), except.end(), id) != except.end()) continue;
     if (skip_key && l->peer == *skip_key) continue;
     targets.push_back(l.get());
@@ -562,7 +577,7 @@ void NodeCore::on_whisper(Link& l, uint32_t id, WhisperMsg&& w, int64_t now_us) 
   }
   send_ack(l, id, Opcode::kWhisper, Bytes(hash.begin(), hash.end()), now_us);
   events_.push_back(WhisperEvent{w.app, l.peer, std::move(payload), encrypted,
-                                 (w.flags & kWhisperRequest) != 0, id});
+                                 (w.flags & kWhisperRequest) != 0, id, l.id});
 }
 
 // Peer exchange: SPEAK on app 0 with
@@ -945,7 +960,7 @@ Result<Token> NodeCore::speak(AppId app, ByteView payload, std::optional<PublicK
     targets.push_back(links_[it->second].get());
   } else {
     for (auto& [id, l] : links_)
-      if (!l->closed && l->state == Link::State::kEstablished) targets.push_back(l.get());
+      if (routable(*l)) targets.push_back(l.get());
   }
   Token token = ack ? next_token() : 0;
   if (ack && pending_.size() + targets.size() > config_.max_pending_requests) {
@@ -977,8 +992,8 @@ Result<Token> NodeCore::speak(AppId app, ByteView payload, std::optional<PublicK
 }
 
 Result<NodeCore::Outgoing> NodeCore::prepare_whisper(AppId app, const PublicKey& to,
-                                                     ByteView payload, bool encrypt,
-                                                     uint8_t flags) {
+                                                     ByteView payload, bool encrypt, uint8_t flags,
+                                                     LinkId via) {
   if (shut_down_) return cancelled("node is shut down");
   if (payload.size() > max_payload_bytes()) return limit_exceeded("WHISPER payload too large");
   auto it = by_key_.find(to);
@@ -987,6 +1002,11 @@ Result<NodeCore::Outgoing> NodeCore::prepare_whisper(AppId app, const PublicKey&
   if (!sealed) return sealed.error();
   Outgoing out;
   out.link = links_[it->second].get();
+  // A superseded link still carries answers to what arrived on it.
+  if (Link* v = via ? find(via) : nullptr;
+      v && v->state == Link::State::kEstablished && v->peer == to) {
+    out.link = v;
+  }
   out.msg.app = app;
   out.msg.flags = static_cast<uint8_t>(flags | (encrypt ? kWhisperEncrypted : 0));
   out.msg.payload = std::move(*sealed);
@@ -1021,8 +1041,8 @@ Result<Token> NodeCore::request(AppId app, const PublicKey& to, ByteView payload
 }
 
 Result<void> NodeCore::respond(AppId app, const PublicKey& to, uint32_t request_id,
-                               ByteView payload, bool encrypt, int64_t now_us) {
-  auto out = prepare_whisper(app, to, payload, encrypt, kWhisperResponse);
+                               ByteView payload, bool encrypt, int64_t now_us, LinkId via) {
+  auto out = prepare_whisper(app, to, payload, encrypt, kWhisperResponse, via);
   if (!out) return out.error();
   out->msg.reply_to = request_id;
   send(*out->link, Message{out->link->take_id(), std::move(out->msg)}, now_us);
@@ -1092,6 +1112,12 @@ void NodeCore::maintain(int64_t now_us) {
       }
       continue;
     }
+    if (l->superseded_us) {
+      if (now_us - *l->superseded_us >= ms_to_us(config_.duplicate_link_grace_ms)) {
+        close_link(*l, "duplicate link to peer (kept the other)", true, now_us);
+      }
+      continue;
+    }
     if (l->ping_id != 0 && now_us - l->ping_sent_us > ms_to_us(config_.ping_timeout_ms)) {
       close_link(*l,
                  "peer unresponsive: no PING answer within " +
@@ -1124,7 +1150,7 @@ void NodeCore::maintain(int64_t now_us) {
         static_cast<int64_t>(static_cast<double>(ms_to_us(config_.peer_exchange_interval_ms)) *
                              (0.75 + 0.5 * random_.unit()));
     for (auto& [id, l] : links_)
-      if (!l->closed && l->state == Link::State::kEstablished) send_peer_exchange(*l, now_us);
+      if (routable(*l)) send_peer_exchange(*l, now_us);
   }
   if (config_.rotate_interval_ms > 0 && now_us >= next_rotate_us_) {
     next_rotate_us_ =
@@ -1148,8 +1174,7 @@ bool NodeCore::dial_candidate_busy(const PeerBook::Entry& e) const {
 void NodeCore::rotate(int64_t now_us) {
   std::vector<Link*> outbound;
   for (auto& [id, l] : links_)
-    if (!l->closed && l->outbound && l->state == Link::State::kEstablished)
-      outbound.push_back(l.get());
+    if (routable(*l) && l->outbound) outbound.push_back(l.get());
   if (outbound.size() < config_.max_outbound_links) return;
   auto fresh =
       book_.pick(now_us, random_, [&](const PeerBook::Entry& e) { return dial_candidate_busy(e); });

@@ -49,6 +49,9 @@ struct OverlayConfig {
   int64_t reconnect_max_ms = 30000;
   int64_t peer_exchange_interval_ms = 10000;
   int64_t rotate_interval_ms = 60000;  // 0 turns random link replacement off
+  // When a second link to a peer wins the duplicate tie-break, the first
+  // stays open this long for answers to requests already sent on it.
+  int64_t duplicate_link_grace_ms = 2000;
 
   // Compression (spec/compression.md). The methods we offer each peer, in
   // our order of preference; empty turns compression off. Frames to a peer

@@ -85,12 +85,13 @@ class Responder {
 
  private:
   friend class Node;
-  Responder(Node* node, AppId app, PublicKey to, uint32_t id)
-      : node_(node), app_(app), to_(to), id_(id) {}
+  Responder(Node* node, AppId app, PublicKey to, uint32_t id, LinkId link)
+      : node_(node), app_(app), to_(to), id_(id), link_(link) {}
   Node* node_ = nullptr;
   AppId app_ = 0;
   PublicKey to_{};
   uint32_t id_ = 0;
+  LinkId link_ = 0;
 };
 
 struct AppHandlers {

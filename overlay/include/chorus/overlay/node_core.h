@@ -76,6 +76,7 @@ struct WhisperEvent {
   bool encrypted;
   bool is_request;
   uint32_t request_id;
+  LinkId link;  // where it arrived: a response goes back the same way
 };
 struct CompletionEvent {
   Token token;
@@ -167,8 +168,10 @@ class NodeCore {
   // WHISPER that waits for the peer's response; completes with it or kTimeout.
   Result<Token> request(AppId app, const PublicKey& to, ByteView payload, bool encrypt,
                         int64_t timeout_ms, int64_t now_us);
+  // Answers request `request_id` from `to`, on link `via` (the request's
+  // WhisperEvent::link) while it is open, else on the current link to `to`.
   Result<void> respond(AppId app, const PublicKey& to, uint32_t request_id, ByteView payload,
-                       bool encrypt, int64_t now_us);
+                       bool encrypt, int64_t now_us, LinkId via = 0);
   Result<Token> ping(const PublicKey& to, int64_t now_us);
   // Sends an app-approved SPEAK on to every other peer (hops permitting).
   void forward_speak(const SpeakEvent& event, int64_t now_us);
@@ -194,6 +197,8 @@ class NodeCore {
   };
 
   Link* find(LinkId id);
+  // Established, not superseded, and the link by_key_ routes to.
+  bool routable(const Link& l) const;
   LinkId new_link(bool outbound, const SocketAddress& remote, int64_t now_us);
   void start_handshake(Link& l);
   void established(Link& l, int64_t now_us);
@@ -235,7 +240,7 @@ class NodeCore {
     WhisperMsg msg;
   };
   Result<Outgoing> prepare_whisper(AppId app, const PublicKey& to, ByteView payload, bool encrypt,
-                                   uint8_t flags);
+                                   uint8_t flags, LinkId via = 0);
   Result<Bytes> seal_whisper(const PublicKey& to, ByteView payload, bool encrypt);
   Result<Bytes> open_whisper(const PublicKey& from, ByteView payload);
   Token next_token() { return ++last_token_; }
