@@ -1,6 +1,7 @@
 // `chorus compress` and `chorus decompress`: one codec, stdin to stdout, in
 // exactly the format the standard tools use (spec/compression.md).
 #include <cstdio>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -42,6 +43,25 @@ void add_method_option(CLI::App& cmd, std::string& method) {
       });
 }
 
+// stdin → `transform` → stdout; one line on stderr and exit 1 on any error.
+int filter_stdin(const char* who, const std::function<Result<Bytes>(ByteView)>& transform) {
+  auto in = read_stdin();
+  if (!in.ok()) {
+    std::cerr << who << ": " << in.error().message() << "\n";
+    return 1;
+  }
+  auto out = transform(*in);
+  if (!out.ok()) {
+    std::cerr << who << ": " << out.error().message() << "\n";
+    return 1;
+  }
+  if (!write_stdout(*out)) {
+    std::cerr << who << ": writing stdout failed\n";
+    return 1;
+  }
+  return 0;
+}
+
 }  // namespace
 
 Runner add_compress_command(CLI::App& cmd) {
@@ -59,21 +79,7 @@ Runner add_compress_command(CLI::App& cmd) {
       std::cerr << "chorus compress: " << codec.error().message() << "\n";
       return 2;
     }
-    auto in = read_stdin();
-    if (!in.ok()) {
-      std::cerr << "chorus compress: " << in.error().message() << "\n";
-      return 1;
-    }
-    auto out = (*codec)->compress(*in);
-    if (!out.ok()) {
-      std::cerr << "chorus compress: " << out.error().message() << "\n";
-      return 1;
-    }
-    if (!write_stdout(*out)) {
-      std::cerr << "chorus compress: writing stdout failed\n";
-      return 1;
-    }
-    return 0;
+    return filter_stdin("chorus compress", [&](ByteView in) { return (*codec)->compress(in); });
   };
 }
 
@@ -89,21 +95,8 @@ Runner add_decompress_command(CLI::App& cmd) {
       ->capture_default_str();
   return [args]() -> int {
     const auto& codec = compression::codec_for(*compression::parse_method(args->method));
-    auto in = read_stdin();
-    if (!in.ok()) {
-      std::cerr << "chorus decompress: " << in.error().message() << "\n";
-      return 1;
-    }
-    auto out = codec.decompress(*in, args->max_size);
-    if (!out.ok()) {
-      std::cerr << "chorus decompress: " << out.error().message() << "\n";
-      return 1;
-    }
-    if (!write_stdout(*out)) {
-      std::cerr << "chorus decompress: writing stdout failed\n";
-      return 1;
-    }
-    return 0;
+    return filter_stdin("chorus decompress",
+                        [&](ByteView in) { return codec.decompress(in, args->max_size); });
   };
 }
 

@@ -90,16 +90,9 @@ Fe fe_neg(const Fe& a) {
   return fe_sub(Fe{{0, 0, 0, 0, 0}}, a);
 }
 
-Fe fe_mul(const Fe& a, const Fe& b) {
-  const uint64_t a0 = a.v[0], a1 = a.v[1], a2 = a.v[2], a3 = a.v[3], a4 = a.v[4];
-  const uint64_t b0 = b.v[0], b1 = b.v[1], b2 = b.v[2], b3 = b.v[3], b4 = b.v[4];
-  const uint64_t b1_19 = 19 * b1, b2_19 = 19 * b2, b3_19 = 19 * b3, b4_19 = 19 * b4;
-  u128 t0 =
-      (u128)a0 * b0 + (u128)a1 * b4_19 + (u128)a2 * b3_19 + (u128)a3 * b2_19 + (u128)a4 * b1_19;
-  u128 t1 = (u128)a0 * b1 + (u128)a1 * b0 + (u128)a2 * b4_19 + (u128)a3 * b3_19 + (u128)a4 * b2_19;
-  u128 t2 = (u128)a0 * b2 + (u128)a1 * b1 + (u128)a2 * b0 + (u128)a3 * b4_19 + (u128)a4 * b3_19;
-  u128 t3 = (u128)a0 * b3 + (u128)a1 * b2 + (u128)a2 * b1 + (u128)a3 * b0 + (u128)a4 * b4_19;
-  u128 t4 = (u128)a0 * b4 + (u128)a1 * b3 + (u128)a2 * b2 + (u128)a3 * b1 + (u128)a4 * b0;
+// The five 128-bit column sums of a product, carried back into 51-bit limbs
+// (the top carry folds into limb 0 times 19, since 2^255 = 19 mod p).
+inline Fe fe_carry(u128 t0, u128 t1, u128 t2, u128 t3, u128 t4) {
   Fe r;
   t1 += static_cast<uint64_t>(t0 >> 51);
   r.v[0] = static_cast<uint64_t>(t0) & kMask51;
@@ -117,6 +110,19 @@ Fe fe_mul(const Fe& a, const Fe& b) {
   return r;
 }
 
+Fe fe_mul(const Fe& a, const Fe& b) {
+  const uint64_t a0 = a.v[0], a1 = a.v[1], a2 = a.v[2], a3 = a.v[3], a4 = a.v[4];
+  const uint64_t b0 = b.v[0], b1 = b.v[1], b2 = b.v[2], b3 = b.v[3], b4 = b.v[4];
+  const uint64_t b1_19 = 19 * b1, b2_19 = 19 * b2, b3_19 = 19 * b3, b4_19 = 19 * b4;
+  u128 t0 =
+      (u128)a0 * b0 + (u128)a1 * b4_19 + (u128)a2 * b3_19 + (u128)a3 * b2_19 + (u128)a4 * b1_19;
+  u128 t1 = (u128)a0 * b1 + (u128)a1 * b0 + (u128)a2 * b4_19 + (u128)a3 * b3_19 + (u128)a4 * b2_19;
+  u128 t2 = (u128)a0 * b2 + (u128)a1 * b1 + (u128)a2 * b0 + (u128)a3 * b4_19 + (u128)a4 * b3_19;
+  u128 t3 = (u128)a0 * b3 + (u128)a1 * b2 + (u128)a2 * b1 + (u128)a3 * b0 + (u128)a4 * b4_19;
+  u128 t4 = (u128)a0 * b4 + (u128)a1 * b3 + (u128)a2 * b2 + (u128)a3 * b1 + (u128)a4 * b0;
+  return fe_carry(t0, t1, t2, t3, t4);
+}
+
 Fe fe_sq(const Fe& a) {
   const uint64_t a0 = a.v[0], a1 = a.v[1], a2 = a.v[2], a3 = a.v[3], a4 = a.v[4];
   const uint64_t d0 = 2 * a0, d1 = 2 * a1, d2 = 2 * a2;
@@ -126,21 +132,7 @@ Fe fe_sq(const Fe& a) {
   u128 t2 = (u128)d0 * a2 + (u128)a1 * a1 + (u128)(2 * a3) * a4_19;
   u128 t3 = (u128)d0 * a3 + (u128)d1 * a2 + (u128)a4 * a4_19;
   u128 t4 = (u128)d0 * a4 + (u128)d1 * a3 + (u128)a2 * a2;
-  Fe r;
-  t1 += static_cast<uint64_t>(t0 >> 51);
-  r.v[0] = static_cast<uint64_t>(t0) & kMask51;
-  t2 += static_cast<uint64_t>(t1 >> 51);
-  r.v[1] = static_cast<uint64_t>(t1) & kMask51;
-  t3 += static_cast<uint64_t>(t2 >> 51);
-  r.v[2] = static_cast<uint64_t>(t2) & kMask51;
-  t4 += static_cast<uint64_t>(t3 >> 51);
-  r.v[3] = static_cast<uint64_t>(t3) & kMask51;
-  const uint64_t c = static_cast<uint64_t>(t4 >> 51);
-  r.v[4] = static_cast<uint64_t>(t4) & kMask51;
-  r.v[0] += c * 19;
-  r.v[1] += r.v[0] >> 51;
-  r.v[0] &= kMask51;
-  return r;
+  return fe_carry(t0, t1, t2, t3, t4);
 }
 
 Fe fe_sqn(Fe a, int n) {
