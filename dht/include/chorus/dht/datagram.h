@@ -1,0 +1,102 @@
+// Datagram envelope: authentication, replay protection and fragments for
+// DHT messages over UDP (spec/dht.md §2).
+//
+//   "CD" | u8 version=1 | u8 mode | sender public key (32) | nonce (24) | rest
+//
+//   mode 0 (sealed): rest = crypto_box_easy_afternm(fragment) under the
+//          X25519 forms of the sender's and recipient's Ed25519 keys.
+//   mode 1 (signed): rest = fragment ‖ Ed25519 signature over every byte
+//          before it. Used only for a first request to an address whose key
+//          we do not know yet (bootstrap); the reply is sealed.
+//
+//   fragment = u32 message id | u16 index | u16 count | bytes of the message
+//
+// nonce = u64 sender clock in ms ‖ 16 random bytes. A datagram whose clock
+// is further than `replay_window_ms` from ours, or whose (sender, nonce) was
+// seen inside the window, is dropped. Replies are also matched against the
+// txid of a request we sent, so a replayed reply finds nothing to answer.
+//
+// A DatagramCodec belongs to one node. It caches the shared key per peer
+// (bounded LRU), so sealing costs one X25519 per new peer and then only
+// XSalsa20-Poly1305. Not thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <list>
+#include <optional>
+#include <unordered_map>
+#include <vector>
+
+#include "chorus/base/bytes.h"
+#include "chorus/base/result.h"
+#include "chorus/dht/types.h"
+#include "chorus/overlay/identity.h"
+#include "chorus/overlay/random.h"
+
+namespace chorus::dht {
+
+struct DatagramLimits {
+  size_t max_datagram_bytes = 1400;       // fragment above this
+  size_t max_message_bytes = 96 * 1024;   // a message larger is refused both ways
+  size_t max_reassembly_bytes = 4 << 20;  // partial messages held at once
+  int64_t reassembly_timeout_ms = 5000;
+  int64_t replay_window_ms = 30'000;
+  size_t max_seen_nonces = 1 << 16;
+  size_t shared_key_cache = 256;
+};
+
+// A complete message that arrived: who sent it (authenticated) and its bytes.
+struct Opened {
+  PublicKey sender{};
+  bool was_signed = false;  // mode 1: the sender did not know our key yet
+  Bytes message;
+};
+
+class DatagramCodec {
+ public:
+  DatagramCodec(const overlay::Identity& identity, DatagramLimits limits, overlay::Random& random);
+
+  // Splits `message` into sealed datagrams for `to`. kLimit above
+  // max_message_bytes; kInvalidArgument if `to` is not a valid key.
+  Result<std::vector<Bytes>> seal(const PublicKey& to, ByteView message, int64_t now_ms);
+  // The same for a peer whose key is unknown (mode 1, signed).
+  Result<std::vector<Bytes>> sign(ByteView message, int64_t now_ms);
+
+  // One datagram in. nullopt while a fragmented message is incomplete or the
+  // datagram was dropped quietly (replay); an Error for anything that does
+  // not authenticate or parse (the caller counts it, never answers it).
+  Result<std::optional<Opened>> open(ByteView datagram, int64_t now_ms);
+
+  // Drops reassembly state older than the timeout and seen nonces outside
+  // the window. Call now and then (the core does it on its timer).
+  void expire(int64_t now_ms);
+
+  struct Stats {
+    uint64_t sealed = 0, opened = 0, bad_auth = 0, malformed = 0, replayed = 0, stale = 0,
+             fragments_dropped = 0;
+  };
+  const Stats& stats() const { return stats_; }
+
+ private:
+  struct SharedKey;
+  const std::array<uint8_t, 32>* shared_key(const PublicKey& peer);
+  Result<std::vector<Bytes>> build(const PublicKey* to, ByteView message, int64_t now_ms);
+
+  const overlay::Identity& identity_;
+  std::array<uint8_t, 32> x25519_secret_{};
+  DatagramLimits limits_;
+  overlay::Random& random_;
+  uint32_t next_message_id_ = 1;
+  // LRU of shared keys.
+  std::list<std::pair<PublicKey, std::array<uint8_t, 32>>> keys_lru_;
+  std::unordered_map<PublicKey, decltype(keys_lru_)::iterator, struct KeyHash> keys_;
+  // Seen nonces in arrival order (for expiry) and as a set.
+  struct Seen;
+  std::unique_ptr<Seen> seen_;
+  // Partial messages by (sender, message id).
+  struct Partial;
+  std::unique_ptr<Partial> partial_;
+  Stats stats_;
+};
+
+}  // namespace chorus::dht

@@ -1,0 +1,72 @@
+// Lookup: one α-parallel iterative lookup (Kademlia §2.3), with no I/O.
+//
+//   Lookup l(target, seeds, {k, alpha});
+//   while (auto c = l.next_to_query()) send FIND_NODE/FIND_VALUE to *c;
+//   l.on_reply(id, contacts) / l.on_failure(id)  as answers come or time out;
+//   ... next_to_query() again; stop when l.done().
+//
+// At most α queries are in flight. Every contact learned is remembered with
+// its depth (seeds are depth 1; contacts named by a depth-d node are d + 1),
+// so a caller can report hops. The lookup is done when the k closest
+// contacts it knows have all answered, or when nothing is left to ask.
+// Contacts that fail are never asked again; a contact listing itself or
+// repeating contacts gains nothing (duplicates are merged).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "chorus/dht/types.h"
+
+namespace chorus::dht {
+
+struct LookupConfig {
+  size_t k = 20;
+  size_t alpha = 3;
+  size_t max_candidates = 256;  // bound on contacts remembered per lookup
+};
+
+class Lookup {
+ public:
+  Lookup(const Key& target, const std::vector<Contact>& seeds, LookupConfig config);
+
+  // The next contact to query, or nullopt (α in flight, or none left).
+  // Marks it in flight.
+  std::optional<Contact> next_to_query();
+
+  // Its answer, with the contacts it named (ourselves excluded by the
+  // caller). Ignored for an id that is not in flight.
+  void on_reply(const NodeId& from, const std::vector<Contact>& contacts);
+  void on_failure(const NodeId& from);
+
+  bool done() const;
+  size_t in_flight() const { return in_flight_; }
+
+  // The closest contacts that answered, closest first (at most k).
+  std::vector<Contact> closest_answered() const;
+  // Depth of a contact (1 for seeds), 0 when unknown.
+  int depth_of(const NodeId& id) const;
+  // How many queries were sent, answered and failed.
+  size_t queried() const { return queried_; }
+  size_t answered() const { return answered_; }
+  size_t failed() const { return failed_; }
+  const Key& target() const { return target_; }
+
+ private:
+  enum class State : uint8_t { kNew, kInFlight, kAnswered, kFailed };
+  struct Candidate {
+    Contact contact;
+    State state = State::kNew;
+    int depth = 1;
+  };
+  void add(const Contact& c, int depth);
+
+  Key target_;
+  LookupConfig config_;
+  std::vector<Candidate> candidates_;  // sorted closest first
+  size_t in_flight_ = 0;
+  size_t queried_ = 0, answered_ = 0, failed_ = 0;
+};
+
+}  // namespace chorus::dht

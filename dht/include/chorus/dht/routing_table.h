@@ -1,0 +1,75 @@
+// RoutingTable: the k-buckets of one node (Kademlia §2.4).
+//
+// Bucket i holds contacts whose id shares exactly i leading bits with ours
+// (i = 0..255), at most k each, least recently seen first. A full bucket
+// does not drop anyone on its own: `observe` returns the least recently
+// seen contact to PING, and only `evict` after that PING failed makes room.
+// Newcomers that found the bucket full wait in a small replacement list and
+// take the place of an evicted contact. Not thread-safe; no I/O.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "chorus/dht/types.h"
+
+namespace chorus::dht {
+
+struct RoutingEntry {
+  Contact contact;
+  int64_t last_seen_ms = 0;
+  int failures = 0;  // RPCs that timed out since it last answered
+};
+
+class RoutingTable {
+ public:
+  RoutingTable(const NodeId& self, size_t k, size_t replacements_per_bucket = 8);
+
+  // What observe() did.
+  struct Observed {
+    bool added = false;  // new in the table, or moved to most recently seen
+    // The bucket was full: PING this one; evict() it if the PING fails.
+    std::optional<Contact> ping;
+  };
+  // A contact was heard from (an authenticated request or reply). Ignores
+  // ourselves. An address change for a known key updates the address.
+  Observed observe(const Contact& contact, int64_t now_ms);
+
+  // An RPC to this id timed out. Returns its failure count.
+  int failed(const NodeId& id);
+  // Removes the contact (its PING failed, or it misbehaved) and lets the
+  // freshest replacement of its bucket take the place.
+  void evict(const NodeId& id);
+
+  // Up to n contacts closest to target, closest first.
+  std::vector<Contact> closest(const Key& target, size_t n) const;
+  // True when fewer than k known contacts are closer to key than we are.
+  bool among_closest(const Key& key, size_t k) const;
+
+  std::optional<RoutingEntry> find(const NodeId& id) const;
+  size_t size() const { return size_; }
+  // Indices of non-empty buckets, and when each was last touched by a lookup.
+  void touched(int bucket, int64_t now_ms);
+  std::vector<int> stale_buckets(int64_t now_ms, int64_t older_than_ms) const;
+  // A random id that falls in bucket i (for refresh), from 32 random bytes.
+  NodeId id_in_bucket(int bucket, const std::array<uint8_t, 32>& random) const;
+  int bucket_of(const NodeId& id) const;
+
+  const NodeId& self() const { return self_; }
+  std::vector<Contact> all() const;
+
+ private:
+  struct Bucket {
+    std::vector<RoutingEntry> entries;       // least recently seen first
+    std::vector<RoutingEntry> replacements;  // most recent last
+    int64_t touched_ms = 0;
+  };
+  NodeId self_;
+  size_t k_;
+  size_t replacements_;
+  std::vector<Bucket> buckets_;  // grown on demand up to 257 (256 = self)
+  size_t size_ = 0;
+};
+
+}  // namespace chorus::dht
