@@ -15,8 +15,8 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
-#include <unordered_map>
 #include <vector>
 
 #include "chorus/dht/types.h"
@@ -61,6 +61,9 @@ struct Listener {
 class ValueStore {
  public:
   explicit ValueStore(StoreLimits limits);
+  ~ValueStore();
+  ValueStore(ValueStore&&) noexcept;
+  ValueStore& operator=(ValueStore&&) noexcept;
 
   // `source` is the authenticated sender (for the per-source quota).
   StoreOutcome put(const Key& key, const Value& value, const PublicKey& source, int64_t now_ms);
@@ -108,9 +111,12 @@ class ValueStore {
 
  private:
   struct Entry;
+  friend class ValueStoreAccess;
   StoreLimits limits_;
   std::map<Key, std::unique_ptr<Entry>> entries_;
-  std::unordered_map<PublicKey, size_t, struct SourceHash> bytes_by_source_;
+  // Ordered, not hashed: sources pick their keys, so a hash table's buckets
+  // would be theirs to collide.
+  std::map<PublicKey, size_t> bytes_by_source_;
   size_t bytes_used_ = 0;
 };
 
