@@ -12,9 +12,11 @@
 //   fragment = u32 message id | u16 index | u16 count | bytes of the message
 //
 // nonce = u64 sender clock in ms ‖ 16 random bytes. A datagram whose clock
-// is further than `replay_window_ms` from ours, or whose (sender, nonce) was
-// seen inside the window, is dropped. Replies are also matched against the
-// txid of a request we sent, so a replayed reply finds nothing to answer.
+// is further than `replay_window_ms` from ours (stats.stale), or whose
+// (sender, nonce) was seen inside the window (stats.replayed), is dropped:
+// open() returns nullopt for both, not an Error. Replies are also matched
+// against the txid of a request we sent, so a replayed reply finds nothing
+// to answer.
 //
 // A DatagramCodec belongs to one node. It caches the shared key per peer
 // (bounded LRU), so sealing costs one X25519 per new peer and then only
@@ -23,6 +25,7 @@
 
 #include <cstdint>
 #include <list>
+#include <memory>
 #include <optional>
 #include <unordered_map>
 #include <vector>
@@ -55,6 +58,8 @@ struct Opened {
 class DatagramCodec {
  public:
   DatagramCodec(const overlay::Identity& identity, DatagramLimits limits, overlay::Random& random);
+  DatagramCodec(DatagramCodec&&) noexcept;
+  ~DatagramCodec();
 
   // Splits `message` into sealed datagrams for `to`. kLimit above
   // max_message_bytes; kInvalidArgument if `to` is not a valid key.
@@ -71,31 +76,51 @@ class DatagramCodec {
   // the window. Call now and then (the core does it on its timer).
   void expire(int64_t now_ms);
 
+  // For test vectors: one unfragmented datagram with the nonce and message
+  // id given instead of drawn (kLimit if the message needs fragments).
+  Result<Bytes> seal_with_nonce(const PublicKey& to, ByteView message,
+                                const std::array<uint8_t, 24>& nonce, uint32_t message_id);
+  Result<Bytes> sign_with_nonce(ByteView message, const std::array<uint8_t, 24>& nonce,
+                                uint32_t message_id);
+
   struct Stats {
+    // sealed counts datagrams out, opened complete messages in.
     uint64_t sealed = 0, opened = 0, bad_auth = 0, malformed = 0, replayed = 0, stale = 0,
              fragments_dropped = 0;
+    // Gauges: bytes held for partial messages (payload plus bookkeeping)
+    // and how many partial messages that is.
+    uint64_t reassembly_bytes = 0, partial_messages = 0;
   };
   const Stats& stats() const { return stats_; }
 
  private:
-  struct SharedKey;
+  struct KeyHash {
+    size_t operator()(const PublicKey& k) const;
+  };
+  struct Seen;
+  struct Partials;
+  using Nonce = std::array<uint8_t, 24>;
+
   const std::array<uint8_t, 32>* shared_key(const PublicKey& peer);
   Result<std::vector<Bytes>> build(const PublicKey* to, ByteView message, int64_t now_ms);
+  Result<Bytes> build_one(const PublicKey* to, const std::array<uint8_t, 32>* key, ByteView payload,
+                          const Nonce& nonce, uint32_t message_id, uint16_t index, uint16_t count);
+  size_t fragment_payload(bool is_signed) const;
+  Result<std::optional<Opened>> reassemble(const PublicKey& sender, bool is_signed, Bytes fragment,
+                                           int64_t now_ms);
 
   const overlay::Identity& identity_;
   std::array<uint8_t, 32> x25519_secret_{};
   DatagramLimits limits_;
   overlay::Random& random_;
   uint32_t next_message_id_ = 1;
-  // LRU of shared keys.
+  // LRU of shared keys, most recent first.
   std::list<std::pair<PublicKey, std::array<uint8_t, 32>>> keys_lru_;
-  std::unordered_map<PublicKey, decltype(keys_lru_)::iterator, struct KeyHash> keys_;
-  // Seen nonces in arrival order (for expiry) and as a set.
-  struct Seen;
+  std::unordered_map<PublicKey, decltype(keys_lru_)::iterator, KeyHash> keys_;
+  // Created on first use: most codecs in a large simulation never see a
+  // fragment, and the seen set is only as big as the traffic.
   std::unique_ptr<Seen> seen_;
-  // Partial messages by (sender, message id).
-  struct Partial;
-  std::unique_ptr<Partial> partial_;
+  std::unique_ptr<Partials> partials_;
   Stats stats_;
 };
 
