@@ -52,6 +52,8 @@ class Lookup {
   size_t answered() const { return answered_; }
   size_t failed() const { return failed_; }
   const Key& target() const { return target_; }
+  // How many contacts the lookup remembers (never above max_candidates).
+  size_t candidates() const { return candidates_.size(); }
 
  private:
   enum class State : uint8_t { kNew, kInFlight, kAnswered, kFailed };
@@ -61,10 +63,15 @@ class Lookup {
     int depth = 1;
   };
   void add(const Contact& c, int depth);
+  std::vector<Candidate>::iterator locate(const NodeId& id);
+  std::vector<Candidate>::const_iterator locate(const NodeId& id) const;
 
   Key target_;
   LookupConfig config_;
   std::vector<Candidate> candidates_;  // sorted closest first
+  // Once a queried contact is dropped for room, nothing as far may return,
+  // so it can never be asked twice.
+  std::optional<NodeId> horizon_;
   size_t in_flight_ = 0;
   size_t queried_ = 0, answered_ = 0, failed_ = 0;
 };

@@ -1,0 +1,244 @@
+#include "chorus/dht/routing_table.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace chorus::dht {
+
+namespace {
+
+constexpr int kIdBits = 256;
+
+bool bit_at(const NodeId& id, int bit) {
+  return (id[bit / 8] >> (7 - bit % 8)) & 1;
+}
+
+// The first 64 bits of the XOR distance decide almost every comparison, so
+// sorting on them first avoids a 32-byte walk per comparison.
+uint64_t distance_prefix(const Key& target, const NodeId& id) {
+  uint64_t t = 0, i = 0;
+  for (int b = 0; b < 8; ++b) {
+    t = (t << 8) | target[b];
+    i = (i << 8) | id[b];
+  }
+  return t ^ i;
+}
+
+struct Ranked {
+  uint64_t prefix;
+  const RoutingEntry* entry;
+};
+
+template <typename Entries>
+auto find_entry(Entries& entries, const NodeId& id) {
+  return std::find_if(entries.begin(), entries.end(),
+                      [&](const RoutingEntry& e) { return e.contact.id == id; });
+}
+
+}  // namespace
+
+RoutingTable::RoutingTable(const NodeId& self, size_t k, size_t replacements_per_bucket)
+    : self_(self), k_(std::max<size_t>(k, 1)), replacements_(replacements_per_bucket) {}
+
+int RoutingTable::bucket_of(const NodeId& id) const {
+  return common_prefix_bits(self_, id);
+}
+
+RoutingTable::Observed RoutingTable::observe(const Contact& contact, int64_t now_ms) {
+  Observed result;
+  int index = bucket_of(contact.id);
+  if (index >= kIdBits) return result;
+  // Buckets are created lazily: a simulator holds 10^5 tables and only the
+  // first ~log2(N/k) buckets of each are ever populated.
+  if (buckets_.size() <= static_cast<size_t>(index)) buckets_.resize(index + 1);
+  Bucket& bucket = buckets_[index];
+
+  if (auto it = find_entry(bucket.entries, contact.id); it != bucket.entries.end()) {
+    RoutingEntry entry = std::move(*it);
+    entry.contact = contact;
+    entry.last_seen_ms = now_ms;
+    entry.failures = 0;
+    bucket.entries.erase(it);
+    bucket.entries.push_back(std::move(entry));
+    result.added = true;
+    return result;
+  }
+
+  if (bucket.entries.size() < k_) {
+    // A bucket that just became populated needs no refresh for a while.
+    if (bucket.entries.empty()) bucket.touched_ms = std::max(bucket.touched_ms, now_ms);
+    bucket.entries.push_back(RoutingEntry{contact, now_ms, 0});
+    ++size_;
+    result.added = true;
+    return result;
+  }
+
+  // Full: the long-lived contacts keep their place (Kademlia's resistance to
+  // flooding); the newcomer waits and the caller checks the oldest one.
+  result.ping = bucket.entries.front().contact;
+  if (replacements_ == 0) return result;
+  if (auto it = find_entry(bucket.replacements, contact.id); it != bucket.replacements.end()) {
+    bucket.replacements.erase(it);
+  } else if (bucket.replacements.size() >= replacements_) {
+    bucket.replacements.erase(bucket.replacements.begin());
+  }
+  bucket.replacements.push_back(RoutingEntry{contact, now_ms, 0});
+  return result;
+}
+
+int RoutingTable::failed(const NodeId& id) {
+  int index = bucket_of(id);
+  if (static_cast<size_t>(index) >= buckets_.size()) return 0;
+  Bucket& bucket = buckets_[index];
+  if (auto it = find_entry(bucket.entries, id); it != bucket.entries.end()) {
+    return ++it->failures;
+  }
+  if (auto it = find_entry(bucket.replacements, id); it != bucket.replacements.end()) {
+    return ++it->failures;
+  }
+  return 0;
+}
+
+void RoutingTable::evict(const NodeId& id) {
+  int index = bucket_of(id);
+  if (static_cast<size_t>(index) >= buckets_.size()) return;
+  Bucket& bucket = buckets_[index];
+  if (auto it = find_entry(bucket.replacements, id); it != bucket.replacements.end()) {
+    bucket.replacements.erase(it);
+    return;
+  }
+  auto it = find_entry(bucket.entries, id);
+  if (it == bucket.entries.end()) return;
+  bucket.entries.erase(it);
+  --size_;
+  // Prefer a replacement that has not failed us; among those, the freshest.
+  auto best = bucket.replacements.end();
+  for (auto r = bucket.replacements.begin(); r != bucket.replacements.end(); ++r) {
+    if (best == bucket.replacements.end() || r->failures <= best->failures) best = r;
+  }
+  if (best == bucket.replacements.end()) return;
+  RoutingEntry promoted = std::move(*best);
+  bucket.replacements.erase(best);
+  // Entries stay ordered by last_seen, and the replacement may be older
+  // than contacts seen since it queued.
+  auto pos =
+      std::upper_bound(bucket.entries.begin(), bucket.entries.end(), promoted.last_seen_ms,
+                       [](int64_t seen, const RoutingEntry& e) { return seen < e.last_seen_ms; });
+  bucket.entries.insert(pos, std::move(promoted));
+  ++size_;
+}
+
+// Why walking buckets works: with D = self ^ target, every id in bucket i
+// has a distance whose first i bits are D's and whose bit i is !D[i]. So for
+// i < j, all of bucket i is closer than all of bucket j exactly when D[i] is
+// 1. The buckets therefore fall in a strict order: those with D[i] = 1 by
+// increasing i, then those with D[i] = 0 by decreasing i. Only the bucket
+// that overflows n needs sorting beyond its own k entries.
+std::vector<Contact> RoutingTable::closest(const Key& target, size_t n) const {
+  std::vector<Contact> out;
+  if (n == 0 || size_ == 0) return out;
+  out.reserve(std::min(n, size_));
+  const int count = static_cast<int>(buckets_.size());
+  // Reused across calls: the simulator calls this millions of times.
+  thread_local std::vector<Ranked> ranked;
+
+  auto take = [&](const Bucket& bucket) {
+    if (bucket.entries.empty()) return;
+    ranked.clear();
+    for (const RoutingEntry& e : bucket.entries) {
+      ranked.push_back(Ranked{distance_prefix(target, e.contact.id), &e});
+    }
+    auto less = [&](const Ranked& a, const Ranked& b) {
+      if (a.prefix != b.prefix) return a.prefix < b.prefix;
+      return closer(target, a.entry->contact.id, b.entry->contact.id);
+    };
+    const size_t want = std::min(n - out.size(), ranked.size());
+    const auto mid = ranked.begin() + static_cast<ptrdiff_t>(want);
+    if (want == ranked.size()) {
+      std::sort(ranked.begin(), ranked.end(), less);
+    } else if (ranked.size() > 8 * want) {
+      // Selection is linear; a heap over a huge bucket is not.
+      std::nth_element(ranked.begin(), mid, ranked.end(), less);
+      std::sort(ranked.begin(), mid, less);
+    } else {
+      std::partial_sort(ranked.begin(), mid, ranked.end(), less);
+    }
+    for (size_t i = 0; i < want; ++i) out.push_back(ranked[i].entry->contact);
+  };
+
+  for (int i = 0; i < count && out.size() < n; ++i) {
+    if (bit_at(target, i) != bit_at(self_, i)) take(buckets_[i]);
+  }
+  for (int i = count - 1; i >= 0 && out.size() < n; --i) {
+    if (bit_at(target, i) == bit_at(self_, i)) take(buckets_[i]);
+  }
+  return out;
+}
+
+// By the same ordering, a contact is closer to key than we are exactly when
+// its bucket index i has key and self differing at bit i: no comparisons.
+bool RoutingTable::among_closest(const Key& key, size_t k) const {
+  size_t closer_count = 0;
+  for (size_t i = 0; i < buckets_.size(); ++i) {
+    if (bit_at(key, static_cast<int>(i)) != bit_at(self_, static_cast<int>(i))) {
+      closer_count += buckets_[i].entries.size();
+      if (closer_count >= k) return false;
+    }
+  }
+  return true;
+}
+
+std::optional<RoutingEntry> RoutingTable::find(const NodeId& id) const {
+  int index = bucket_of(id);
+  if (static_cast<size_t>(index) >= buckets_.size()) return std::nullopt;
+  const Bucket& bucket = buckets_[index];
+  if (auto it = find_entry(bucket.entries, id); it != bucket.entries.end()) return *it;
+  return std::nullopt;
+}
+
+void RoutingTable::touched(int bucket, int64_t now_ms) {
+  if (bucket < 0 || bucket >= kIdBits) return;
+  // An empty bucket that does not exist yet has nothing to refresh.
+  if (static_cast<size_t>(bucket) >= buckets_.size()) return;
+  buckets_[bucket].touched_ms = std::max(buckets_[bucket].touched_ms, now_ms);
+}
+
+std::vector<int> RoutingTable::stale_buckets(int64_t now_ms, int64_t older_than_ms) const {
+  std::vector<int> out;
+  for (size_t i = 0; i < buckets_.size(); ++i) {
+    const Bucket& bucket = buckets_[i];
+    if (!bucket.entries.empty() && now_ms - bucket.touched_ms >= older_than_ms) {
+      out.push_back(static_cast<int>(i));
+    }
+  }
+  return out;
+}
+
+NodeId RoutingTable::id_in_bucket(int bucket, const std::array<uint8_t, 32>& random) const {
+  if (bucket >= kIdBits) return self_;
+  bucket = std::max(bucket, 0);
+  NodeId id = random;
+  const int full_bytes = bucket / 8;
+  std::memcpy(id.data(), self_.data(), static_cast<size_t>(full_bytes));
+  const int rest = bucket % 8;
+  // Bits above the flipped one come from self, the flipped one is !self,
+  // the ones below stay random.
+  const uint8_t keep = static_cast<uint8_t>(0xFF00u >> rest);
+  const uint8_t flip = static_cast<uint8_t>(0x80u >> rest);
+  const uint8_t below = static_cast<uint8_t>(flip - 1);
+  id[full_bytes] =
+      static_cast<uint8_t>((self_[full_bytes] & keep) | ((self_[full_bytes] & flip) ^ flip) |
+                           (random[full_bytes] & below));
+  return id;
+}
+
+std::vector<Contact> RoutingTable::all() const {
+  std::vector<Contact> out;
+  out.reserve(size_);
+  for (const Bucket& bucket : buckets_) {
+    for (const RoutingEntry& e : bucket.entries) out.push_back(e.contact);
+  }
+  return out;
+}
+
+}  // namespace chorus::dht

@@ -1,0 +1,276 @@
+#include "chorus/dht/routing_table.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <random>
+
+namespace chorus::dht {
+namespace {
+
+NodeId random_id(std::mt19937_64& rng) {
+  NodeId id{};
+  for (auto& b : id) b = static_cast<uint8_t>(rng());
+  return id;
+}
+
+// Tests need ids in chosen buckets; the key does not matter to the table.
+Contact contact_of(const NodeId& id, uint16_t port = 1) {
+  return Contact{id, id, Address{"10.0.0.1", port}};
+}
+
+// An id in bucket `bucket` of self, with `low` in the last byte to tell
+// several apart.
+NodeId in_bucket(const NodeId& self, int bucket, uint8_t low) {
+  NodeId id = self;
+  id[bucket / 8] ^= static_cast<uint8_t>(0x80u >> (bucket % 8));
+  if (bucket < 248) id[31] ^= low;
+  return id;
+}
+
+std::vector<NodeId> ids_of(const std::vector<Contact>& contacts) {
+  std::vector<NodeId> out;
+  for (const Contact& c : contacts) out.push_back(c.id);
+  return out;
+}
+
+std::vector<Contact> brute_closest(std::vector<Contact> all, const Key& target, size_t n) {
+  std::sort(all.begin(), all.end(),
+            [&](const Contact& a, const Contact& b) { return closer(target, a.id, b.id); });
+  if (all.size() > n) all.resize(n);
+  return all;
+}
+
+TEST(RoutingTable, PlacesContactsByCommonPrefix) {
+  std::mt19937_64 rng(1);
+  NodeId self = random_id(rng);
+  RoutingTable table(self, 20);
+  for (int bucket : {0, 1, 7, 8, 100, 255}) {
+    NodeId id = in_bucket(self, bucket, 0);
+    EXPECT_EQ(table.bucket_of(id), bucket);
+    EXPECT_TRUE(table.observe(contact_of(id), 5).added);
+    auto found = table.find(id);
+    ASSERT_TRUE(found.has_value());
+    EXPECT_EQ(found->last_seen_ms, 5);
+  }
+  EXPECT_EQ(table.size(), 6u);
+  EXPECT_EQ(table.bucket_of(self), 256);
+}
+
+TEST(RoutingTable, IgnoresSelf) {
+  NodeId self{};
+  self[3] = 9;
+  RoutingTable table(self, 20);
+  auto observed = table.observe(contact_of(self), 1);
+  EXPECT_FALSE(observed.added);
+  EXPECT_FALSE(observed.ping.has_value());
+  EXPECT_EQ(table.size(), 0u);
+  EXPECT_FALSE(table.find(self).has_value());
+  EXPECT_TRUE(table.closest(self, 20).empty());
+}
+
+TEST(RoutingTable, KeepsLeastRecentlySeenFirst) {
+  NodeId self{};
+  RoutingTable table(self, 3);
+  NodeId a = in_bucket(self, 0, 1), b = in_bucket(self, 0, 2), c = in_bucket(self, 0, 3);
+  table.observe(contact_of(a), 1);
+  table.observe(contact_of(b), 2);
+  table.observe(contact_of(c), 3);
+  EXPECT_EQ(ids_of(table.all()), (std::vector<NodeId>{a, b, c}));
+  EXPECT_TRUE(table.observe(contact_of(a), 4).added);
+  EXPECT_EQ(ids_of(table.all()), (std::vector<NodeId>{b, c, a}));
+  EXPECT_EQ(table.find(a)->last_seen_ms, 4);
+  EXPECT_EQ(table.size(), 3u);
+}
+
+TEST(RoutingTable, FullBucketAsksForPingAndKeepsTheOldContact) {
+  NodeId self{};
+  RoutingTable table(self, 2);
+  NodeId a = in_bucket(self, 0, 1), b = in_bucket(self, 0, 2), c = in_bucket(self, 0, 3);
+  table.observe(contact_of(a), 1);
+  table.observe(contact_of(b), 2);
+  auto observed = table.observe(contact_of(c), 3);
+  EXPECT_FALSE(observed.added);
+  ASSERT_TRUE(observed.ping.has_value());
+  EXPECT_EQ(observed.ping->id, a);
+  // Without evict() nobody leaves, however often the newcomer shows up.
+  for (int i = 0; i < 10; ++i) table.observe(contact_of(c), 4 + i);
+  EXPECT_EQ(table.size(), 2u);
+  EXPECT_TRUE(table.find(a).has_value());
+  EXPECT_FALSE(table.find(c).has_value());
+  // Other buckets are unaffected by the full one.
+  EXPECT_TRUE(table.observe(contact_of(in_bucket(self, 1, 0)), 5).added);
+
+  table.evict(a);
+  EXPECT_FALSE(table.find(a).has_value());
+  ASSERT_TRUE(table.find(c).has_value());
+  EXPECT_EQ(table.size(), 3u);
+  EXPECT_EQ(table.find(c)->last_seen_ms, 13);
+}
+
+TEST(RoutingTable, PromotesTheFreshestReplacementAndBoundsTheList) {
+  NodeId self{};
+  RoutingTable table(self, 1, 2);
+  NodeId a = in_bucket(self, 0, 1), b = in_bucket(self, 0, 2), c = in_bucket(self, 0, 3),
+         d = in_bucket(self, 0, 4);
+  table.observe(contact_of(a), 1);
+  table.observe(contact_of(b), 2);
+  table.observe(contact_of(c), 3);
+  table.observe(contact_of(d), 4);  // the list holds 2: b, the oldest, goes
+  table.evict(a);
+  EXPECT_TRUE(table.find(d).has_value());
+  table.evict(d);
+  EXPECT_TRUE(table.find(c).has_value());
+  table.evict(c);
+  EXPECT_EQ(table.size(), 0u);
+  EXPECT_TRUE(table.all().empty());
+}
+
+TEST(RoutingTable, RefreshesAKnownReplacement) {
+  NodeId self{};
+  RoutingTable table(self, 1, 4);
+  NodeId a = in_bucket(self, 0, 1), b = in_bucket(self, 0, 2), c = in_bucket(self, 0, 3);
+  table.observe(contact_of(a), 1);
+  table.observe(contact_of(b, 1), 2);
+  table.observe(contact_of(c), 3);
+  table.observe(contact_of(b, 2), 4);  // b is the freshest again, at a new port
+  table.evict(a);
+  auto promoted = table.find(b);
+  ASSERT_TRUE(promoted.has_value());
+  EXPECT_EQ(promoted->contact.address.port, 2);
+  EXPECT_EQ(promoted->last_seen_ms, 4);
+  table.evict(b);
+  EXPECT_TRUE(table.find(c).has_value());
+  table.evict(c);
+  EXPECT_EQ(table.size(), 0u);  // b was queued once, not twice
+}
+
+TEST(RoutingTable, EvictOfUnknownOrNonFullBucketChangesNothingElse) {
+  NodeId self{};
+  RoutingTable table(self, 4);
+  NodeId a = in_bucket(self, 0, 1);
+  table.evict(a);
+  table.observe(contact_of(a), 1);
+  table.evict(in_bucket(self, 0, 2));
+  table.evict(in_bucket(self, 50, 2));
+  EXPECT_EQ(table.size(), 1u);
+  table.evict(a);
+  EXPECT_EQ(table.size(), 0u);
+}
+
+TEST(RoutingTable, UpdatesAddressAndResetsFailures) {
+  NodeId self{};
+  RoutingTable table(self, 20);
+  NodeId a = in_bucket(self, 3, 1);
+  table.observe(contact_of(a, 1000), 1);
+  EXPECT_EQ(table.failed(a), 1);
+  EXPECT_EQ(table.failed(a), 2);
+  EXPECT_EQ(table.find(a)->failures, 2);
+  EXPECT_EQ(table.failed(in_bucket(self, 3, 2)), 0);  // unknown
+  table.observe(Contact{a, a, Address{"192.0.2.7", 2000}}, 2);
+  auto entry = table.find(a);
+  ASSERT_TRUE(entry.has_value());
+  EXPECT_EQ(entry->contact.address, (Address{"192.0.2.7", 2000}));
+  EXPECT_EQ(entry->failures, 0);
+  EXPECT_EQ(entry->last_seen_ms, 2);
+  EXPECT_EQ(table.size(), 1u);
+}
+
+// Small buckets (the real k) and huge ones (every bucket overflowing n)
+// exercise both the bucket walk and the partial sort inside one bucket.
+TEST(RoutingTable, ClosestMatchesBruteForce) {
+  std::mt19937_64 rng(7);
+  for (size_t k : {size_t{20}, size_t{5000}}) {
+    NodeId self = random_id(rng);
+    RoutingTable table(self, k);
+    std::vector<NodeId> inserted;
+    for (int i = 0; i < 5000; ++i) {
+      NodeId id = random_id(rng);
+      // Some ids close to self so deep buckets are populated too.
+      if (i % 10 == 0) id = table.id_in_bucket(8 + static_cast<int>(rng() % 40), random_id(rng));
+      inserted.push_back(id);
+      table.observe(contact_of(id), i);
+    }
+    std::vector<Contact> all = table.all();
+    ASSERT_EQ(all.size(), table.size());
+    if (k == 5000) {
+      ASSERT_GE(table.size(), 4990u);  // only collisions lost
+    }
+    std::vector<Key> targets;
+    for (int i = 0; i < 300; ++i) targets.push_back(random_id(rng));
+    for (int i = 0; i < 50; ++i) targets.push_back(inserted[rng() % inserted.size()]);
+    for (int i = 0; i < 50; ++i) {
+      targets.push_back(in_bucket(self, static_cast<int>(rng() % 256), uint8_t(rng())));
+    }
+    targets.push_back(self);
+    for (const Key& target : targets) {
+      for (size_t n : {size_t{1}, size_t{8}, size_t{20}, size_t{100}}) {
+        ASSERT_EQ(ids_of(table.closest(target, n)), ids_of(brute_closest(all, target, n)))
+            << "k=" << k << " n=" << n;
+      }
+    }
+    EXPECT_EQ(table.closest(targets[0], all.size() + 10).size(), all.size());
+    EXPECT_TRUE(table.closest(targets[0], 0).empty());
+  }
+}
+
+TEST(RoutingTable, AmongClosestMatchesBruteForce) {
+  std::mt19937_64 rng(11);
+  NodeId self = random_id(rng);
+  RoutingTable table(self, 20);
+  for (int i = 0; i < 5000; ++i) table.observe(contact_of(random_id(rng)), i);
+  for (int i = 0; i < 100; ++i) {
+    table.observe(contact_of(in_bucket(self, 10 + i % 30, uint8_t(rng()))), 0);
+  }
+  std::vector<Contact> all = table.all();
+  int yes = 0, no = 0;
+  for (int i = 0; i < 2000; ++i) {
+    Key key = random_id(rng);
+    if (i % 2 == 0) key = in_bucket(self, static_cast<int>(rng() % 40), uint8_t(rng()));
+    for (size_t k : {size_t{1}, size_t{3}, size_t{20}}) {
+      size_t closer_than_self = static_cast<size_t>(std::count_if(
+          all.begin(), all.end(), [&](const Contact& c) { return closer(key, c.id, self); }));
+      bool expected = closer_than_self < k;
+      ASSERT_EQ(table.among_closest(key, k), expected);
+      (expected ? yes : no)++;
+    }
+  }
+  EXPECT_GT(yes, 100);  // both answers were exercised
+  EXPECT_GT(no, 100);
+}
+
+TEST(RoutingTable, IdInBucketSharesExactlyThatPrefix) {
+  std::mt19937_64 rng(3);
+  for (int round = 0; round < 20; ++round) {
+    NodeId self = random_id(rng);
+    RoutingTable table(self, 20);
+    for (int bucket = 0; bucket < 256; ++bucket) {
+      std::array<uint8_t, 32> random{};
+      for (auto& b : random) b = static_cast<uint8_t>(rng());
+      NodeId id = table.id_in_bucket(bucket, random);
+      ASSERT_EQ(table.bucket_of(id), bucket);
+      ASSERT_EQ(common_prefix_bits(self, id), bucket);
+      // The bits below the flipped one are the random ones.
+      for (int bit = bucket + 1; bit < 256; ++bit) {
+        int mask = 0x80 >> (bit % 8);
+        ASSERT_EQ(id[bit / 8] & mask, random[bit / 8] & mask);
+      }
+    }
+  }
+}
+
+TEST(RoutingTable, StaleBucketsAreNonEmptyAndUntouched) {
+  NodeId self{};
+  RoutingTable table(self, 20);
+  table.observe(contact_of(in_bucket(self, 0, 1)), 1000);
+  table.observe(contact_of(in_bucket(self, 2, 1)), 1000);
+  EXPECT_TRUE(table.stale_buckets(1500, 1000).empty());
+  EXPECT_EQ(table.stale_buckets(2000, 1000), (std::vector<int>{0, 2}));
+  table.touched(2, 1800);
+  table.touched(200, 1800);  // not populated: nothing to refresh
+  EXPECT_EQ(table.stale_buckets(2000, 1000), (std::vector<int>{0}));
+  EXPECT_EQ(table.stale_buckets(3000, 1000), (std::vector<int>{0, 2}));
+}
+
+}  // namespace
+}  // namespace chorus::dht
