@@ -8,7 +8,7 @@ include(CMakePackageConfigHelpers)
 set(CHORUS_INSTALL_CMAKEDIR ${CMAKE_INSTALL_LIBDIR}/cmake/Chorus)
 
 # Chorus::<name> for each chorus_<name> library.
-set(_chorus_libs chorus_base chorus_compression chorus_overlay chorus_overlay_node chorus_nano chorus_swarm)
+set(_chorus_libs chorus_base chorus_compression chorus_overlay chorus_overlay_node chorus_dht chorus_nano chorus_swarm)
 foreach(lib IN LISTS _chorus_libs)
   string(REGEX REPLACE "^chorus_" "" name ${lib})
   set_target_properties(${lib} PROPERTIES EXPORT_NAME ${name})
@@ -21,7 +21,7 @@ install(TARGETS ${_chorus_libs} EXPORT ChorusTargets
   INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(TARGETS chorus chorus-nano RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 
-foreach(module base compression overlay nano_app swarm)
+foreach(module base compression overlay dht nano_app swarm)
   install(DIRECTORY ${PROJECT_SOURCE_DIR}/${module}/include/
     DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} FILES_MATCHING PATTERN "*.h")
 endforeach()

@@ -25,6 +25,12 @@ int main(int argc, char** argv) {
   auto* sim_broadcast = sim->add_subcommand(
       "broadcast", "N simulated nodes; SHOUTs under churn; delivery ratio and costs");
   runners[sim_broadcast] = chorus::tools::add_sim_broadcast_command(*sim_broadcast);
+  auto* sim_dht = sim->add_subcommand(
+      "dht", "N simulated DHT nodes; gets of stored values under churn and loss");
+  runners[sim_dht] = chorus::tools::add_sim_dht_command(*sim_dht);
+  auto* sim_locks = sim->add_subcommand(
+      "locks", "Clients competing for DHT locks under clock skew and partitions");
+  runners[sim_locks] = chorus::tools::add_sim_locks_command(*sim_locks);
   auto* bench = app.add_subcommand("bench", "Benchmarks");
   bench->require_subcommand(1);
   auto* transport = bench->add_subcommand(

@@ -16,5 +16,7 @@ Runner add_compress_command(CLI::App& cmd);
 Runner add_decompress_command(CLI::App& cmd);
 Runner add_bench_compression_command(CLI::App& bench);
 Runner add_sim_broadcast_command(CLI::App& cmd);
+Runner add_sim_dht_command(CLI::App& cmd);
+Runner add_sim_locks_command(CLI::App& cmd);
 
 }  // namespace chorus::tools

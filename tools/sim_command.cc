@@ -13,6 +13,7 @@
 
 #include "chorus/swarm/simulator.h"
 #include "commands.h"
+#include "run_stats.h"
 
 namespace chorus::tools {
 namespace {
@@ -23,19 +24,6 @@ constexpr int64_t kMs = 1000;
 constexpr int64_t kSecond = 1'000'000;
 constexpr size_t kBootstrapNodes = 8;  // every node dials one of these ...
 constexpr size_t kDialsPerNode = 3;    // ... and other random earlier nodes, this many in all
-
-double percentile(std::vector<double>& v, double q) {
-  if (v.empty()) return 0;
-  size_t i = static_cast<size_t>(q * static_cast<double>(v.size() - 1) + 0.5);
-  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(i), v.end());
-  return v[i];
-}
-
-double rss_mb() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
-}
 
 overlay::NodeStats total_stats(swarm::Simulator& sim) {
   using swarm::operator+=;

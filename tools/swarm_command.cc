@@ -14,6 +14,7 @@
 
 #include "chorus/overlay/node.h"
 #include "commands.h"
+#include "run_stats.h"
 #include "overlay_flags.h"
 #include "progress.h"
 
@@ -58,13 +59,6 @@ std::vector<T> ask_all(std::vector<SwarmNode>& nodes, const std::function<T(over
     out.push_back(f.get());
   }
   return out;
-}
-
-double percentile(std::vector<double>& v, double q) {
-  if (v.empty()) return 0;
-  size_t i = static_cast<size_t>(q * static_cast<double>(v.size() - 1) + 0.5);
-  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(i), v.end());
-  return v[i];
 }
 
 }  // namespace

@@ -37,8 +37,17 @@ auto find_entry(Entries& entries, const NodeId& id) {
 
 }  // namespace
 
-RoutingTable::RoutingTable(const NodeId& self, size_t k, size_t replacements_per_bucket)
-    : self_(self), k_(std::max<size_t>(k, 1)), replacements_(replacements_per_bucket) {}
+RoutingTable::RoutingTable(const NodeId& self, size_t k, size_t replacements_per_bucket,
+                           int64_t good_for_ms)
+    : self_(self),
+      k_(std::max<size_t>(k, 1)),
+      replacements_(replacements_per_bucket),
+      good_for_ms_(good_for_ms) {}
+
+bool RoutingTable::has_replacement(int bucket) const {
+  return bucket >= 0 && static_cast<size_t>(bucket) < buckets_.size() &&
+         !buckets_[bucket].replacements.empty();
+}
 
 int RoutingTable::bucket_of(const NodeId& id) const {
   return common_prefix_bits(self_, id);
@@ -75,7 +84,9 @@ RoutingTable::Observed RoutingTable::observe(const Contact& contact, int64_t now
 
   // Full: the long-lived contacts keep their place (Kademlia's resistance to
   // flooding); the newcomer waits and the caller checks the oldest one.
-  result.ping = bucket.entries.front().contact;
+  if (now_ms - bucket.entries.front().last_seen_ms >= good_for_ms_ ||
+      bucket.entries.front().failures > 0)
+    result.ping = bucket.entries.front().contact;
   if (replacements_ == 0) return result;
   if (auto it = find_entry(bucket.replacements, contact.id); it != bucket.replacements.end()) {
     bucket.replacements.erase(it);

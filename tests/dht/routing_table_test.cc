@@ -85,7 +85,7 @@ TEST(RoutingTable, KeepsLeastRecentlySeenFirst) {
 
 TEST(RoutingTable, FullBucketAsksForPingAndKeepsTheOldContact) {
   NodeId self{};
-  RoutingTable table(self, 2);
+  RoutingTable table(self, 2, 8, /*good_for_ms=*/1);
   NodeId a = in_bucket(self, 0, 1), b = in_bucket(self, 0, 2), c = in_bucket(self, 0, 3);
   table.observe(contact_of(a), 1);
   table.observe(contact_of(b), 2);
@@ -106,6 +106,22 @@ TEST(RoutingTable, FullBucketAsksForPingAndKeepsTheOldContact) {
   ASSERT_TRUE(table.find(c).has_value());
   EXPECT_EQ(table.size(), 3u);
   EXPECT_EQ(table.find(c)->last_seen_ms, 13);
+}
+
+TEST(RoutingTable, AGoodOldestContactIsNotPingedUntilItGoesQuiet) {
+  NodeId self{};
+  RoutingTable table(self, 1, 8, /*good_for_ms=*/1000);
+  NodeId a = in_bucket(self, 0, 1), b = in_bucket(self, 0, 2);
+  table.observe(contact_of(a), 0);
+  EXPECT_FALSE(table.observe(contact_of(b), 500).ping.has_value());
+  EXPECT_TRUE(table.has_replacement(0));
+  auto later = table.observe(contact_of(b), 1000);
+  ASSERT_TRUE(later.ping.has_value());
+  EXPECT_EQ(later.ping->id, a);
+  // A failure makes it questionable at once.
+  table.observe(contact_of(a), 1100);
+  table.failed(a);
+  EXPECT_TRUE(table.observe(contact_of(b), 1101).ping.has_value());
 }
 
 TEST(RoutingTable, PromotesTheFreshestReplacementAndBoundsTheList) {

@@ -24,12 +24,18 @@ struct RoutingEntry {
 
 class RoutingTable {
  public:
-  RoutingTable(const NodeId& self, size_t k, size_t replacements_per_bucket = 8);
+  // A contact heard from within `good_for_ms` is "good" (BEP 5): a full
+  // bucket whose least recently seen contact is good keeps it without asking
+  // for a PING; the newcomer only waits among the replacements. That keeps
+  // a busy node from PINGing on every new face.
+  RoutingTable(const NodeId& self, size_t k, size_t replacements_per_bucket = 8,
+               int64_t good_for_ms = 15 * 60'000);
 
   // What observe() did.
   struct Observed {
     bool added = false;  // new in the table, or moved to most recently seen
-    // The bucket was full: PING this one; evict() it if the PING fails.
+    // The bucket was full and its least recently seen contact is no longer
+    // good: PING this one; evict() it if the PING fails.
     std::optional<Contact> ping;
   };
   // A contact was heard from (an authenticated request or reply). Ignores
@@ -55,6 +61,8 @@ class RoutingTable {
   // A random id that falls in bucket i (for refresh), from 32 random bytes.
   NodeId id_in_bucket(int bucket, const std::array<uint8_t, 32>& random) const;
   int bucket_of(const NodeId& id) const;
+  // True when a newcomer waits to take a place in that bucket.
+  bool has_replacement(int bucket) const;
 
   const NodeId& self() const { return self_; }
   std::vector<Contact> all() const;
@@ -68,6 +76,7 @@ class RoutingTable {
   NodeId self_;
   size_t k_;
   size_t replacements_;
+  int64_t good_for_ms_;
   std::vector<Bucket> buckets_;  // grown on demand up to 257 (256 = self)
   size_t size_ = 0;
 };

@@ -1,0 +1,250 @@
+// DhtCore: the whole DHT protocol of one node, with no I/O (spec/dht.md).
+//
+// It owns the routing table, the value store, the datagram codec, every RPC
+// in flight and every operation a caller started. A driver (the libuv
+// dht::Dht, or the simulator) feeds it
+//   inputs    on_datagram / on_timer, each with the current time;
+//   commands  bootstrap / add_contact / join / find_node / put / put_signed /
+//             get / lock / renew / release / compare_and_set / apply_diff /
+//             listen / cancel_listen;
+// and drains after each, in this order:
+//   1. poll_action()    until false: datagrams to send;
+//   2. poll_event()     until false: completions and listen notifications;
+//   3. next_timer_us()  when to call on_timer next.
+// Commands return a Token at once and complete later with a DoneEvent, never
+// inside the call. Time is the driver's clock in microseconds; the core only
+// compares it with itself, so clocks of different nodes may disagree.
+//
+// Every operation is a lookup of the k closest nodes to the key, then a
+// phase that writes to (or reads from) them:
+//   put / put_signed     STORE to the k closest; ok when at least one took it;
+//   get                  FIND_VALUE along the lookup, values merged;
+//   lock / renew         LOCK to the k closest; held with a majority of them,
+//                        then every granting node is raised to the largest
+//                        token granted so tokens only grow (spec §6);
+//   compare_and_set      CAS; ok only with a majority; otherwise undone;
+//   apply_diff           DIFF; nodes without the base get the whole value;
+//   listen               FIND_VALUE, then LISTEN on the k closest, renewed
+//                        until cancelled; they NOTIFY us on every change.
+//
+// Not thread-safe: one driver thread owns a core.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <queue>
+#include <unordered_map>
+#include <variant>
+#include <vector>
+
+#include "chorus/base/result.h"
+#include "chorus/dht/datagram.h"
+#include "chorus/dht/lookup.h"
+#include "chorus/dht/routing_table.h"
+#include "chorus/dht/rpc.h"
+#include "chorus/dht/types.h"
+#include "chorus/dht/value_store.h"
+#include "chorus/overlay/identity.h"
+#include "chorus/overlay/random.h"
+
+namespace chorus::dht {
+
+using Token = uint64_t;  // names one command; 0 = none
+
+struct DhtConfig {
+  size_t k = 20;
+  size_t alpha = 3;
+  int64_t rpc_timeout_ms = 1000;
+  size_t max_pending_rpcs = 4096;  // beyond, a new RPC fails at once
+  size_t max_operations = 1024;    // commands in progress; beyond, kLimit
+  // Maintenance.
+  int64_t housekeeping_ms = 5000;             // expiry, token rotation, due work
+  int64_t refresh_interval_ms = 15 * 60'000;  // lookup in buckets idle this long
+  int64_t republish_interval_ms = 60 * 60'000;
+  int64_t token_rotate_ms = 5 * 60'000;  // tokens stay valid for two periods
+  // Locks: a node refuses grants this long after it started, so a restart
+  // that forgot leases cannot grant a lease someone still holds.
+  int64_t lock_grace_after_start_ms = 60'000;
+  // A holder treats its lease as ended this fraction earlier than asked, to
+  // absorb clock-rate differences and delay.
+  double lease_safety = 0.1;
+  // Lock, CAS and diff are refused by nodes that know k nodes closer to the
+  // key than themselves (so a partitioned minority cannot form a majority of
+  // strangers).
+  bool check_responsible = true;
+  int64_t listen_refresh_ms = 30'000;
+  // Read-only: never put into other nodes' routing tables (initiate-only
+  // nodes, NATed clients). It still asks questions and gets answers.
+  bool read_only = false;
+  StoreLimits store{};
+  DatagramLimits datagram{};
+  size_t max_candidates = 256;  // per lookup
+  // Randomness: nullopt = OS, a value = reproducible (tests, simulator).
+  std::optional<uint64_t> seed;
+};
+
+// ---- the driver's work
+struct SendDatagram {
+  Address to;
+  Bytes bytes;
+};
+
+// ---- events
+struct OpResult {
+  std::vector<Value> values;
+  std::vector<SignedValue> signed_values;
+  std::optional<VersionedValue> versioned;
+  std::vector<Contact> closest;  // the replica set (find_node: the answer)
+  uint64_t number = 0;           // lock: fencing token; CAS/diff: new version
+  int64_t valid_until_us = 0;    // lock: lease end, by our clock
+  size_t acks = 0;               // replicas that accepted
+  size_t replicas = 0;           // replicas asked
+  int hops = 0;                  // depth of the node that answered first / closest
+  size_t rpcs = 0;               // RPCs sent for the operation
+};
+struct DoneEvent {
+  Token token = 0;
+  Result<OpResult> result = OpResult{};
+  // On kRefused for CAS/diff: the newest version a replica reported.
+  uint64_t current_version = 0;
+};
+struct ListenEvent {
+  Token listen = 0;
+  Key key{};
+  std::vector<Value> values;  // only what is new to this listener
+  std::vector<SignedValue> signed_values;
+  std::optional<VersionedValue> versioned;
+};
+using DhtEvent = std::variant<DoneEvent, ListenEvent>;
+
+struct DhtStats {
+  uint64_t datagrams_in = 0, datagrams_out = 0, bytes_in = 0, bytes_out = 0;
+  uint64_t rpcs_sent = 0, rpcs_answered = 0, rpcs_timed_out = 0;
+  uint64_t requests_served = 0, dropped_bad = 0, dropped_unexpected = 0;
+  uint64_t stores_refused = 0, lookups = 0, operations_done = 0;
+  uint64_t lock_grants = 0;
+};
+
+class DhtCore {
+ public:
+  // `self` is the UDP address others reach us at (empty host for read-only).
+  DhtCore(const overlay::Identity& identity, Address self, DhtConfig config, int64_t now_us);
+  ~DhtCore();
+  DhtCore(const DhtCore&) = delete;
+  DhtCore& operator=(const DhtCore&) = delete;
+
+  // ---- inputs
+  void on_datagram(const Address& from, ByteView bytes, int64_t now_us);
+  void on_timer(int64_t now_us);
+
+  // ---- commands
+  // Asks a node whose key we do not know (a signed FIND_NODE for our id),
+  // then looks up our own id through it. Completes like join().
+  Token bootstrap(const Address& address, int64_t now_us);
+  // A contact learned elsewhere (an overlay peer, a saved table).
+  void add_contact(const Contact& contact, int64_t now_us);
+  // A lookup of our own id: fills the table near us. Completes with closest.
+  Token join(int64_t now_us);
+  Token find_node(const NodeId& target, int64_t now_us);
+  Token put(const Key& key, Value value, int64_t now_us);
+  Token put_signed(const Key& key, Bytes data, uint64_t seq, uint32_t ttl_s, int64_t now_us);
+  Token get(const Key& key, int64_t now_us);
+  Token lock(const Key& key, int64_t lease_ms, uint64_t owner_tag, int64_t now_us);
+  // Extends a held lease; fails (kRefused) if the lease was lost.
+  Token renew(const Key& key, int64_t lease_ms, uint64_t owner_tag, uint64_t token, int64_t now_us);
+  Token release(const Key& key, uint64_t owner_tag, uint64_t token, int64_t now_us);
+  Token compare_and_set(const Key& key, uint64_t expected_version, Bytes data, uint32_t ttl_s,
+                        uint64_t owner_tag, int64_t now_us);
+  Token apply_diff(const Key& key, uint64_t base_version, Bytes patch, const Hash256& result_hash,
+                   uint32_t ttl_s, uint64_t owner_tag, int64_t now_us);
+  // Reports what is there now, then every change, as ListenEvents with this
+  // token, until cancel_listen. No DoneEvent unless the listen fails.
+  Token listen(const Key& key, int64_t now_us);
+  void cancel_listen(Token listen, int64_t now_us);
+
+  // ---- drain
+  bool poll_action(SendDatagram& out);
+  bool poll_event(DhtEvent& out);
+  std::optional<int64_t> next_timer_us() const;
+
+  // ---- introspection
+  const RoutingTable& table() const { return table_; }
+  const ValueStore& store() const { return store_; }
+  const DhtStats& stats() const { return stats_; }
+  const DatagramCodec::Stats& codec_stats() const { return codec_.stats(); }
+  const PublicKey& key() const { return identity_.public_key(); }
+  const NodeId& id() const { return table_.self(); }
+  const Address& address() const { return self_; }
+  size_t operations() const { return ops_.size(); }
+  size_t pending_rpcs() const { return rpcs_.size(); }
+
+ private:
+  struct Operation;
+  struct Rpc;
+  enum class OpKind : uint8_t;
+
+  // requests we serve
+  void serve(const Address& from, const PublicKey& sender, const Message& m, int64_t now_ms);
+  Message serve_store(const Address& from, const PublicKey& sender, const StoreReq& req,
+                      int64_t now_ms);
+  void notify_listeners(const Key& key, int64_t now_ms);
+  WriteToken token_for(const PublicKey& sender, const Address& from, int generation) const;
+  bool token_valid(const PublicKey& sender, const Address& from, const WriteToken& t) const;
+
+  // replies to our requests
+  void on_reply(const Address& from, const PublicKey& sender, ByteView bytes, int64_t now_ms);
+  void on_rpc_failed(uint64_t txid, int64_t now_ms);
+
+  // sending
+  uint64_t send_request(const Contact& to, Body body, Token op, int64_t now_ms,
+                        bool key_unknown = false);
+  void send_reply(const Address& to, const PublicKey& key, uint64_t txid, Body body,
+                  int64_t now_ms);
+  void send_bytes(const Address& to, const Result<std::vector<Bytes>>& datagrams);
+  void observe(const Contact& c, int64_t now_ms);
+
+  // operations
+  Token start(std::unique_ptr<Operation> op, int64_t now_ms);
+  void pump(Operation& op, int64_t now_ms);
+  void lookup_done(Operation& op, int64_t now_ms);
+  void store_reply(Operation& op, const Contact& from, const Body* reply, int64_t now_ms);
+  void phase_done(Operation& op, int64_t now_ms);
+  void finish(Operation& op, Result<OpResult> result, uint64_t current_version = 0);
+  void deliver_listen(Operation& op, const Key& key, const std::vector<Value>& values,
+                      const std::vector<SignedValue>& signed_values,
+                      const std::optional<VersionedValue>& versioned);
+  void housekeeping(int64_t now_ms);
+  void republish(int64_t now_ms);
+  Body store_body_for(const Operation& op, const Contact& to) const;
+
+  overlay::Identity identity_;
+  Address self_;
+  DhtConfig config_;
+  overlay::Random random_;
+  RoutingTable table_;
+  ValueStore store_;
+  DatagramCodec codec_;
+  int64_t started_ms_ = 0;
+  int64_t now_ms_ = 0;
+
+  std::array<uint8_t, 32> token_secret_[2]{};
+  int64_t token_rotated_ms_ = 0;
+  int64_t next_housekeeping_ms_ = 0;
+  int64_t next_republish_ms_ = 0;
+
+  std::unordered_map<uint64_t, Rpc> rpcs_;
+  // (deadline, txid): a min-heap; entries of finished RPCs are skipped.
+  std::priority_queue<std::pair<int64_t, uint64_t>, std::vector<std::pair<int64_t, uint64_t>>,
+                      std::greater<>>
+      deadlines_;
+  std::map<Token, std::unique_ptr<Operation>> ops_;
+  Token next_token_ = 1;
+  std::deque<SendDatagram> actions_;
+  std::deque<DhtEvent> events_;
+  DhtStats stats_;
+};
+
+}  // namespace chorus::dht

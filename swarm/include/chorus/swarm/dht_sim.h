@@ -1,0 +1,153 @@
+// DhtSim: the deterministic simulator driver for DhtCore.
+//
+// N DhtCores in one process exchange datagrams through an event queue on a
+// virtual clock — the same cores the libuv dht::Dht runs, only the plumbing
+// differs. A run is a pure function of its seed and the calls made on it.
+//
+// What is simulated:
+//   * datagrams: one-way delay = base + uniform jitter drawn per datagram
+//     (so they may reorder, like UDP), independent loss with probability
+//     `loss`, nothing else (no bandwidth limit, no duplication);
+//   * partitions: datagrams across groups are dropped;
+//   * crash (the core and everything it stored is gone; datagrams to it are
+//     lost) and restart (a fresh core, same identity and address, empty
+//     store — it has to join again);
+//   * clocks: each node's clock may be offset and run at its own rate
+//     (local = virtual × (1 + drift) + offset), so leases see skew.
+// Not simulated: CPU time (a core's work takes no virtual time), MTU.
+//
+// Not thread-safe; one thread drives a simulator.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "chorus/dht/dht_core.h"
+
+namespace chorus::swarm {
+
+using SimNode = uint32_t;
+
+struct DhtSimConfig {
+  uint64_t seed = 1;
+  int64_t latency_base_us = 10'000;
+  int64_t latency_jitter_us = 40'000;  // uniform in [0, jitter)
+  double loss = 0.0;
+  dht::DhtConfig dht{};                    // every node's config (seed set per node)
+  size_t max_events_pending = 50'000'000;  // beyond, run_until stops
+};
+
+struct DhtSimStats {
+  uint64_t events = 0;
+  uint64_t datagrams = 0;
+  uint64_t datagrams_lost = 0;         // loss model
+  uint64_t datagrams_partitioned = 0;  // dropped across groups
+  uint64_t datagrams_to_down = 0;      // destination crashed
+  bool event_cap_hit = false;
+};
+
+class DhtSim {
+ public:
+  explicit DhtSim(DhtSimConfig config);
+  ~DhtSim();
+  DhtSim(const DhtSim&) = delete;
+  DhtSim& operator=(const DhtSim&) = delete;
+
+  // Adds and starts a node now. Its identity comes from the seed and index.
+  SimNode add_node();
+  size_t size() const { return nodes_.size(); }
+
+  // Fills every up node's routing table from global knowledge, as if each
+  // had joined long ago: each bucket gets up to `per_bucket` random members
+  // of its subtree. Costs no messages (a large simulation would otherwise
+  // spend most of its time joining). Keep per_bucket ≤ k, or full buckets
+  // send eviction PINGs.
+  void warm_start(size_t per_bucket = 20);
+
+  bool is_up(SimNode n) const { return nodes_[n].core != nullptr; }
+  dht::DhtCore* core(SimNode n) { return nodes_[n].core.get(); }
+  const dht::Contact& contact(SimNode n) const { return nodes_[n].contact; }
+  const overlay::Identity& identity(SimNode n) const { return nodes_[n].identity; }
+
+  int64_t now_us() const { return now_us_; }
+  // A node's own clock at virtual time t, and back.
+  int64_t local_us(SimNode n, int64_t virtual_us) const;
+  int64_t virtual_us(SimNode n, int64_t local_us) const;
+  void set_clock(SimNode n, int64_t offset_us, double drift);
+
+  // Runs fn(core, local_now_us) on an up node, then drains it. False if down.
+  bool command(SimNode n, const std::function<void(dht::DhtCore&, int64_t)>& fn);
+
+  void crash(SimNode n);
+  void restart(SimNode n);
+  // Nodes listed go into groups 1, 2, ...; the rest form group 0.
+  void partition(const std::vector<std::vector<SimNode>>& groups);
+  void heal();
+
+  // Runs fn at virtual time at_us (not before now).
+  void at(int64_t at_us, std::function<void()> fn);
+  // Processes events due up to until_us, then sets the clock there. False
+  // when a bound stopped it.
+  bool run_until(int64_t until_us);
+
+  // Events polled from node n's core, in drain order. Do not call command()
+  // from here (the core is being drained); schedule follow-ups with at().
+  std::function<void(SimNode, dht::DhtEvent&)> on_event;
+
+  std::mt19937_64& rng() { return rng_; }
+  const DhtSimStats& stats() const { return stats_; }
+  // Sum of every up core's stats.
+  dht::DhtStats total_core_stats() const;
+
+ private:
+  struct Node {
+    std::unique_ptr<dht::DhtCore> core;
+    overlay::Identity identity;
+    dht::Contact contact;
+    uint32_t incarnation = 0;
+    int64_t timer_at = -1;
+    int64_t clock_offset_us = 0;
+    double clock_drift = 0;
+  };
+  enum class Kind : uint8_t { kDatagram, kTimer, kScript };
+  struct Ev {
+    int64_t at = 0;
+    uint64_t seq = 0;
+    Kind kind = Kind::kTimer;
+    SimNode node = 0;
+    SimNode from = 0;
+    uint32_t incarnation = 0;
+    size_t script = 0;
+    Bytes bytes;
+  };
+  struct Later {
+    bool operator()(const Ev& a, const Ev& b) const {
+      return a.at != b.at ? a.at > b.at : a.seq > b.seq;
+    }
+  };
+
+  void start(SimNode n);
+  void drain(SimNode n);
+  void push(Ev ev);
+  void handle(Ev& ev);
+  bool same_group(SimNode a, SimNode b) const;
+
+  DhtSimConfig config_;
+  std::mt19937_64 rng_;
+  int64_t now_us_ = 0;
+  uint64_t seq_ = 0;
+  std::vector<Node> nodes_;
+  std::unordered_map<std::string, SimNode> by_host_;
+  std::vector<Ev> queue_;  // min-heap by (at, seq)
+  std::vector<std::function<void()>> scripts_;
+  std::vector<uint16_t> group_;
+  DhtSimStats stats_;
+};
+
+}  // namespace chorus::swarm

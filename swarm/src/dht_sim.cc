@@ -1,0 +1,286 @@
+#include "chorus/swarm/dht_sim.h"
+
+#include <algorithm>
+
+namespace chorus::swarm {
+namespace {
+
+std::string host_of(SimNode n) {
+  return "10." + std::to_string((n >> 16) & 255) + "." + std::to_string((n >> 8) & 255) + "." +
+         std::to_string(n & 255);
+}
+
+}  // namespace
+
+DhtSim::DhtSim(DhtSimConfig config) : config_(std::move(config)), rng_(config_.seed) {}
+
+DhtSim::~DhtSim() = default;
+
+SimNode DhtSim::add_node() {
+  SimNode n = static_cast<SimNode>(nodes_.size());
+  // Identities derive from the seed and the index, so a run replays exactly.
+  ByteView tag = as_bytes("chorus-dht-sim");
+  Bytes material(tag.begin(), tag.end());
+  for (int i = 0; i < 8; ++i) material.push_back(static_cast<uint8_t>(config_.seed >> (8 * i)));
+  for (int i = 0; i < 4; ++i) material.push_back(static_cast<uint8_t>(n >> (8 * i)));
+  Node node{nullptr, overlay::Identity::from_seed(overlay::blake2b_256(material)), {}, 0, -1, 0, 0};
+  node.contact = dht::make_contact(node.identity.public_key(), dht::Address{host_of(n), 4000});
+  nodes_.push_back(std::move(node));
+  by_host_.emplace(nodes_.back().contact.address.host, n);
+  if (!group_.empty()) group_.push_back(0);
+  start(n);
+  return n;
+}
+
+void DhtSim::start(SimNode n) {
+  Node& node = nodes_[n];
+  dht::DhtConfig cfg = config_.dht;
+  cfg.seed = config_.seed * 0x9E3779B97F4A7C15ull + n * 1000003ull + node.incarnation;
+  node.core = std::make_unique<dht::DhtCore>(node.identity, node.contact.address, cfg,
+                                             local_us(n, now_us_));
+  node.timer_at = -1;
+  drain(n);
+}
+
+void DhtSim::warm_start(size_t per_bucket) {
+  // Ids sorted: every subtree of the id space is a contiguous range, so
+  // "the nodes sharing exactly i bits with x" is one binary search away.
+  std::vector<std::pair<dht::NodeId, SimNode>> sorted;
+  for (SimNode n = 0; n < nodes_.size(); ++n)
+    if (is_up(n)) sorted.emplace_back(nodes_[n].contact.id, n);
+  std::sort(sorted.begin(), sorted.end());
+  auto range = [&](const dht::NodeId& x, int bits) {
+    // [lo, hi) of ids whose first `bits` bits equal x's.
+    dht::NodeId lo_id = x, hi_id = x;
+    for (int b = bits; b < 256; ++b) {
+      uint8_t mask = static_cast<uint8_t>(0x80 >> (b % 8));
+      lo_id[b / 8] &= static_cast<uint8_t>(~mask);
+      hi_id[b / 8] |= mask;
+    }
+    auto lo = std::lower_bound(sorted.begin(), sorted.end(), std::make_pair(lo_id, SimNode{0}));
+    auto hi = std::upper_bound(sorted.begin(), sorted.end(),
+                               std::make_pair(hi_id, static_cast<SimNode>(-1)));
+    return std::make_pair(lo, hi);
+  };
+  for (auto& [id, n] : sorted) {
+    dht::DhtCore& core = *nodes_[n].core;
+    int64_t local = local_us(n, now_us_);
+    for (int i = 0; i < 256; ++i) {
+      dht::NodeId sibling = id;
+      sibling[i / 8] ^= static_cast<uint8_t>(0x80 >> (i % 8));
+      auto [lo, hi] = range(sibling, i + 1);
+      size_t count = static_cast<size_t>(hi - lo);
+      if (count <= per_bucket) {
+        for (auto it = lo; it != hi; ++it) core.add_contact(nodes_[it->second].contact, local);
+      } else {
+        // A random sample of the subtree, without repeats.
+        std::vector<size_t> picks;
+        while (picks.size() < per_bucket) {
+          size_t p = std::uniform_int_distribution<size_t>(0, count - 1)(rng_);
+          if (std::find(picks.begin(), picks.end(), p) == picks.end()) picks.push_back(p);
+        }
+        for (size_t p : picks)
+          core.add_contact(nodes_[(lo + static_cast<long>(p))->second].contact, local);
+      }
+      auto [mlo, mhi] = range(id, i + 1);
+      if (mhi - mlo <= 1) break;  // nobody else shares i + 1 bits with us
+    }
+    drain(n);
+  }
+}
+
+int64_t DhtSim::local_us(SimNode n, int64_t v) const {
+  const Node& node = nodes_[n];
+  return v + static_cast<int64_t>(static_cast<double>(v) * node.clock_drift) + node.clock_offset_us;
+}
+
+int64_t DhtSim::virtual_us(SimNode n, int64_t local) const {
+  const Node& node = nodes_[n];
+  return static_cast<int64_t>(static_cast<double>(local - node.clock_offset_us) /
+                              (1.0 + node.clock_drift));
+}
+
+void DhtSim::set_clock(SimNode n, int64_t offset_us, double drift) {
+  nodes_[n].clock_offset_us = offset_us;
+  nodes_[n].clock_drift = drift;
+  if (is_up(n)) {
+    nodes_[n].timer_at = -1;  // re-arm against the new clock
+    drain(n);
+  }
+}
+
+bool DhtSim::command(SimNode n, const std::function<void(dht::DhtCore&, int64_t)>& fn) {
+  if (!is_up(n)) return false;
+  fn(*nodes_[n].core, local_us(n, now_us_));
+  drain(n);
+  return true;
+}
+
+void DhtSim::drain(SimNode n) {
+  Node& node = nodes_[n];
+  if (!node.core) return;
+  dht::SendDatagram out;
+  while (node.core->poll_action(out)) {
+    ++stats_.datagrams;
+    auto it = by_host_.find(out.to.host);
+    if (it == by_host_.end()) {
+      ++stats_.datagrams_to_down;
+      continue;
+    }
+    SimNode to = it->second;
+    if (!same_group(n, to)) {
+      ++stats_.datagrams_partitioned;
+      continue;
+    }
+    if (config_.loss > 0 && std::uniform_real_distribution<double>(0, 1)(rng_) < config_.loss) {
+      ++stats_.datagrams_lost;
+      continue;
+    }
+    int64_t delay = config_.latency_base_us;
+    if (config_.latency_jitter_us > 0)
+      delay += std::uniform_int_distribution<int64_t>(0, config_.latency_jitter_us - 1)(rng_);
+    Ev ev;
+    ev.at = now_us_ + delay;
+    ev.kind = Kind::kDatagram;
+    ev.node = to;
+    ev.from = n;
+    ev.incarnation = nodes_[to].incarnation;
+    ev.bytes = std::move(out.bytes);
+    push(std::move(ev));
+  }
+  dht::DhtEvent event;
+  while (node.core && node.core->poll_event(event))
+    if (on_event) on_event(n, event);
+  if (!node.core) return;
+  if (auto t = node.core->next_timer_us()) {
+    int64_t at = std::max(now_us_, virtual_us(n, *t) + 1);
+    if (at != node.timer_at) {
+      node.timer_at = at;
+      Ev ev;
+      ev.at = at;
+      ev.kind = Kind::kTimer;
+      ev.node = n;
+      ev.incarnation = node.incarnation;
+      push(std::move(ev));
+    }
+  }
+}
+
+void DhtSim::push(Ev ev) {
+  ev.seq = seq_++;
+  queue_.push_back(std::move(ev));
+  std::push_heap(queue_.begin(), queue_.end(), Later{});
+}
+
+void DhtSim::crash(SimNode n) {
+  if (!is_up(n)) return;
+  nodes_[n].core.reset();
+  ++nodes_[n].incarnation;  // events already queued for it are dropped
+  nodes_[n].timer_at = -1;
+}
+
+void DhtSim::restart(SimNode n) {
+  if (is_up(n)) return;
+  start(n);
+}
+
+void DhtSim::partition(const std::vector<std::vector<SimNode>>& groups) {
+  group_.assign(nodes_.size(), 0);
+  for (size_t g = 0; g < groups.size(); ++g)
+    for (SimNode n : groups[g]) group_[n] = static_cast<uint16_t>(g + 1);
+}
+
+void DhtSim::heal() {
+  group_.clear();
+}
+
+bool DhtSim::same_group(SimNode a, SimNode b) const {
+  return group_.empty() || group_[a] == group_[b];
+}
+
+void DhtSim::at(int64_t at_us, std::function<void()> fn) {
+  Ev ev;
+  ev.at = std::max(at_us, now_us_);
+  ev.kind = Kind::kScript;
+  ev.script = scripts_.size();
+  scripts_.push_back(std::move(fn));
+  push(std::move(ev));
+}
+
+void DhtSim::handle(Ev& ev) {
+  switch (ev.kind) {
+    case Kind::kScript: {
+      auto fn = std::move(scripts_[ev.script]);
+      scripts_[ev.script] = nullptr;
+      if (fn) fn();
+      return;
+    }
+    case Kind::kTimer: {
+      Node& node = nodes_[ev.node];
+      if (!node.core || ev.incarnation != node.incarnation || ev.at != node.timer_at) return;
+      node.timer_at = -1;
+      node.core->on_timer(local_us(ev.node, now_us_));
+      drain(ev.node);
+      return;
+    }
+    case Kind::kDatagram: {
+      Node& node = nodes_[ev.node];
+      if (!node.core || ev.incarnation != node.incarnation) {
+        ++stats_.datagrams_to_down;
+        return;
+      }
+      // Partitions made after the send still drop it on arrival.
+      if (!same_group(ev.from, ev.node)) {
+        ++stats_.datagrams_partitioned;
+        return;
+      }
+      node.core->on_datagram(nodes_[ev.from].contact.address, ev.bytes, local_us(ev.node, now_us_));
+      drain(ev.node);
+      return;
+    }
+  }
+}
+
+bool DhtSim::run_until(int64_t until_us) {
+  while (!queue_.empty() && queue_.front().at <= until_us) {
+    if (queue_.size() > config_.max_events_pending) {
+      stats_.event_cap_hit = true;
+      return false;
+    }
+    std::pop_heap(queue_.begin(), queue_.end(), Later{});
+    Ev ev = std::move(queue_.back());
+    queue_.pop_back();
+    now_us_ = std::max(now_us_, ev.at);
+    ++stats_.events;
+    handle(ev);
+  }
+  now_us_ = std::max(now_us_, until_us);
+  // Scripts that ran are gone; keep the table from growing without bound.
+  if (queue_.empty()) scripts_.clear();
+  return true;
+}
+
+dht::DhtStats DhtSim::total_core_stats() const {
+  dht::DhtStats t;
+  for (const Node& n : nodes_) {
+    if (!n.core) continue;
+    const auto& s = n.core->stats();
+    t.datagrams_in += s.datagrams_in;
+    t.datagrams_out += s.datagrams_out;
+    t.bytes_in += s.bytes_in;
+    t.bytes_out += s.bytes_out;
+    t.rpcs_sent += s.rpcs_sent;
+    t.rpcs_answered += s.rpcs_answered;
+    t.rpcs_timed_out += s.rpcs_timed_out;
+    t.requests_served += s.requests_served;
+    t.dropped_bad += s.dropped_bad;
+    t.dropped_unexpected += s.dropped_unexpected;
+    t.stores_refused += s.stores_refused;
+    t.lookups += s.lookups;
+    t.operations_done += s.operations_done;
+    t.lock_grants += s.lock_grants;
+  }
+  return t;
+}
+
+}  // namespace chorus::swarm

@@ -1,0 +1,373 @@
+// The DHT as users rely on it, run on the deterministic simulator: nodes
+// join through one bootstrap address, values come back from any node, under
+// churn and loss; locks exclude each other and tokens grow, also across a
+// partition; CAS has one winner per version; diffs reach replicas that miss
+// the base; listeners hear about changes; a run replays from its seed.
+#include "chorus/swarm/dht_sim.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+
+#include "chorus/dht/patch.h"
+
+namespace chorus::swarm {
+namespace {
+
+constexpr int64_t kSecond = 1'000'000;
+constexpr int64_t kMs = 1000;
+
+// A simulation plus a record of every event, and helpers that run one
+// operation to completion (bounded in virtual time).
+struct World {
+  explicit World(DhtSimConfig c) : sim(c) {
+    sim.on_event = [this](SimNode n, dht::DhtEvent& e) {
+      if (auto* d = std::get_if<dht::DoneEvent>(&e)) {
+        done[{n, d->token}] = *d;
+      } else if (auto* l = std::get_if<dht::ListenEvent>(&e)) {
+        heard[n].push_back(*l);
+      }
+    };
+  }
+  DhtSim sim;
+  std::map<std::pair<SimNode, dht::Token>, dht::DoneEvent> done;
+  std::map<SimNode, std::vector<dht::ListenEvent>> heard;
+
+  dht::Token issue(SimNode n, const std::function<dht::Token(dht::DhtCore&, int64_t)>& fn) {
+    dht::Token t = 0;
+    EXPECT_TRUE(sim.command(n, [&](dht::DhtCore& c, int64_t now) { t = fn(c, now); }));
+    return t;
+  }
+  // Runs until the operation completes (or 60 virtual seconds pass).
+  dht::DoneEvent wait(SimNode n, dht::Token t) {
+    int64_t limit = sim.now_us() + 60 * kSecond;
+    while (!done.count({n, t}) && sim.now_us() < limit) sim.run_until(sim.now_us() + 10 * kMs);
+    auto it = done.find({n, t});
+    if (it == done.end()) {
+      ADD_FAILURE() << "operation " << t << " on node " << n << " never completed";
+      return dht::DoneEvent{t, timed_out("test"), 0};
+    }
+    return it->second;
+  }
+  dht::DoneEvent run(SimNode n, const std::function<dht::Token(dht::DhtCore&, int64_t)>& fn) {
+    return wait(n, issue(n, fn));
+  }
+};
+
+DhtSimConfig small_config(uint64_t seed) {
+  DhtSimConfig c;
+  c.seed = seed;
+  c.dht.lock_grace_after_start_ms = 0;
+  return c;
+}
+
+Bytes bytes_of(const std::string& s) {
+  return Bytes(s.begin(), s.end());
+}
+
+TEST(DhtSim, NodesJoinThroughOneBootstrapAddressAndFindEachOthersValues) {
+  World w(small_config(7));
+  const size_t n = 60;
+  for (size_t i = 0; i < n; ++i) w.sim.add_node();
+  // Node 0 knows nobody; everyone else knows only node 0's address (not its
+  // key), the way `--bootstrap HOST:PORT` works.
+  for (SimNode i = 1; i < n; ++i) {
+    auto r = w.run(i, [&](dht::DhtCore& c, int64_t now) {
+      return c.bootstrap(w.sim.contact(0).address, now);
+    });
+    ASSERT_TRUE(r.result.ok()) << r.result.error().to_string();
+  }
+  for (SimNode i = 0; i < n; ++i) EXPECT_GE(w.sim.core(i)->table().size(), 10u) << i;
+
+  for (int k = 0; k < 20; ++k) {
+    SimNode writer = static_cast<SimNode>((k * 7) % n),
+            reader = static_cast<SimNode>((k * 13 + 5) % n);
+    dht::Key key = dht::key_for("joined/" + std::to_string(k));
+    auto put = w.run(writer, [&](dht::DhtCore& c, int64_t now) {
+      return c.put(
+          key, dht::Value{static_cast<uint64_t>(k), bytes_of("v" + std::to_string(k)), 600}, now);
+    });
+    ASSERT_TRUE(put.result.ok()) << put.result.error().to_string();
+    EXPECT_GE(put.result.value().acks, 10u);
+    auto got = w.run(reader, [&](dht::DhtCore& c, int64_t now) { return c.get(key, now); });
+    ASSERT_TRUE(got.result.ok()) << got.result.error().to_string();
+    ASSERT_EQ(got.result.value().values.size(), 1u);
+    EXPECT_EQ(got.result.value().values[0].data, bytes_of("v" + std::to_string(k)));
+  }
+}
+
+TEST(DhtSim, GetsSucceedUnderChurnAndLoss) {
+  DhtSimConfig c = small_config(11);
+  c.loss = 0.05;
+  World w(c);
+  const size_t n = 400;
+  for (size_t i = 0; i < n; ++i) w.sim.add_node();
+  w.sim.warm_start(20);
+  const int keys = 20;
+  for (int k = 0; k < keys; ++k) {
+    auto r = w.run(static_cast<SimNode>(k), [&](dht::DhtCore& core, int64_t now) {
+      return core.put(dht::key_for("churn/" + std::to_string(k)),
+                      dht::Value{1, bytes_of("value " + std::to_string(k)), 3600}, now);
+    });
+    ASSERT_TRUE(r.result.ok());
+  }
+  // A tenth of the nodes crash (none of the readers below).
+  for (SimNode i = 100; i < 140; ++i) w.sim.crash(i);
+  int found = 0, asked = 0;
+  for (int g = 0; g < 100; ++g) {
+    SimNode reader = static_cast<SimNode>(200 + g);
+    int k = g % keys;
+    auto r = w.run(reader, [&](dht::DhtCore& core, int64_t now) {
+      return core.get(dht::key_for("churn/" + std::to_string(k)), now);
+    });
+    ++asked;
+    if (r.result.ok() && !r.result.value().values.empty() &&
+        r.result.value().values[0].data == bytes_of("value " + std::to_string(k)))
+      ++found;
+  }
+  EXPECT_GE(found, asked * 99 / 100);
+  EXPECT_GT(w.sim.stats().datagrams_lost, 0u);
+}
+
+TEST(DhtSim, SameSeedSameRun) {
+  auto trace = [](uint64_t seed) {
+    World w(small_config(seed));
+    for (int i = 0; i < 80; ++i) w.sim.add_node();
+    w.sim.warm_start(20);
+    std::vector<std::string> out;
+    for (int k = 0; k < 10; ++k) {
+      auto r = w.run(static_cast<SimNode>(k), [&](dht::DhtCore& c, int64_t now) {
+        return c.put(dht::key_for(std::to_string(k)), dht::Value{1, bytes_of("x"), 60}, now);
+      });
+      out.push_back(std::to_string(w.sim.now_us()) + "/" +
+                    std::to_string(r.result.ok() ? r.result.value().rpcs : 0));
+    }
+    out.push_back(std::to_string(w.sim.stats().datagrams) + "/" +
+                  std::to_string(w.sim.stats().events));
+    return out;
+  };
+  EXPECT_EQ(trace(5), trace(5));
+  EXPECT_NE(trace(5), trace(6));
+}
+
+TEST(DhtSim, LockExcludesOthersAndTokensGrow) {
+  World w(small_config(3));
+  for (int i = 0; i < 100; ++i) w.sim.add_node();
+  w.sim.warm_start(20);
+  dht::Key key = dht::key_for("lock/a");
+  auto a = w.run(1, [&](dht::DhtCore& c, int64_t now) { return c.lock(key, 5000, 1, now); });
+  ASSERT_TRUE(a.result.ok()) << a.result.error().to_string();
+  uint64_t t1 = a.result.value().number;
+  EXPECT_GT(t1, 0u);
+  auto b = w.run(2, [&](dht::DhtCore& c, int64_t now) { return c.lock(key, 5000, 2, now); });
+  ASSERT_FALSE(b.result.ok());
+  EXPECT_EQ(b.result.error().code(), ErrorCode::kRefused);
+  // The holder renews: same token.
+  auto renew =
+      w.run(1, [&](dht::DhtCore& c, int64_t now) { return c.renew(key, 5000, 1, t1, now); });
+  ASSERT_TRUE(renew.result.ok()) << renew.result.error().to_string();
+  EXPECT_EQ(renew.result.value().number, t1);
+  auto rel = w.run(1, [&](dht::DhtCore& c, int64_t now) { return c.release(key, 1, t1, now); });
+  ASSERT_TRUE(rel.result.ok());
+  auto b2 = w.run(2, [&](dht::DhtCore& c, int64_t now) { return c.lock(key, 5000, 2, now); });
+  ASSERT_TRUE(b2.result.ok()) << b2.result.error().to_string();
+  EXPECT_GT(b2.result.value().number, t1);
+  // Without release, the lease ends by itself and the next token is larger still.
+  w.sim.run_until(w.sim.now_us() + 6 * kSecond);
+  auto c3 = w.run(3, [&](dht::DhtCore& c, int64_t now) { return c.lock(key, 5000, 3, now); });
+  ASSERT_TRUE(c3.result.ok()) << c3.result.error().to_string();
+  EXPECT_GT(c3.result.value().number, b2.result.value().number);
+}
+
+TEST(DhtSim, RestartedNodesRefuseLocksDuringTheirGrace) {
+  DhtSimConfig c = small_config(4);
+  c.dht.lock_grace_after_start_ms = 30'000;
+  World w(c);
+  for (int i = 0; i < 50; ++i) w.sim.add_node();
+  w.sim.warm_start(20);
+  dht::Key key = dht::key_for("lock/grace");
+  auto early =
+      w.run(1, [&](dht::DhtCore& core, int64_t now) { return core.lock(key, 1000, 1, now); });
+  EXPECT_FALSE(early.result.ok());
+  w.sim.run_until(31 * kSecond);
+  auto later =
+      w.run(1, [&](dht::DhtCore& core, int64_t now) { return core.lock(key, 1000, 1, now); });
+  EXPECT_TRUE(later.result.ok());
+}
+
+TEST(DhtSim, AMinorityPartitionCannotTakeAHeldLockAndNoOneHoldsTwice) {
+  World w(small_config(5));
+  const int n = 200;
+  for (int i = 0; i < n; ++i) w.sim.add_node();
+  w.sim.warm_start(20);
+  dht::Key key = dht::key_for("lock/partition");
+  // The replicas of the key: the 20 closest ids.
+  std::vector<SimNode> order(n);
+  for (int i = 0; i < n; ++i) order[i] = static_cast<SimNode>(i);
+  std::sort(order.begin(), order.end(), [&](SimNode x, SimNode y) {
+    return dht::closer(key, w.sim.contact(x).id, w.sim.contact(y).id);
+  });
+  // Side A holds 8 of the 20 replicas and a client; side B the rest.
+  std::vector<SimNode> side_a(order.begin(), order.begin() + 8);
+  SimNode client_a = order[100], client_b = order[150];
+  side_a.push_back(client_a);
+  w.sim.partition({side_a});
+  auto a =
+      w.run(client_a, [&](dht::DhtCore& c, int64_t now) { return c.lock(key, 20'000, 1, now); });
+  EXPECT_FALSE(a.result.ok()) << "a minority of the replicas granted a lock";
+  auto b =
+      w.run(client_b, [&](dht::DhtCore& c, int64_t now) { return c.lock(key, 20'000, 2, now); });
+  ASSERT_TRUE(b.result.ok()) << b.result.error().to_string();
+  w.sim.heal();
+  auto a2 =
+      w.run(client_a, [&](dht::DhtCore& c, int64_t now) { return c.lock(key, 20'000, 1, now); });
+  EXPECT_FALSE(a2.result.ok()) << "granted while B's lease runs";
+}
+
+TEST(DhtSim, ConcurrentCasHasExactlyOneWinnerPerVersion) {
+  World w(small_config(9));
+  for (int i = 0; i < 120; ++i) w.sim.add_node();
+  w.sim.warm_start(20);
+  dht::Key key = dht::key_for("cas/counter");
+  uint64_t version = 0;
+  for (int round = 0; round < 5; ++round) {
+    std::vector<std::pair<SimNode, dht::Token>> ops;
+    for (SimNode writer = 10; writer < 12; ++writer)
+      ops.emplace_back(writer, w.issue(writer, [&](dht::DhtCore& c, int64_t now) {
+        return c.compare_and_set(key, version, bytes_of("by " + std::to_string(writer)), 600,
+                                 writer, now);
+      }));
+    int winners = 0;
+    for (auto& [node, token] : ops) {
+      auto r = w.wait(node, token);
+      if (r.result.ok()) {
+        ++winners;
+        EXPECT_EQ(r.result.value().number, version + 1);
+      }
+    }
+    EXPECT_LE(winners, 1) << "round " << round;
+    auto got = w.run(50, [&](dht::DhtCore& c, int64_t now) { return c.get(key, now); });
+    if (winners == 1) {
+      ASSERT_TRUE(got.result.ok());
+      ASSERT_TRUE(got.result.value().versioned);
+      EXPECT_EQ(got.result.value().versioned->version, version + 1);
+      ++version;
+    }
+  }
+  // Two writers racing split the votes now and then (no winner, both
+  // undone); most rounds still have one.
+  EXPECT_GE(version, 2u);
+}
+
+TEST(DhtSim, DiffReachesReplicasThatMissTheBase) {
+  World w(small_config(12));
+  const int n = 100;
+  for (int i = 0; i < n; ++i) w.sim.add_node();
+  w.sim.warm_start(20);
+  dht::Key key = dht::key_for("notebook/page");
+  Bytes v1 = bytes_of("line one\nline two\n");
+  auto cas = w.run(
+      1, [&](dht::DhtCore& c, int64_t now) { return c.compare_and_set(key, 0, v1, 600, 1, now); });
+  ASSERT_TRUE(cas.result.ok()) << cas.result.error().to_string();
+  // Four replicas lose everything (crash + restart with an empty store).
+  std::vector<SimNode> order(n);
+  for (int i = 0; i < n; ++i) order[i] = static_cast<SimNode>(i);
+  std::sort(order.begin(), order.end(), [&](SimNode x, SimNode y) {
+    return dht::closer(key, w.sim.contact(x).id, w.sim.contact(y).id);
+  });
+  for (int i = 0; i < 4; ++i) {
+    w.sim.crash(order[i]);
+    w.sim.restart(order[i]);
+    for (int j = 0; j < n; ++j)
+      if (j != static_cast<int>(order[i]))
+        w.sim.command(order[i], [&](dht::DhtCore& c, int64_t now) {
+          c.add_contact(w.sim.contact(static_cast<SimNode>(j)), now);
+        });
+  }
+  Bytes v2 = bytes_of("line one\nline 2\nline three\n");
+  auto diff = w.run(2, [&](dht::DhtCore& c, int64_t now) {
+    return c.apply_diff(key, 1, dht::make_patch(v1, v2), overlay::blake2b_256(v2), 600, 2, now);
+  });
+  ASSERT_TRUE(diff.result.ok()) << diff.result.error().to_string();
+  EXPECT_EQ(diff.result.value().number, 2u);
+  // The replicas that had lost the base now hold the whole new value.
+  for (int i = 0; i < 4; ++i) {
+    auto s =
+        w.sim.core(order[i])->store().get(key, w.sim.local_us(order[i], w.sim.now_us()) / 1000);
+    ASSERT_TRUE(s.versioned) << "replica " << i;
+    EXPECT_EQ(s.versioned->data, v2);
+  }
+  auto got = w.run(70, [&](dht::DhtCore& c, int64_t now) { return c.get(key, now); });
+  ASSERT_TRUE(got.result.ok());
+  ASSERT_TRUE(got.result.value().versioned);
+  EXPECT_EQ(got.result.value().versioned->data, v2);
+  // A diff against a version that is no longer current is refused.
+  auto stale = w.run(3, [&](dht::DhtCore& c, int64_t now) {
+    return c.apply_diff(key, 1, dht::make_patch(v1, v2), overlay::blake2b_256(v2), 600, 3, now);
+  });
+  EXPECT_FALSE(stale.result.ok());
+  EXPECT_EQ(stale.current_version, 2u);
+}
+
+TEST(DhtSim, ListenersHearNewValuesUntilCancelled) {
+  World w(small_config(13));
+  for (int i = 0; i < 80; ++i) w.sim.add_node();
+  w.sim.warm_start(20);
+  dht::Key key = dht::key_for("room/lobby");
+  dht::Token listen = w.issue(5, [&](dht::DhtCore& c, int64_t now) { return c.listen(key, now); });
+  w.sim.run_until(w.sim.now_us() + 2 * kSecond);
+  auto put = w.run(9, [&](dht::DhtCore& c, int64_t now) {
+    return c.put(key, dht::Value{42, bytes_of("hello"), 600}, now);
+  });
+  ASSERT_TRUE(put.result.ok());
+  w.sim.run_until(w.sim.now_us() + 2 * kSecond);
+  bool heard = false;
+  for (auto& e : w.heard[5])
+    for (auto& v : e.values)
+      if (v.id == 42 && v.data == bytes_of("hello")) heard = true;
+  EXPECT_TRUE(heard);
+  size_t before = w.heard[5].size();
+  // Renewal keeps it alive past the listen duration.
+  w.sim.run_until(w.sim.now_us() + 90 * kSecond);
+  w.run(9, [&](dht::DhtCore& c, int64_t now) {
+    return c.put(key, dht::Value{43, bytes_of("again"), 600}, now);
+  });
+  w.sim.run_until(w.sim.now_us() + 2 * kSecond);
+  EXPECT_GT(w.heard[5].size(), before);
+  w.sim.command(5, [&](dht::DhtCore& c, int64_t now) { c.cancel_listen(listen, now); });
+  w.sim.run_until(w.sim.now_us() + kSecond);
+  size_t after_cancel = w.heard[5].size();
+  w.run(9, [&](dht::DhtCore& c, int64_t now) {
+    return c.put(key, dht::Value{44, bytes_of("late"), 600}, now);
+  });
+  w.sim.run_until(w.sim.now_us() + 2 * kSecond);
+  EXPECT_EQ(w.heard[5].size(), after_cancel);
+}
+
+TEST(DhtSim, SignedValuesOnlyTheOwnerReplaces) {
+  World w(small_config(14));
+  for (int i = 0; i < 60; ++i) w.sim.add_node();
+  w.sim.warm_start(20);
+  dht::Key key = dht::key_for("profile");
+  auto p1 = w.run(3, [&](dht::DhtCore& c, int64_t now) {
+    return c.put_signed(key, bytes_of("v1"), 1, 600, now);
+  });
+  ASSERT_TRUE(p1.result.ok());
+  auto p2 = w.run(3, [&](dht::DhtCore& c, int64_t now) {
+    return c.put_signed(key, bytes_of("v2"), 2, 600, now);
+  });
+  ASSERT_TRUE(p2.result.ok());
+  auto old = w.run(3, [&](dht::DhtCore& c, int64_t now) {
+    return c.put_signed(key, bytes_of("v0"), 1, 600, now);
+  });
+  EXPECT_FALSE(old.result.ok()) << "a lower sequence replaced a higher one";
+  auto got = w.run(40, [&](dht::DhtCore& c, int64_t now) { return c.get(key, now); });
+  ASSERT_TRUE(got.result.ok());
+  ASSERT_EQ(got.result.value().signed_values.size(), 1u);
+  EXPECT_EQ(got.result.value().signed_values[0].data, bytes_of("v2"));
+  EXPECT_EQ(got.result.value().signed_values[0].owner, w.sim.contact(3).key);
+}
+
+}  // namespace
+}  // namespace chorus::swarm
