@@ -8,7 +8,7 @@ include(CMakePackageConfigHelpers)
 set(CHORUS_INSTALL_CMAKEDIR ${CMAKE_INSTALL_LIBDIR}/cmake/Chorus)
 
 # Chorus::<name> for each chorus_<name> library.
-set(_chorus_libs chorus_base chorus_compression chorus_overlay chorus_overlay_node chorus_dht chorus_nano chorus_swarm)
+set(_chorus_libs chorus_base chorus_compression chorus_overlay chorus_overlay_node chorus_dht chorus_dht_node chorus_nano chorus_swarm)
 foreach(lib IN LISTS _chorus_libs)
   string(REGEX REPLACE "^chorus_" "" name ${lib})
   set_target_properties(${lib} PROPERTIES EXPORT_NAME ${name})

@@ -85,6 +85,7 @@ struct Node::Impl {
   std::unordered_map<Token, std::function<void(CompletionEvent&)>> callbacks;
   std::unordered_map<AppId, AppHandlers> apps;
   PeerCallback peer_callback;
+  std::vector<LoopHooks> hooks;  // fixed once started
   std::vector<std::function<void()>> deferred;  // run on the next drain
   struct Waiter {
     PublicKey peer;
@@ -245,6 +246,8 @@ struct Node::Impl {
         log->info("peer down {}: {}", address_to_text(p->peer).substr(0, 12), p->reason);
       }
       if (peer_callback) peer_callback(p->peer, p->connected, p->reason);
+      for (auto& h : hooks)
+        if (h.peer) h.peer(p->peer, p->connected, p->reason);
     }
   }
 
@@ -303,6 +306,10 @@ struct Node::Impl {
   }
 
   void shutdown_on_loop() {
+    // First, so a hook still sees a live node and its handles close in the
+    // same drain as ours.
+    for (auto& h : hooks)
+      if (h.stopping) h.stopping();
     core->shutdown("node stopping");
     drain();
     for (auto& [token, fn] : callbacks) {
@@ -508,6 +515,8 @@ Result<void> Node::start() {
               m.bound ? " on " + m.bound->to_string() : " (initiate-only)");
   m.thread = std::thread([&m] {
     m.loop_id = std::this_thread::get_id();
+    for (auto& h : m.hooks)
+      if (h.started) h.started(&m.loop);
     m.core->on_timer(now_us());
     m.drain();
     uv_run(&m.loop, UV_RUN_DEFAULT);
@@ -546,6 +555,16 @@ void Node::stop() {
 
 const PublicKey& Node::key() const {
   return impl_->identity.public_key();
+}
+const Identity& Node::identity() const {
+  return impl_->identity;
+}
+
+Result<void> Node::add_loop_hooks(LoopHooks hooks) {
+  std::lock_guard<std::mutex> g(impl_->mu);
+  if (impl_->started || impl_->stopping) return invalid_argument("add_loop_hooks after start()");
+  impl_->hooks.push_back(std::move(hooks));
+  return {};
 }
 std::optional<SocketAddress> Node::listen_address() const {
   return impl_->bound;

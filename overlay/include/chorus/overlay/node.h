@@ -32,6 +32,8 @@
 #include "chorus/overlay/message.h"
 #include "chorus/overlay/node_core.h"
 
+struct uv_loop_s;  // libuv's loop; node.h must not pull in uv.h
+
 namespace chorus::overlay {
 
 struct NodeOptions {
@@ -117,6 +119,22 @@ using ReplyCallback = std::function<void(Result<Bytes>)>;
 using PingCallback = std::function<void(Result<int64_t>)>;  // round trip, microseconds
 using PeerCallback = std::function<void(const PublicKey& peer, bool up, const std::string& reason)>;
 
+// Lets another driver (the DHT's UDP socket, a WebSocket front) live on the
+// node's loop thread instead of running a second loop. Every hook runs on
+// the loop thread; any may be empty.
+struct LoopHooks {
+  // Once, when the loop thread starts and before the loop runs: the place
+  // to init handles on `loop` (or to remember it).
+  std::function<void(uv_loop_s* loop)> started;
+  // Once, at shutdown, before the node closes its own handles (and before
+  // pending completions are cancelled): the hook uv_closes its handles and
+  // the node's loop drains them before the thread exits.
+  std::function<void()> stopping;
+  // Every peer up/down, like on_peer (which has room for one callback only;
+  // hooks add to it without replacing it).
+  PeerCallback peer;
+};
+
 class Node {
  public:
   // Validates options and loads the identity; nothing runs yet.
@@ -132,12 +150,18 @@ class Node {
   void stop();
 
   const PublicKey& key() const;
+  // The node's key pair, for drivers that speak for this node under its key
+  // (the DHT seals its datagrams with it). Never log or persist it.
+  const Identity& identity() const;
   // The bound address (port resolved) once started; nullopt if initiate-only.
   std::optional<SocketAddress> listen_address() const;
 
   // Before or after start. kExists if the id is taken.
   Result<void> register_app(AppId app, AppHandlers handlers);
   void on_peer(PeerCallback callback);
+  // Before start() (kInvalidArgument after): see LoopHooks. Hooks run in
+  // the order they were added.
+  Result<void> add_loop_hooks(LoopHooks hooks);
   void add_peer(const SocketAddress& address);
 
   void shout(AppId app, Bytes payload, DoneCallback done = {});
