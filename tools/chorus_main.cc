@@ -31,6 +31,8 @@ int main(int argc, char** argv) {
   auto* sim_locks = sim->add_subcommand(
       "locks", "Clients competing for DHT locks under clock skew and partitions");
   runners[sim_locks] = chorus::tools::add_sim_locks_command(*sim_locks);
+  auto* dht = app.add_subcommand("dht", "One DHT operation (put, get, lock) against running nodes");
+  runners[dht] = chorus::tools::add_dht_command(*dht);
   auto* bench = app.add_subcommand("bench", "Benchmarks");
   bench->require_subcommand(1);
   auto* transport = bench->add_subcommand(

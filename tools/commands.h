@@ -18,5 +18,6 @@ Runner add_bench_compression_command(CLI::App& bench);
 Runner add_sim_broadcast_command(CLI::App& cmd);
 Runner add_sim_dht_command(CLI::App& cmd);
 Runner add_sim_locks_command(CLI::App& cmd);
+Runner add_dht_command(CLI::App& cmd);
 
 }  // namespace chorus::tools

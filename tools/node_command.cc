@@ -4,6 +4,7 @@
 
 #include <iostream>
 
+#include "chorus/dht/dht.h"
 #include "chorus/overlay/node.h"
 #include "commands.h"
 #include "overlay_flags.h"
@@ -23,6 +24,7 @@ Runner add_node_command(CLI::App& cmd) {
     std::string preferred_compression;
     size_t compression_threshold = overlay::OverlayConfig{}.compression_threshold_bytes;
     size_t max_decompressed_bytes = 0;
+    bool dht = false;
   };
   auto args = std::make_shared<Args>();
   cmd.add_option("--listen", args->listen, "HOST:PORT to accept links on")->capture_default_str();
@@ -47,6 +49,10 @@ Runner add_node_command(CLI::App& cmd) {
   cmd.add_option("--max-decompressed-bytes", args->max_decompressed_bytes,
                  "largest decompressed frame accepted (0: --max-frame-bytes)")
       ->capture_default_str();
+
+  cmd.add_flag("--dht", args->dht,
+               "also run a DHT on UDP at the listen port (bootstraps from the --bootstrap "
+               "peers' ports); prints `dht HOST:PORT`");
 
   return [args]() -> int {
     overlay::NodeOptions opts;
@@ -104,14 +110,35 @@ Runner add_node_command(CLI::App& cmd) {
       std::cerr << "chorus node: " << node.error().to_string() << "\n";
       return 1;
     }
+    // The DHT hooks into the node's loop, so it exists before the node starts.
+    std::unique_ptr<dht::Dht> dht;
+    if (args->dht) {
+      dht::DhtOptions d;
+      d.bootstrap = opts.overlay.bootstrap;  // our peers run theirs on the same port
+      auto created = dht::Dht::create(**node, d);
+      if (!created) {
+        std::cerr << "chorus node: --dht: " << created.error().to_string() << "\n";
+        return 1;
+      }
+      dht = std::move(*created);
+    }
     if (auto r = (*node)->start(); !r) {
       std::cerr << "chorus node: " << r.error().to_string() << "\n";
       return 1;
     }
-    std::cout << "address " << overlay::address_to_text((*node)->key()) << "\n" << std::flush;
+    if (dht) {
+      if (auto r = dht->start(); !r) {
+        std::cerr << "chorus node: --dht: " << r.error().to_string() << "\n";
+        return 1;
+      }
+    }
+    std::cout << "address " << overlay::address_to_text((*node)->key()) << "\n";
+    if (dht) std::cout << "dht " << dht->address()->to_string() << "\n";
+    std::cout << std::flush;
     int sig = 0;
     sigwait(&set, &sig);
     spdlog::info("signal {} received, stopping", sig);
+    if (dht) dht->stop();
     (*node)->stop();
     return 0;
   };
