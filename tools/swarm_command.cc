@@ -1,22 +1,27 @@
 // `chorus swarm`: N real nodes (libuv, TCP on 127.0.0.1, one loop thread
 // each) in this process. Waits until the overlay is connected, sends M SHOUTs
 // from random nodes and counts distinct deliveries at every other node.
+// With --dht-puts/--dht-gets every node also runs a DHT on its overlay port
+// and the run ends with timed puts and gets of random keys from random nodes.
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <future>
 #include <iostream>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
 
+#include "chorus/dht/dht.h"
 #include "chorus/overlay/node.h"
 #include "commands.h"
-#include "run_stats.h"
 #include "overlay_flags.h"
 #include "progress.h"
+#include "run_stats.h"
 
 namespace chorus::tools {
 namespace {
@@ -35,6 +40,7 @@ double seconds_since(Clock::time_point t) {
 
 struct SwarmNode {
   std::unique_ptr<overlay::Node> node;
+  std::unique_ptr<dht::Dht> dht;  // after `node`: destroyed first
   bool listening = false;
   std::vector<uint8_t> got;          // per SHOUT index; loop thread only
   std::vector<double> latencies_ms;  // loop thread only
@@ -61,6 +67,166 @@ std::vector<T> ask_all(std::vector<SwarmNode>& nodes, const std::function<T(over
   return out;
 }
 
+// Runs `fn(i)` on node i's loop thread and waits (bounded).
+template <typename T>
+T ask_node(SwarmNode& sn, std::function<T()> fn) {
+  auto p = std::make_shared<std::promise<T>>();
+  auto f = p->get_future();
+  sn.node->post([p, fn] { p->set_value(fn()); });
+  if (f.wait_for(std::chrono::seconds(10)) != std::future_status::ready) return T{};
+  return f.get();
+}
+
+// At most `limit` operations in flight; each slot is handed back by the
+// operation's callback (on some node's loop thread).
+class InFlight {
+ public:
+  explicit InFlight(size_t limit) : limit_(limit) {}
+  bool acquire(Clock::time_point deadline) {
+    std::unique_lock<std::mutex> g(mu_);
+    if (!cv_.wait_until(g, deadline, [&] { return busy_ < limit_; })) return false;
+    ++busy_;
+    return true;
+  }
+  void release() {
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      --busy_;
+    }
+    cv_.notify_all();
+  }
+  bool wait_idle(Clock::time_point deadline) {
+    std::unique_lock<std::mutex> g(mu_);
+    return cv_.wait_until(g, deadline, [&] { return busy_ == 0; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  size_t limit_;
+  size_t busy_ = 0;
+};
+
+struct DhtFigures {
+  std::vector<double> put_ms, get_ms;  // of every operation, failed or not
+  size_t puts_ok = 0, gets_right = 0, gets_missing = 0, gets_failed = 0;
+  std::string first_error;
+  double warmup_s = 0, puts_s = 0, gets_s = 0;
+};
+
+// P puts of distinct keys (128-byte values) from random nodes, then G gets
+// of random put keys from random nodes, `concurrency` in flight, each timed
+// from the call to its callback.
+DhtFigures run_dht_phase(std::vector<SwarmNode>& nodes, size_t puts, size_t gets,
+                         size_t concurrency, std::mt19937_64& rng, double timeout_s,
+                         Progress& progress) {
+  const size_t n = nodes.size();
+  // Bootstraps run in the background; wait until every DHT knows a few
+  // nodes (bounded), so the figures measure lookups, not cold tables.
+  const auto warm = Clock::now();
+  const size_t want = std::min<size_t>(8, n - 1);
+  while (seconds_since(warm) < std::min(timeout_s, 20.0)) {
+    size_t ready = 0;
+    for (auto& sn : nodes) {
+      dht::Dht* d = sn.dht.get();
+      if (ask_node<size_t>(sn, [d] { return d->table_size(); }) >= want) ++ready;
+    }
+    progress.update("dht warm-up | tables ready " + std::to_string(ready) + "/" +
+                    std::to_string(n));
+    if (ready == n) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  // Callbacks may outlive this function (a wait that timed out), so what
+  // they touch is shared, not on this stack.
+  struct Shared {
+    std::mutex mu;  // guards fig and first_error inside callbacks
+    InFlight slots;
+    DhtFigures fig;
+    std::vector<Bytes> values;
+    explicit Shared(size_t c) : slots(c) {}
+  };
+  auto sh = std::make_shared<Shared>(concurrency);
+  sh->fig.warmup_s = seconds_since(warm);
+  const auto deadline = [&] {
+    return Clock::now() +
+           std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timeout_s));
+  };
+  auto note_error = [](Shared& x, const Error& e) {
+    if (x.fig.first_error.empty()) x.fig.first_error = e.to_string();
+  };
+
+  std::vector<dht::Key> keys(puts);
+  sh->values.resize(puts);
+  for (size_t i = 0; i < puts; ++i) {
+    keys[i] = dht::key_for("swarm/dht/" + std::to_string(rng()) + "/" + std::to_string(i));
+    sh->values[i].resize(128);
+    for (auto& b : sh->values[i]) b = static_cast<uint8_t>(rng());
+  }
+
+  auto phase_start = Clock::now();
+  for (size_t i = 0; i < puts; ++i) {
+    if (!sh->slots.acquire(deadline())) break;
+    SwarmNode& sn = nodes[rng() % n];
+    auto t0 = Clock::now();
+    sn.dht->put(keys[i], dht::Value{1, sh->values[i], 3600},
+                [sh, t0, note_error](Result<dht::OpResult> r) {
+                  double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+                  {
+                    std::lock_guard<std::mutex> g(sh->mu);
+                    sh->fig.put_ms.push_back(ms);
+                    if (r) {
+                      ++sh->fig.puts_ok;
+                    } else {
+                      note_error(*sh, r.error());
+                    }
+                  }
+                  sh->slots.release();
+                });
+    if (i % 16 == 0)
+      progress.update("dht puts | " + std::to_string(i) + "/" + std::to_string(puts));
+  }
+  sh->slots.wait_idle(deadline());
+  {
+    std::lock_guard<std::mutex> g(sh->mu);
+    sh->fig.puts_s = seconds_since(phase_start);
+  }
+
+  phase_start = Clock::now();
+  for (size_t i = 0; i < gets && puts > 0; ++i) {
+    if (!sh->slots.acquire(deadline())) break;
+    size_t k = rng() % puts;
+    SwarmNode& sn = nodes[rng() % n];
+    auto t0 = Clock::now();
+    sn.dht->get(keys[k], [sh, t0, k, note_error](Result<dht::OpResult> r) {
+      double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+      {
+        std::lock_guard<std::mutex> g(sh->mu);
+        sh->fig.get_ms.push_back(ms);
+        if (!r) {
+          ++sh->fig.gets_failed;
+          note_error(*sh, r.error());
+        } else {
+          bool right = false;
+          for (const auto& v : r->values) right |= v.data == sh->values[k];
+          ++(right ? sh->fig.gets_right : sh->fig.gets_missing);
+        }
+      }
+      sh->slots.release();
+    });
+    if (i % 16 == 0)
+      progress.update("dht gets | " + std::to_string(i) + "/" + std::to_string(gets));
+  }
+  sh->slots.wait_idle(deadline());
+  std::lock_guard<std::mutex> g(sh->mu);  // late callbacks keep counting in their own copy
+  sh->fig.gets_s = seconds_since(phase_start);
+  progress.update("dht | " + std::to_string(sh->fig.puts_ok) + "/" + std::to_string(puts) +
+                      " puts, " + std::to_string(sh->fig.gets_right) + "/" + std::to_string(gets) +
+                      " gets right",
+                  true);
+  progress.finish();
+  return sh->fig;
+}
+
 }  // namespace
 
 Runner add_swarm_command(CLI::App& cmd) {
@@ -74,6 +240,9 @@ Runner add_swarm_command(CLI::App& cmd) {
     size_t payload_bytes = 200;
     std::string compression = "default";
     double rate = 0;
+    size_t dht_puts = 0;
+    size_t dht_gets = 0;
+    size_t dht_concurrency = 64;
   };
   auto args = std::make_shared<Args>();
   cmd.add_option("--nodes", args->nodes, "number of nodes")
@@ -98,6 +267,15 @@ Runner add_swarm_command(CLI::App& cmd) {
                  "SHOUTs per second across the swarm (0: all at once, a burst)")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1e6));
+  cmd.add_option("--dht-puts", args->dht_puts,
+                 "run a DHT on every node; after the SHOUTs, this many puts of 128-byte values "
+                 "from random nodes")
+      ->capture_default_str();
+  cmd.add_option("--dht-gets", args->dht_gets, "then this many gets of random put keys")
+      ->capture_default_str();
+  cmd.add_option("--dht-concurrency", args->dht_concurrency, "DHT operations in flight at once")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 4096));
   cmd.add_flag("--json", args->json, "print one JSON line and no progress display");
 
   return [args]() -> int {
@@ -108,6 +286,7 @@ Runner add_swarm_command(CLI::App& cmd) {
     }
     const size_t n = args->nodes;
     const size_t m = args->shouts;
+    const bool with_dht = args->dht_puts > 0 || args->dht_gets > 0;
     std::mt19937_64 rng(args->seed);
     Progress progress(!args->json);
     const auto t0 = Clock::now();
@@ -140,6 +319,16 @@ Runner add_swarm_command(CLI::App& cmd) {
         return false;
       }
       sn.node = std::move(*node);
+      if (with_dht) {  // before start: the DHT hooks into the node's loop
+        dht::DhtOptions d;
+        d.bootstrap = opts.overlay.bootstrap;  // every listener runs a DHT on its port
+        auto created = dht::Dht::create(*sn.node, d);
+        if (!created) {
+          std::cerr << "chorus swarm: " << created.error().to_string() << "\n";
+          return false;
+        }
+        sn.dht = std::move(*created);
+      }
       SwarmNode* self = &sn;
       (void)sn.node->register_app(
           kSwarmApp, {.on_shout = [self, m, &delivered, &repeated](const overlay::ShoutInfo& s) {
@@ -160,6 +349,12 @@ Runner add_swarm_command(CLI::App& cmd) {
       if (auto r = sn.node->start(); !r) {
         std::cerr << "chorus swarm: node " << i << ": " << r.error().to_string() << "\n";
         return false;
+      }
+      if (sn.dht) {
+        if (auto r = sn.dht->start(); !r) {
+          std::cerr << "chorus swarm: node " << i << " dht: " << r.error().to_string() << "\n";
+          return false;
+        }
       }
       if (sn.listening) listeners.push_back(*sn.node->listen_address());
       return true;
@@ -286,7 +481,15 @@ Runner add_swarm_command(CLI::App& cmd) {
       sum.shouts_rate_limited += after[i].shouts_rate_limited;
       sum.bad_signatures += after[i].bad_signatures;
     }
-    for (auto& sn : nodes) sn.node->stop();
+    DhtFigures dht_fig;
+    if (with_dht) {
+      dht_fig = run_dht_phase(nodes, args->dht_puts, args->dht_gets, args->dht_concurrency, rng,
+                              args->timeout_s, progress);
+    }
+    for (auto& sn : nodes) {
+      if (sn.dht) sn.dht->stop();
+      sn.node->stop();
+    }
     std::vector<double> lat;
     for (auto& sn : nodes) lat.insert(lat.end(), sn.latencies_ms.begin(), sn.latencies_ms.end());
     double p50 = percentile(lat, 0.50), p99 = percentile(lat, 0.99);
@@ -310,7 +513,34 @@ Runner add_swarm_command(CLI::App& cmd) {
     j["seed"] = args->seed;
     j["compression"] = compression_list_text(*codecs);
     j["rate"] = args->rate;
-    const bool ok = delivered.load() == expected && repeated.load() == 0;
+    const double put_success =
+        args->dht_puts ? static_cast<double>(dht_fig.puts_ok) / static_cast<double>(args->dht_puts)
+                       : 0.0;
+    const double get_success = args->dht_gets ? static_cast<double>(dht_fig.gets_right) /
+                                                    static_cast<double>(args->dht_gets)
+                                              : 0.0;
+    if (with_dht) {
+      j["dht"] = {
+          {"puts", args->dht_puts},
+          {"gets", args->dht_gets},
+          {"concurrency", args->dht_concurrency},
+          {"put_ms",
+           {{"p50", percentile(dht_fig.put_ms, 0.5)}, {"p99", percentile(dht_fig.put_ms, 0.99)}}},
+          {"get_ms",
+           {{"p50", percentile(dht_fig.get_ms, 0.5)}, {"p99", percentile(dht_fig.get_ms, 0.99)}}},
+          {"put_success", put_success},
+          {"get_success", get_success},
+          {"gets_missing_value", dht_fig.gets_missing},
+          {"gets_failed", dht_fig.gets_failed},
+          {"warmup_s", dht_fig.warmup_s},
+          {"puts_s", dht_fig.puts_s},
+          {"gets_s", dht_fig.gets_s},
+      };
+      if (!dht_fig.first_error.empty()) j["dht"]["first_error"] = dht_fig.first_error;
+    }
+    const bool dht_ok = !with_dht || ((args->dht_puts == 0 || put_success == 1.0) &&
+                                      (args->dht_gets == 0 || get_success == 1.0));
+    const bool ok = delivered.load() == expected && repeated.load() == 0 && dht_ok;
     if (args->json) {
       std::cout << j.dump() << std::endl;
     } else {
@@ -326,6 +556,16 @@ Runner add_swarm_command(CLI::App& cmd) {
           static_cast<unsigned long long>(sum.frames_sent),
           static_cast<double>(sum.bytes_sent) / 1024.0,
           static_cast<unsigned long long>(sum.duplicates_dropped));
+      if (with_dht) {
+        std::printf(
+            "  dht puts         %zu, %.1f%% ok, p50 %.2f ms, p99 %.2f ms\n"
+            "  dht gets         %zu, %.1f%% right value, p50 %.2f ms, p99 %.2f ms\n",
+            args->dht_puts, 100 * put_success, percentile(dht_fig.put_ms, 0.5),
+            percentile(dht_fig.put_ms, 0.99), args->dht_gets, 100 * get_success,
+            percentile(dht_fig.get_ms, 0.5), percentile(dht_fig.get_ms, 0.99));
+        if (!dht_fig.first_error.empty())
+          std::printf("  dht first error  %s\n", dht_fig.first_error.c_str());
+      }
     }
     return ok ? 0 : 1;
   };
