@@ -73,6 +73,7 @@ struct DhtCore::Operation {
   std::map<NodeId, WriteToken> tokens;  // write tokens by replica
   std::vector<Contact> unanswered;      // lookup queries that failed
   size_t replica_set = 0;               // answered or not, for quorums
+  int64_t lookup_started_ms = 0;
   size_t rpcs = 0;
 
   // Arguments.
@@ -175,12 +176,22 @@ void DhtCore::on_timer(int64_t now_us) {
     auto it = rpcs_.find(txid);
     if (it != rpcs_.end() && it->second.deadline_ms <= now_ms_) on_rpc_failed(txid, now_ms_);
   }
+  while (!lookup_deadlines_.empty() && lookup_deadlines_.top().first <= now_ms_) {
+    Token token = lookup_deadlines_.top().second;
+    lookup_deadlines_.pop();
+    auto it = ops_.find(token);
+    if (it == ops_.end() || !it->second->lookup) continue;
+    if (it->second->phase == Operation::Phase::kLookup &&
+        it->second->lookup_started_ms + config_.lookup_deadline_ms <= now_ms_)
+      lookup_done(*it->second, now_ms_);
+  }
   if (now_ms_ >= next_housekeeping_ms_) housekeeping(now_ms_);
 }
 
 std::optional<int64_t> DhtCore::next_timer_us() const {
   int64_t at = next_housekeeping_ms_;
   if (!deadlines_.empty()) at = std::min(at, deadlines_.top().first);
+  if (!lookup_deadlines_.empty()) at = std::min(at, lookup_deadlines_.top().first);
   return at * 1000;
 }
 
@@ -416,12 +427,13 @@ void DhtCore::on_reply(const Address& from, const PublicKey& sender, ByteView by
 
   switch (done.purpose) {
     case Purpose::kBoot: {
+      // Contacts it names seed our lookup; they enter the table only once
+      // they answer themselves.
+      std::vector<Contact> named;
       if (auto* f = std::get_if<FoundReply>(&body))
-        for (const Contact& c : f->contacts) observe(c, now_ms);
-      op.phase = Operation::Phase::kLookup;
-      op.lookup.emplace(op.key, table_.closest(op.key, config_.k),
-                        LookupConfig{config_.k, config_.alpha, config_.max_candidates});
-      pump(op, now_ms);
+        for (const Contact& c : f->contacts)
+          if (c.key != identity_.public_key()) named.push_back(c);
+      begin_lookup(op, named, now_ms);
       return;
     }
     case Purpose::kLookup: {
@@ -539,10 +551,19 @@ Token DhtCore::start(std::unique_ptr<Operation> op, int64_t now_ms) {
   ops_.emplace(token, std::move(op));
   ++stats_.lookups;
   if (ref.phase == Operation::Phase::kBoot) return token;
-  ref.lookup.emplace(ref.key, table_.closest(ref.key, config_.k),
-                     LookupConfig{config_.k, config_.alpha, config_.max_candidates});
-  pump(ref, now_ms);
+  begin_lookup(ref, {}, now_ms);
   return token;
+}
+
+void DhtCore::begin_lookup(Operation& op, const std::vector<Contact>& extra_seeds, int64_t now_ms) {
+  std::vector<Contact> seeds = table_.closest(op.key, config_.k);
+  seeds.insert(seeds.end(), extra_seeds.begin(), extra_seeds.end());
+  op.phase = Operation::Phase::kLookup;
+  op.unanswered.clear();
+  op.lookup.emplace(op.key, seeds, LookupConfig{config_.k, config_.alpha, config_.max_candidates});
+  op.lookup_started_ms = now_ms;
+  lookup_deadlines_.emplace(now_ms + config_.lookup_deadline_ms, op.token);
+  pump(op, now_ms);
 }
 
 #define CHORUS_NEW_OP(kind_, key_)         \
@@ -1132,10 +1153,7 @@ void DhtCore::housekeeping(int64_t now_ms) {
   for (auto& [token, op] : ops_) {
     if (op->kind != OpKind::kListen || op->phase != Operation::Phase::kIdle) continue;
     if (now_ms < op->next_refresh_ms) continue;
-    op->phase = Operation::Phase::kLookup;
-    op->lookup.emplace(op->key, table_.closest(op->key, config_.k),
-                       LookupConfig{config_.k, config_.alpha, config_.max_candidates});
-    pump(*op, now_ms);
+    begin_lookup(*op, {}, now_ms);
     break;  // pump may finish (erase) ops; one per tick is plenty
   }
   // Buckets nobody looked into for a while get a lookup of a random id.

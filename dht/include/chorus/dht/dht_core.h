@@ -58,6 +58,9 @@ struct DhtConfig {
   size_t k = 20;
   size_t alpha = 3;
   int64_t rpc_timeout_ms = 1000;
+  // A lookup ends with what it has after this long, however many named
+  // contacts are still left to try (a hostile peer can name 64 dead ones).
+  int64_t lookup_deadline_ms = 8000;
   size_t max_pending_rpcs = 4096;  // beyond, a new RPC fails at once
   size_t max_operations = 1024;    // commands in progress; beyond, kLimit
   // Maintenance.
@@ -208,6 +211,7 @@ class DhtCore {
 
   // operations
   Token start(std::unique_ptr<Operation> op, int64_t now_ms);
+  void begin_lookup(Operation& op, const std::vector<Contact>& extra_seeds, int64_t now_ms);
   void pump(Operation& op, int64_t now_ms);
   void lookup_done(Operation& op, int64_t now_ms);
   void store_reply(Operation& op, const Contact& from, const Body* reply, int64_t now_ms);
@@ -240,6 +244,9 @@ class DhtCore {
   std::priority_queue<std::pair<int64_t, uint64_t>, std::vector<std::pair<int64_t, uint64_t>>,
                       std::greater<>>
       deadlines_;
+  std::priority_queue<std::pair<int64_t, Token>, std::vector<std::pair<int64_t, Token>>,
+                      std::greater<>>
+      lookup_deadlines_;
   std::map<Token, std::unique_ptr<Operation>> ops_;
   Token next_token_ = 1;
   std::deque<SendDatagram> actions_;
