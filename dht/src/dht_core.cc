@@ -908,6 +908,14 @@ void DhtCore::store_reply(Operation& op, const Contact& from, const Body* reply,
   if (--op.outstanding == 0) phase_done(op, now_ms);
 }
 
+// When a holder must stop trusting a lease it asked for at sent_ms: early by
+// lease_safety, to absorb clock-rate differences and delay.
+int64_t DhtCore::lease_end_us(int64_t sent_ms, int64_t lease_ms) const {
+  return static_cast<int64_t>((static_cast<double>(sent_ms) +
+                               static_cast<double>(lease_ms) * (1.0 - config_.lease_safety)) *
+                              1000);
+}
+
 void DhtCore::phase_done(Operation& op, int64_t now_ms) {
   size_t quorum = op.replica_set / 2 + 1;
   auto first_refusal = [&]() {
@@ -964,8 +972,7 @@ void DhtCore::phase_done(Operation& op, int64_t now_ms) {
       r.acks = held;
       r.number = op.token_arg;
       if (held < quorum) return finish(op, refused("renew: the lease was lost"));
-      r.valid_until_us = static_cast<int64_t>(
-          (op.sent_ms + static_cast<double>(op.lease_ms) * (1.0 - config_.lease_safety)) * 1000);
+      r.valid_until_us = lease_end_us(op.sent_ms, op.lease_ms);
       return finish(op, std::move(r));
     }
 
@@ -994,9 +1001,7 @@ void DhtCore::phase_done(Operation& op, int64_t now_ms) {
         if (low.empty()) {
           r.number = top;
           r.acks = op.confirmed;
-          r.valid_until_us = static_cast<int64_t>(
-              (op.sent_ms + static_cast<double>(op.lease_ms) * (1.0 - config_.lease_safety)) *
-              1000);
+          r.valid_until_us = lease_end_us(op.sent_ms, op.lease_ms);
           return finish(op, std::move(r));
         }
         // Raise the replicas that granted less, so that a majority holds the
@@ -1028,8 +1033,7 @@ void DhtCore::phase_done(Operation& op, int64_t now_ms) {
       }
       r.number = op.raise_to;
       r.acks = op.confirmed;
-      r.valid_until_us = static_cast<int64_t>(
-          (op.sent_ms + static_cast<double>(op.lease_ms) * (1.0 - config_.lease_safety)) * 1000);
+      r.valid_until_us = lease_end_us(op.sent_ms, op.lease_ms);
       return finish(op, std::move(r));
     }
 

@@ -216,6 +216,7 @@ class DhtCore {
   void lookup_done(Operation& op, int64_t now_ms);
   void store_reply(Operation& op, const Contact& from, const Body* reply, int64_t now_ms);
   void phase_done(Operation& op, int64_t now_ms);
+  int64_t lease_end_us(int64_t sent_ms, int64_t lease_ms) const;
   void finish(Operation& op, Result<OpResult> result, uint64_t current_version = 0);
   void deliver_listen(Operation& op, const Key& key, const std::vector<Value>& values,
                       const std::vector<SignedValue>& signed_values,
