@@ -77,8 +77,9 @@ TEST(RpcRoundTrip, EveryStoreKindKeepsItsFields) {
 }
 
 TEST(RpcRoundTrip, FoundReplyKeepsContactsValuesAndLock) {
+  const std::vector<Sample> all = samples::all();  // keeps `found` alive past the loop
   const Sample* found = nullptr;
-  for (const Sample& s : samples::all()) {
+  for (const Sample& s : all) {
     if (s.name == "ack_find_value") found = &s;
   }
   ASSERT_NE(found, nullptr);
