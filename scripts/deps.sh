@@ -11,6 +11,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   zlib1g-dev libbz2-dev liblzma-dev libsnappy-dev
   gzip bzip2 xz-utils
+  doxygen
 )
 
 SUDO=""
