@@ -1,0 +1,268 @@
+// Writes the seed corpora of the fuzz targets, built from the spec's test
+// vectors (spec/vectors/*.json) and the libraries' own encoders, so every
+// fuzzer starts from inputs that reach deep into its parser:
+//   fuzz_seeds SPEC_DIR OUT_DIR   → OUT_DIR/<target>/<name>
+// The seeds are generated at fuzz time (scripts/fuzz.sh), never committed.
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "chorus/compression/codec.h"
+#include "chorus/nano/block.h"
+#include "chorus/nano/keys.h"
+#include "chorus/nano/message.h"
+#include "chorus/overlay/frame_codec.h"
+
+namespace {
+
+using namespace chorus;
+using Json = nlohmann::json;
+namespace fs = std::filesystem;
+
+// The state block of the node RPC documentation's block_info example.
+constexpr char kStateJson[] = R"({
+  "type": "state",
+  "account": "nano_1ipx847tk8o46pwxt5qjdbncjqcbwcc1rrmqnkztrfjy5k7z4imsrata9est",
+  "previous": "CE898C131AAEE25E05362F247760F8A3ACF34A9796A5AE0D9204E86B0637965E",
+  "representative": "nano_1stofnrxuz3cai7ze75o174bpm7scwj9jn3nxsn8ntzg784jf1gzn1jjdkou",
+  "balance": "5606157000000000000000000000000000000",
+  "link": "5D1AA8A45F8736519D707FCB375976A7F9AF795091021D7E9C7548D6F45DD8D5",
+  "link_as_account": "nano_1qato4k7z3spc8gq1zyd8xeqfbzsoxwo36a45ozbrxcatut7up8ohyardu1z",
+  "signature": "82D41BC16F313E4B2243D14DFFA2FB04679C540C2095FEE7EAE0F2F26880AD56DD48D87A7CC5DD760C5B2D76EE2C205506AA557BF00B60D8DEE312EC7343A501",
+  "work": "8a142e07a10996d5"
+})";
+
+class Writer {
+ public:
+  explicit Writer(fs::path root) : root_(std::move(root)) {}
+  void add(const std::string& target, ByteView bytes) {
+    fs::create_directories(root_ / target);
+    const std::string name = "seed" + std::to_string(++count_[target]);
+    std::ofstream out(root_ / target / name, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(bytes.data()),
+              static_cast<std::streamsize>(bytes.size()));
+    if (!out) throw std::runtime_error("cannot write " + (root_ / target / name).string());
+  }
+  void add(const std::string& target, std::initializer_list<ByteView> parts) {
+    Bytes all;
+    for (auto p : parts) all.insert(all.end(), p.begin(), p.end());
+    add(target, ByteView(all));
+  }
+  size_t total() const {
+    size_t n = 0;
+    for (auto& [t, c] : count_) n += c;
+    return n;
+  }
+  size_t targets() const { return count_.size(); }
+
+ private:
+  fs::path root_;
+  std::map<std::string, int> count_;
+};
+
+Json load(const fs::path& spec, const char* name) {
+  std::ifstream in(spec / "vectors" / name);
+  if (!in) throw std::runtime_error("cannot open " + (spec / "vectors" / name).string());
+  return Json::parse(in);
+}
+
+Bytes hex(const Json& v) {
+  auto b = from_hex(v.get<std::string>());
+  if (!b) throw std::runtime_error("not hex: " + v.dump());
+  return *b;
+}
+Bytes text(std::string_view s) {
+  return Bytes(s.begin(), s.end());
+}
+Bytes one(uint8_t b) {
+  return Bytes{b};
+}
+Bytes be16(size_t n) {
+  return Bytes{static_cast<uint8_t>(n >> 8), static_cast<uint8_t>(n)};
+}
+Bytes chunk(ByteView b) {
+  Bytes out = be16(b.size());
+  out.insert(out.end(), b.begin(), b.end());
+  return out;
+}
+// A record of overlay_core_fuzz: op 1 = one message record.
+Bytes core_message(ByteView m) {
+  Bytes out = one(1);
+  Bytes c = chunk(m);
+  out.insert(out.end(), c.begin(), c.end());
+  return out;
+}
+
+void overlay_seeds(Writer& w, const Json& ov, const Json& comp) {
+  std::vector<Bytes> messages;
+  for (const auto& m : ov["messages"]) messages.push_back(hex(m["encoding"]));
+  messages.push_back(hex(ov["whisper_e2e"]["message"]));
+  messages.push_back(hex(ov["whisper_e2e"]["ack_message"]));
+  messages.push_back(hex(ov["peer_exchange"]["message"]));
+  for (const char* k : {"offer_snappy", "prefer_zlib", "ack_offer", "nack_disabled"})
+    messages.push_back(hex(comp[k]["message"]));
+  for (const auto& m : messages) w.add("overlay_message_fuzz", m);
+
+  // Handshake: HELLOs to decode, a stranger's whole handshake, real pairs.
+  const auto& hs = ov["handshake"];
+  w.add("overlay_handshake_fuzz", {one(0), hex(ov["hello"]["encoding"])});
+  w.add("overlay_handshake_fuzz", {one(0), hex(hs["responder_hello"])});
+  w.add("overlay_handshake_fuzz",
+        {one(1), one(71), hex(hs["initiator_hello"]), one(63), hex(hs["initiator_auth"])});
+  w.add("overlay_handshake_fuzz", {one(1), one(3), hex(ov["hello"]["encoding"])});
+  for (uint8_t flags : {0, 1}) {
+    w.add("overlay_handshake_fuzz", {one(2), one(flags), one(flags), be16(7000), one(5), one(0),
+                                     be16(0), one(0), one(200), one(200)});
+    w.add("overlay_handshake_fuzz", {one(2), one(flags), one(1), be16(0), one(9), one(1), be16(100),
+                                     one(0x40), one(7), one(7), one(7)});
+  }
+
+  // Frames: the vector streams (key 80..9f) in pieces, and round trips.
+  const auto& fr = ov["frames"];
+  for (auto [list, cipher] : {std::pair{"frames", 0}, std::pair{"aes256gcm_frames", 1}}) {
+    Bytes stream = {0, static_cast<uint8_t>(cipher)};
+    Bytes rt = {1, static_cast<uint8_t>(cipher), 0, 0, 0, 0};
+    for (const auto& f : fr[list]) {
+      Bytes sealed = hex(f["sealed"]);
+      for (size_t at = 0; at < sealed.size(); at += 200) {
+        const size_t n = std::min<size_t>(200, sealed.size() - at);
+        stream.push_back(static_cast<uint8_t>(n - 1));
+        stream.insert(stream.end(), sealed.begin() + static_cast<std::ptrdiff_t>(at),
+                      sealed.begin() + static_cast<std::ptrdiff_t>(at + n));
+      }
+      Bytes c = chunk(hex(f["plaintext"]));
+      rt.insert(rt.end(), c.begin(), c.end());
+    }
+    w.add("overlay_frame_fuzz", stream);
+    w.add("overlay_frame_fuzz", rt);
+    rt[2] = 1;  // and once with a changed byte
+    rt[5] = 0x01;
+    w.add("overlay_frame_fuzz", rt);
+  }
+
+  // Text forms.
+  for (const char* a : {"127.0.0.1:7000", "[::1]:7001", "localhost:0", "192.0.2.7:65535"})
+    w.add("overlay_text_fuzz", {one(0), text(a)});
+  for (const auto& id : ov["identity"]) {
+    w.add("overlay_text_fuzz", {one(1), text(id["address"].get<std::string>())});
+    w.add("overlay_text_fuzz", {one(1), text(id["public_key"].get<std::string>())});
+    w.add("overlay_text_fuzz",
+          {one(4), text("chorus-ed25519-seed " + id["seed"].get<std::string>() + "\n")});
+  }
+  for (auto m : compression::kAllMethods)
+    w.add("overlay_text_fuzz", {one(2), text(compression::method_name(m))});
+  for (const char* l : {"snappy,zlib", "none", "default", "bz2,gzip,lzma,zlib,snappy"})
+    w.add("overlay_text_fuzz", {one(3), text(l)});
+
+  // A link: every vector message in turn, then negotiation and a frame
+  // compressed with zlib as the vector's peer sends it.
+  for (uint8_t config : {0, 16}) {
+    Bytes all = {0, config};
+    for (const auto& m : messages) {
+      Bytes r = core_message(m);
+      all.insert(all.end(), r.begin(), r.end());
+    }
+    w.add("overlay_core_fuzz", all);
+  }
+  Bytes zlib_link = {1, 16, 3, 0, 3, 1, 4, 0, 0};  // offer zlib, ack its offer of zlib, time
+  Bytes zframe = {0};
+  Bytes c = chunk(hex(comp["zlib_frame"]["plaintext"]));
+  zframe.insert(zframe.end(), c.begin(), c.end());
+  zlib_link.insert(zlib_link.end(), zframe.begin(), zframe.end());
+  for (Bytes more : {Bytes{5, 1, 0, 3, 'a', 'b', 'c'}, Bytes{5, 6, 0, 2, 'h', 'i'},
+                     Bytes{5, 0, 0, 0}, Bytes{4, 0x40, 0}, Bytes{2, 4, 0, 3, 0, 0, 0}}) {
+    zlib_link.insert(zlib_link.end(), more.begin(), more.end());
+  }
+  w.add("overlay_core_fuzz", zlib_link);
+}
+
+void dht_seeds(Writer& w, const Json& dht) {
+  for (const auto& m : dht["messages"]) {
+    w.add("dht_rpc_fuzz", {one(0), hex(m["hex"])});
+    // Round trips of the same bytes as messages, small and large datagrams.
+    for (size_t size : {0, 400, 1300}) {
+      w.add("dht_datagram_fuzz",
+            {be16(size), one(0), one(0), one(0), be16(0), one(0), chunk(hex(m["hex"]))});
+    }
+  }
+  for (const auto& d : dht["datagrams"]) w.add("dht_rpc_fuzz", {one(1), hex(d["datagram"])});
+  Bytes big(3000, 'x');
+  w.add("dht_datagram_fuzz",
+        {be16(20), one(1), one(0), one(0), be16(0), one(0), chunk(big), be16(3), be16(1)});
+  w.add("dht_datagram_fuzz",
+        {be16(20), one(0), one(1), one(2), be16(77), one(4), chunk(big), be16(2), be16(0)});
+  Bytes base = text("the value as it was stored, version one");
+  w.add("dht_patch_fuzz", {be16(base.size()), base, text("the value as it is now, version two")});
+}
+
+void compression_seeds(Writer& w, const Json& comp, const Json& ov) {
+  Bytes zframe = hex(comp["zlib_frame"]["plaintext"]);
+  w.add("compression_fuzz", {one(3), ByteView(zframe).subspan(1)});
+  Bytes sample = hex(comp["zlib_frame"]["records"]);
+  Bytes hello = hex(ov["hello"]["encoding"]);
+  for (auto m : compression::kAllMethods) {
+    for (const Bytes& in : {sample, hello, Bytes{}}) {
+      auto packed = compression::codec_for(m).compress(in);
+      if (!packed.ok()) throw std::runtime_error(packed.error().message());
+      w.add("compression_fuzz", {one(compression::setting_of(m)), *packed});
+    }
+  }
+}
+
+void nano_seeds(Writer& w, const Json& verify) {
+  for (const auto& v : verify) {
+    w.add("nano_verify_fuzz", {hex(v["public"]), hex(v["signature"]), hex(v["message"])});
+  }
+  w.add("nano_fuzz", {one(1), text(kStateJson)});
+  auto j = nano::parse_json_text(kStateJson);
+  if (!j.ok()) throw std::runtime_error(j.error().message());
+  auto b = nano::block_from_json(*j);
+  if (!b.ok()) throw std::runtime_error(b.error().message());
+  w.add("nano_fuzz", {one(0), nano::serialize_typed_block(b->block)});
+  nano::Message publish;
+  publish.payload = nano::Publish{b->block};
+  auto bytes = nano::serialize_message(publish);
+  if (!bytes.ok()) throw std::runtime_error(bytes.error().message());
+  w.add("nano_fuzz", {one(2), *bytes});
+  nano::Message keepalive;
+  bytes = nano::serialize_message(keepalive);
+  if (bytes.ok()) w.add("nano_fuzz", {one(2), *bytes});
+
+  w.add("nano_text_fuzz", {one(0), text((*j)["account"].get<std::string>())});
+  w.add("nano_text_fuzz",
+        {one(0), text("xrb_3t6k35gi95xu6tergt6p69ck76ogmitsa8mnijtpxm9fkcm736xtoncuohr3")});
+  w.add("nano_text_fuzz", {one(1), text((*j)["balance"].get<std::string>())});
+  w.add("nano_text_fuzz", {one(1), text("340282366920938463463374607431768211455")});
+  w.add("nano_text_fuzz", {one(2), text("000000000000000000000000000000FF")});
+  w.add("nano_text_fuzz", {one(3), text((*j)["work"].get<std::string>())});
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 3) {
+    std::cerr << "usage: fuzz_seeds SPEC_DIR OUT_DIR\n";
+    return 2;
+  }
+  try {
+    if (!nano::init_crypto()) throw std::runtime_error("libsodium did not initialise");
+    const fs::path spec = argv[1];
+    Writer w(argv[2]);
+    const Json ov = load(spec, "overlay.json");
+    const Json comp = load(spec, "compression.json");
+    overlay_seeds(w, ov, comp);
+    dht_seeds(w, load(spec, "dht.json"));
+    compression_seeds(w, comp, ov);
+    nano_seeds(w, load(spec, "nano_verify.json"));
+    std::cout << "fuzz_seeds: " << w.total() << " seeds for " << w.targets() << " targets in "
+              << argv[2] << "\n";
+  } catch (const std::exception& e) {
+    std::cerr << "fuzz_seeds: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}
