@@ -6,6 +6,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake ninja-build pkg-config git ca-certificates
   clang clang-format
+  libclang-rt-dev  # libFuzzer and the sanitizer runtimes for clang (only Recommended by clang)
   libuv1-dev libsodium-dev
   libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
