@@ -56,7 +56,7 @@ struct Header {
 };
 
 struct Endpoint {
-  std::array<uint8_t, 16> address{};  // IPv6 (IPv4 as `::ffff:a.b.c.d`)
+  std::array<uint8_t, 16> address{};  // IPv6 (IPv4 as an IPv4-mapped IPv6 address)
   uint16_t port = 0;                  // little-endian on the wire
   bool operator==(const Endpoint&) const = default;
 };
