@@ -72,6 +72,11 @@ Result<void> OverlayConfig::validate() const {
   if (shout_rate_per_s <= 0 || shout_burst < 1) {
     return invalid_argument("shout_rate_per_s and shout_burst must be positive");
   }
+  if (relay_rate_per_s <= 0 || relay_burst < 1 || max_relay_pending == 0 ||
+      relay_seen_entries == 0) {
+    return invalid_argument(
+        "relay_rate_per_s, relay_burst, max_relay_pending and relay_seen_entries must be positive");
+  }
   return {};
 }
 

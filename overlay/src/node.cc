@@ -85,7 +85,7 @@ struct Node::Impl {
   std::unordered_map<Token, std::function<void(CompletionEvent&)>> callbacks;
   std::unordered_map<AppId, AppHandlers> apps;
   PeerCallback peer_callback;
-  std::vector<LoopHooks> hooks;  // fixed once started
+  std::vector<LoopHooks> hooks;                 // fixed once started
   std::vector<std::function<void()>> deferred;  // run on the next drain
   struct Waiter {
     PublicKey peer;
@@ -230,7 +230,8 @@ struct Node::Impl {
       if (it != apps.end() && it->second.on_whisper) {
         Responder r;
         if (w->is_request) r = Responder(owner, w->app, w->from, w->request_id, w->link);
-        it->second.on_whisper(WhisperInfo{w->app, w->from, w->payload, w->encrypted, w->is_request},
+        it->second.on_whisper(WhisperInfo{w->app, w->from, w->payload, w->encrypted, w->is_request,
+                                          w->relay ? &*w->relay : nullptr},
                               std::move(r));
       }
     } else if (auto* c = std::get_if<CompletionEvent>(&e)) {
@@ -646,6 +647,43 @@ void Node::whisper(AppId app, const PublicKey& to, Bytes payload, bool encrypt,
       Hash256 h{};
       std::copy_n(ev.result->begin(), std::min(h.size(), ev.result->size()), h.begin());
       done(h);
+    });
+  });
+}
+
+void Node::whisper_via(AppId app, const PublicKey& relay, const PublicKey& to, Bytes payload,
+                       WhisperCallback done) {
+  impl_->run_on_loop(
+      [m = impl_.get(), app, relay, to, p = std::move(payload), done = std::move(done)]() mutable {
+        auto r = m->core->whisper_via(app, relay, to, p, now_us());
+        m->track(std::move(r), [done = std::move(done)](CompletionEvent& ev) {
+          if (!done) return;
+          if (!ev.result) return done(ev.result.error());
+          Hash256 h{};
+          std::copy_n(ev.result->begin(), std::min(h.size(), ev.result->size()), h.begin());
+          done(h);
+        });
+      });
+}
+
+void Node::request_via(AppId app, const PublicKey& relay, const PublicKey& to, Bytes payload,
+                       int64_t timeout_ms, ReplyCallback done) {
+  impl_->run_on_loop([m = impl_.get(), app, relay, to, p = std::move(payload), timeout_ms,
+                      done = std::move(done)]() mutable {
+    auto r = m->core->request_via(app, relay, to, p, timeout_ms, now_us());
+    m->track(std::move(r), [done = std::move(done)](CompletionEvent& ev) {
+      if (done) done(std::move(ev.result));
+    });
+  });
+}
+
+void Node::connect(const SocketAddress& address, const PublicKey& key, DoneCallback done) {
+  impl_->run_on_loop([m = impl_.get(), address, key, done = std::move(done)]() mutable {
+    auto r = m->core->connect(address, key, now_us());
+    m->track(std::move(r), [done = std::move(done)](CompletionEvent& ev) {
+      if (!done) return;
+      if (!ev.result) return done(ev.result.error());
+      done(Result<void>());
     });
   });
 }

@@ -21,6 +21,7 @@ constexpr uint8_t kCodecNone = 0;
 constexpr uint8_t kOptionCompression = 0;
 constexpr uint8_t kOptionPreferredCompression = 1;
 constexpr size_t kBoxOverhead = crypto_box_NONCEBYTES + crypto_box_MACBYTES;
+constexpr size_t kKeyBytes = 32;             // an Ed25519 public key: a node's address
 constexpr size_t kMaxMessageOverhead = 256;  // header + largest fixed body + box, rounded up
 // group_left_: the top bit marks a SPEAK-to-all that already completed with a failure.
 constexpr size_t kGroupFailed = size_t{1} << (sizeof(size_t) * 8 - 1);
@@ -71,6 +72,8 @@ struct NodeCore::Link {
   int64_t rtt_us = -1;
   double shout_tokens = 0;
   int64_t tokens_us = 0;
+  double relay_tokens = 0;  // relay requests arriving on this link
+  int64_t relay_tokens_us = 0;
   int misbehaviour = 0;
   bool dirty = false;
   bool closed = false;
@@ -102,6 +105,9 @@ struct NodeCore::Pending {
   int64_t sent_us = 0;
   int64_t deadline_us = 0;
   Hash256 expect{};
+  // A request sent through a relay: only a response sealed by this key,
+  // arriving relayed, completes it.
+  std::optional<PublicKey> relayed_to;
 };
 
 size_t NodeCore::KeyHash::operator()(const PublicKey& k) const {
@@ -117,7 +123,8 @@ NodeCore::NodeCore(Identity identity, OverlayConfig config, int64_t now_us)
       book_(config_.peer_book_entries, ms_to_us(config_.reconnect_base_ms),
             ms_to_us(config_.reconnect_max_ms)),
       seen_(config_.seen_cache_entries, ms_to_us(config_.seen_cache_age_ms)),
-      speak_seen_(config_.seen_cache_entries, ms_to_us(config_.seen_cache_age_ms)) {
+      speak_seen_(config_.seen_cache_entries, ms_to_us(config_.seen_cache_age_ms)),
+      relay_seen_(config_.relay_seen_entries, ms_to_us(config_.seen_cache_age_ms)) {
   if (sodium_init() < 0) std::abort();
   x25519_secret_ = identity_.x25519_secret();
   for (const auto& a : config_.bootstrap) book_.add(a, std::nullopt, true, random_);
@@ -150,6 +157,8 @@ LinkId NodeCore::new_link(bool outbound, const SocketAddress& remote, int64_t no
   l->created_us = now_us;
   l->shout_tokens = config_.shout_burst;
   l->tokens_us = now_us;
+  l->relay_tokens = config_.relay_burst;
+  l->relay_tokens_us = now_us;
   LinkId id = l->id;
   links_.emplace(id, std::move(l));
   return id;
@@ -275,6 +284,23 @@ void NodeCore::established(Link& l, int64_t now_us) {
   l.handshake.reset();
   l.state = Link::State::kEstablished;
   l.last_ping_us = now_us;
+  // connect() callers: this peer is reachable now (over this link or the
+  // one it lost to); a dialled address that answered with another key fails.
+  for (size_t i = 0; i < connect_waits_.size();) {
+    ConnectWait& w = connect_waits_[i];
+    if (w.key == l.peer) {
+      complete(w.token, Bytes{});
+    } else if (w.link == l.id) {
+      complete(w.token,
+               auth_failed("dialled " + address_to_text(w.key) + " at " + l.remote.to_string() +
+                           " but found " + address_to_text(l.peer)));
+    } else {
+      ++i;
+      continue;
+    }
+    connect_waits_[i] = connect_waits_.back();
+    connect_waits_.pop_back();
+  }
   if (losing) return;
   by_key_[l.peer] = l.id;
   if (l.outbound) {
@@ -386,6 +412,7 @@ bool NodeCore::handle_plaintext(Link& l, std::span<uint8_t> plain, int64_t now_u
 
 void NodeCore::handle_message(Link& l, Message&& m, int64_t now_us) {
   const uint32_t id = m.id;
+  if (!relays_.empty() && relay_answer(l, id, m, now_us)) return;
   if (auto* ack = std::get_if<AckMsg>(&m.body)) {
     on_ack(l, id, ack->acked, Result<Bytes>(std::move(ack->data)), now_us);
   } else if (auto* nack = std::get_if<NackMsg>(&m.body)) {
@@ -543,12 +570,16 @@ void NodeCore::forward_speak(const SpeakEvent& event, int64_t now_us) {
 }
 
 void NodeCore::on_whisper(Link& l, uint32_t id, WhisperMsg&& w, int64_t now_us) {
+  if (w.flags & kWhisperRelay) return on_relay_request(l, id, std::move(w), now_us);
+  if (w.flags & kWhisperRelayed) return on_relayed(l, id, std::move(w), now_us);
   Hash256 hash = blake2b_256(w.payload);
   const bool encrypted = w.flags & kWhisperEncrypted;
   if (w.flags & kWhisperResponse) {
     send_ack(l, id, Opcode::kWhisper, Bytes(hash.begin(), hash.end()), now_us);
     auto it = pending_.find(pending_key(l.id, w.reply_to));
-    if (it == pending_.end() || it->second.kind != kRequest) return;  // late response
+    // A request we sent through this peer as a relay is answered only by
+    // its target, relayed: the relay cannot answer in its name.
+    if (it == pending_.end() || it->second.kind != kRequest || it->second.relayed_to) return;
     Token token = it->second.token;
     pending_.erase(it);
     if (encrypted) {
@@ -577,7 +608,162 @@ void NodeCore::on_whisper(Link& l, uint32_t id, WhisperMsg&& w, int64_t now_us) 
   }
   send_ack(l, id, Opcode::kWhisper, Bytes(hash.begin(), hash.end()), now_us);
   events_.push_back(WhisperEvent{w.app, l.peer, std::move(payload), encrypted,
-                                 (w.flags & kWhisperRequest) != 0, id, l.id});
+                                 (w.flags & kWhisperRequest) != 0, id, l.id, std::nullopt});
+}
+
+// ---------------------------------------------------------------- relaying
+
+// As the relay: `l`'s peer (the origin) asks us to pass `w` to our direct
+// peer `to`. We never open it (it is sealed to `to`), never send it further
+// than `to`, and remember only where the answer goes back.
+void NodeCore::on_relay_request(Link& l, uint32_t id, WhisperMsg&& w, int64_t now_us) {
+  auto refuse = [&](NackCode code, const std::string& why) {
+    ++stats_.relays_refused;
+    send_nack(l, id, static_cast<uint8_t>(Opcode::kWhisper), code, "relay: " + why, {}, now_us);
+  };
+  if (!config_.relay_enabled) return refuse(NackCode::kRelayOff, "relaying is switched off");
+  if (w.flags & kWhisperRelayed) {
+    return refuse(NackCode::kRelayOff, "a relayed WHISPER is never relayed again");
+  }
+  if (!(w.flags & kWhisperEncrypted)) {
+    return refuse(NackCode::kRelayOff, "only end-to-end encrypted WHISPERs are relayed");
+  }
+  if (w.payload.size() < kKeyBytes + kBoxOverhead) {
+    misbehaved(l, 5, "malformed relay WHISPER", now_us);
+    if (l.closed) return;
+    return refuse(NackCode::kUnspecified, "malformed: shorter than a key and a box");
+  }
+  if (w.payload.size() - kKeyBytes > max_payload_bytes() + kBoxOverhead) {
+    return refuse(NackCode::kLimit, "payload too large");
+  }
+  PublicKey to;
+  std::copy_n(w.payload.begin(), kKeyBytes, to.begin());
+  if (to == l.peer || to == identity_.public_key()) {
+    return refuse(NackCode::kRelayOff, "loop: the target is the sender or the relay");
+  }
+  auto it = by_key_.find(to);
+  if (it == by_key_.end()) {
+    return refuse(NackCode::kNoRoute, "the target " + address_to_text(to) + " is not a peer");
+  }
+  Link& t = *links_[it->second];
+  l.relay_tokens = std::min(config_.relay_burst,
+                            l.relay_tokens + static_cast<double>(now_us - l.relay_tokens_us) *
+                                                 config_.relay_rate_per_s / 1e6);
+  l.relay_tokens_us = now_us;
+  if (l.relay_tokens < 1) return refuse(NackCode::kLimit, "rate limit");
+  if (relays_.size() >= config_.max_relay_pending) {
+    return refuse(NackCode::kLimit, "too many relayed WHISPERs in flight");
+  }
+  if (t.queued() > config_.max_send_queue_bytes / 2) {
+    return refuse(NackCode::kLimit, "the link to the target is congested");
+  }
+  l.relay_tokens -= 1;
+  WhisperMsg fwd;
+  fwd.app = w.app;
+  fwd.flags = static_cast<uint8_t>(
+      (w.flags & (kWhisperEncrypted | kWhisperRequest | kWhisperResponse)) | kWhisperRelayed);
+  // A relayed request names the origin's id on its link to us: the target
+  // answers with it, and the origin matches the response on that link.
+  fwd.reply_to = (w.flags & kWhisperRequest) ? id : w.reply_to;
+  fwd.payload = std::move(w.payload);
+  std::copy(l.peer.begin(), l.peer.end(), fwd.payload.begin());  // to -> origin
+  const uint32_t fid = t.take_id();
+  relays_[pending_key(t.id, fid)] =
+      RelayEntry{l.id, id, now_us + ms_to_us(config_.request_timeout_ms)};
+  ++stats_.relays_forwarded;
+  stats_.relay_bytes_forwarded += fwd.payload.size() - kKeyBytes;
+  send(t, Message{fid, std::move(fwd)}, now_us);
+}
+
+bool NodeCore::relay_answer(Link& l, uint32_t id, const Message& answer, int64_t now_us) {
+  const uint8_t whisper = static_cast<uint8_t>(Opcode::kWhisper);
+  const auto* ack = std::get_if<AckMsg>(&answer.body);
+  const auto* nack = std::get_if<NackMsg>(&answer.body);
+  if (!(ack && ack->acked == whisper) && !(nack && nack->acked == whisper)) return false;
+  auto it = relays_.find(pending_key(l.id, id));
+  if (it == relays_.end()) return false;
+  RelayEntry e = it->second;
+  relays_.erase(it);
+  Link* from = find(e.from_link);
+  if (!from || from->state != Link::State::kEstablished) return true;  // origin gone
+  if (ack) {
+    send_ack(*from, e.from_id, Opcode::kWhisper, ack->data, now_us);
+  } else {
+    send_nack(*from, e.from_id, whisper, nack->code, "target: " + nack->reason, {}, now_us);
+  }
+  return true;
+}
+
+// `link` closed: WHISPERs relayed to it fail back to their origins; those
+// that came from it have nobody left to answer.
+void NodeCore::end_relays_of(LinkId link, const std::string& reason, int64_t now_us) {
+  std::vector<RelayEntry> failed;
+  for (auto it = relays_.begin(); it != relays_.end();) {
+    const bool to_it = (it->first >> 32) == link;
+    if (to_it) failed.push_back(it->second);
+    if (to_it || it->second.from_link == link) {
+      it = relays_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (const RelayEntry& e : failed) {
+    Link* from = find(e.from_link);
+    if (!from || from->state != Link::State::kEstablished) continue;
+    send_nack(*from, e.from_id, static_cast<uint8_t>(Opcode::kWhisper), NackCode::kNoRoute,
+              "relay: the link to the target closed: " + reason, {}, now_us);
+  }
+}
+
+// As the target: `l`'s peer relays a WHISPER sealed to us by the origin
+// named in its first 32 bytes.
+void NodeCore::on_relayed(Link& l, uint32_t id, WhisperMsg&& w, int64_t now_us) {
+  const uint8_t whisper = static_cast<uint8_t>(Opcode::kWhisper);
+  if (!(w.flags & kWhisperEncrypted) || w.payload.size() < kKeyBytes + kBoxOverhead) {
+    misbehaved(l, 5, "malformed relayed WHISPER", now_us);
+    if (l.closed) return;
+    send_nack(l, id, whisper, NackCode::kUnspecified,
+              "malformed relayed WHISPER (not encrypted, or shorter than a key and a box)", {},
+              now_us);
+    return;
+  }
+  PublicKey origin;
+  std::copy_n(w.payload.begin(), kKeyBytes, origin.begin());
+  const ByteView box = ByteView(w.payload).subspan(kKeyBytes);
+  const Hash256 hash = blake2b_256(box);
+  auto opened = open_whisper(origin, box);
+  if (!opened) {
+    send_nack(l, id, whisper, NackCode::kDecryptFailed, opened.error().message(), {}, now_us);
+    return;
+  }
+  if (w.flags & kWhisperResponse) {
+    send_ack(l, id, Opcode::kWhisper, Bytes(hash.begin(), hash.end()), now_us);
+    auto it = pending_.find(pending_key(l.id, w.reply_to));
+    if (it == pending_.end() || it->second.kind != kRequest || it->second.relayed_to != origin) {
+      return;  // late (or replayed), or not from the node we asked
+    }
+    Token token = it->second.token;
+    pending_.erase(it);
+    complete(token, std::move(*opened));
+    return;
+  }
+  if (!apps_.count(w.app)) {
+    send_nack(l, id, whisper, NackCode::kUnknownApp,
+              "no app " + std::to_string(w.app) + " on this node", {}, now_us);
+    return;
+  }
+  send_ack(l, id, Opcode::kWhisper, Bytes(hash.begin(), hash.end()), now_us);
+  // The origin's random nonce names the message: a relay that sends it
+  // twice gets the ACK again but the app sees it once.
+  uint64_t nonce_head = 0;
+  for (size_t i = 0; i < 8; ++i) nonce_head = nonce_head << 8 | box[i];
+  if (!relay_seen_.insert(make_seen_key(origin, nonce_head), now_us)) {
+    ++stats_.relayed_replays;
+    return;
+  }
+  ++stats_.relayed_received;
+  events_.push_back(WhisperEvent{w.app, origin, std::move(*opened), true,
+                                 (w.flags & kWhisperRequest) != 0, w.reply_to, l.id, l.peer});
 }
 
 // Peer exchange: SPEAK on app 0 with
@@ -873,6 +1059,8 @@ void NodeCore::close_link(Link& l, const std::string& reason, bool emit_close, i
   l.rx.shrink_to_fit();
   l.plain.clear();
   l.out.clear();
+  end_relays_of(l.id, reason, now_us);
+  end_connect_waits(l, reason, now_us);
   for (auto it = pending_.begin(); it != pending_.end();) {
     if (it->second.link == l.id) {
       complete(it->second.token, cancelled("link closed: " + reason));
@@ -919,7 +1107,8 @@ size_t NodeCore::max_payload_bytes() const {
 }
 
 Result<Token> NodeCore::add_pending(Link& l, uint32_t id, int kind, Token token,
-                                    int64_t deadline_us, Hash256 expect) {
+                                    int64_t deadline_us, Hash256 expect,
+                                    std::optional<PublicKey> relayed_to) {
   if (pending_.size() >= config_.max_pending_requests) {
     return limit_exceeded("too many requests in flight (max_pending_requests)");
   }
@@ -930,6 +1119,7 @@ Result<Token> NodeCore::add_pending(Link& l, uint32_t id, int kind, Token token,
   p.sent_us = deadline_us - ms_to_us(config_.request_timeout_ms);
   p.deadline_us = deadline_us;
   p.expect = expect;
+  p.relayed_to = relayed_to;
   pending_[pending_key(l.id, id)] = p;
   return token;
 }
@@ -993,24 +1183,45 @@ Result<Token> NodeCore::speak(AppId app, ByteView payload, std::optional<PublicK
 
 Result<NodeCore::Outgoing> NodeCore::prepare_whisper(AppId app, const PublicKey& to,
                                                      ByteView payload, bool encrypt, uint8_t flags,
-                                                     LinkId via) {
+                                                     LinkId via, std::optional<PublicKey> relay) {
   if (shut_down_) return cancelled("node is shut down");
   if (payload.size() > max_payload_bytes()) return limit_exceeded("WHISPER payload too large");
-  auto it = by_key_.find(to);
-  if (it == by_key_.end()) return not_found("no direct link to " + address_to_text(to));
+  const PublicKey& next = relay ? *relay : to;
+  if (relay) {
+    if (to == identity_.public_key() || to == *relay || *relay == identity_.public_key()) {
+      return invalid_argument("a relay must be a third node");
+    }
+    encrypt = true;  // the relay must see only ciphertext
+    flags |= kWhisperRelay;
+  }
+  auto it = by_key_.find(next);
+  if (it == by_key_.end()) return not_found("no direct link to " + address_to_text(next));
   auto sealed = seal_whisper(to, payload, encrypt);
   if (!sealed) return sealed.error();
   Outgoing out;
   out.link = links_[it->second].get();
   // A superseded link still carries answers to what arrived on it.
   if (Link* v = via ? find(via) : nullptr;
-      v && v->state == Link::State::kEstablished && v->peer == to) {
+      v && v->state == Link::State::kEstablished && v->peer == next) {
     out.link = v;
   }
   out.msg.app = app;
   out.msg.flags = static_cast<uint8_t>(flags | (encrypt ? kWhisperEncrypted : 0));
-  out.msg.payload = std::move(*sealed);
+  if (relay) {
+    out.msg.payload.reserve(to.size() + sealed->size());
+    out.msg.payload.assign(to.begin(), to.end());
+    out.msg.payload.insert(out.msg.payload.end(), sealed->begin(), sealed->end());
+  } else {
+    out.msg.payload = std::move(*sealed);
+  }
   return out;
+}
+
+Hash256 NodeCore::ack_hash_of(const WhisperMsg& msg) {
+  if (msg.flags & (kWhisperRelay | kWhisperRelayed)) {
+    return blake2b_256(ByteView(msg.payload).subspan(kKeyBytes));
+  }
+  return blake2b_256(msg.payload);
 }
 
 Result<Token> NodeCore::whisper(AppId app, const PublicKey& to, ByteView payload, bool encrypt,
@@ -1025,6 +1236,84 @@ Result<Token> NodeCore::whisper(AppId app, const PublicKey& to, ByteView payload
   if (!token) return token;
   send(l, Message{id, std::move(out->msg)}, now_us);
   return token;
+}
+
+Result<Token> NodeCore::whisper_via(AppId app, const PublicKey& relay, const PublicKey& to,
+                                    ByteView payload, int64_t now_us) {
+  auto out = prepare_whisper(app, to, payload, true, 0, 0, relay);
+  if (!out) return out.error();
+  Link& l = *out->link;
+  uint32_t id = l.take_id();
+  auto token = add_pending(l, id, kWhisperAck, next_token(),
+                           now_us + ms_to_us(config_.request_timeout_ms), ack_hash_of(out->msg));
+  if (!token) return token;
+  send(l, Message{id, std::move(out->msg)}, now_us);
+  return token;
+}
+
+Result<Token> NodeCore::request_via(AppId app, const PublicKey& relay, const PublicKey& to,
+                                    ByteView payload, int64_t timeout_ms, int64_t now_us) {
+  if (timeout_ms <= 0) return invalid_argument("request timeout must be positive");
+  auto out = prepare_whisper(app, to, payload, true, kWhisperRequest, 0, relay);
+  if (!out) return out.error();
+  Link& l = *out->link;
+  uint32_t id = l.take_id();
+  auto token = add_pending(l, id, kRequest, next_token(), now_us + ms_to_us(timeout_ms), {}, to);
+  if (!token) return token;
+  send(l, Message{id, std::move(out->msg)}, now_us);
+  return token;
+}
+
+Result<Token> NodeCore::connect(const SocketAddress& address, const PublicKey& key,
+                                int64_t now_us) {
+  if (shut_down_) return cancelled("node is shut down");
+  if (key == identity_.public_key()) return invalid_argument("cannot connect to ourselves");
+  if (connect_waits_.size() >= config_.max_pending_requests) {
+    return limit_exceeded("too many connects in flight (max_pending_requests)");
+  }
+  Token token = next_token();
+  if (by_key_.count(key)) {
+    events_.push_back(CompletionEvent{token, Bytes{}, 0});
+    return token;
+  }
+  LinkId link = 0;
+  for (auto& [id, l] : links_) {
+    if (!l->closed && l->outbound && l->remote == address &&
+        l->state != Link::State::kEstablished) {
+      link = id;  // already dialling it: wait for that link
+      break;
+    }
+  }
+  if (link == 0) {
+    link = new_link(true, address, now_us);
+    actions_.push_back(ConnectAction{link, address});
+  }
+  connect_waits_.push_back(ConnectWait{token, key, link});
+  return token;
+}
+
+void NodeCore::end_connect_waits(Link& l, const std::string& reason, int64_t now_us) {
+  for (size_t i = 0; i < connect_waits_.size();) {
+    ConnectWait& w = connect_waits_[i];
+    if (w.link != l.id) {
+      ++i;
+      continue;
+    }
+    // By key, the peer may still come up over another link (an inbound
+    // one, or the winner of a duplicate tie-break).
+    if (by_key_.count(w.key)) {
+      complete(w.token, Bytes{});
+    } else if (l.state != Link::State::kEstablished &&
+               now_us - l.created_us > ms_to_us(config_.handshake_timeout_ms)) {
+      complete(w.token, timed_out("no link to " + address_to_text(w.key) + " at " +
+                                  l.remote.to_string() + ": " + reason));
+    } else {
+      complete(w.token, io_error("no link to " + address_to_text(w.key) + " at " +
+                                 l.remote.to_string() + ": " + reason));
+    }
+    connect_waits_[i] = connect_waits_.back();
+    connect_waits_.pop_back();
+  }
 }
 
 Result<Token> NodeCore::request(AppId app, const PublicKey& to, ByteView payload, bool encrypt,
@@ -1042,7 +1331,14 @@ Result<Token> NodeCore::request(AppId app, const PublicKey& to, ByteView payload
 
 Result<void> NodeCore::respond(AppId app, const PublicKey& to, uint32_t request_id,
                                ByteView payload, bool encrypt, int64_t now_us, LinkId via) {
-  auto out = prepare_whisper(app, to, payload, encrypt, kWhisperResponse, via);
+  // A request that came through a relay goes back through it: the origin
+  // waits for the response on its link to that relay.
+  std::optional<PublicKey> relay;
+  if (Link* v = via ? find(via) : nullptr;
+      v && v->state == Link::State::kEstablished && v->peer != to) {
+    relay = v->peer;
+  }
+  auto out = prepare_whisper(app, to, payload, encrypt, kWhisperResponse, via, relay);
   if (!out) return out.error();
   out->msg.reply_to = request_id;
   send(*out->link, Message{out->link->take_id(), std::move(out->msg)}, now_us);
@@ -1142,8 +1438,24 @@ void NodeCore::maintain(int64_t now_us) {
       ++it;
     }
   }
+  std::vector<RelayEntry> late;
+  for (auto it = relays_.begin(); it != relays_.end();) {
+    if (it->second.deadline_us <= now_us) {
+      late.push_back(it->second);
+      it = relays_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (const RelayEntry& e : late) {
+    if (Link* from = find(e.from_link)) {
+      send_nack(*from, e.from_id, static_cast<uint8_t>(Opcode::kWhisper), NackCode::kRelayTimeout,
+                "relay: the target did not answer in time", {}, now_us);
+    }
+  }
   seen_.expire(now_us);
   speak_seen_.expire(now_us);
+  relay_seen_.expire(now_us);
   if (now_us >= next_exchange_us_) {
     next_exchange_us_ =
         now_us +

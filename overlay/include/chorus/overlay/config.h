@@ -72,6 +72,20 @@ struct OverlayConfig {
   double shout_rate_per_s = 5000;  // per link, token bucket; excess SHOUTs are dropped
   double shout_burst = 20000;
 
+  // Relaying (spec/overlay.md, "Relay"): passing end-to-end encrypted
+  // WHISPERs from one direct peer to another, so that initiate-only nodes
+  // (which nobody can dial) are reachable through the nodes they link to.
+  // The relay sees only ciphertext, forwards one hop at most, and refuses
+  // (NACK) when switched off, when the target is not its peer, or past the
+  // bounds below.
+  bool relay_enabled = true;
+  size_t max_relay_pending = 1024;  // relayed messages awaiting the target's answer, per node
+  double relay_rate_per_s = 200;    // per arriving link, token bucket; excess is NACKed
+  double relay_burst = 400;
+  // Relayed WHISPERs a target remembers (origin, nonce) of, so a relay
+  // replaying one cannot deliver it twice.
+  size_t relay_seen_entries = 1 << 14;
+
   // Peers.
   size_t peer_book_entries = 2048;
   size_t peer_exchange_entries = 16;

@@ -41,6 +41,10 @@ enum class NackCode : uint8_t {
   kUnsupportedOption = 3,
   kDecryptFailed = 4,
   kLimit = 5,
+  // Relaying (spec/overlay.md, "Relay"):
+  kRelayOff = 6,      // this node does not relay (switched off), or not this message
+  kNoRoute = 7,       // the target is not a direct peer of the relay (or its link went away)
+  kRelayTimeout = 8,  // the target did not answer the relay in time
 };
 
 struct AckMsg {
@@ -85,6 +89,12 @@ struct SpeakMsg {
 inline constexpr uint8_t kWhisperEncrypted = 1;  // payload = nonce(24) ‖ crypto_box
 inline constexpr uint8_t kWhisperRequest = 2;    // the sender waits for a response
 inline constexpr uint8_t kWhisperResponse = 4;   // answers request `reply_to`
+// Relaying through a common peer (always with kWhisperEncrypted):
+//   origin -> relay: payload = to[32] ‖ nonce ‖ box        (kWhisperRelay)
+//   relay -> target: payload = origin[32] ‖ nonce ‖ box    (kWhisperRelayed)
+// The box is sealed by the origin to the target; the relay cannot open it.
+inline constexpr uint8_t kWhisperRelay = 8;
+inline constexpr uint8_t kWhisperRelayed = 16;
 
 struct WhisperMsg {
   AppId app = 0;

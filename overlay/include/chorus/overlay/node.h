@@ -73,6 +73,10 @@ struct WhisperInfo {
   ByteView payload;  // plaintext (decrypted when `encrypted`)
   bool encrypted;    // end-to-end encrypted to us by the sender
   bool is_request;   // answer through the Responder
+  // The direct peer that relayed it (spec/overlay.md, "Relay"); nullptr when
+  // `from` sent it to us itself. A relayed WHISPER is always encrypted, and
+  // the Responder answers back through the same relay.
+  const PublicKey* relay = nullptr;
 };
 
 class Node;
@@ -171,6 +175,21 @@ class Node {
   void request(AppId app, const PublicKey& to, Bytes payload, RequestOptions options,
                ReplyCallback done);
   void ping(const PublicKey& to, PingCallback done);
+
+  // Reaching nodes that are not direct peers (dht::Reach builds on these).
+  // Dials `address` now, even beyond max_outbound_links, and completes when
+  // a link to `key` is up (at once if one is): kAuthFailed when the address
+  // answers with another key, kTimeout after handshake_timeout_ms, kIo when
+  // the connection fails.
+  void connect(const SocketAddress& address, const PublicKey& key, DoneCallback done);
+  // WHISPER / request to `to` through the direct peer `relay`, which passes
+  // it to its own direct peer `to`. Always sealed end to end to `to`.
+  // kRefused with the reason when the relay or target refuses (relaying
+  // off, `to` not the relay's peer, limits, the target's own refusals).
+  void whisper_via(AppId app, const PublicKey& relay, const PublicKey& to, Bytes payload,
+                   WhisperCallback done);
+  void request_via(AppId app, const PublicKey& relay, const PublicKey& to, Bytes payload,
+                   int64_t timeout_ms, ReplyCallback done);
 
   // Flow control for bulk senders: runs `fn` once, on the loop thread, when
   // no more than `below_bytes` wait to be written to `peer` (or the link is

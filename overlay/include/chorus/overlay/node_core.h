@@ -77,6 +77,9 @@ struct WhisperEvent {
   bool is_request;
   uint32_t request_id;
   LinkId link;  // where it arrived: a response goes back the same way
+  // Set when it came through a relay (then `from` is the origin, `payload`
+  // was sealed end to end by it, and a response goes back through the relay).
+  std::optional<PublicKey> relay;
 };
 struct CompletionEvent {
   Token token;
@@ -115,6 +118,14 @@ struct NodeStats {
   uint64_t frames_compressed = 0;
   uint64_t bytes_before_compression = 0;  // of the frames that were compressed
   uint64_t bytes_after_compression = 0;
+  // Relaying (as the relay): WHISPERs passed on, their carried bytes
+  // (always ciphertext), and refusals.
+  uint64_t relays_forwarded = 0;
+  uint64_t relay_bytes_forwarded = 0;
+  uint64_t relays_refused = 0;
+  // As the target: relayed WHISPERs delivered, and replays dropped.
+  uint64_t relayed_received = 0;
+  uint64_t relayed_replays = 0;
 };
 
 class NodeCore {
@@ -168,8 +179,27 @@ class NodeCore {
   // WHISPER that waits for the peer's response; completes with it or kTimeout.
   Result<Token> request(AppId app, const PublicKey& to, ByteView payload, bool encrypt,
                         int64_t timeout_ms, int64_t now_us);
+  // To `to` through the direct peer `relay`, which passes it on to its own
+  // direct peer `to` (spec/overlay.md, "Relay"). Always sealed to `to`: the
+  // relay sees only ciphertext. Completes with the ACK hash (of nonce ‖ box)
+  // the target returned through the relay, or kRefused with the relay's or
+  // target's reason (switched off, no route, limit, timeout, ...). The relay
+  // could forge that ACK; a request's response cannot be forged.
+  Result<Token> whisper_via(AppId app, const PublicKey& relay, const PublicKey& to,
+                            ByteView payload, int64_t now_us);
+  // A request through `relay`; completes with `to`'s response (checked to be
+  // sealed by `to`) or kTimeout.
+  Result<Token> request_via(AppId app, const PublicKey& relay, const PublicKey& to,
+                            ByteView payload, int64_t timeout_ms, int64_t now_us);
+  // Dials `address` at once (even beyond max_outbound_links) and completes
+  // once a link to `key` is up: at once if one already is; kAuthFailed if
+  // the address answers with another key; kTimeout when the link is not up
+  // within handshake_timeout_ms; kIo when the connection fails or closes.
+  Result<Token> connect(const SocketAddress& address, const PublicKey& key, int64_t now_us);
   // Answers request `request_id` from `to`, on link `via` (the request's
   // WhisperEvent::link) while it is open, else on the current link to `to`.
+  // When `via` leads to another node than `to`, the request came through
+  // that relay and the response goes back through it (always encrypted).
   Result<void> respond(AppId app, const PublicKey& to, uint32_t request_id, ByteView payload,
                        bool encrypt, int64_t now_us, LinkId via = 0);
   Result<Token> ping(const PublicKey& to, int64_t now_us);
@@ -210,6 +240,13 @@ class NodeCore {
   void on_shout(Link& l, ShoutMsg&& s, int64_t now_us);
   void on_speak(Link& l, uint32_t id, SpeakMsg&& s, int64_t now_us);
   void on_whisper(Link& l, uint32_t id, WhisperMsg&& w, int64_t now_us);
+  void on_relay_request(Link& l, uint32_t id, WhisperMsg&& w, int64_t now_us);
+  void on_relayed(Link& l, uint32_t id, WhisperMsg&& w, int64_t now_us);
+  // An ACK/NACK on `l` answering a WHISPER we relayed: passed back to its
+  // origin. False when (l, id) is not a relayed message.
+  bool relay_answer(Link& l, uint32_t id, const Message& answer, int64_t now_us);
+  void end_relays_of(LinkId link, const std::string& reason, int64_t now_us);
+  void end_connect_waits(Link& l, const std::string& reason, int64_t now_us);
   void send_peer_exchange(Link& l, int64_t now_us);
   void on_peer_exchange(Link& l, ByteView payload, int64_t now_us);
   bool send(Link& l, const Message& m, int64_t now_us);
@@ -230,7 +267,7 @@ class NodeCore {
   void seal_pending(Link& l);
   void misbehaved(Link& l, int score, const std::string& why, int64_t now_us);
   Result<Token> add_pending(Link& l, uint32_t id, int kind, Token token, int64_t deadline_us,
-                            Hash256 expect = {});
+                            Hash256 expect = {}, std::optional<PublicKey> relayed_to = {});
   void complete(Token token, Result<Bytes> result, int64_t rtt_us = 0);
   void maintain(int64_t now_us);
   void dial(int64_t now_us);
@@ -239,8 +276,12 @@ class NodeCore {
     Link* link = nullptr;
     WhisperMsg msg;
   };
+  // With `relay`: sealed to `to`, addressed to it, sent to `relay`.
   Result<Outgoing> prepare_whisper(AppId app, const PublicKey& to, ByteView payload, bool encrypt,
-                                   uint8_t flags, LinkId via = 0);
+                                   uint8_t flags, LinkId via = 0,
+                                   std::optional<PublicKey> relay = {});
+  // The hash an ACK must carry for `msg` (relayed: of the box alone).
+  static Hash256 ack_hash_of(const WhisperMsg& msg);
   Result<Bytes> seal_whisper(const PublicKey& to, ByteView payload, bool encrypt);
   Result<Bytes> open_whisper(const PublicKey& from, ByteView payload);
   Token next_token() { return ++last_token_; }
@@ -255,6 +296,21 @@ class NodeCore {
   std::unordered_map<PublicKey, LinkId, KeyHash> by_key_;  // established links
   std::unordered_map<uint64_t, Pending> pending_;          // (link << 32 | id)
   std::unordered_map<Token, size_t> group_left_;           // SPEAK-to-all ACKs still owed
+  // WHISPERs we relayed, by (target link << 32 | id on it): where the
+  // answer goes back. At most max_relay_pending.
+  struct RelayEntry {
+    LinkId from_link = 0;
+    uint32_t from_id = 0;
+    int64_t deadline_us = 0;
+  };
+  std::unordered_map<uint64_t, RelayEntry> relays_;
+  SeenCache relay_seen_;  // relayed WHISPERs delivered to us: (origin, nonce)
+  struct ConnectWait {
+    Token token = 0;
+    PublicKey key{};
+    LinkId link = 0;
+  };
+  std::vector<ConnectWait> connect_waits_;  // at most max_pending_requests
   std::deque<Action> actions_;
   std::deque<Event> events_;
   std::vector<LinkId> dirty_;  // links with unsealed or unsent bytes
