@@ -112,15 +112,18 @@ class Session {
       core_->flush(now_us_);
       Action a;
       std::vector<Bytes> sent;
+      std::vector<LinkId> dials;
       while (core_->poll_action(a)) {
         if (auto* s = std::get_if<SendAction>(&a)) {
           FUZZ_CHECK(s->link == link_);
           core_->on_sent(s->link, s->bytes.size(), now_us_);
           sent.push_back(std::move(s->bytes));
-        } else if (std::holds_alternative<CloseAction>(a)) {
-          closed_ = true;
-        } else {
-          FUZZ_CHECK(false);  // the core has nothing to dial
+        } else if (auto* c = std::get_if<CloseAction>(&a)) {
+          if (c->link == link_) closed_ = true;
+        } else if (auto* d = std::get_if<ConnectAction>(&a)) {
+          // An address from peer exchange: the dial fails (after the drain).
+          FUZZ_CHECK(d->link != link_);
+          dials.push_back(d->link);
         }
       }
       Event e;
@@ -133,10 +136,10 @@ class Session {
           }
         }
       }
-      if (sent.empty()) return;
       for (const auto& b : sent) from_core(b);
-      if (pending_.empty()) return;
-      to_core(std::exchange(pending_, {}));
+      for (LinkId d : dials) core_->on_connect_failed(d, "fuzz: no network", now_us_);
+      if (sent.empty() && dials.empty()) return;
+      if (!pending_.empty()) to_core(std::exchange(pending_, {}));
     }
   }
 
