@@ -42,9 +42,10 @@ struct ValueStore::Entry {
   size_t value_count() const { return values.size() + signed_values.size(); }
   uint64_t version() const { return current ? current->value.version : 0; }
   bool has_data() const { return !values.empty() || !signed_values.empty() || current; }
-  // A lock counter alone keeps the entry: dropping it would let the next
-  // token start over at 1 and break fencing.
-  bool empty() const { return !has_data() && listeners.empty() && lock.token == 0; }
+  // A free lock does not keep the entry: its last token goes into the
+  // store's lock_floor_ when the entry is dropped, and every grant is above
+  // that floor, so tokens under this key still only grow (spec §5.5).
+  bool empty() const { return !has_data() && listeners.empty() && !lock.held; }
 };
 
 namespace {
@@ -144,7 +145,10 @@ class ValueStoreAccess {
       drop(s, e.previous);
     }
     if (e.previous && expired(e.previous->expires_ms, now_ms)) drop(s, e.previous);
-    if (e.lock.held && expired(e.lock.expires_ms, now_ms)) e.lock.held = false;
+    if (e.lock.held && expired(e.lock.expires_ms, now_ms)) {
+      e.lock.held = false;
+      --s.held_locks_;
+    }
     for (auto it = e.listeners.begin(); it != e.listeners.end();) {
       if (expired(it->second.expires_ms, now_ms))
         it = e.listeners.erase(it);
@@ -168,7 +172,13 @@ class ValueStoreAccess {
   // Refused requests must not leave empty entries behind.
   static void close(ValueStore& s, const Key& key) {
     auto it = s.entries_.find(key);
-    if (it != s.entries_.end() && it->second->empty()) s.entries_.erase(it);
+    if (it != s.entries_.end() && it->second->empty()) erase(s, it);
+  }
+  // Drops an empty entry; its lock counter lives on in the floor.
+  static std::map<Key, std::unique_ptr<Entry>>::iterator erase(
+      ValueStore& s, std::map<Key, std::unique_ptr<Entry>>::iterator it) {
+    s.lock_floor_ = std::max(s.lock_floor_, it->second->lock.token);
+    return s.entries_.erase(it);
   }
 
   // Makes `data` the new current version, keeping the old one for abort.
@@ -272,6 +282,12 @@ StoreOutcome ValueStore::lock(const Key& key, const Owner& owner, int64_t lease_
   using A = ValueStoreAccess;
   if (lease_ms <= 0) return refuse(Refusal::kMalformed);
   lease_ms = std::min(lease_ms, limits_.max_lease_ms);
+  if (held_locks_ >= limits_.max_held_locks && now_ms > last_sweep_ms_) {
+    // Leases run out without anyone touching their keys: count them out
+    // before refusing (at most one sweep per millisecond of our clock).
+    last_sweep_ms_ = now_ms;
+    expire(now_ms);
+  }
   Entry& e = A::open(*this, key, now_ms);
   Entry::Lock& l = e.lock;
   if (l.held && !(l.holder == owner))
@@ -284,14 +300,23 @@ StoreOutcome ValueStore::lock(const Key& key, const Owner& owner, int64_t lease_
     out.remaining_ms = lease_ms;
     return out;
   }
-  if (l.token == std::numeric_limits<uint64_t>::max()) {
+  const uint64_t last = std::max(l.token, lock_floor_);
+  if (last == std::numeric_limits<uint64_t>::max()) {
     // Wrapping to a small token would let a stale holder through the fence.
-    return refuse(Refusal::kMalformed, l.token);
+    A::close(*this, key);
+    return refuse(Refusal::kMalformed, last);
   }
-  l.token = std::max(l.token + 1, min_token);
+  if (held_locks_ >= limits_.max_held_locks) {
+    A::close(*this, key);  // may free `l`
+    return refuse(Refusal::kFull, last);
+  }
+  // Above the floor too: this key's counter may have been dropped with its
+  // entry, and the floor is at least every token so dropped.
+  l.token = std::max(last + 1, min_token);
   l.holder = owner;
   l.expires_ms = now_ms + lease_ms;
   l.held = true;
+  ++held_locks_;
   StoreOutcome out = accept(l.token, true);
   out.remaining_ms = lease_ms;
   return out;
@@ -311,6 +336,7 @@ StoreOutcome ValueStore::unlock(const Key& key, const Owner& owner, uint64_t tok
   }
   l.held = false;
   l.expires_ms = now_ms;
+  --held_locks_;
   return accept(l.token, true);
 }
 
@@ -451,7 +477,7 @@ void ValueStore::expire(int64_t now_ms) {
   for (auto it = entries_.begin(); it != entries_.end();) {
     ValueStoreAccess::purge(*this, *it->second, now_ms);
     if (it->second->empty())
-      it = entries_.erase(it);
+      it = ValueStoreAccess::erase(*this, it);
     else
       ++it;
   }

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <random>
 
 #include "chorus/dht/patch.h"
@@ -313,13 +314,12 @@ TEST_F(ValueStoreTest, LockExpiresAndTheNextTokenIsLarger) {
   auto bob = store.lock(key, kBob, 1'000, 0, 1'000);
   ASSERT_TRUE(bob.ok());
   EXPECT_EQ(bob.number, 2u);
-  // An expired lease still shows its token, with nothing left.
+  // An expired lease with nothing else under the key is forgotten; its
+  // token lives on in the floor, so the next one is still larger.
   store.expire(5'000);
-  Snapshot s = store.get(key, 5'000);
-  ASSERT_TRUE(s.lock);
-  EXPECT_EQ(s.lock->token, 2u);
-  EXPECT_EQ(s.lock->remaining_ms, 0);
-  EXPECT_EQ(store.key_count(), 1u);
+  EXPECT_FALSE(store.get(key, 5'000).lock);
+  EXPECT_EQ(store.key_count(), 0u);
+  EXPECT_EQ(store.lock_floor(), 2u);
   EXPECT_EQ(store.lock(key, kAlice, 1'000, 0, 5'000).number, 3u);
   // min_token wins when it is larger than the counter.
   store.expire(7'000);
@@ -665,18 +665,50 @@ TEST_F(ValueStoreTest, EverythingExpiredLeavesNoBytes) {
             .ok());
 }
 
-TEST_F(ValueStoreTest, ExpireKeepsLockCountersOnly) {
+TEST_F(ValueStoreTest, ExpireFreesEverythingOnceNothingIsLeft) {
   ASSERT_TRUE(store.put(key, value(1, bytes_of(10), 1), kSrcA, 0).ok());
   ASSERT_TRUE(store.lock(key, kAlice, 1'000, 0, 0).ok());
   ASSERT_TRUE(store.listen(key, contact(1), 1'000, 0).ok());
   store.expire(10'000);
   EXPECT_EQ(store.bytes_used(), 0u);
-  EXPECT_EQ(store.key_count(), 1u);
-  Snapshot s = store.get(key, 10'000);
-  EXPECT_TRUE(s.values.empty());
-  ASSERT_TRUE(s.lock);
-  EXPECT_EQ(s.lock->token, 1u);
+  EXPECT_EQ(store.key_count(), 0u);
+  EXPECT_EQ(store.held_locks(), 0u);
   EXPECT_TRUE(store.keys().empty());
+}
+
+TEST_F(ValueStoreTest, FreeLocksAreForgottenYetEveryKeysTokensStillGrow) {
+  // Many keys locked and released: memory comes back, tokens keep rising.
+  std::map<Key, uint64_t> last;
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < 500; ++i) {
+      Key k = key_for("lock/" + std::to_string(i));
+      int64_t now = round * 100'000 + i;
+      auto out = store.lock(k, kAlice, 1'000, 0, now);
+      ASSERT_TRUE(out.ok());
+      EXPECT_GT(out.number, last[k]) << "round " << round << " key " << i;
+      last[k] = out.number;
+      if (i % 2 == 0) {
+        ASSERT_TRUE(store.unlock(k, kAlice, out.number, now).ok());
+      }
+    }
+    store.expire(round * 100'000 + 50'000);  // the other half simply runs out
+    EXPECT_EQ(store.key_count(), 0u);
+    EXPECT_EQ(store.held_locks(), 0u);
+  }
+}
+
+TEST_F(ValueStoreTest, LeasesHeldAtOnceAreBounded) {
+  StoreLimits l = limits();
+  l.max_held_locks = 2;
+  ValueStore small(l);
+  ASSERT_TRUE(small.lock(key_for("a"), kAlice, 1'000, 0, 0).ok());
+  ASSERT_TRUE(small.lock(key_for("b"), kAlice, 1'000, 0, 0).ok());
+  EXPECT_EQ(small.lock(key_for("c"), kAlice, 1'000, 0, 0).refusal, Refusal::kFull);
+  EXPECT_EQ(small.key_count(), 2u);
+  // Renewing one already held is not a new lease.
+  EXPECT_TRUE(small.lock(key_for("a"), kAlice, 1'000, 0, 500).ok());
+  // Once one runs out there is room again.
+  EXPECT_TRUE(small.lock(key_for("c"), kAlice, 1'000, 0, 1'200).ok());
 }
 
 TEST_F(ValueStoreTest, MovesKeepTheContents) {

@@ -1,19 +1,22 @@
 // ValueStore: what one DHT node keeps for others, with every rule a storing
-// node enforces (spec/dht.md §4). No I/O; time comes in as milliseconds.
+// node enforces (spec/dht.md §5). No I/O; time comes in as milliseconds.
 //
 // Per key it holds
 //   * plain values (several, by value id) each with its own expiry;
 //   * signed values, one per owner, replaced only by a higher sequence;
 //   * one versioned value (CAS and diffs) and the version before it, so a
 //     failed write can be undone and a diff against the previous base seen;
-//   * one lock: holder, fencing token (only grows), lease expiry;
+//   * one lock: holder, fencing token (only grows), lease expiry; a free
+//     lock is forgotten with its key, its token kept in one store-wide floor
+//     that every later grant exceeds, so memory stays bounded;
 //   * listeners (who to NOTIFY on change), bounded.
 // Bounds: value size, values per key, total bytes, bytes per source key,
-// listeners per key. A full store refuses new data (kFull); it never drops
+// listeners per key, leases held at once. A full store refuses new data (kFull); it never drops
 // what it already accepted before that data expires.
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
@@ -31,6 +34,7 @@ struct StoreLimits {
   size_t max_listeners_per_key = 32;
   uint32_t max_ttl_s = 24 * 3600;
   int64_t max_lease_ms = 60'000;
+  size_t max_held_locks = 65'536;  // unexpired leases at once; beyond, kFull
 };
 
 // The outcome of one write: refusal kNone on success. `number` is the new
@@ -70,13 +74,15 @@ class ValueStore {
   // Verifies the signature (kBadSignature) before anything else.
   StoreOutcome put_signed(const Key& key, const SignedValue& value, int64_t now_ms);
 
-  // Acquire (free or expired lease: a new token, max(last + 1, min_token)),
+  // Acquire (free or expired lease: a new token, max(last + 1, min_token),
+  // where last is the larger of the key's last token and lock_floor()),
   // renew (same owner, unexpired: expiry moves, token kept unless
   // min_token is larger) or refuse with kLockHeld and the time left.
   StoreOutcome lock(const Key& key, const Owner& owner, int64_t lease_ms, uint64_t min_token,
                     int64_t now_ms);
-  // Releases when owner and token match (kNotHolder otherwise). The token
-  // counter is kept, so the next holder's token is still larger.
+  // Releases when owner and token match (kNotHolder otherwise). The next
+  // holder's token is still larger: the key's counter, or once the key is
+  // dropped the floor, remembers this one.
   StoreOutcome unlock(const Key& key, const Owner& owner, uint64_t token, int64_t now_ms);
 
   StoreOutcome compare_and_set(const Key& key, const Owner& writer, uint64_t expected_version,
@@ -107,6 +113,9 @@ class ValueStore {
 
   size_t bytes_used() const { return bytes_used_; }
   size_t key_count() const { return entries_.size(); }
+  size_t held_locks() const { return held_locks_; }
+  // The largest token of any dropped key: every new grant is above it.
+  uint64_t lock_floor() const { return lock_floor_; }
   const StoreLimits& limits() const { return limits_; }
 
  private:
@@ -118,6 +127,9 @@ class ValueStore {
   // would be theirs to collide.
   std::map<PublicKey, size_t> bytes_by_source_;
   size_t bytes_used_ = 0;
+  size_t held_locks_ = 0;
+  uint64_t lock_floor_ = 0;
+  int64_t last_sweep_ms_ = std::numeric_limits<int64_t>::min();
 };
 
 }  // namespace chorus::dht
