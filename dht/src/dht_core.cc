@@ -15,6 +15,50 @@ int64_t to_ms(int64_t us) {
   return us / 1000;
 }
 
+// Readers trust no replica: a signed value counts only if its owner signed
+// it for this key (a replica could hand out anything).
+bool signature_ok(const Key& key, const SignedValue& v) {
+  return overlay::verify_signature(v.owner, signed_value_message(key, v.seq, v.ttl_s, v.data),
+                                   v.signature);
+}
+
+// Encoded sizes (spec §3): Value = u64 id ‖ u32 ttl ‖ bytes; SignedValue =
+// owner ‖ u64 seq ‖ u32 ttl ‖ bytes ‖ signature.
+size_t encoded_size(const Value& v) {
+  return 8 + 4 + 4 + v.data.size();
+}
+size_t encoded_size(const SignedValue& v) {
+  return 32 + 8 + 4 + 4 + v.data.size() + 64;
+}
+
+// Keeps whole values until `room` bytes are used: signed values first (they
+// are authenticated), then plain values with the most time left (the most
+// recently stored, for equal TTLs). Values that do not fit are skipped, so
+// smaller ones after them may still go. True when something was left out.
+bool trim_values(size_t room, std::vector<Value>& values, std::vector<SignedValue>& signed_values) {
+  size_t need = 0;
+  for (const auto& v : values) need += encoded_size(v);
+  for (const auto& v : signed_values) need += encoded_size(v);
+  if (need <= room) return false;
+  std::vector<SignedValue> keep_signed;
+  for (auto& v : signed_values) {
+    if (encoded_size(v) > room) continue;
+    room -= encoded_size(v);
+    keep_signed.push_back(std::move(v));
+  }
+  std::stable_sort(values.begin(), values.end(),
+                   [](const Value& a, const Value& b) { return a.ttl_s > b.ttl_s; });
+  std::vector<Value> keep;
+  for (auto& v : values) {
+    if (encoded_size(v) > room) continue;
+    room -= encoded_size(v);
+    keep.push_back(std::move(v));
+  }
+  values = std::move(keep);
+  signed_values = std::move(keep_signed);
+  return true;
+}
+
 }  // namespace
 
 enum class DhtCore::OpKind : uint8_t {
@@ -44,6 +88,8 @@ enum class Purpose : uint8_t {
   kFireAndForget,
 };
 
+enum class DhtCore::Phase : uint8_t { kBoot, kLookup, kWrite, kRaise, kFetch, kRepair, kIdle };
+
 struct DhtCore::Rpc {
   Contact to;
   Op op = Op::kPing;
@@ -51,6 +97,9 @@ struct DhtCore::Rpc {
   Purpose purpose = Purpose::kFireAndForget;
   int64_t deadline_ms = 0;
   bool key_unknown = false;
+  // Never sent: our own max_pending_rpcs was reached. It fails like a
+  // timeout for its operation but says nothing about the peer.
+  bool refused_locally = false;
   std::optional<Contact> newcomer;  // kEvict
 };
 
@@ -59,19 +108,11 @@ struct DhtCore::Operation {
   OpKind kind = OpKind::kGet;
   Key key{};
   bool internal = false;  // no DoneEvent (refresh, republish)
-  enum class Phase : uint8_t {
-    kBoot,
-    kLookup,
-    kWrite,
-    kRaise,
-    kFetch,
-    kRepair,
-    kIdle
-  } phase = Phase::kLookup;
+  Phase phase = Phase::kLookup;
   std::optional<Lookup> lookup;
   bool find_value = false;
   std::map<NodeId, WriteToken> tokens;  // write tokens by replica
-  std::vector<Contact> unanswered;      // lookup queries that failed
+  std::vector<Contact> unanswered;      // lookup queries that failed (or never left)
   size_t replica_set = 0;               // answered or not, for quorums
   int64_t lookup_started_ms = 0;
   size_t rpcs = 0;
@@ -99,12 +140,15 @@ struct DhtCore::Operation {
   size_t outstanding = 0;
   std::vector<std::pair<Contact, StoreReply>> acks;
   std::vector<std::pair<Contact, Nack>> nacks;
+  std::optional<Body> local_reply;  // our own answer, held until the phase is sent
   size_t silent = 0;
   int64_t sent_ms = 0;
   uint64_t raise_to = 0;
   size_t confirmed = 0;          // lock: replicas known to hold a token ≥ raise_to
-  size_t repaired = 0;           // diff: replicas that took the whole value
-  std::vector<Contact> missing;  // diff: replicas without the base
+  std::vector<int64_t> granted;  // lock: lease each of those replicas granted
+  std::vector<std::pair<Contact, uint64_t>> holding;  // lock: replica → token it holds for us
+  std::vector<Contact> applied;                       // diff: replicas that took the patch
+  std::vector<Contact> missing;                       // diff: replicas without the base
   OpResult result;
 
   // Listen.
@@ -112,6 +156,19 @@ struct DhtCore::Operation {
   std::map<PublicKey, uint64_t> seen_signed;
   uint64_t seen_version = 0;
   int64_t next_refresh_ms = 0;
+  // Nodes we sent LISTEN to, and until when they may NOTIFY us (at most k
+  // per renewal; expired ones are dropped at each renewal).
+  std::map<PublicKey, int64_t> listening_at;
+
+  // Republish: what each replica reported holding, so only what it lacks
+  // is pushed (a PUT must not overwrite a value someone replaced since).
+  struct Held {
+    std::set<uint64_t> ids;
+    uint64_t own_seq = 0;
+    bool has_own_signed = false;
+  };
+  std::map<NodeId, Held> held;
+  std::set<uint64_t> replaced;  // our value ids a replica holds other data under
 };
 
 DhtCore::DhtCore(const overlay::Identity& identity, Address self, DhtConfig config, int64_t now_us)
@@ -181,7 +238,7 @@ void DhtCore::on_timer(int64_t now_us) {
     lookup_deadlines_.pop();
     auto it = ops_.find(token);
     if (it == ops_.end() || !it->second->lookup) continue;
-    if (it->second->phase == Operation::Phase::kLookup &&
+    if (it->second->phase == Phase::kLookup &&
         it->second->lookup_started_ms + config_.lookup_deadline_ms <= now_ms_)
       lookup_done(*it->second, now_ms_);
   }
@@ -238,6 +295,8 @@ uint64_t DhtCore::send_request(const Contact& to, Body body, Token op, int64_t n
   if (rpcs_.size() >= config_.max_pending_rpcs) {
     // Over the bound: the RPC fails at once (on the next timer), nothing is sent.
     rpc.deadline_ms = now_ms;
+    rpc.refused_locally = true;
+    ++stats_.rpcs_refused_locally;
   } else if (key_unknown) {
     send_bytes(to.address, codec_.sign(bytes, now_ms));
   } else {
@@ -313,15 +372,39 @@ void DhtCore::serve(const Address& from, const PublicKey& sender, const Message&
     r.signed_values = std::move(s.signed_values);
     r.versioned = std::move(s.versioned);
     r.lock = s.lock;
+    // A reply above max_message_bytes could not be sent at all: send the
+    // values that fit instead (spec §7.2), so the reader still gets some.
+    FoundReply head = r;
+    head.values.clear();
+    head.signed_values.clear();
+    size_t fixed = encode_message(Message{m.txid, 0, std::move(head)}).size();
+    size_t limit = config_.datagram.max_message_bytes;
+    if (trim_values(limit > fixed ? limit - fixed : 0, r.values, r.signed_values))
+      ++stats_.replies_trimmed;
     send_reply(from, sender, m.txid, std::move(r), now_ms);
   } else if (auto* st = std::get_if<StoreReq>(&m.body)) {
     Message reply = serve_store(from, sender, *st, now_ms);
     send_reply(from, sender, m.txid, std::move(reply.body), now_ms);
   } else if (auto* n = std::get_if<NotifyReq>(&m.body)) {
     send_reply(from, sender, m.txid, EmptyReply{}, now_ms);
+    std::vector<SignedValue> good;
+    for (const SignedValue& v : n->signed_values) {
+      if (signature_ok(n->key, v))
+        good.push_back(v);
+      else
+        ++stats_.bad_signed_dropped;
+    }
     for (auto& [token, op] : ops_) {
       if (op->kind != OpKind::kListen || op->key != n->key) continue;
-      deliver_listen(*op, n->key, n->values, n->signed_values, n->versioned);
+      // Only a node we asked to LISTEN may tell us about the key; anyone
+      // else could feed the listener whatever it likes.
+      auto at = op->listening_at.find(sender);
+      if (at == op->listening_at.end() || at->second < now_ms) {
+        ++stats_.notifies_ignored;
+        continue;
+      }
+      if (n->values.empty() && good.empty() && !n->versioned) continue;
+      deliver_listen(*op, n->key, n->values, good, n->versioned);
     }
   } else {
     send_reply(from, sender, m.txid, Nack{Refusal::kMalformed, 0, 0}, now_ms);
@@ -389,6 +472,10 @@ void DhtCore::notify_listeners(const Key& key, int64_t now_ms) {
       continue;
     }
     NotifyReq n{key, s.values, s.signed_values, s.versioned};
+    size_t fixed = encode_message(Message{0, 0, NotifyReq{key, {}, {}, s.versioned}}).size();
+    size_t limit = config_.datagram.max_message_bytes;
+    if (trim_values(limit > fixed ? limit - fixed : 0, n.values, n.signed_values))
+      ++stats_.replies_trimmed;
     send_request(l.contact, std::move(n), 0, now_ms);
   }
 }
@@ -449,13 +536,37 @@ void DhtCore::on_reply(const Address& from, const PublicKey& sender, ByteView by
       for (const Contact& c : f->contacts)
         if (c.key != identity_.public_key()) named.push_back(c);
       op.tokens[who.id] = f->token;
-      bool has_data = !f->values.empty() || !f->signed_values.empty() || f->versioned;
+      std::vector<const SignedValue*> good;
+      for (const SignedValue& s : f->signed_values) {
+        if (signature_ok(op.key, s))
+          good.push_back(&s);
+        else
+          ++stats_.bad_signed_dropped;
+      }
+      bool has_data = !f->values.empty() || !good.empty() || f->versioned;
       if (has_data && op.first_data_depth == 0)
         op.first_data_depth = std::max(1, op.lookup->depth_of(who.id));
+      if (op.kind == OpKind::kRepublish) {
+        Operation::Held& h = op.held[who.id];
+        auto own = own_.find(op.key);
+        for (const Value& v : f->values) {
+          h.ids.insert(v.id);
+          // Someone put other data under our id since: ours was replaced.
+          if (own == own_.end()) continue;
+          auto mine = own->second.values.find(v.id);
+          if (mine != own->second.values.end() && mine->second.first.data != v.data)
+            op.replaced.insert(v.id);
+        }
+        for (const SignedValue* s : good) {
+          if (s->owner != identity_.public_key()) continue;
+          h.has_own_signed = true;
+          h.own_seq = std::max(h.own_seq, s->seq);
+        }
+      }
       for (const Value& v : f->values) op.values.emplace(v.id, v);
-      for (const SignedValue& s : f->signed_values) {
-        auto [sit, fresh] = op.signed_values.emplace(s.owner, s);
-        if (!fresh && s.seq > sit->second.seq) sit->second = s;
+      for (const SignedValue* s : good) {
+        auto [sit, fresh] = op.signed_values.emplace(s->owner, *s);
+        if (!fresh && s->seq > sit->second.seq) sit->second = *s;
       }
       if (f->versioned) {
         auto key = std::make_pair(f->versioned->version, overlay::blake2b_256(f->versioned->data));
@@ -474,21 +585,11 @@ void DhtCore::on_reply(const Address& from, const PublicKey& sender, ByteView by
       bool good = f && f->versioned && f->versioned->version == op.token_arg + 1 &&
                   overlay::blake2b_256(f->versioned->data) == op.result_hash;
       if (!good) {
+        abort_applied(op, now_ms);
         finish(op, refused("diff: the replica that took the patch has no matching value"));
         return;
       }
-      op.phase = Operation::Phase::kRepair;
-      op.outstanding = 0;
-      for (const Contact& c : op.missing) {
-        auto t = op.tokens.find(c.id);
-        StoreReq req{t == op.tokens.end() ? WriteToken{} : t->second, op.key,
-                     RepairBody{*f->versioned}};
-        ++op.outstanding;
-        ++op.rpcs;
-        uint64_t txid = send_request(c, std::move(req), op.token, now_ms);
-        rpcs_[txid].purpose = Purpose::kWrite;
-      }
-      if (op.outstanding == 0) phase_done(op, now_ms);
+      repair_missing(op, *f->versioned, now_ms);
       return;
     }
     default:
@@ -504,10 +605,15 @@ void DhtCore::on_rpc_failed(uint64_t txid, int64_t now_ms) {
   // A contact that keeps failing gives way, but only to a newcomer waiting
   // in its bucket: the buckets near us (never full) keep what they know, so
   // a partition does not make a minority forget the replicas it cannot reach.
-  if (!rpc.key_unknown && table_.failed(rpc.to.id) >= 2 &&
-      table_.has_replacement(table_.bucket_of(rpc.to.id)))
+  // An RPC we never sent (our own bound) says nothing about the peer.
+  if (rpc.refused_locally) {
+    --stats_.rpcs_timed_out;
+  } else if (!rpc.key_unknown && table_.failed(rpc.to.id) >= 2 &&
+             table_.has_replacement(table_.bucket_of(rpc.to.id))) {
     table_.evict(rpc.to.id);
+  }
   if (rpc.purpose == Purpose::kEvict) {
+    if (rpc.refused_locally) return;  // the newcomer keeps waiting
     table_.evict(rpc.to.id);
     if (rpc.newcomer) table_.observe(*rpc.newcomer, now_ms);
     return;
@@ -530,6 +636,7 @@ void DhtCore::on_rpc_failed(uint64_t txid, int64_t now_ms) {
       store_reply(op, rpc.to, nullptr, now_ms);
       return;
     case Purpose::kFetch:
+      abort_applied(op, now_ms);
       finish(op, timed_out("diff: fetching the new value timed out"));
       return;
     default:
@@ -550,7 +657,7 @@ Token DhtCore::start(std::unique_ptr<Operation> op, int64_t now_ms) {
   }
   ops_.emplace(token, std::move(op));
   ++stats_.lookups;
-  if (ref.phase == Operation::Phase::kBoot) return token;
+  if (ref.phase == Phase::kBoot) return token;
   begin_lookup(ref, {}, now_ms);
   return token;
 }
@@ -558,7 +665,7 @@ Token DhtCore::start(std::unique_ptr<Operation> op, int64_t now_ms) {
 void DhtCore::begin_lookup(Operation& op, const std::vector<Contact>& extra_seeds, int64_t now_ms) {
   std::vector<Contact> seeds = table_.closest(op.key, config_.k);
   seeds.insert(seeds.end(), extra_seeds.begin(), extra_seeds.end());
-  op.phase = Operation::Phase::kLookup;
+  op.phase = Phase::kLookup;
   op.unanswered.clear();
   op.lookup.emplace(op.key, seeds, LookupConfig{config_.k, config_.alpha, config_.max_candidates});
   op.lookup_started_ms = now_ms;
@@ -574,7 +681,7 @@ void DhtCore::begin_lookup(Operation& op, const std::vector<Contact>& extra_seed
 Token DhtCore::bootstrap(const Address& address, int64_t now_us) {
   now_ms_ = to_ms(now_us);
   CHORUS_NEW_OP(kBootstrap, table_.self());
-  op->phase = Operation::Phase::kBoot;
+  op->phase = Phase::kBoot;
   Token token = start(std::move(op), now_ms_);
   auto it = ops_.find(token);
   if (it == ops_.end()) return token;
@@ -607,6 +714,7 @@ Token DhtCore::put(const Key& key, Value value, int64_t now_us) {
   now_ms_ = to_ms(now_us);
   CHORUS_NEW_OP(kPut, key);
   op->value = std::move(value);
+  remember_put(key, op->value, now_ms_);
   return start(std::move(op), now_ms_);
 }
 
@@ -620,6 +728,7 @@ Token DhtCore::put_signed(const Key& key, Bytes data, uint64_t seq, uint32_t ttl
   v.ttl_s = ttl_s;
   v.data = std::move(data);
   v.signature = identity_.sign(signed_value_message(key, seq, ttl_s, v.data));
+  remember_signed(key, v, now_ms_);
   return start(std::move(op), now_ms_);
 }
 
@@ -693,15 +802,7 @@ void DhtCore::cancel_listen(Token listen, int64_t now_us) {
   if (it == ops_.end() || it->second->kind != OpKind::kListen) return;
   Operation& op = *it->second;
   // Tell the replicas to stop; nobody waits for their answers.
-  for (const Contact& c : op.targets) {
-    if (c.key == identity_.public_key()) {
-      store_.listen(op.key, c, 0, now_ms_);
-      continue;
-    }
-    auto t = op.tokens.find(c.id);
-    if (t == op.tokens.end()) continue;
-    send_request(c, StoreReq{t->second, op.key, ListenBody{0}}, 0, now_ms_);
-  }
+  for (const Contact& c : op.targets) send_store(op, c, ListenBody{0}, false, now_ms_);
   ops_.erase(it);
 }
 
@@ -710,7 +811,7 @@ void DhtCore::cancel_listen(Token listen, int64_t now_us) {
 // ------------------------------------------------------------------ operations
 
 void DhtCore::pump(Operation& op, int64_t now_ms) {
-  if (op.phase != Operation::Phase::kLookup || !op.lookup) return;
+  if (op.phase != Phase::kLookup || !op.lookup) return;
   while (auto c = op.lookup->next_to_query()) {
     ++op.rpcs;
     Body body = op.find_value ? Body{FindValueReq{op.key}} : Body{FindNodeReq{op.key}};
@@ -720,40 +821,27 @@ void DhtCore::pump(Operation& op, int64_t now_ms) {
   if (op.lookup->done()) lookup_done(op, now_ms);
 }
 
-Body DhtCore::store_body_for(const Operation& op, const Contact& to) const {
-  auto t = op.tokens.find(to.id);
-  WriteToken token = t == op.tokens.end() ? WriteToken{} : t->second;
-  StoreBody body;
+StoreBody DhtCore::store_body_for(const Operation& op) const {
   switch (op.kind) {
     case OpKind::kPut:
-      body = PutBody{op.value};
-      break;
+      return PutBody{op.value};
     case OpKind::kPutSigned:
-      body = PutSignedBody{op.signed_value};
-      break;
+      return PutSignedBody{op.signed_value};
     case OpKind::kLock:
-      body = LockBody{op.owner_tag, static_cast<uint64_t>(op.lease_ms), op.raise_to};
-      break;
+      return LockBody{op.owner_tag, static_cast<uint64_t>(op.lease_ms), op.raise_to};
     case OpKind::kRenew:
-      body = LockBody{op.owner_tag, static_cast<uint64_t>(op.lease_ms), op.token_arg};
-      break;
+      return LockBody{op.owner_tag, static_cast<uint64_t>(op.lease_ms), op.token_arg};
     case OpKind::kRelease:
-      body = UnlockBody{op.owner_tag, op.token_arg};
-      break;
+      return UnlockBody{op.owner_tag, op.token_arg};
     case OpKind::kCas:
-      body = CasBody{op.owner_tag, op.token_arg, op.ttl_s, op.data};
-      break;
+      return CasBody{op.owner_tag, op.token_arg, op.ttl_s, op.data};
     case OpKind::kDiff:
-      body = DiffBody{op.owner_tag, op.token_arg, op.ttl_s, op.data, op.result_hash};
-      break;
+      return DiffBody{op.owner_tag, op.token_arg, op.ttl_s, op.data, op.result_hash};
     case OpKind::kListen:
-      body = ListenBody{static_cast<uint32_t>(2 * config_.listen_refresh_ms / 1000 + 1)};
-      break;
+      return ListenBody{static_cast<uint32_t>(2 * config_.listen_refresh_ms / 1000 + 1)};
     default:
-      body = ListenBody{0};
-      break;
+      return ListenBody{0};
   }
-  return StoreReq{token, op.key, std::move(body)};
 }
 
 void DhtCore::lookup_done(Operation& op, int64_t now_ms) {
@@ -768,7 +856,7 @@ void DhtCore::lookup_done(Operation& op, int64_t now_ms) {
   // The replica set: the k closest of those that answered *and* those that
   // did not. Counting the silent ones keeps a partitioned minority (or a
   // caller cut off from most replicas) from forming a majority of a smaller
-  // set (spec/dht.md §6). We are a replica ourselves when we fall inside it.
+  // set (spec/dht.md §7.1). We are a replica ourselves when we fall inside it.
   Contact me = make_contact(identity_.public_key(), self_);
   std::vector<Contact> settled = closest;
   for (const Contact& c : op.unanswered) settled.push_back(c);
@@ -832,23 +920,10 @@ void DhtCore::lookup_done(Operation& op, int64_t now_ms) {
       finish(op, std::move(op.result));
       return;
     }
-    case OpKind::kRepublish: {
-      // Push every piece we hold to the replicas we found; answers are not
-      // needed (the republish runs again next period).
-      for (const Contact& c : closest) {
-        auto t = op.tokens.find(c.id);
-        if (t == op.tokens.end()) continue;
-        for (const Value& v : op.republish.values)
-          send_request(c, StoreReq{t->second, op.key, PutBody{v}}, 0, now_ms);
-        for (const SignedValue& v : op.republish.signed_values)
-          send_request(c, StoreReq{t->second, op.key, PutSignedBody{v}}, 0, now_ms);
-        if (op.republish.versioned)
-          send_request(c, StoreReq{t->second, op.key, RepairBody{*op.republish.versioned}}, 0,
-                       now_ms);
-      }
+    case OpKind::kRepublish:
+      republish_push(op, closest, now_ms);
       finish(op, OpResult{});
       return;
-    }
     default:
       break;
   }
@@ -870,27 +945,60 @@ void DhtCore::lookup_done(Operation& op, int64_t now_ms) {
     return;
   }
   op.result.replicas = op.replica_set;
-  op.phase = Operation::Phase::kWrite;
+  op.sent_ms = now_ms;
+  if (op.kind == OpKind::kListen) {
+    // Only the nodes we register with may NOTIFY us, for as long as the
+    // registration lasts (plus the time a NOTIFY may travel).
+    for (auto it = op.listening_at.begin(); it != op.listening_at.end();)
+      it = it->second < now_ms ? op.listening_at.erase(it) : std::next(it);
+    int64_t until = now_ms + int64_t{std::get<ListenBody>(store_body_for(op)).duration_s} * 1000 +
+                    config_.rpc_timeout_ms;
+    for (const Contact& c : op.targets)
+      if (c.key != me.key) op.listening_at[c.key] = until;
+  }
+  start_phase(
+      op, Phase::kWrite, op.targets, [&](const Contact&) { return store_body_for(op); }, now_ms);
+}
+
+void DhtCore::send_store(Operation& op, const Contact& to, StoreBody body, bool tracked,
+                         int64_t now_ms) {
+  auto t = op.tokens.find(to.id);
+  StoreReq req{t == op.tokens.end() ? WriteToken{} : t->second, op.key, std::move(body)};
+  if (to.key == identity_.public_key()) {
+    // A datagram to our own address would be dropped as coming from us: our
+    // own replica is served here, like any other, without a token check.
+    Message reply = serve_store(self_, identity_.public_key(), req, now_ms);
+    if (tracked) op.local_reply = std::move(reply.body);
+    return;
+  }
+  if (!tracked) {
+    send_request(to, std::move(req), 0, now_ms);
+    return;
+  }
+  ++op.rpcs;
+  uint64_t txid = send_request(to, std::move(req), op.token, now_ms);
+  rpcs_[txid].purpose = Purpose::kWrite;
+}
+
+void DhtCore::start_phase(Operation& op, Phase phase, const std::vector<Contact>& to,
+                          const std::function<StoreBody(const Contact&)>& body, int64_t now_ms) {
+  op.phase = phase;
   op.acks.clear();
   op.nacks.clear();
   op.silent = 0;
-  op.sent_ms = now_ms;
-  op.outstanding = op.targets.size();
-  bool has_self = false;
-  for (const Contact& c : op.targets) {
-    if (c.key == identity_.public_key()) {
-      has_self = true;
-      continue;
-    }
-    ++op.rpcs;
-    uint64_t txid = send_request(c, store_body_for(op, c), op.token, now_ms);
-    rpcs_[txid].purpose = Purpose::kWrite;
+  op.local_reply.reset();
+  op.outstanding = to.size();
+  if (to.empty()) {
+    phase_done(op, now_ms);
+    return;
   }
-  if (has_self) {
-    // Our own replica answers synchronously, like any other.
-    Body req = store_body_for(op, me);
-    Message reply = serve_store(self_, identity_.public_key(), std::get<StoreReq>(req), now_ms);
-    store_reply(op, me, &reply.body, now_ms);
+  for (const Contact& c : to) send_store(op, c, body(c), true, now_ms);
+  // Our own answer counts last, so the operation cannot finish (and be
+  // freed) while the loop above still uses it.
+  if (op.local_reply) {
+    Body reply = std::move(*op.local_reply);
+    op.local_reply.reset();
+    store_reply(op, make_contact(identity_.public_key(), self_), &reply, now_ms);
   }
 }
 
@@ -908,12 +1016,39 @@ void DhtCore::store_reply(Operation& op, const Contact& from, const Body* reply,
   if (--op.outstanding == 0) phase_done(op, now_ms);
 }
 
-// When a holder must stop trusting a lease it asked for at sent_ms: early by
-// lease_safety, to absorb clock-rate differences and delay.
-int64_t DhtCore::lease_end_us(int64_t sent_ms, int64_t lease_ms) const {
+// When a holder must stop trusting a lease the replicas granted for
+// granted_ms, counted from sent_ms (before any of them received it): early
+// by lease_safety, to absorb clock-rate differences and delay.
+int64_t DhtCore::lease_end_us(int64_t sent_ms, int64_t granted_ms) const {
   return static_cast<int64_t>((static_cast<double>(sent_ms) +
-                               static_cast<double>(lease_ms) * (1.0 - config_.lease_safety)) *
+                               static_cast<double>(granted_ms) * (1.0 - config_.lease_safety)) *
                               1000);
+}
+
+namespace {
+
+// The lease a holder may count on: the quorum-th longest of the leases the
+// replicas holding its token granted (once it runs out, fewer than a
+// majority still hold it), never more than asked. A replica clamps to its
+// own max_lease_ms, so what it granted, not what was asked, is what counts.
+int64_t majority_lease(std::vector<int64_t> granted, size_t quorum, int64_t asked_ms) {
+  if (quorum == 0 || granted.size() < quorum) return 0;
+  std::sort(granted.begin(), granted.end(), std::greater<>());
+  return std::clamp<int64_t>(granted[quorum - 1], 0, asked_ms);
+}
+
+}  // namespace
+
+void DhtCore::abort_applied(Operation& op, int64_t now_ms) {
+  for (const Contact& c : op.applied)
+    send_store(op, c, AbortBody{op.owner_tag, op.token_arg + 1}, false, now_ms);
+}
+
+void DhtCore::repair_missing(Operation& op, const VersionedValue& value, int64_t now_ms) {
+  const VersionedValue v = value;
+  start_phase(
+      op, Phase::kRepair, op.missing, [&](const Contact&) { return StoreBody{RepairBody{v}}; },
+      now_ms);
 }
 
 void DhtCore::phase_done(Operation& op, int64_t now_ms) {
@@ -923,11 +1058,29 @@ void DhtCore::phase_done(Operation& op, int64_t now_ms) {
       if (n.reason != Refusal::kBadToken) return n.reason;
     return op.nacks.empty() ? Refusal::kNone : op.nacks.front().second.reason;
   };
+  // put: no replica took it.
   auto refusal_error = [&](const std::string& what) {
     Refusal r = first_refusal();
     if (r == Refusal::kNone) return timed_out(what + ": no replica answered");
     return refused(what + ": " + refusal_name(r) + " (" + std::to_string(op.acks.size()) + " of " +
                    std::to_string(op.targets.size()) + " replicas accepted)");
+  };
+  // A quorum write without a majority (spec §7): kRefused when the replicas
+  // that said no leave no majority possible, so the same request would fail
+  // again; kTimeout when the replicas that did not answer (or only lacked a
+  // fresh write token) could have made one, so trying again may succeed.
+  auto quorum_error = [&](const std::string& what, size_t accepted) {
+    size_t refusing = 0;
+    for (auto& [c, n] : op.nacks)
+      if (n.reason != Refusal::kBadToken) ++refusing;
+    size_t silent = op.replica_set > accepted + refusing ? op.replica_set - accepted - refusing : 0;
+    std::string counts = " (" + std::to_string(accepted) + " of " + std::to_string(op.replica_set) +
+                         " replicas accepted, " + std::to_string(refusing) + " refused, " +
+                         std::to_string(silent) + " did not answer; " + std::to_string(quorum) +
+                         " needed)";
+    if (refusing > 0 && accepted + silent < quorum)
+      return refused(what + ": " + refusal_name(first_refusal()) + counts);
+    return timed_out(what + ": no majority answered" + counts);
   };
   auto max_version = [&]() {
     uint64_t v = 0;
@@ -935,17 +1088,6 @@ void DhtCore::phase_done(Operation& op, int64_t now_ms) {
       if (n.reason == Refusal::kConflict || n.reason == Refusal::kMissingBase)
         v = std::max(v, n.number);
     return v;
-  };
-  auto send_to = [&](const Contact& c, StoreBody body) {
-    if (c.key == identity_.public_key()) {
-      serve_store(self_, identity_.public_key(), StoreReq{WriteToken{}, op.key, std::move(body)},
-                  now_ms);
-      return;
-    }
-    auto t = op.tokens.find(c.id);
-    send_request(c,
-                 StoreReq{t == op.tokens.end() ? WriteToken{} : t->second, op.key, std::move(body)},
-                 0, now_ms);
   };
   OpResult& r = op.result;
 
@@ -957,7 +1099,7 @@ void DhtCore::phase_done(Operation& op, int64_t now_ms) {
       return finish(op, std::move(r));
 
     case OpKind::kListen:
-      op.phase = Operation::Phase::kIdle;
+      op.phase = Phase::kIdle;
       op.next_refresh_ms = now_ms + config_.listen_refresh_ms;
       return;
 
@@ -967,73 +1109,94 @@ void DhtCore::phase_done(Operation& op, int64_t now_ms) {
 
     case OpKind::kRenew: {
       size_t held = 0;
-      for (auto& [c, a] : op.acks)
-        if (a.number == op.token_arg) ++held;
+      std::vector<int64_t> granted;
+      for (auto& [c, a] : op.acks) {
+        if (a.number != op.token_arg) continue;
+        ++held;
+        granted.push_back(a.remaining_ms);
+      }
       r.acks = held;
       r.number = op.token_arg;
-      if (held < quorum) return finish(op, refused("renew: the lease was lost"));
-      r.valid_until_us = lease_end_us(op.sent_ms, op.lease_ms);
+      if (held < quorum) {
+        // The lock is lost: let go of every lease the replicas still hold for
+        // us, so the next owner does not wait for them to run out.
+        for (auto& [c, a] : op.acks)
+          send_store(op, c, UnlockBody{op.owner_tag, a.number}, false, now_ms);
+        return finish(op, refused("renew: the lease was lost (" + std::to_string(held) + " of " +
+                                  std::to_string(op.replica_set) + " replicas still hold it, " +
+                                  std::to_string(quorum) + " needed)"));
+      }
+      // A replica where our lease had lapsed granted a fresh one under a new
+      // token: no part of this lock, so it is released rather than left to
+      // block others until it runs out.
+      for (auto& [c, a] : op.acks)
+        if (a.number != op.token_arg)
+          send_store(op, c, UnlockBody{op.owner_tag, a.number}, false, now_ms);
+      r.valid_until_us = lease_end_us(op.sent_ms, majority_lease(granted, quorum, op.lease_ms));
       return finish(op, std::move(r));
     }
 
     case OpKind::kLock: {
-      if (op.phase == Operation::Phase::kWrite) {
+      if (op.phase == Phase::kWrite) {
         if (op.acks.size() < quorum) {
-          for (auto& [c, a] : op.acks) send_to(c, UnlockBody{op.owner_tag, a.number});
+          for (auto& [c, a] : op.acks)
+            send_store(op, c, UnlockBody{op.owner_tag, a.number}, false, now_ms);
+          Error e = quorum_error("lock", op.acks.size());
+          if (e.code() != ErrorCode::kRefused || first_refusal() != Refusal::kLockHeld)
+            return finish(op, std::move(e));
           int64_t wait = 0;
           for (auto& [c, n] : op.nacks)
             if (n.reason == Refusal::kLockHeld) wait = std::max(wait, n.remaining_ms);
-          std::string msg = "lock: held by another owner";
-          if (first_refusal() != Refusal::kLockHeld) return finish(op, refusal_error("lock"));
-          return finish(op, refused(msg + " (about " + std::to_string(wait) + " ms left)"));
+          return finish(op, refused("lock: held by another owner (about " + std::to_string(wait) +
+                                    " ms left)"));
         }
         uint64_t top = 0;
         for (auto& [c, a] : op.acks) top = std::max(top, a.number);
         op.raise_to = top;
         op.confirmed = 0;
+        op.granted.clear();
+        op.holding.clear();
         std::vector<Contact> low;
         for (auto& [c, a] : op.acks) {
-          if (a.number == top)
+          op.holding.emplace_back(c, a.number);
+          if (a.number == top) {
             ++op.confirmed;
-          else
+            op.granted.push_back(a.remaining_ms);
+          } else {
             low.push_back(c);
+          }
         }
         if (low.empty()) {
           r.number = top;
           r.acks = op.confirmed;
-          r.valid_until_us = lease_end_us(op.sent_ms, op.lease_ms);
+          r.valid_until_us =
+              lease_end_us(op.sent_ms, majority_lease(op.granted, quorum, op.lease_ms));
           return finish(op, std::move(r));
         }
         // Raise the replicas that granted less, so that a majority holds the
         // top token before anyone relies on it: the next holder's majority
-        // then meets one of them and gets a larger token (spec/dht.md §6).
-        op.phase = Operation::Phase::kRaise;
-        op.acks.clear();
-        op.nacks.clear();
-        op.outstanding = low.size();
-        for (const Contact& c : low) {
-          if (c.key == identity_.public_key()) {
-            Message reply = serve_store(self_, identity_.public_key(),
-                                        std::get<StoreReq>(store_body_for(op, c)), now_ms);
-            store_reply(op, c, &reply.body, now_ms);
-            continue;
-          }
-          ++op.rpcs;
-          uint64_t txid = send_request(c, store_body_for(op, c), op.token, now_ms);
-          rpcs_[txid].purpose = Purpose::kWrite;
-        }
+        // then meets one of them and gets a larger token (spec/dht.md §7.3).
+        start_phase(
+            op, Phase::kRaise, low, [&](const Contact&) { return store_body_for(op); }, now_ms);
         return;
       }
-      // Raise phase done.
-      for (auto& [c, a] : op.acks)
-        if (a.number >= op.raise_to) ++op.confirmed;
+      // Raise phase done. A raised replica's lease restarted when it got the
+      // raise, after sent_ms, so counting what it granted from sent_ms is safe.
+      for (auto& [c, a] : op.acks) {
+        if (a.number < op.raise_to) continue;
+        ++op.confirmed;
+        op.granted.push_back(a.remaining_ms);
+        for (auto& h : op.holding)
+          if (h.first.id == c.id) h.second = a.number;
+      }
       if (op.confirmed < quorum) {
-        for (const Contact& c : op.targets) send_to(c, UnlockBody{op.owner_tag, op.raise_to});
-        return finish(op, refused("lock: could not raise a majority to the fencing token"));
+        for (auto& [c, token] : op.holding)
+          send_store(op, c, UnlockBody{op.owner_tag, token}, false, now_ms);
+        return finish(op, timed_out("lock: could not raise a majority to the fencing token"));
       }
       r.number = op.raise_to;
       r.acks = op.confirmed;
-      r.valid_until_us = lease_end_us(op.sent_ms, op.lease_ms);
+      r.valid_until_us = lease_end_us(op.sent_ms, majority_lease(op.granted, quorum, op.lease_ms));
       return finish(op, std::move(r));
     }
 
@@ -1043,59 +1206,60 @@ void DhtCore::phase_done(Operation& op, int64_t now_ms) {
         r.number = op.token_arg + 1;
         return finish(op, std::move(r));
       }
-      for (auto& [c, a] : op.acks) send_to(c, AbortBody{op.owner_tag, op.token_arg + 1});
-      return finish(op, refusal_error("compare_and_set"), max_version());
+      for (auto& [c, a] : op.acks)
+        send_store(op, c, AbortBody{op.owner_tag, op.token_arg + 1}, false, now_ms);
+      return finish(op, quorum_error("compare_and_set", op.acks.size()), max_version());
     }
 
     case OpKind::kDiff: {
-      if (op.phase == Operation::Phase::kWrite) {
+      if (op.phase == Phase::kWrite) {
         op.missing.clear();
+        op.applied.clear();
         for (auto& [c, n] : op.nacks)
           if (n.reason == Refusal::kMissingBase) op.missing.push_back(c);
+        for (auto& [c, a] : op.acks) op.applied.push_back(c);
         r.acks = op.acks.size();
         if (op.acks.size() >= quorum && op.missing.empty()) {
           r.number = op.token_arg + 1;
           return finish(op, std::move(r));
         }
         if (op.acks.empty() || op.acks.size() + op.missing.size() < quorum) {
-          for (auto& [c, a] : op.acks) send_to(c, AbortBody{op.owner_tag, op.token_arg + 1});
-          return finish(op, refusal_error("apply_diff"), max_version());
+          abort_applied(op, now_ms);
+          return finish(op, quorum_error("apply_diff", op.acks.size()), max_version());
         }
         // Replicas without the base get the whole new value, fetched from
         // one that applied the patch (and checked against result_hash).
-        const Contact& source = op.acks.front().first;
-        op.phase = Operation::Phase::kFetch;
-        op.repaired = 0;
+        const Contact source = op.applied.front();
         if (source.key == identity_.public_key()) {
           Snapshot s = store_.get(op.key, now_ms);
-          op.phase = Operation::Phase::kRepair;
-          op.outstanding = 0;
-          for (const Contact& c : op.missing) {
-            if (!s.versioned) break;
-            ++op.outstanding;
-            ++op.rpcs;
-            auto t = op.tokens.find(c.id);
-            uint64_t txid = send_request(c,
-                                         StoreReq{t == op.tokens.end() ? WriteToken{} : t->second,
-                                                  op.key, RepairBody{*s.versioned}},
-                                         op.token, now_ms);
-            rpcs_[txid].purpose = Purpose::kWrite;
+          if (!s.versioned || s.versioned->version != op.token_arg + 1 ||
+              overlay::blake2b_256(s.versioned->data) != op.result_hash) {
+            abort_applied(op, now_ms);
+            return finish(op, refused("diff: our own replica lost the value it took"));
           }
-          if (op.outstanding == 0) phase_done(op, now_ms);
-          return;
+          return repair_missing(op, *s.versioned, now_ms);
         }
+        op.phase = Phase::kFetch;
         ++op.rpcs;
         uint64_t txid = send_request(source, FindValueReq{op.key}, op.token, now_ms);
         rpcs_[txid].purpose = Purpose::kFetch;
         return;
       }
-      // Repair phase done: acks now holds the repaired replicas.
-      size_t applied = r.acks;
+      // Repair phase done: acks holds the repaired replicas.
       size_t repaired = 0;
       for (auto& [c, a] : op.acks)
         if (a.number == op.token_arg + 1) ++repaired;
-      r.acks = applied + repaired;
-      if (r.acks < quorum) return finish(op, refusal_error("apply_diff"), max_version());
+      r.acks = op.applied.size() + repaired;
+      if (r.acks < quorum) {
+        // Undo the patch where it was applied. Replicas already repaired keep
+        // the value (a REPAIR has no writer, so no ABORT undoes it).
+        abort_applied(op, now_ms);
+        std::string msg = "apply_diff: only " + std::to_string(r.acks) + " of " +
+                          std::to_string(op.replica_set) + " replicas hold the new version (" +
+                          std::to_string(quorum) + " needed)";
+        if (op.silent > 0) return finish(op, timed_out(msg), max_version());
+        return finish(op, refused(msg), max_version());
+      }
       r.number = op.token_arg + 1;
       return finish(op, std::move(r));
     }
@@ -1153,12 +1317,15 @@ void DhtCore::housekeeping(int64_t now_ms) {
     random_.fill(token_secret_[0].data(), token_secret_[0].size());
     token_rotated_ms_ = now_ms;
   }
-  // Listens due for renewal run their lookup again.
-  for (auto& [token, op] : ops_) {
-    if (op->kind != OpKind::kListen || op->phase != Operation::Phase::kIdle) continue;
-    if (now_ms < op->next_refresh_ms) continue;
-    begin_lookup(*op, {}, now_ms);
-    break;  // pump may finish (erase) ops; one per tick is plenty
+  // Every listen due for renewal runs its lookup again: a registration lasts
+  // two refresh periods, so renewing a few per tick would let the rest lapse.
+  std::vector<Token> due;
+  for (auto& [token, op] : ops_)
+    if (op->kind == OpKind::kListen && op->phase == Phase::kIdle && now_ms >= op->next_refresh_ms)
+      due.push_back(token);
+  for (Token token : due) {
+    auto it = ops_.find(token);  // an earlier renewal may have ended (erased) it
+    if (it != ops_.end()) begin_lookup(*it->second, {}, now_ms);
   }
   // Buckets nobody looked into for a while get a lookup of a random id.
   if (table_.size() > 0) {
@@ -1173,20 +1340,113 @@ void DhtCore::housekeeping(int64_t now_ms) {
       start(std::move(op), now_ms);
     }
   }
-  if (now_ms >= next_republish_ms_) republish(now_ms);
+  republish_due(now_ms);
 }
 
-void DhtCore::republish(int64_t now_ms) {
-  next_republish_ms_ = now_ms + config_.republish_interval_ms;
-  for (const Key& key : store_.keys()) {
-    Snapshot s = store_.get(key, now_ms);
-    if (s.values.empty() && s.signed_values.empty() && !s.versioned) continue;
+void DhtCore::prune_own(int64_t now_ms) {
+  for (auto it = own_.begin(); it != own_.end();) {
+    auto& values = it->second.values;
+    for (auto v = values.begin(); v != values.end();)
+      v = v->second.second <= now_ms ? values.erase(v) : std::next(v);
+    auto& sv = it->second.signed_value;
+    if (sv && sv->second <= now_ms) sv.reset();
+    it = values.empty() && !sv ? own_.erase(it) : std::next(it);
+  }
+}
+
+DhtCore::OwnPut* DhtCore::own_slot(const Key& key, int64_t now_ms) {
+  auto it = own_.find(key);
+  if (it != own_.end()) return &it->second;
+  if (own_.size() >= config_.max_republished_keys) prune_own(now_ms);
+  if (own_.size() >= config_.max_republished_keys) return nullptr;  // not republished
+  return &own_[key];
+}
+
+void DhtCore::remember_put(const Key& key, const Value& value, int64_t now_ms) {
+  OwnPut* own = own_slot(key, now_ms);
+  if (!own) return;
+  if (!own->values.count(value.id) && own->values.size() >= config_.store.max_values_per_key)
+    return;
+  int64_t expires = now_ms + int64_t{std::min(value.ttl_s, config_.store.max_ttl_s)} * 1000;
+  own->values[value.id] = {value, expires};
+}
+
+void DhtCore::remember_signed(const Key& key, const SignedValue& value, int64_t now_ms) {
+  OwnPut* own = own_slot(key, now_ms);
+  if (!own) return;
+  if (own->signed_value && own->signed_value->first.seq > value.seq) return;
+  int64_t expires = now_ms + int64_t{std::min(value.ttl_s, config_.store.max_ttl_s)} * 1000;
+  own->signed_value = std::make_pair(value, expires);
+}
+
+// Republish (spec §7.7): what the node itself put and still wants kept, not
+// what it stores for others (that would revive replaced values and keep
+// signed values alive forever). The keys due are queued once an interval
+// and started a few per tick, only while the node has room for them.
+void DhtCore::republish_due(int64_t now_ms) {
+  if (now_ms >= next_republish_ms_) {
+    next_republish_ms_ = now_ms + config_.republish_interval_ms;
+    prune_own(now_ms);
+    republish_queue_.clear();
+    for (const auto& [key, own] : own_) republish_queue_.push_back(key);
+    // Spread over the interval, but all of it within one interval.
+    int64_t ticks = std::max<int64_t>(1, config_.republish_interval_ms / config_.housekeeping_ms);
+    republish_per_tick_ = std::max(
+        config_.republish_per_tick,
+        (republish_queue_.size() + static_cast<size_t>(ticks) - 1) / static_cast<size_t>(ticks));
+  }
+  size_t started = 0;
+  while (!republish_queue_.empty() && started < republish_per_tick_ &&
+         ops_.size() < config_.max_operations / 2 && rpcs_.size() < config_.max_pending_rpcs / 2) {
+    Key key = republish_queue_.front();
+    republish_queue_.pop_front();
+    if (!own_.count(key)) continue;
     auto op = std::make_unique<Operation>();
     op->kind = OpKind::kRepublish;
     op->key = key;
+    op->find_value = true;  // to see what each replica already holds
     op->internal = true;
-    op->republish = std::move(s);
+    ++started;
+    ++stats_.republished;
     start(std::move(op), now_ms);
+  }
+}
+
+void DhtCore::republish_push(Operation& op, const std::vector<Contact>& closest, int64_t now_ms) {
+  auto own = own_.find(op.key);
+  if (own == own_.end()) return;
+  // A value someone replaced is no longer ours to keep alive: pushing it to
+  // a replica that lost the replacement would bring the old one back.
+  for (uint64_t id : op.replaced) own->second.values.erase(id);
+  // Each value goes with the whole seconds we still want it kept, so a
+  // republish never lengthens its life.
+  std::vector<Value> values;
+  for (const auto& [id, slot] : own->second.values) {
+    int64_t left_s = (slot.second - now_ms) / 1000;
+    if (left_s <= 0) continue;
+    values.push_back(slot.first);
+    values.back().ttl_s = static_cast<uint32_t>(left_s);
+  }
+  std::optional<SignedValue> sv;
+  if (own->second.signed_value) {
+    int64_t left_s = (own->second.signed_value->second - now_ms) / 1000;
+    if (left_s > 0) {
+      // Signed anew with the seconds left (same seq, same data): a replica
+      // that lacks it lets it go when we would; one that holds it keeps it.
+      sv = own->second.signed_value->first;
+      sv->ttl_s = static_cast<uint32_t>(left_s);
+      sv->signature = identity_.sign(signed_value_message(op.key, sv->seq, sv->ttl_s, sv->data));
+    }
+  }
+  // Only to replicas that lack it: a value id they hold may have been
+  // replaced by someone since we put it, and must not be overwritten.
+  for (const Contact& c : closest) {
+    auto h = op.held.find(c.id);
+    if (h == op.held.end()) continue;
+    for (const Value& v : values)
+      if (!h->second.ids.count(v.id)) send_store(op, c, PutBody{v}, false, now_ms);
+    if (sv && (!h->second.has_own_signed || h->second.own_seq < sv->seq))
+      send_store(op, c, PutSignedBody{*sv}, false, now_ms);
   }
 }
 

@@ -279,6 +279,11 @@ dht::DhtStats DhtSim::total_core_stats() const {
     t.lookups += s.lookups;
     t.operations_done += s.operations_done;
     t.lock_grants += s.lock_grants;
+    t.rpcs_refused_locally += s.rpcs_refused_locally;
+    t.replies_trimmed += s.replies_trimmed;
+    t.bad_signed_dropped += s.bad_signed_dropped;
+    t.notifies_ignored += s.notifies_ignored;
+    t.republished += s.republished;
   }
   return t;
 }

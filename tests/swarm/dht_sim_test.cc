@@ -369,5 +369,167 @@ TEST(DhtSim, SignedValuesOnlyTheOwnerReplaces) {
   EXPECT_EQ(got.result.value().signed_values[0].owner, w.sim.contact(3).key);
 }
 
+// The replicas of `key`: every node, closest first.
+std::vector<SimNode> by_distance(DhtSim& sim, const dht::Key& key) {
+  std::vector<SimNode> order(sim.size());
+  for (size_t i = 0; i < sim.size(); ++i) order[i] = static_cast<SimNode>(i);
+  std::sort(order.begin(), order.end(), [&](SimNode x, SimNode y) {
+    return dht::closer(key, sim.contact(x).id, sim.contact(y).id);
+  });
+  return order;
+}
+
+// A crash that loses the store; the node comes back knowing everyone.
+void wipe(World& w, SimNode n) {
+  w.sim.crash(n);
+  w.sim.restart(n);
+  for (SimNode j = 0; j < w.sim.size(); ++j)
+    if (j != n)
+      w.sim.command(n, [&](dht::DhtCore& c, int64_t now) { c.add_contact(w.sim.contact(j), now); });
+}
+
+TEST(DhtSim, ADiffRepairsTheCallersOwnReplicaWhenItMissesTheBase) {
+  World w(small_config(15));
+  const int n = 80;
+  for (int i = 0; i < n; ++i) w.sim.add_node();
+  w.sim.warm_start(20);
+  dht::Key key = dht::key_for("notebook/mine");
+  Bytes v1 = bytes_of("one\n"), v2 = bytes_of("one\ntwo\n");
+  ASSERT_TRUE(w.run(1, [&](dht::DhtCore& c, int64_t now) {
+                 return c.compare_and_set(key, 0, v1, 600, 1, now);
+               }).result.ok());
+  // The writer of the diff is the closest replica, and lost the base.
+  SimNode caller = by_distance(w.sim, key)[0];
+  wipe(w, caller);
+  auto diff = w.run(caller, [&](dht::DhtCore& c, int64_t now) {
+    return c.apply_diff(key, 1, dht::make_patch(v1, v2), overlay::blake2b_256(v2), 600, 2, now);
+  });
+  ASSERT_TRUE(diff.result.ok()) << diff.result.error().to_string();
+  auto mine = w.sim.core(caller)->store().get(key, w.sim.local_us(caller, w.sim.now_us()) / 1000);
+  ASSERT_TRUE(mine.versioned) << "the repair for our own replica went out as a datagram to us";
+  EXPECT_EQ(mine.versioned->data, v2);
+}
+
+TEST(DhtSim, EveryListenStaysRegisteredNotJustOnePerTick) {
+  World w(small_config(16));
+  for (int i = 0; i < 60; ++i) w.sim.add_node();
+  w.sim.warm_start(20);
+  const int keys = 12;
+  auto key = [](int k) { return dht::key_for("feed/" + std::to_string(k)); };
+  for (int k = 0; k < keys; ++k)
+    w.issue(5, [&](dht::DhtCore& c, int64_t now) { return c.listen(key(k), now); });
+  // Probe across several renewal periods (a registration lasts 61 s): every
+  // listen hears every probe.
+  for (int probe = 0; probe < 10; ++probe) {
+    w.sim.run_until(w.sim.now_us() + 10 * kSecond);
+    uint64_t id = 100 + static_cast<uint64_t>(probe);
+    for (int k = 0; k < keys; ++k)
+      w.issue(9, [&](dht::DhtCore& c, int64_t now) {
+        return c.put(key(k), dht::Value{id, bytes_of("p"), 600}, now);
+      });
+    w.sim.run_until(w.sim.now_us() + 3 * kSecond);
+    for (int k = 0; k < keys; ++k) {
+      bool heard = false;
+      for (auto& e : w.heard[5])
+        if (e.key == key(k))
+          for (auto& v : e.values) heard = heard || v.id == id;
+      EXPECT_TRUE(heard) << "listen " << k << " missed probe " << probe;
+    }
+  }
+}
+
+TEST(DhtSim, RepublishNeverKeepsAValuePastItsTtl) {
+  DhtSimConfig c = small_config(17);
+  c.dht.republish_interval_ms = 20'000;
+  World w(c);
+  for (int i = 0; i < 60; ++i) w.sim.add_node();
+  w.sim.warm_start(20);
+  dht::Key key = dht::key_for("status");
+  ASSERT_TRUE(w.run(3, [&](dht::DhtCore& core, int64_t now) {
+                 return core.put_signed(key, bytes_of("online"), 1, 60, now);
+               }).result.ok());
+  w.sim.run_until(w.sim.now_us() + 40 * kSecond);
+  EXPECT_TRUE(
+      w.run(40, [&](dht::DhtCore& core, int64_t now) { return core.get(key, now); }).result.ok());
+  w.sim.run_until(w.sim.now_us() + 90 * kSecond);
+  auto late = w.run(40, [&](dht::DhtCore& core, int64_t now) { return core.get(key, now); });
+  ASSERT_FALSE(late.result.ok()) << "a signed value with a 60 s TTL lived 130 s";
+  EXPECT_EQ(late.result.error().code(), ErrorCode::kNotFound);
+}
+
+TEST(DhtSim, RepublishRestoresTheWritersValueWithTheTimeItHasLeft) {
+  DhtSimConfig c = small_config(18);
+  c.dht.republish_interval_ms = 20'000;
+  World w(c);
+  for (int i = 0; i < 80; ++i) w.sim.add_node();
+  w.sim.warm_start(20);
+  dht::Key key = dht::key_for("kept");
+  auto order = by_distance(w.sim, key);
+  ASSERT_TRUE(w.run(order[60], [&](dht::DhtCore& core, int64_t now) {
+                 return core.put(key, dht::Value{1, bytes_of("mine"), 3600}, now);
+               }).result.ok());
+  // Every replica loses its store; only the writer still knows the value.
+  for (int i = 0; i < 20; ++i) wipe(w, order[i]);
+  w.sim.run_until(w.sim.now_us() + 45 * kSecond);
+  auto got = w.run(order[40], [&](dht::DhtCore& core, int64_t now) { return core.get(key, now); });
+  ASSERT_TRUE(got.result.ok()) << "the writer did not republish its value";
+  EXPECT_EQ(got.result.value().values.at(0).data, bytes_of("mine"));
+  EXPECT_LE(got.result.value().values.at(0).ttl_s, 3600u - 40u) << "republish reset the TTL";
+}
+
+TEST(DhtSim, RepublishNeverBringsBackAReplacedValue) {
+  DhtSimConfig c = small_config(20);
+  c.dht.republish_interval_ms = 20'000;
+  World w(c);
+  for (int i = 0; i < 80; ++i) w.sim.add_node();
+  w.sim.warm_start(20);
+  dht::Key key = dht::key_for("replaced");
+  auto order = by_distance(w.sim, key);
+  ASSERT_TRUE(w.run(order[60], [&](dht::DhtCore& core, int64_t now) {
+                 return core.put(key, dht::Value{1, bytes_of("old"), 3600}, now);
+               }).result.ok());
+  ASSERT_TRUE(w.run(order[70], [&](dht::DhtCore& core, int64_t now) {
+                 return core.put(key, dht::Value{1, bytes_of("new"), 3600}, now);
+               }).result.ok());
+  // A few replicas lose the replacement; the first writer still has "old".
+  for (int i = 0; i < 5; ++i) wipe(w, order[i]);
+  w.sim.run_until(w.sim.now_us() + 65 * kSecond);
+  for (int i = 0; i < 20; ++i) {
+    auto s =
+        w.sim.core(order[i])->store().get(key, w.sim.local_us(order[i], w.sim.now_us()) / 1000);
+    for (auto& v : s.values) EXPECT_EQ(v.data, bytes_of("new")) << "replica " << i;
+  }
+  auto got = w.run(order[41], [&](dht::DhtCore& core, int64_t now) { return core.get(key, now); });
+  ASSERT_TRUE(got.result.ok());
+  EXPECT_EQ(got.result.value().values.at(0).data, bytes_of("new"));
+}
+
+TEST(DhtSim, RepublishIsSpreadOutAndLeavesRoomForCommands) {
+  DhtSimConfig c = small_config(19);
+  c.dht.republish_interval_ms = 30'000;
+  c.dht.max_operations = 64;
+  World w(c);
+  for (int i = 0; i < 60; ++i) w.sim.add_node();
+  w.sim.warm_start(20);
+  const int keys = 200;
+  for (int base = 0; base < keys; base += 10) {
+    std::vector<dht::Token> tokens;
+    for (int k = base; k < base + 10; ++k)
+      tokens.push_back(w.issue(0, [&](dht::DhtCore& core, int64_t now) {
+        return core.put(dht::key_for("many/" + std::to_string(k)),
+                        dht::Value{1, bytes_of("x"), 3600}, now);
+      }));
+    for (dht::Token t : tokens) w.wait(0, t);
+  }
+  size_t most = 0;
+  int64_t end = w.sim.now_us() + 90 * kSecond;
+  while (w.sim.now_us() < end) {
+    w.sim.run_until(w.sim.now_us() + 5 * kMs);
+    most = std::max(most, w.sim.core(0)->operations());
+  }
+  EXPECT_LE(most, c.dht.max_operations / 2) << "republish crowded out the node's commands";
+  EXPECT_GE(w.sim.core(0)->stats().republished, static_cast<uint64_t>(keys));
+}
+
 }  // namespace
 }  // namespace chorus::swarm

@@ -21,17 +21,28 @@
 //   get                  FIND_VALUE along the lookup, values merged;
 //   lock / renew         LOCK to the k closest; held with a majority of them,
 //                        then every granting node is raised to the largest
-//                        token granted so tokens only grow (spec §6);
+//                        token granted so tokens only grow (spec §7.3); the
+//                        lease trusted is what the majority granted, not
+//                        what was asked;
 //   compare_and_set      CAS; ok only with a majority; otherwise undone;
 //   apply_diff           DIFF; nodes without the base get the whole value;
 //   listen               FIND_VALUE, then LISTEN on the k closest, renewed
 //                        until cancelled; they NOTIFY us on every change.
+// Reads trust no replica: signed values whose signature does not verify are
+// dropped, and a NOTIFY counts only from a node we sent LISTEN to.
+//
+// Errors (DoneEvent::result): kLimit (too many operations), kNotFound
+// (nobody answered the lookup, or get found nothing), kRefused (replicas
+// said no, and retrying the same request would get the same answer),
+// kTimeout (too few replicas answered: retrying may succeed; a partial
+// write was undone at the replicas that took it). Details in spec §7.
 //
 // Not thread-safe: one driver thread owns a core.
 #pragma once
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -66,13 +77,20 @@ struct DhtConfig {
   // Maintenance.
   int64_t housekeeping_ms = 5000;             // expiry, token rotation, due work
   int64_t refresh_interval_ms = 15 * 60'000;  // lookup in buckets idle this long
+  // Republish: every interval, our own puts still alive are pushed again to
+  // the replicas that lack them, at most republish_per_tick lookups started
+  // per housekeeping tick and only while fewer than half of max_operations
+  // and of max_pending_rpcs are in use. At most max_republished_keys keys are
+  // remembered; puts beyond are not republished.
   int64_t republish_interval_ms = 60 * 60'000;
+  size_t republish_per_tick = 16;
+  size_t max_republished_keys = 4096;
   int64_t token_rotate_ms = 5 * 60'000;  // tokens stay valid for two periods
   // Locks: a node refuses grants this long after it started, so a restart
   // that forgot leases cannot grant a lease someone still holds.
   int64_t lock_grace_after_start_ms = 60'000;
-  // A holder treats its lease as ended this fraction earlier than asked, to
-  // absorb clock-rate differences and delay.
+  // A holder treats its lease as ended this fraction earlier than granted,
+  // to absorb clock-rate differences and delay.
   double lease_safety = 0.1;
   // Lock, CAS and diff are refused by nodes that know k nodes closer to the
   // key than themselves (so a partitioned minority cannot form a majority of
@@ -102,11 +120,13 @@ struct OpResult {
   std::optional<VersionedValue> versioned;
   std::vector<Contact> closest;  // the replica set (find_node: the answer)
   uint64_t number = 0;           // lock: fencing token; CAS/diff: new version
-  int64_t valid_until_us = 0;    // lock: lease end, by our clock
-  size_t acks = 0;               // replicas that accepted
-  size_t replicas = 0;           // replicas asked
-  int hops = 0;                  // depth of the node that answered first / closest
-  size_t rpcs = 0;               // RPCs sent for the operation
+  // lock/renew: when to stop trusting the lease, by our clock: the lease the
+  // granting majority gave (never more than asked), minus lease_safety.
+  int64_t valid_until_us = 0;
+  size_t acks = 0;      // replicas that accepted
+  size_t replicas = 0;  // replicas asked
+  int hops = 0;         // depth of the node that answered first / closest
+  size_t rpcs = 0;      // RPCs sent for the operation
 };
 struct DoneEvent {
   Token token = 0;
@@ -129,6 +149,11 @@ struct DhtStats {
   uint64_t requests_served = 0, dropped_bad = 0, dropped_unexpected = 0;
   uint64_t stores_refused = 0, lookups = 0, operations_done = 0;
   uint64_t lock_grants = 0;
+  uint64_t rpcs_refused_locally = 0;  // over max_pending_rpcs: never sent
+  uint64_t replies_trimmed = 0;       // FIND_VALUE replies / NOTIFYs cut to fit
+  uint64_t bad_signed_dropped = 0;    // signed values read that did not verify
+  uint64_t notifies_ignored = 0;      // NOTIFY from a node we do not listen at
+  uint64_t republished = 0;           // republish lookups started
 };
 
 class DhtCore {
@@ -188,6 +213,12 @@ class DhtCore {
   struct Operation;
   struct Rpc;
   enum class OpKind : uint8_t;
+  enum class Phase : uint8_t;
+  // What we put ourselves and still want kept (republish).
+  struct OwnPut {
+    std::map<uint64_t, std::pair<Value, int64_t>> values;  // id → (value, expires_ms)
+    std::optional<std::pair<SignedValue, int64_t>> signed_value;
+  };
 
   // requests we serve
   void serve(const Address& from, const PublicKey& sender, const Message& m, int64_t now_ms);
@@ -215,6 +246,13 @@ class DhtCore {
   void pump(Operation& op, int64_t now_ms);
   void lookup_done(Operation& op, int64_t now_ms);
   void store_reply(Operation& op, const Contact& from, const Body* reply, int64_t now_ms);
+  // The one way a STORE of an operation leaves: to a replica with the token
+  // it gave us, or served at once when the replica is ourselves.
+  void send_store(Operation& op, const Contact& to, StoreBody body, bool tracked, int64_t now_ms);
+  void start_phase(Operation& op, Phase phase, const std::vector<Contact>& to,
+                   const std::function<StoreBody(const Contact&)>& body, int64_t now_ms);
+  void repair_missing(Operation& op, const VersionedValue& value, int64_t now_ms);
+  void abort_applied(Operation& op, int64_t now_ms);
   void phase_done(Operation& op, int64_t now_ms);
   int64_t lease_end_us(int64_t sent_ms, int64_t lease_ms) const;
   void finish(Operation& op, Result<OpResult> result, uint64_t current_version = 0);
@@ -222,8 +260,13 @@ class DhtCore {
                       const std::vector<SignedValue>& signed_values,
                       const std::optional<VersionedValue>& versioned);
   void housekeeping(int64_t now_ms);
-  void republish(int64_t now_ms);
-  Body store_body_for(const Operation& op, const Contact& to) const;
+  void republish_due(int64_t now_ms);
+  void republish_push(Operation& op, const std::vector<Contact>& closest, int64_t now_ms);
+  void prune_own(int64_t now_ms);
+  OwnPut* own_slot(const Key& key, int64_t now_ms);
+  void remember_put(const Key& key, const Value& value, int64_t now_ms);
+  void remember_signed(const Key& key, const SignedValue& value, int64_t now_ms);
+  StoreBody store_body_for(const Operation& op) const;
 
   overlay::Identity identity_;
   Address self_;
@@ -249,6 +292,11 @@ class DhtCore {
                       std::greater<>>
       lookup_deadlines_;
   std::map<Token, std::unique_ptr<Operation>> ops_;
+  // Our own puts still alive, for republish (bounded by max_republished_keys
+  // and, per key, by store.max_values_per_key).
+  std::map<Key, OwnPut> own_;
+  std::deque<Key> republish_queue_;  // keys due, drained a few per tick
+  size_t republish_per_tick_ = 0;    // for this interval's queue
   Token next_token_ = 1;
   std::deque<SendDatagram> actions_;
   std::deque<DhtEvent> events_;
