@@ -1,4 +1,4 @@
-// Patches for apply_diff: a documented structured format (spec/dht.md §5).
+// Patches for apply_diff: a documented structured format (spec/dht.md §6).
 //
 //   u8 format = 1 | u32 result_length | u16 op count | ops
 //   op COPY   = u8 0 | u32 offset | u32 length      (bytes from the base)
