@@ -7,7 +7,7 @@
 #include "commands.h"
 
 int main(int argc, char** argv) {
-  CLI::App app{"chorus: a peer-to-peer overlay framework (node, swarm, compress, benchmarks)"};
+  CLI::App app{"chorus: a peer-to-peer overlay framework (node, swarm, sim, dht, compress, benchmarks)"};
   app.require_subcommand(1);
   std::string log_level = "info";
   auto* level = app.add_option("--log-level", log_level,
