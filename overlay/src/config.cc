@@ -27,6 +27,11 @@ Result<SocketAddress> parse_socket_address(const std::string& text) {
     port = text.substr(colon + 1);
   }
   if (host == "localhost") host = "127.0.0.1";
+  // inet_pton reads up to the first NUL: "1.2.3.4\0junk" would pass and keep
+  // the junk in `host`, which then prints and parses as something else.
+  if (host.find('\0') != std::string::npos) {
+    return malformed("address '" + text + "': host must be a numeric IPv4 or IPv6 address");
+  }
   unsigned char buf[16];
   if (inet_pton(AF_INET, host.c_str(), buf) != 1 && inet_pton(AF_INET6, host.c_str(), buf) != 1) {
     return malformed("address '" + text + "': host must be a numeric IPv4 or IPv6 address");
