@@ -385,6 +385,35 @@ TEST(Relay, RelayCannotAnswerARequestInTheTargetsName) {
 }
 
 // ---------------------------------------------------------------------------
+// The vector (spec/vectors/overlay.json, "relay")
+
+TEST(Relay, VectorOpensAtTheTargetAsTheOrigins) {
+  const auto& v = vectors()["relay"];
+  const Identity origin_id = Identity::from_seed(hex_array<32>(v["origin_seed"]));
+  const Identity target_id = Identity::from_seed(hex_array<32>(v["target_seed"]));
+  // The relay's forward is the origin's request with the key swapped and flag 8 -> 16.
+  Bytes to_relay = hex_bytes(v["to_relay"]), to_target = hex_bytes(v["to_target"]);
+  ASSERT_EQ(to_relay.size(), to_target.size());
+  EXPECT_EQ(Bytes(to_relay.begin() + 5 + 7 + 32, to_relay.end()),
+            Bytes(to_target.begin() + 5 + 7 + 32, to_target.end()));
+  // The target: opens it as the origin's, ACKs the box's hash.
+  {
+    NodeCore target(target_id, test_config(5), 1'000'000);
+    target.register_app(v["app"].get<AppId>());
+    RawPeer relay(target, Identity::from_seed(hex_array<32>(v["relay_seed"])));
+    relay.send_record(hex_bytes(v["to_target"]));
+    auto w = events_of<WhisperEvent>(relay.events());
+    ASSERT_EQ(w.size(), 1u);
+    EXPECT_EQ(w[0].from, origin_id.public_key());
+    EXPECT_EQ(hex(w[0].payload), v["plaintext"]);
+    auto acks = relay.received_of<AckMsg>();
+    ASSERT_EQ(acks.size(), 1u);
+    EXPECT_EQ(acks[0].first, 5u);
+    EXPECT_EQ(hex(acks[0].second.data), v["ack_hash"]);
+  }
+}
+
+// ---------------------------------------------------------------------------
 // connect()
 
 TEST(Connect, CompletesWhenTheLinkIsUpEvenBeyondTheOutboundCap) {

@@ -365,6 +365,38 @@ int main() {
     root["whisper_e2e"] = j;
   }
 
+  // ---- relay: origin 0x00 -> relay 0x40 -> target 0x20 (spec §5, "Relay")
+  {
+    const Seed os = seed_of(0x00), rs = seed_of(0x40), ts = seed_of(0x20);
+    Keys ok = ed25519(os), tk = ed25519(ts);
+    std::array<uint8_t, 32> o_x_sk{}, t_x_pk{};
+    check(crypto_sign_ed25519_sk_to_curve25519(o_x_sk.data(), ok.sk.data()));
+    check(crypto_sign_ed25519_pk_to_curve25519(t_x_pk.data(), tk.pk.data()));
+    std::array<uint8_t, crypto_box_NONCEBYTES> nonce{};
+    for (size_t i = 0; i < nonce.size(); ++i) nonce[i] = static_cast<uint8_t>(0xc0 + i);
+    Bytes plain = Out().str("through a relay, for the target only").b;
+    Bytes box(plain.size() + crypto_box_MACBYTES);
+    check(crypto_box_easy(box.data(), plain.data(), plain.size(), nonce.data(), t_x_pk.data(),
+                          o_x_sk.data()));
+    Bytes sealed = Out().raw(nonce).raw(box).b;
+    // Origin -> relay: flags 8|1, payload = target ‖ nonce ‖ box.
+    Bytes to_relay = message_bytes(6, 31, Out().be(7, 2).u8(9).be(0, 4).raw(tk.pk).raw(sealed).b);
+    // Relay -> target: flags 16|1, payload = origin ‖ nonce ‖ box.
+    Bytes to_target = message_bytes(6, 5, Out().be(7, 2).u8(17).be(0, 4).raw(ok.pk).raw(sealed).b);
+    Json j;
+    j["origin_seed"] = hex(os);
+    j["relay_seed"] = hex(rs);
+    j["target_seed"] = hex(ts);
+    j["app"] = 7;
+    j["nonce"] = hex(nonce);
+    j["plaintext"] = hex(plain);
+    j["box"] = hex(sealed);
+    j["to_relay"] = hex(to_relay);
+    j["to_target"] = hex(to_target);
+    j["ack_hash"] = hex(blake2b(sealed));
+    root["relay"] = j;
+  }
+
   // ---- peer exchange: SPEAK on app 0
   {
     Keys a = ed25519(seed_of(0x40)), b = ed25519(seed_of(0x60));
