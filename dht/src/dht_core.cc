@@ -374,13 +374,16 @@ void DhtCore::serve(const Address& from, const PublicKey& sender, const Message&
     r.lock = s.lock;
     // A reply above max_message_bytes could not be sent at all: send the
     // values that fit instead (spec §7.2), so the reader still gets some.
-    FoundReply head = r;
-    head.values.clear();
-    head.signed_values.clear();
-    size_t fixed = encode_message(Message{m.txid, 0, std::move(head)}).size();
+    std::vector<Value> values = std::move(r.values);
+    std::vector<SignedValue> signed_values = std::move(r.signed_values);
+    r.values.clear();
+    r.signed_values.clear();
+    size_t fixed = encode_message(Message{m.txid, 0, r}).size();
     size_t limit = config_.datagram.max_message_bytes;
-    if (trim_values(limit > fixed ? limit - fixed : 0, r.values, r.signed_values))
+    if (trim_values(limit > fixed ? limit - fixed : 0, values, signed_values))
       ++stats_.replies_trimmed;
+    r.values = std::move(values);
+    r.signed_values = std::move(signed_values);
     send_reply(from, sender, m.txid, std::move(r), now_ms);
   } else if (auto* st = std::get_if<StoreReq>(&m.body)) {
     Message reply = serve_store(from, sender, *st, now_ms);
@@ -464,6 +467,12 @@ void DhtCore::notify_listeners(const Key& key, int64_t now_ms) {
   auto listeners = store_.listeners(key, now_ms);
   if (listeners.empty()) return;
   Snapshot s = store_.get(key, now_ms);
+  // A snapshot too large for one message goes with the values that fit.
+  NotifyReq notify{key, s.values, s.signed_values, s.versioned};
+  size_t fixed = encode_message(Message{0, 0, NotifyReq{key, {}, {}, s.versioned}}).size();
+  size_t limit = config_.datagram.max_message_bytes;
+  if (trim_values(limit > fixed ? limit - fixed : 0, notify.values, notify.signed_values))
+    ++stats_.replies_trimmed;
   for (const Listener& l : listeners) {
     if (l.contact.key == identity_.public_key()) {
       for (auto& [token, op] : ops_)
@@ -471,12 +480,7 @@ void DhtCore::notify_listeners(const Key& key, int64_t now_ms) {
           deliver_listen(*op, key, s.values, s.signed_values, s.versioned);
       continue;
     }
-    NotifyReq n{key, s.values, s.signed_values, s.versioned};
-    size_t fixed = encode_message(Message{0, 0, NotifyReq{key, {}, {}, s.versioned}}).size();
-    size_t limit = config_.datagram.max_message_bytes;
-    if (trim_values(limit > fixed ? limit - fixed : 0, n.values, n.signed_values))
-      ++stats_.replies_trimmed;
-    send_request(l.contact, std::move(n), 0, now_ms);
+    send_request(l.contact, notify, 0, now_ms);
   }
 }
 
@@ -601,16 +605,15 @@ void DhtCore::on_rpc_failed(uint64_t txid, int64_t now_ms) {
   auto it = rpcs_.find(txid);
   Rpc rpc = std::move(it->second);
   rpcs_.erase(it);
-  ++stats_.rpcs_timed_out;
   // A contact that keeps failing gives way, but only to a newcomer waiting
   // in its bucket: the buckets near us (never full) keep what they know, so
   // a partition does not make a minority forget the replicas it cannot reach.
   // An RPC we never sent (our own bound) says nothing about the peer.
-  if (rpc.refused_locally) {
-    --stats_.rpcs_timed_out;
-  } else if (!rpc.key_unknown && table_.failed(rpc.to.id) >= 2 &&
-             table_.has_replacement(table_.bucket_of(rpc.to.id))) {
-    table_.evict(rpc.to.id);
+  if (!rpc.refused_locally) {
+    ++stats_.rpcs_timed_out;
+    if (!rpc.key_unknown && table_.failed(rpc.to.id) >= 2 &&
+        table_.has_replacement(table_.bucket_of(rpc.to.id)))
+      table_.evict(rpc.to.id);
   }
   if (rpc.purpose == Purpose::kEvict) {
     if (rpc.refused_locally) return;  // the newcomer keeps waiting
