@@ -20,8 +20,9 @@ cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCHORUS_W
 cmake --build "$BUILD_DIR" -j "$JOBS"
 (cd "$BUILD_DIR" && ctest --output-on-failure -j "$JOBS" --timeout 300)
 
-# ASan + UBSan over the unit and simulator tests (ctest labels unit, sim):
-# only those test executables are built. Any report fails the test.
+# ASan + UBSan over the unit and simulator tests (ctest labels unit, sim,
+# compression-unit, nano-unit: gtest_discover_tests cannot give a test two
+# labels): only those test executables are built. Any report fails the test.
 if [ "${CHORUS_SANITIZE_STAGE:-1}" = 1 ]; then
   ASAN_DIR=${ASAN_BUILD_DIR:-build-asan}
   stage "unit and sim tests under ASan + UBSan in $ASAN_DIR"
@@ -32,7 +33,7 @@ if [ "${CHORUS_SANITIZE_STAGE:-1}" = 1 ]; then
   (cd "$ASAN_DIR" &&
     ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:abort_on_error=1 \
     UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-    ctest --output-on-failure -j "$JOBS" --timeout 600 -L '^(unit|sim)$' --no-tests=error)
+    ctest --output-on-failure -j "$JOBS" --timeout 600 -L '^(unit|sim|[a-z]+-unit)$' --no-tests=error)
 fi
 
 # Every fuzz target over its seeds (spec/vectors): the parsers' round trips
