@@ -6,6 +6,7 @@ namespace chorus::overlay {
 namespace {
 
 constexpr std::string_view kShoutContext = "chorus/shout/v1";
+constexpr size_t kMaxKeysPerMessage = 255;
 
 template <class... Ts>
 struct Overloaded : Ts... {
@@ -16,6 +17,23 @@ Overloaded(Ts...) -> Overloaded<Ts...>;
 
 Bytes to_bytes(ByteView v) {
   return Bytes(v.begin(), v.end());
+}
+
+// count u8 ‖ count × key[40]; a longer list is cut at 255.
+void write_keys(ByteWriter& w, const std::vector<ShoutKey>& keys) {
+  const size_t n = std::min<size_t>(keys.size(), kMaxKeysPerMessage);
+  w.u8(static_cast<uint8_t>(n));
+  for (size_t i = 0; i < n; ++i) w.array(keys[i]);
+}
+
+// The whole rest of the body must be exactly that list.
+bool read_keys(ByteReader& r, std::vector<ShoutKey>& keys) {
+  uint8_t n = 0;
+  if (!r.u8(n) || r.remaining() != size_t{n} * sizeof(ShoutKey)) return false;
+  keys.resize(n);
+  for (auto& k : keys)
+    if (!r.array(k)) return false;
+  return true;
 }
 
 }  // namespace
@@ -42,6 +60,12 @@ const char* opcode_name(uint8_t opcode) {
       return "FIND_VALUE";
     case 9:
       return "STORE";
+    case 10:
+      return "IHAVE";
+    case 11:
+      return "GRAFT";
+    case 12:
+      return "PRUNE";
     default:
       return "UNKNOWN";
   }
@@ -56,6 +80,9 @@ uint8_t opcode_of(const Message& m) {
                         [](const ShoutMsg&) -> uint8_t { return 4; },
                         [](const SpeakMsg&) -> uint8_t { return 5; },
                         [](const WhisperMsg&) -> uint8_t { return 6; },
+                        [](const IhaveMsg&) -> uint8_t { return 10; },
+                        [](const GraftMsg&) -> uint8_t { return 11; },
+                        [](const PruneMsg&) -> uint8_t { return 12; },
                         [](const UnknownMsg& u) -> uint8_t { return u.opcode; },
                     },
                     m.body);
@@ -105,6 +132,9 @@ void encode_message(const Message& m, Bytes& out) {
                    w.u32(s.reply_to);
                    w.bytes(s.payload);
                  },
+                 [&](const IhaveMsg& i) { write_keys(w, i.ids); },
+                 [&](const GraftMsg& g) { write_keys(w, g.ids); },
+                 [&](const PruneMsg&) {},
                  [&](const UnknownMsg&) {},
              },
              m.body);
@@ -177,6 +207,22 @@ Result<Message> decode_message(ByteView in) {
       m.body = std::move(s);
       break;
     }
+    case 10: {
+      IhaveMsg i;
+      if (!read_keys(r, i.ids)) return malformed("IHAVE is not count u8 ‖ count × 40-byte ids");
+      m.body = std::move(i);
+      break;
+    }
+    case 11: {
+      GraftMsg g;
+      if (!read_keys(r, g.ids)) return malformed("GRAFT is not count u8 ‖ count × 40-byte ids");
+      m.body = std::move(g);
+      break;
+    }
+    case 12:
+      if (r.remaining() != 0) return malformed("PRUNE carries no body");
+      m.body = PruneMsg{};
+      break;
     default:
       m.body = UnknownMsg{op};
       break;

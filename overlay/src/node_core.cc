@@ -20,6 +20,9 @@ constexpr size_t kRecordLengthBytes = 4;
 constexpr uint8_t kCodecNone = 0;
 constexpr uint8_t kOptionCompression = 0;
 constexpr uint8_t kOptionPreferredCompression = 1;
+// Option 2: "I speak IHAVE/GRAFT/PRUNE", setting = the tree protocol version.
+constexpr uint8_t kOptionBroadcastTree = 2;
+constexpr uint8_t kBroadcastTreeVersion = 1;
 constexpr size_t kBoxOverhead = crypto_box_NONCEBYTES + crypto_box_MACBYTES;
 constexpr size_t kKeyBytes = 32;             // an Ed25519 public key: a node's address
 constexpr size_t kMaxMessageOverhead = 256;  // header + largest fixed body + box, rounded up
@@ -45,6 +48,23 @@ uint64_t pending_key(LinkId link, uint32_t id) {
 
 int64_t ms_to_us(int64_t ms) {
   return ms * 1000;
+}
+
+BroadcastTreeConfig tree_config(const OverlayConfig& c) {
+  BroadcastTreeConfig t;
+  t.graft_timeout_us = ms_to_us(c.tree_graft_timeout_ms);
+  t.graft_retry_us = ms_to_us(c.tree_graft_retry_ms);
+  t.swap_after_us = ms_to_us(c.tree_swap_after_ms);
+  t.max_missing = c.tree_max_missing;
+  t.store_entries = c.tree_store_entries;
+  t.store_bytes = c.tree_store_bytes;
+  t.store_age_us = ms_to_us(c.tree_store_age_ms);
+  // IHAVE ids arrive at most as fast as the SHOUTs they announce.
+  t.ihave_rate_per_s = c.shout_rate_per_s;
+  t.ihave_burst = c.shout_burst;
+  t.graft_rate_per_s = c.tree_graft_rate_per_s;
+  t.graft_burst = c.tree_graft_burst;
+  return t;
 }
 
 }  // namespace
@@ -123,6 +143,7 @@ NodeCore::NodeCore(Identity identity, OverlayConfig config, int64_t now_us)
       book_(config_.peer_book_entries, ms_to_us(config_.reconnect_base_ms),
             ms_to_us(config_.reconnect_max_ms)),
       seen_(config_.seen_cache_entries, ms_to_us(config_.seen_cache_age_ms)),
+      tree_(tree_config(config_)),
       speak_seen_(config_.seen_cache_entries, ms_to_us(config_.seen_cache_age_ms)),
       relay_seen_(config_.relay_seen_entries, ms_to_us(config_.seen_cache_age_ms)) {
   if (sodium_init() < 0) std::abort();
@@ -310,6 +331,10 @@ void NodeCore::established(Link& l, int64_t now_us) {
   }
   if (!replacing) events_.push_back(PeerEvent{l.peer, true, ""});
   offer_compression(l, now_us);
+  if (!config_.tree_shout_apps.empty()) {
+    send(l, Message{l.take_id(), SetConnectionOptMsg{kOptionBroadcastTree, kBroadcastTreeVersion}},
+         now_us);
+  }
   send_peer_exchange(l, now_us);
 }
 
@@ -430,6 +455,9 @@ void NodeCore::handle_message(Link& l, Message&& m, int64_t now_us) {
     on_speak(l, id, std::move(*speak), now_us);
   } else if (auto* whisper = std::get_if<WhisperMsg>(&m.body)) {
     on_whisper(l, id, std::move(*whisper), now_us);
+  } else if (std::holds_alternative<IhaveMsg>(m.body) || std::holds_alternative<GraftMsg>(m.body) ||
+             std::holds_alternative<PruneMsg>(m.body)) {
+    on_tree_control(l, std::move(m), now_us);
   } else if (auto* unknown = std::get_if<UnknownMsg>(&m.body)) {
     send_nack(l, id, unknown->opcode, NackCode::kUnknownOpcode,
               "unknown opcode " + std::to_string(unknown->opcode), {}, now_us);
@@ -439,6 +467,13 @@ void NodeCore::handle_message(Link& l, Message&& m, int64_t now_us) {
 
 void NodeCore::on_ack(Link& l, uint32_t id, uint8_t acked, Result<Bytes> result, int64_t now_us) {
   if (acked == static_cast<uint8_t>(Opcode::kSetConnectionOpt)) {
+    // Our broadcast-tree offer ACKed: the peer speaks the tree opcodes. A
+    // NACK (an older node) leaves the link out of the tree: full SHOUTs.
+    if (result && result->size() == 2 && (*result)[0] == kOptionBroadcastTree &&
+        (*result)[1] == kBroadcastTreeVersion && routable(l)) {
+      tree_.add_link(l.id, now_us);
+      return;
+    }
     // ACK echoes option and setting; a NACK leaves the option off.
     if (result && result->size() == 2 && (*result)[0] == kOptionCompression &&
         compression::method_from_setting((*result)[1]) && offered((*result)[1])) {
@@ -497,6 +532,11 @@ void NodeCore::on_shout(Link& l, ShoutMsg&& s, int64_t now_us) {
   SeenKey key = make_seen_key(s.origin, s.shout_id);
   if (s.origin == identity_.public_key() || seen_.contains(key)) {
     ++stats_.duplicates_dropped;
+    // A second eager copy: this link is not needed in the tree.
+    if (tree_mode(s.app)) {
+      tree_.on_duplicate(l.id);
+      drain_tree(now_us);
+    }
     return;
   }
   Signature sig = s.signature;
@@ -507,7 +547,11 @@ void NodeCore::on_shout(Link& l, ShoutMsg&& s, int64_t now_us) {
     return;
   }
   seen_.insert(key, now_us);
-  if (s.hops_left > 1) {
+  if (tree_mode(s.app)) {
+    ShoutMsg fwd = s;
+    fwd.hops_left = static_cast<uint8_t>(s.hops_left > 0 ? s.hops_left - 1 : 0);
+    tree_forward(std::move(fwd), key, l.id, s.hops_left > 1, now_us);
+  } else if (s.hops_left > 1) {
     ShoutMsg fwd = s;
     fwd.hops_left = static_cast<uint8_t>(s.hops_left - 1);
     broadcast(Message{0, std::move(fwd)}, {l.id}, &s.origin, now_us);
@@ -515,6 +559,87 @@ void NodeCore::on_shout(Link& l, ShoutMsg&& s, int64_t now_us) {
   if (apps_.count(s.app)) {
     ++stats_.shouts_delivered;
     events_.push_back(ShoutEvent{s.app, s.origin, s.shout_id, l.peer, std::move(s.payload)});
+  }
+}
+
+bool NodeCore::tree_mode(AppId app) const {
+  const auto& apps = config_.tree_shout_apps;
+  return std::find(apps.begin(), apps.end(), app) != apps.end();
+}
+
+// A new tree-mode SHOUT (from `from`, or ours when 0), `fwd` as it goes to
+// the next hop. Eager tree links and links to peers without the tree
+// opcodes get it in full, lazy tree links an IHAVE (at the next flush);
+// never the link it came on nor a link to its origin. With `forward` false
+// (the hop limit) it goes nowhere, and is not kept to answer GRAFTs.
+void NodeCore::tree_forward(ShoutMsg fwd, const SeenKey& key, LinkId from, bool forward,
+                            int64_t now_us) {
+  if (!forward) {
+    tree_.on_message(key, from, nullptr, now_us);
+    drain_tree(now_us);
+    return;
+  }
+  const PublicKey origin = fwd.origin;
+  Bytes encoded;
+  encode_message(Message{0, std::move(fwd)}, encoded);
+  auto record = std::make_shared<const Bytes>(std::move(encoded));
+  tree_.on_message(key, from, record, now_us);
+  size_t pushed = 0;
+  for (auto& [id, l] : links_) {
+    if (id == from || !routable(*l) || l->peer == origin) continue;
+    if (tree_.eager(id)) {
+      enqueue(*l, *record, now_us);
+      ++pushed;
+    } else {
+      tree_.announce(id, key);
+    }
+  }
+  stats_.shouts_sent += pushed;
+  stats_.shout_bytes_sent += pushed * record->size();
+  drain_tree(now_us);
+}
+
+void NodeCore::on_tree_control(Link& l, Message&& m, int64_t now_us) {
+  if (!routable(l)) return;  // a superseded link carries no broadcast
+  // Sending these proves the peer speaks them, offered or not.
+  tree_.add_link(l.id, now_us);
+  if (auto* ihave = std::get_if<IhaveMsg>(&m.body)) {
+    tree_.on_ihave(
+        l.id, ihave->ids, [&](const ShoutKey& id) { return seen_.contains(id); }, now_us);
+  } else if (auto* graft = std::get_if<GraftMsg>(&m.body)) {
+    const uint64_t refused = tree_.stats().grafts_refused;
+    tree_.on_graft(l.id, graft->ids, now_us);
+    stats_.grafts_refused += tree_.stats().grafts_refused - refused;
+  } else {
+    tree_.on_prune(l.id);
+  }
+  drain_tree(now_us);
+}
+
+// Sends what the tree asked for.
+void NodeCore::drain_tree(int64_t now_us) {
+  BroadcastTree::Output o;
+  while (tree_.poll(o)) {
+    Link* l = find(o.link);
+    if (!l || !routable(*l)) continue;
+    switch (o.kind) {
+      case BroadcastTree::Output::Kind::kMessage:
+        if (enqueue(*l, *o.record, now_us)) {
+          ++stats_.shouts_sent;
+          stats_.shout_bytes_sent += o.record->size();
+          ++stats_.grafts_answered;
+        }
+        break;
+      case BroadcastTree::Output::Kind::kIhave:
+        send(*l, Message{0, IhaveMsg{std::move(o.ids)}}, now_us);
+        break;
+      case BroadcastTree::Output::Kind::kGraft:
+        send(*l, Message{0, GraftMsg{std::move(o.ids)}}, now_us);
+        break;
+      case BroadcastTree::Output::Kind::kPrune:
+        send(*l, Message{0, PruneMsg{}}, now_us);
+        break;
+    }
   }
 }
 
@@ -827,7 +952,26 @@ void NodeCore::on_peer_exchange(Link& l, ByteView payload, int64_t now_us) {
 bool NodeCore::send(Link& l, const Message& m, int64_t now_us) {
   scratch_.clear();
   encode_message(m, scratch_);
-  return enqueue(l, scratch_, now_us);
+  const bool queued = enqueue(l, scratch_, now_us);
+  if (queued) {
+    switch (static_cast<Opcode>(opcode_of(m))) {
+      case Opcode::kIhave:
+        ++stats_.ihaves_sent;
+        stats_.ihave_bytes_sent += scratch_.size();
+        break;
+      case Opcode::kGraft:
+        ++stats_.grafts_sent;
+        stats_.graft_bytes_sent += scratch_.size();
+        break;
+      case Opcode::kPrune:
+        ++stats_.prunes_sent;
+        stats_.prune_bytes_sent += scratch_.size();
+        break;
+      default:
+        break;
+    }
+  }
+  return queued;
 }
 
 // ---------------------------------------------------------------- connection options
@@ -861,6 +1005,18 @@ void NodeCore::on_connection_opt(Link& l, uint32_t id, const SetConnectionOptMsg
                                  int64_t now_us) {
   const Bytes echo{opt.option, opt.setting};
   const uint8_t acked = static_cast<uint8_t>(Opcode::kSetConnectionOpt);
+  if (opt.option == kOptionBroadcastTree) {
+    if (opt.setting != kBroadcastTreeVersion) {
+      send_nack(l, id, acked, NackCode::kUnsupportedOption,
+                "unknown broadcast tree version " + std::to_string(opt.setting), echo, now_us);
+      return;
+    }
+    // The peer speaks the tree opcodes and so do we, whatever our own apps'
+    // modes: the link joins the tree (eager until a duplicate prunes it).
+    if (routable(l)) tree_.add_link(l.id, now_us);
+    send_ack(l, id, Opcode::kSetConnectionOpt, echo, now_us);
+    return;
+  }
   if (opt.option != kOptionCompression && opt.option != kOptionPreferredCompression) {
     send_nack(l, id, acked, NackCode::kUnsupportedOption,
               "unknown option " + std::to_string(opt.option), echo, now_us);
@@ -988,6 +1144,9 @@ void NodeCore::seal_pending(Link& l) {
 }
 
 void NodeCore::flush(int64_t now_us) {
+  // What this input announced goes out as one IHAVE per lazy link.
+  tree_.flush_announcements();
+  drain_tree(now_us);
   std::vector<LinkId> dirty;
   dirty.swap(dirty_);
   for (LinkId id : dirty) {
@@ -1039,6 +1198,7 @@ bool NodeCore::poll_event(Event& out) {
 
 std::optional<int64_t> NodeCore::next_timer_us() const {
   if (shut_down_) return std::nullopt;
+  if (auto t = tree_.next_timer_us()) return std::min(*t, next_maintain_us_);
   return next_maintain_us_;
 }
 
@@ -1059,6 +1219,7 @@ void NodeCore::close_link(Link& l, const std::string& reason, bool emit_close, i
   l.rx.shrink_to_fit();
   l.plain.clear();
   l.out.clear();
+  tree_.remove_link(l.id);
   end_relays_of(l.id, reason, now_us);
   end_connect_waits(l, reason, now_us);
   for (auto it = pending_.begin(); it != pending_.end();) {
@@ -1134,8 +1295,13 @@ Result<void> NodeCore::shout(AppId app, ByteView payload, int64_t now_us) {
   s.shout_id = random_.next_u64();
   s.signature = identity_.sign(shout_signing_bytes(app, s.origin, s.shout_id, payload));
   s.payload.assign(payload.begin(), payload.end());
-  seen_.insert(make_seen_key(s.origin, s.shout_id), now_us);
-  broadcast(Message{0, std::move(s)}, {}, nullptr, now_us);
+  const SeenKey key = make_seen_key(s.origin, s.shout_id);
+  seen_.insert(key, now_us);
+  if (tree_mode(app)) {
+    tree_forward(std::move(s), key, 0, true, now_us);
+  } else {
+    broadcast(Message{0, std::move(s)}, {}, nullptr, now_us);
+  }
   return {};
 }
 
@@ -1388,7 +1554,10 @@ Result<Bytes> NodeCore::open_whisper(const PublicKey& from, ByteView payload) {
 // ---------------------------------------------------------------- timers
 
 void NodeCore::on_timer(int64_t now_us) {
-  if (shut_down_ || now_us < next_maintain_us_) return;
+  if (shut_down_) return;
+  tree_.on_timer(now_us);  // GRAFTs for announced SHOUTs that did not come
+  drain_tree(now_us);
+  if (now_us < next_maintain_us_) return;
   maintain(now_us);
 }
 

@@ -453,6 +453,22 @@ int main() {
     root["frames"] = j;
   }
 
+  // ---- broadcast tree (spec/overlay.md, "Broadcast tree"): ids are
+  // origin[32] ‖ shout_id u64; IHAVE/GRAFT carry count u8 ‖ ids, PRUNE nothing.
+  {
+    const Bytes id_a = Out().raw(origin.pk).be(0x0011223344556677ULL, 8).b;
+    const Bytes id_b = Out().raw(ed25519(seed_of(0x20)).pk).be(0x8000000000000001ULL, 8).b;
+    Json j;
+    j["id_a"] = hex(id_a);
+    j["id_b"] = hex(id_b);
+    j["offer"] = hex(Out().u8(3).be(3, 4).u8(2).u8(1).b);  // SET_CONNECTION_OPT option 2, v1
+    j["ihave"] = hex(Out().u8(10).be(0, 4).u8(2).raw(id_a).raw(id_b).b);
+    j["graft"] = hex(Out().u8(11).be(0, 4).u8(1).raw(id_a).b);
+    j["graft_empty"] = hex(Out().u8(11).be(0, 4).u8(0).b);
+    j["prune"] = hex(Out().u8(12).be(0, 4).b);
+    root["broadcast_tree"] = j;
+  }
+
   std::string text = root.dump(2);
   std::fwrite(text.data(), 1, text.size(), stdout);
   std::fputc('\n', stdout);

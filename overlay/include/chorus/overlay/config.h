@@ -71,6 +71,30 @@ struct OverlayConfig {
   int64_t seen_cache_age_ms = 10 * 60 * 1000;
   double shout_rate_per_s = 5000;  // per link, token bucket; excess SHOUTs are dropped
   double shout_burst = 20000;
+  // Apps whose SHOUTs go on the epidemic broadcast tree (spec/overlay.md,
+  // "Broadcast tree") instead of flooding: in steady state one full copy per
+  // node instead of one per link, plus small id announcements on the other
+  // links. Empty: every app floods (and the node offers the tree opcodes to
+  // nobody, though it still answers peers that use them). Nodes with other
+  // modes mix safely: links to peers without the tree opcodes always carry
+  // full SHOUTs. Every node of a network should list the same apps, or the
+  // flooding ones carry the duplicates the tree saves.
+  std::vector<uint16_t> tree_shout_apps;
+  // An announced SHOUT not received this long after the announcement: ask
+  // the announcer for it (GRAFT). Above the spread of link latencies, or the
+  // tree grafts copies that were on their way; it adds to the delivery time
+  // only where a link of the tree broke.
+  int64_t tree_graft_timeout_ms = 400;
+  int64_t tree_graft_retry_ms = 200;  // then the next announcer, after this
+  // A SHOUT announced this much before its full copy came: the announcer's
+  // link joins the tree and the slow one leaves it. 0 = never.
+  int64_t tree_swap_after_ms = 0;
+  size_t tree_max_missing = 4096;         // announced, not yet received ids
+  size_t tree_store_entries = 4096;       // SHOUTs kept to answer GRAFTs ...
+  size_t tree_store_bytes = 16u << 20;    // ... at most this many bytes of them ...
+  int64_t tree_store_age_ms = 60 * 1000;  // ... for at most this long
+  double tree_graft_rate_per_s = 200;     // SHOUTs sent per link in answer to GRAFTs
+  double tree_graft_burst = 400;
 
   // Relaying (spec/overlay.md, "Relay"): passing end-to-end encrypted
   // WHISPERs from one direct peer to another, so that initiate-only nodes

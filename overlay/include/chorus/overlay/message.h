@@ -6,9 +6,11 @@
 // decodes to UnknownMsg so the receiver can NACK it and keep the link.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include "chorus/base/bytes.h"
 #include "chorus/base/result.h"
@@ -25,6 +27,11 @@ enum class Opcode : uint8_t {
   kSpeak = 5,
   kWhisper = 6,
   // 7 FIND_NODE, 8 FIND_VALUE, 9 STORE: reserved for the DHT.
+  // Broadcast tree (spec/overlay.md, "Broadcast tree"); sent only on links
+  // where SET_CONNECTION_OPT option 2 was offered or ACKed.
+  kIhave = 10,
+  kGraft = 11,
+  kPrune = 12,
 };
 
 const char* opcode_name(uint8_t opcode);
@@ -103,12 +110,30 @@ struct WhisperMsg {
   Bytes payload;
 };
 
+// A SHOUT's name: origin[32] ‖ shout_id u64 (the seen-cache key layout).
+using ShoutKey = std::array<uint8_t, 40>;
+
+// Announces SHOUTs the sender holds: "ask me (GRAFT) if you miss one".
+// At most 255 ids (the encoder sends the first 255).
+struct IhaveMsg {
+  std::vector<ShoutKey> ids;
+};
+
+// "Push to me eagerly from now on, and send me these SHOUTs if you hold
+// them." No ids: only the first part. At most 255 ids.
+struct GraftMsg {
+  std::vector<ShoutKey> ids;
+};
+
+// "Stop pushing SHOUTs to me eagerly; announce them (IHAVE) instead."
+struct PruneMsg {};
+
 struct UnknownMsg {
   uint8_t opcode = 0;
 };
 
 using MessageBody = std::variant<AckMsg, NackMsg, PingMsg, SetConnectionOptMsg, ShoutMsg, SpeakMsg,
-                                 WhisperMsg, UnknownMsg>;
+                                 WhisperMsg, IhaveMsg, GraftMsg, PruneMsg, UnknownMsg>;
 
 struct Message {
   uint32_t id = 0;  // request id for ACK/NACK matching; ACK/NACK carry the id they answer

@@ -29,6 +29,7 @@
 
 #include "chorus/base/bytes.h"
 #include "chorus/base/result.h"
+#include "chorus/overlay/broadcast_tree.h"
 #include "chorus/overlay/config.h"
 #include "chorus/overlay/identity.h"
 #include "chorus/overlay/message.h"
@@ -126,6 +127,17 @@ struct NodeStats {
   // As the target: relayed WHISPERs delivered, and replays dropped.
   uint64_t relayed_received = 0;
   uint64_t relayed_replays = 0;
+  // Broadcast tree (spec/overlay.md, "Broadcast tree"): control messages
+  // queued to peers and their encoded bytes. SHOUTs sent in answer to a
+  // GRAFT are in shouts_sent / shout_bytes_sent too.
+  uint64_t ihaves_sent = 0;
+  uint64_t ihave_bytes_sent = 0;
+  uint64_t grafts_sent = 0;
+  uint64_t graft_bytes_sent = 0;
+  uint64_t prunes_sent = 0;
+  uint64_t prune_bytes_sent = 0;
+  uint64_t grafts_answered = 0;  // SHOUTs sent because a peer GRAFTed
+  uint64_t grafts_refused = 0;   // GRAFTed ids not held, sent before, or over the rate
 };
 
 class NodeCore {
@@ -213,6 +225,8 @@ class NodeCore {
   size_t link_count() const { return links_.size(); }
   const NodeStats& stats() const { return stats_; }
   size_t seen_cache_size() const { return seen_.size(); }
+  // The epidemic broadcast tree's state (links, missing ids, stored SHOUTs).
+  const BroadcastTree& broadcast_tree() const { return tree_; }
   const PeerBook& peer_book() const { return book_; }
   // The codec frames to `peer` are compressed with (nullopt: none, or no link).
   std::optional<compression::Method> link_codec(const PublicKey& peer) const;
@@ -238,6 +252,13 @@ class NodeCore {
   void handle_message(Link& l, Message&& m, int64_t now_us);
   void on_ack(Link& l, uint32_t id, uint8_t acked, Result<Bytes> result, int64_t now_us);
   void on_shout(Link& l, ShoutMsg&& s, int64_t now_us);
+  // Broadcast tree: is `app` tree-mode here; pass a SHOUT on (eager links
+  // get it, lazy ones an announcement); the control messages; and sending
+  // what the tree asks for.
+  bool tree_mode(AppId app) const;
+  void tree_forward(ShoutMsg fwd, const SeenKey& key, LinkId from, bool forward, int64_t now_us);
+  void on_tree_control(Link& l, Message&& m, int64_t now_us);
+  void drain_tree(int64_t now_us);
   void on_speak(Link& l, uint32_t id, SpeakMsg&& s, int64_t now_us);
   void on_whisper(Link& l, uint32_t id, WhisperMsg&& w, int64_t now_us);
   void on_relay_request(Link& l, uint32_t id, WhisperMsg&& w, int64_t now_us);
@@ -290,7 +311,8 @@ class NodeCore {
   OverlayConfig config_;
   Random random_;
   PeerBook book_;
-  SeenCache seen_;        // SHOUT (origin, id)
+  SeenCache seen_;  // SHOUT (origin, id)
+  BroadcastTree tree_;
   SeenCache speak_seen_;  // forwarded SPEAK (origin, id)
   std::unordered_map<LinkId, std::unique_ptr<Link>> links_;
   std::unordered_map<PublicKey, LinkId, KeyHash> by_key_;  // established links
