@@ -6,6 +6,8 @@ find_package(spdlog REQUIRED)
 find_package(CLI11 CONFIG REQUIRED)
 find_package(nlohmann_json 3 REQUIRED)
 find_package(Threads REQUIRED)
+# Scenario files of `chorus swarm --scenario` (swarm/): toml++ (used header-only).
+pkg_check_modules(TOMLPP REQUIRED IMPORTED_TARGET tomlplusplus)
 
 # Compression codecs (compression/): zlib, libbz2, liblzma, snappy.
 find_package(ZLIB REQUIRED)

@@ -9,6 +9,7 @@ PACKAGES=(
   libclang-rt-dev  # libFuzzer and the sanitizer runtimes for clang (only Recommended by clang)
   libuv1-dev libsodium-dev
   libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
+  libtomlplusplus-dev  # swarm scenario files (TOML)
   libgtest-dev libgmock-dev libbenchmark-dev
   zlib1g-dev libbz2-dev liblzma-dev libsnappy-dev
   gzip bzip2 xz-utils

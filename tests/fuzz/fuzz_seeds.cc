@@ -258,6 +258,15 @@ int main(int argc, char** argv) {
     dht_seeds(w, load(spec, "dht.json"));
     compression_seeds(w, comp, ov);
     nano_seeds(w, load(spec, "nano_verify.json"));
+    // Scenario files: the examples next to spec/.
+    const fs::path scenarios = spec.parent_path() / "swarm" / "scenarios";
+    if (fs::is_directory(scenarios)) {
+      for (const auto& f : fs::directory_iterator(scenarios)) {
+        std::ifstream in(f.path(), std::ios::binary);
+        const std::string t((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        w.add("scenario_fuzz", text(t));
+      }
+    }
     std::cout << "fuzz_seeds: " << w.total() << " seeds for " << w.targets() << " targets in "
               << argv[2] << "\n";
   } catch (const std::exception& e) {
