@@ -54,13 +54,18 @@ walk() {  # walk "sub words..." : checks this command, then its subcommands
   bare=$(undescribed <<<"$out")
   [ -z "$bare" ] || fail "'$label --help': options without a description: $bare"
   if ! grep -qx "## \`$label\`" "$doc"; then
-    fail "$doc has no section '## \`$label\`'"
+    fail "$doc has no section '## \`$label\`': add one with its options (see '$label --help')"
   else
     local have want
     have=$(help_options <<<"$out" | grep -vx -- '-h\|--help' || true)
     want=$(doc_options "$label")
     for o in $want; do grep -qx -- "$o" <<<"$have" || fail "$doc documents $o for '$label', which --help does not list"; done
-    for o in $have; do grep -qx -- "$o" <<<"$want" || fail "'$label --help' lists $o, which $doc does not document"; done
+    for o in $have; do
+      grep -qx -- "$o" <<<"$want" ||
+        fail "'$label --help' lists $o, which $doc does not document: add a line like
+  - \`$o\`: <its --help text>
+under ## \`$label\` (its --help: $(grep -m1 -- "$o" <<<"$out" | sed 's/^ *//'))"
+    done
   fi
   local sub
   for sub in $(subcommands <<<"$out"); do walk "${path[@]}" "$sub"; done
