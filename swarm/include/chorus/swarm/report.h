@@ -5,7 +5,7 @@
 // Every function is pure: data in, text out. Plots have a title, labelled
 // axes with ticks, and a "no data" note when there is nothing to draw.
 // Element classes are stable so tests (and readers) can find things:
-// `bar` (one <rect> per histogram bin), `series` (one <polyline> per line),
+// `bar` (one `<rect>` per histogram bin), `series` (one `<polyline>` per line),
 // `x-label` / `y-label` (axis titles), `tick` (tick labels).
 #pragma once
 
@@ -39,7 +39,7 @@ struct Bin {
 // Text for HTML/SVG: & < > " ' escaped.
 std::string escape(std::string_view text);
 
-// Lines through each series' points (a <polyline class="series"> per
+// Lines through each series' points (a `<polyline class="series">` per
 // non-empty series, with a legend when there are two or more).
 std::string line_plot(const PlotOptions& options, const std::vector<Series>& series);
 
@@ -52,7 +52,7 @@ std::string cdf_plot(const PlotOptions& options, std::vector<double> samples);
 // Up to `max_bins` equal-width bins over [min, max]. With `integers`, bins
 // have integer edges and width ≥ 1 (for counts like hops).
 std::vector<Bin> histogram(const std::vector<double>& samples, size_t max_bins, bool integers);
-// One <rect class="bar"> per bin.
+// One `<rect class="bar">` per bin.
 std::string bar_plot(const PlotOptions& options, const std::vector<Bin>& bins);
 
 // A whole page: title, a table of (name, value) rows, then each section's
