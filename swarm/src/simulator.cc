@@ -83,6 +83,19 @@ overlay::NodeStats& operator+=(overlay::NodeStats& a, const overlay::NodeStats& 
   a.frames_compressed += b.frames_compressed;
   a.bytes_before_compression += b.bytes_before_compression;
   a.bytes_after_compression += b.bytes_after_compression;
+  a.relays_forwarded += b.relays_forwarded;
+  a.relay_bytes_forwarded += b.relay_bytes_forwarded;
+  a.relays_refused += b.relays_refused;
+  a.relayed_received += b.relayed_received;
+  a.relayed_replays += b.relayed_replays;
+  a.ihaves_sent += b.ihaves_sent;
+  a.ihave_bytes_sent += b.ihave_bytes_sent;
+  a.grafts_sent += b.grafts_sent;
+  a.graft_bytes_sent += b.graft_bytes_sent;
+  a.prunes_sent += b.prunes_sent;
+  a.prune_bytes_sent += b.prune_bytes_sent;
+  a.grafts_answered += b.grafts_answered;
+  a.grafts_refused += b.grafts_refused;
   return a;
 }
 
