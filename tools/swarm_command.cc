@@ -22,6 +22,7 @@
 #include "overlay_flags.h"
 #include "progress.h"
 #include "run_stats.h"
+#include "scenario_command.h"
 
 namespace chorus::tools {
 namespace {
@@ -243,6 +244,7 @@ Runner add_swarm_command(CLI::App& cmd) {
     size_t dht_puts = 0;
     size_t dht_gets = 0;
     size_t dht_concurrency = 64;
+    ScenarioArgs scenario;
   };
   auto args = std::make_shared<Args>();
   cmd.add_option("--nodes", args->nodes, "number of nodes")
@@ -254,7 +256,10 @@ Runner add_swarm_command(CLI::App& cmd) {
                  "fraction of nodes that never listen (they only dial out)")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 0.9));
-  cmd.add_option("--seed", args->seed, "seed for topology and senders")->capture_default_str();
+  auto* seed_opt = cmd.add_option("--seed", args->seed,
+                                  "seed for topology and senders (with --scenario: default the "
+                                  "scenario's [scenario] seed)")
+                       ->capture_default_str();
   cmd.add_option("--payload", args->payload_bytes, "bytes per SHOUT (at least 12)")
       ->capture_default_str()
       ->check(CLI::Range(12, 65536));
@@ -277,8 +282,25 @@ Runner add_swarm_command(CLI::App& cmd) {
       ->capture_default_str()
       ->check(CLI::Range(1, 4096));
   cmd.add_flag("--json", args->json, "print one JSON line and no progress display");
+  auto* scenario_opt =
+      cmd.add_option("--scenario", args->scenario.path,
+                     "run a scenario file (TOML, see swarm/README.md and swarm/scenarios/); the "
+                     "options above other than --seed and --json do not apply then")
+          ->check(CLI::ExistingFile);
+  cmd.add_option("--mode", args->scenario.mode,
+                 "with --scenario: sim (deterministic simulator, virtual time) or real (libuv "
+                 "nodes on loopback)")
+      ->check(CLI::IsMember({"sim", "real"}))
+      ->capture_default_str();
+  cmd.add_option("--report", args->scenario.report_dir,
+                 "with --scenario: write report.json and report.html into this directory");
 
-  return [args]() -> int {
+  return [args, seed_opt, scenario_opt]() -> int {
+    if (scenario_opt->count() > 0) {
+      args->scenario.json = args->json;
+      if (seed_opt->count() > 0) args->scenario.seed = args->seed;
+      return run_scenario_command(args->scenario);
+    }
     auto codecs = parse_compression_list(args->compression);
     if (!codecs) {
       std::cerr << "chorus swarm: --compression: " << codecs.error().message() << "\n";
