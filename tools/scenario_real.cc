@@ -514,7 +514,7 @@ Result<swarm::RunFigures> RealRun::run() {
   f_.frames_per_node.resize(started_);
   f_.notes.push_back(
       "real: state per node = seen-cache entries x 64 B + DHT contacts x 128 B "
-      "(the DHT store size is not exposed by dht::Dht)");
+      "(the DHT store size is not exposed by dht::Dht); messages per node = overlay frames only");
   for (uint32_t i = 0; i < started_; ++i) {
     if (!nodes_[i].up) continue;
     if (nodes_[i].dht) nodes_[i].dht->stop();

@@ -29,9 +29,9 @@ std::string coord(double v) {
 }
 
 // About `count` round tick values covering [lo, hi].
-std::vector<double> ticks(double lo, double hi, int count) {
+std::vector<double> ticks(double lo, double hi, int count, bool integers = false) {
   if (!(hi > lo)) return {lo};
-  const double raw = (hi - lo) / count;
+  const double raw = integers ? std::max(1.0, (hi - lo) / count) : (hi - lo) / count;
   const double mag = std::pow(10.0, std::floor(std::log10(raw)));
   double step = mag;
   for (double m : {1.0, 2.0, 5.0, 10.0}) {
@@ -65,7 +65,7 @@ void open_frame(std::ostringstream& s, const Frame& f) {
     << "\" fill=\"#fff\"/>\n";
   s << "<text class=\"title\" x=\"" << o.width / 2 << "\" y=\"18\" text-anchor=\"middle\" "
     << "font-size=\"13\" font-weight=\"bold\">" << escape(o.title) << "</text>\n";
-  for (double t : ticks(f.x0, f.x1, 6)) {
+  for (double t : ticks(f.x0, f.x1, 6, o.integer_x)) {
     const std::string x = coord(f.px(t));
     s << "<line x1=\"" << x << "\" y1=\"" << coord(f.top()) << "\" x2=\"" << x << "\" y2=\""
       << coord(f.bottom()) << "\" stroke=\"#eee\"/>\n";
@@ -159,7 +159,10 @@ std::string line_plot(const PlotOptions& o, const std::vector<Series>& series) {
   open_frame(s, f);
   size_t color = 0;
   for (const Series& se : series) {
-    if (se.points.empty()) continue;
+    if (se.points.empty()) {  // keeps its colour, so a series looks the same in every report
+      ++color;
+      continue;
+    }
     s << "<polyline class=\"series\" fill=\"none\" stroke-width=\"1.8\" stroke=\""
       << kColors[color % std::size(kColors)] << "\" points=\"";
     bool first = true;
@@ -169,7 +172,7 @@ std::string line_plot(const PlotOptions& o, const std::vector<Series>& series) {
       first = false;
     }
     s << "\"><title>" << escape(se.label) << "</title></polyline>\n";
-    if (drawn > 1) {
+    if (series.size() > 1) {  // a legend whenever there could be two lines
       const double ly = f.top() + 4 + 14.0 * static_cast<double>(color);
       s << "<rect class=\"legend\" x=\"" << coord(f.right() - 120) << "\" y=\"" << coord(ly)
         << "\" width=\"10\" height=\"10\" fill=\"" << kColors[color % std::size(kColors)]
@@ -216,8 +219,8 @@ std::vector<Bin> histogram(const std::vector<double>& samples, size_t max_bins, 
   double width = 0;
   size_t count = 0;
   if (integers) {
-    lo = std::floor(lo);
-    hi = std::floor(hi) + 1;
+    lo = std::floor(lo) - 0.5;
+    hi = std::floor(hi) + 0.5;
     width = std::max(1.0, std::ceil((hi - lo) / static_cast<double>(max_bins)));
     count = static_cast<size_t>(std::ceil((hi - lo) / width));
   } else {

@@ -279,6 +279,7 @@ void SimRun::stop_node(uint32_t n, State how) {
     }
   }
   if (dht_ && dht_->is_up(n)) {
+    frames_base_[n] += static_cast<double>(dht_->core(n)->stats().datagrams_out);
     // The DHT has no goodbye: a leaving node simply stops answering.
     for (auto it = pending_.begin(); it != pending_.end();)
       it = it->first.first == n ? pending_.erase(it) : std::next(it);
@@ -725,6 +726,7 @@ void SimRun::finish() {
       f_.state_bytes_per_node[i] += 64.0 * static_cast<double>(ov_->core(i)->seen_cache_size());
     }
     if (dht_ && dht_->core(i)) {
+      f_.frames_per_node[i] += static_cast<double>(dht_->core(i)->stats().datagrams_out);
       f_.state_bytes_per_node[i] += 128.0 * static_cast<double>(dht_->core(i)->table().size()) +
                                     static_cast<double>(dht_->core(i)->store().bytes_used());
     }

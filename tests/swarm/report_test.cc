@@ -70,16 +70,21 @@ TEST(ReportPlot, CdfOfManySamplesIsCapped) {
 
 TEST(ReportPlot, HistogramOfIntegersHasUnitBins) {
   auto bins = histogram({1, 2, 2, 3, 3, 3, 5}, 20, true);
-  ASSERT_EQ(bins.size(), 5u);  // 1, 2, 3, 4, 5
+  ASSERT_EQ(bins.size(), 5u);  // centred on 1, 2, 3, 4, 5
   EXPECT_EQ(bins[0].count, 1u);
   EXPECT_EQ(bins[2].count, 3u);
   EXPECT_EQ(bins[3].count, 0u);
-  EXPECT_EQ(bins[4].lo, 5.0);
+  EXPECT_EQ(bins[4].lo, 4.5);
+  EXPECT_EQ(bins[4].hi, 5.5);
   uint64_t total = 0;
   for (auto& b : bins) total += b.count;
   EXPECT_EQ(total, 7u);
-  std::string svg = bar_plot(kOpts, bins);
+  PlotOptions o = kOpts;
+  o.integer_x = true;
+  std::string svg = bar_plot(o, bins);
   EXPECT_EQ(count(svg, "<rect class=\"bar\""), 5u);
+  EXPECT_EQ(svg.find(">1.5<"), std::string::npos);  // whole-number ticks only
+  EXPECT_NE(svg.find(">3<"), std::string::npos);
   EXPECT_NE(svg.find("class=\"y-label\""), std::string::npos);
 }
 

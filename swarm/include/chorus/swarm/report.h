@@ -24,6 +24,7 @@ struct PlotOptions {
   std::string y_label;
   int width = 560;
   int height = 300;
+  bool integer_x = false;  // x ticks on whole numbers only (counts such as hops)
 };
 
 struct Series {
@@ -50,6 +51,7 @@ std::vector<std::pair<double, double>> cdf_points(std::vector<double> samples,
 std::string cdf_plot(const PlotOptions& options, std::vector<double> samples);
 
 // Up to `max_bins` equal-width bins over [min, max]. With `integers`, bins
+// are centred on whole numbers (edges at k ± 0.5) and
 // have integer edges and width ≥ 1 (for counts like hops).
 std::vector<Bin> histogram(const std::vector<double>& samples, size_t max_bins, bool integers);
 // One `<rect class="bar">` per bin.

@@ -44,7 +44,7 @@ struct RunFigures {
   int64_t run_us = 0;  // virtual (sim) or wall (real) time the run took
   TrafficFigures shout, speak, whisper;
   std::vector<double> latency_ms;       // one per counted delivery
-  std::vector<double> frames_per_node;  // frames each node sent, all lives summed
+  std::vector<double> frames_per_node;  // overlay frames + DHT datagrams sent, all lives
   std::vector<std::pair<double, double>> links_over_time;     // (s, links)
   std::vector<std::pair<double, double>> nodes_up_over_time;  // (s, nodes)
   std::vector<double> state_bytes_per_node;                   // estimate, see notes
