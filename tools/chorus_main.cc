@@ -7,7 +7,8 @@
 #include "commands.h"
 
 int main(int argc, char** argv) {
-  CLI::App app{"chorus: a peer-to-peer overlay framework (node, swarm, sim, dht, compress, benchmarks)"};
+  CLI::App app{
+      "chorus: a peer-to-peer overlay framework (node, swarm, sim, dht, compress, benchmarks)"};
   app.require_subcommand(1);
   std::string log_level = "info";
   auto* level = app.add_option("--log-level", log_level,
@@ -31,7 +32,8 @@ int main(int argc, char** argv) {
   auto* sim_locks = sim->add_subcommand(
       "locks", "Clients competing for DHT locks under clock skew and partitions");
   runners[sim_locks] = chorus::tools::add_sim_locks_command(*sim_locks);
-  auto* dht = app.add_subcommand("dht", "One DHT operation (put, get, lock) against running nodes");
+  auto* dht =
+      app.add_subcommand("dht", "One DHT operation (put, get, lock, send) against running nodes");
   runners[dht] = chorus::tools::add_dht_command(*dht);
   auto* bench = app.add_subcommand("bench", "Benchmarks");
   bench->require_subcommand(1);

@@ -3,11 +3,16 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <cstdint>
 #include <functional>
 
 namespace chorus::tools {
 
 using Runner = std::function<int()>;
+
+// The app `chorus node --dht` answers and `chorus dht send` speaks: a request
+// carries text; the node prints it and replies "echo: " + text.
+inline constexpr uint16_t kTextApp = 0x7478;  // "tx"
 
 Runner add_node_command(CLI::App& app);
 Runner add_swarm_command(CLI::App& app);

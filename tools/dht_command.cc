@@ -1,9 +1,11 @@
-// `chorus dht put|get|lock`: one DHT operation against a running swarm.
+// `chorus dht put|get|lock|send`: one DHT operation against a running swarm.
 //
 // It starts an initiate-only overlay node with a read-only DHT (nobody adds
 // a short-lived client to their routing table), bootstraps from the given
 // DHT nodes, runs the operation, prints the outcome and exits 0 on success,
-// 1 on failure, 2 on bad arguments.
+// 1 on failure, 2 on bad arguments. `send` is a request on the text app
+// (kTextApp) to any node by its address, found through the DHT (dht::Reach):
+// a `chorus node --dht` answers it, also when initiate-only, through a relay.
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -12,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "chorus/dht/dht.h"
+#include "chorus/dht/reach.h"
 #include "commands.h"
 
 namespace chorus::tools {
@@ -28,6 +31,8 @@ struct DhtArgs {
   uint64_t value_id = 1;
   // lock
   int64_t lease_ms = 10'000;
+  // send
+  std::string to;
 };
 
 std::string as_text(const Bytes& b) {
@@ -72,6 +77,24 @@ int run(const DhtArgs& args, const std::string& op) {
     return 1;
   }
   dht::Dht& dht = **d;
+  std::unique_ptr<dht::Reach> reach;
+  std::optional<overlay::PublicKey> to;
+  if (op == "send") {
+    auto k = overlay::parse_address(args.to);
+    if (!k) {
+      std::cerr << "chorus dht send: " << k.error().message() << "\n";
+      return 2;
+    }
+    to = *k;
+    dht::ReachOptions ro;
+    ro.publish = false;  // a client that leaves at once has nothing to announce
+    auto created = dht::Reach::create(**node, dht, ro);
+    if (!created) {
+      std::cerr << "chorus dht: " << created.error().to_string() << "\n";
+      return 1;
+    }
+    reach = std::move(*created);
+  }
   if (auto r = (*node)->start(); !r) {
     std::cerr << "chorus dht: " << r.error().to_string() << "\n";
     return 1;
@@ -79,6 +102,12 @@ int run(const DhtArgs& args, const std::string& op) {
   if (auto r = dht.start(); !r) {
     std::cerr << "chorus dht: " << r.error().to_string() << "\n";
     return 1;
+  }
+  if (reach) {
+    if (auto r = reach->start(); !r) {
+      std::cerr << "chorus dht: " << r.error().to_string() << "\n";
+      return 1;
+    }
   }
 
   // Every bootstrap node at once; one that answers is enough.
@@ -100,7 +129,11 @@ int run(const DhtArgs& args, const std::string& op) {
   }
   nlohmann::json j;
   j["op"] = op;
-  j["key"] = args.key;
+  if (op == "send") {
+    j["to"] = args.to;
+  } else {
+    j["key"] = args.key;
+  }
   if (booted == 0) {
     j["ok"] = false;
     j["error"] = "bootstrap failed: " + boot_error;
@@ -117,7 +150,18 @@ int run(const DhtArgs& args, const std::string& op) {
   auto f = p->get_future();
   auto done = [p](Result<dht::OpResult> r) { p->set_value(std::move(r)); };
   const auto t0 = std::chrono::steady_clock::now();
-  if (op == "put") {
+  std::optional<Result<Bytes>> reply;
+  if (op == "send") {
+    auto rp = std::make_shared<std::promise<Result<Bytes>>>();
+    auto rf = rp->get_future();
+    const auto timeout_ms = static_cast<int64_t>(args.timeout_s * 1000);
+    reach->request(kTextApp, *to, Bytes(args.value.begin(), args.value.end()), timeout_ms,
+                   [rp](Result<Bytes> r) { rp->set_value(std::move(r)); });
+    // Reach bounds the request by timeout_ms; the extra second only guards a lost callback.
+    reply = wait_for(rf, args.timeout_s + 1, "send");
+    p->set_value(reply->ok() ? Result<dht::OpResult>(dht::OpResult{})
+                             : Result<dht::OpResult>(reply->error()));
+  } else if (op == "put") {
     dht.put(key, dht::Value{args.value_id, Bytes(args.value.begin(), args.value.end()), args.ttl_s},
             done);
   } else if (op == "get") {
@@ -128,6 +172,7 @@ int run(const DhtArgs& args, const std::string& op) {
   auto r = wait_for(f, args.timeout_s, op.c_str());
   const double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  if (reach) reach->stop();
   dht.stop();
   (*node)->stop();
 
@@ -143,8 +188,11 @@ int run(const DhtArgs& args, const std::string& op) {
     return 1;
   }
   const dht::OpResult& res = *r;
-  j["rpcs"] = res.rpcs;
-  if (op == "put") {
+  if (op != "send") j["rpcs"] = res.rpcs;
+  if (op == "send") {
+    j["reply"] = as_text(**reply);
+    if (!args.json) std::cout << as_text(**reply) << "\n";
+  } else if (op == "put") {
     j["acks"] = res.acks;
     j["replicas"] = res.replicas;
     if (!args.json)
@@ -197,23 +245,36 @@ Runner add_dht_command(CLI::App& cmd) {
     sub->add_flag("--json", args->json, "print one JSON line");
     sub->add_option("--timeout", args->timeout_s, "seconds for the bootstrap and the operation")
         ->capture_default_str();
+  };
+  auto keyed = [args, common](CLI::App* sub) {
+    common(sub);
     sub->add_option("key", args->key, "key name (hashed with BLAKE2b-256)")->required();
   };
   auto* put = cmd.add_subcommand("put", "Store VALUE under KEY on the k closest nodes");
-  common(put);
+  keyed(put);
   put->add_option("value", args->value, "the value (text)")->required();
   put->add_option("--ttl", args->ttl_s, "seconds the value lives")->capture_default_str();
   put->add_option("--id", args->value_id, "value id (a put with the same id replaces)")
       ->capture_default_str();
   auto* get = cmd.add_subcommand("get", "Print every value under KEY");
-  common(get);
+  keyed(get);
   auto* lock = cmd.add_subcommand("lock", "Take the lock KEY; prints its fencing token");
-  common(lock);
+  keyed(lock);
   lock->add_option("--lease-ms", args->lease_ms, "lease length")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{1}, int64_t{60'000}));
-  return [args, put, get]() -> int {
-    std::string op = put->parsed() ? "put" : get->parsed() ? "get" : "lock";
+  auto* send = cmd.add_subcommand(
+      "send",
+      "Send TEXT to the node ADDRESS, found through the DHT (relayed when initiate-only); "
+      "prints its reply");
+  common(send);
+  send->add_option("address", args->to, "the node's address (`chorus node` prints it)")->required();
+  send->add_option("text", args->value, "the message (text)")->required();
+  return [args, put, get, send]() -> int {
+    std::string op = put->parsed()    ? "put"
+                     : get->parsed()  ? "get"
+                     : send->parsed() ? "send"
+                                      : "lock";
     return run(*args, op);
   };
 }

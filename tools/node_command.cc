@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "chorus/dht/dht.h"
+#include "chorus/dht/reach.h"
 #include "chorus/overlay/node.h"
 #include "commands.h"
 #include "overlay_flags.h"
@@ -52,7 +53,8 @@ Runner add_node_command(CLI::App& cmd) {
 
   cmd.add_flag("--dht", args->dht,
                "also run a DHT on UDP at the listen port (bootstraps from the --bootstrap "
-               "peers' ports); prints `dht HOST:PORT`");
+               "peers' ports), publish how to reach this node and answer `chorus dht send`; "
+               "prints `dht HOST:PORT`");
 
   return [args]() -> int {
     overlay::NodeOptions opts;
@@ -122,12 +124,43 @@ Runner add_node_command(CLI::App& cmd) {
       }
       dht = std::move(*created);
     }
+    // Any node can reach this one by its address (`chorus dht send`): the
+    // record Reach publishes says where it listens, or which relays carry
+    // its messages when it is initiate-only.
+    std::unique_ptr<dht::Reach> reach;
+    if (dht) {
+      auto created = dht::Reach::create(**node, *dht);
+      if (!created) {
+        std::cerr << "chorus node: --dht: " << created.error().to_string() << "\n";
+        return 1;
+      }
+      reach = std::move(*created);
+      overlay::AppHandlers text;
+      text.on_whisper = [](const overlay::WhisperInfo& w, overlay::Responder r) {
+        std::string line(w.payload.begin(), w.payload.end());
+        std::cout << "text from " << overlay::address_to_text(w.from);
+        if (w.relay) std::cout << " via " << overlay::address_to_text(*w.relay);
+        std::cout << ": " << line << std::endl;
+        if (w.is_request) {
+          std::string echo = "echo: " + line;
+          r.reply(Bytes(echo.begin(), echo.end()), /*encrypt=*/true);
+        }
+      };
+      if (auto r = (*node)->register_app(kTextApp, std::move(text)); !r) {
+        std::cerr << "chorus node: " << r.error().to_string() << "\n";
+        return 1;
+      }
+    }
     if (auto r = (*node)->start(); !r) {
       std::cerr << "chorus node: " << r.error().to_string() << "\n";
       return 1;
     }
     if (dht) {
       if (auto r = dht->start(); !r) {
+        std::cerr << "chorus node: --dht: " << r.error().to_string() << "\n";
+        return 1;
+      }
+      if (auto r = reach->start(); !r) {
         std::cerr << "chorus node: --dht: " << r.error().to_string() << "\n";
         return 1;
       }
@@ -138,6 +171,7 @@ Runner add_node_command(CLI::App& cmd) {
     int sig = 0;
     sigwait(&set, &sig);
     spdlog::info("signal {} received, stopping", sig);
+    if (reach) reach->stop();
     if (dht) dht->stop();
     (*node)->stop();
     return 0;
