@@ -227,7 +227,9 @@ TEST(CompressionNegotiation, CorruptCompressedFrameClosesTheLink) {
   RawPeer raw(core, identity_of(2));
   raw.send(Message{40, SetConnectionOptMsg{0, compression::setting_of(Method::kZlib)}});
   Bytes frame = compressed_frame(Method::kZlib, record_of(Message{1, PingMsg{}}));
-  frame.resize(frame.size() - 3);  // truncated stream
+  ASSERT_GT(frame.size(), 3u);
+  frame.erase(frame.end() - 3, frame.end());  // truncated stream (resize trips GCC 12's
+                                              // stringop-overflow under ASan)
   raw.send_plaintext(frame);
   ASSERT_TRUE(raw.closed_reason().has_value());
   EXPECT_NE(raw.closed_reason()->find("did not decompress"), std::string::npos);
