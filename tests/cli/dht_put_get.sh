@@ -3,32 +3,13 @@
 # put through one node is read back through another with `chorus dht`.
 set -euo pipefail
 CHORUS=$1
-dir=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$dir"
-}
-trap cleanup EXIT
+source "$(dirname "$0")/node_lib.sh"
 
-start_node() {  # $1: index, rest: extra flags; sets dht_addr
-  "$CHORUS" node --dht --listen 127.0.0.1:0 --key "$dir/k$1" "${@:2}" \
-    >"$dir/out$1" 2>"$dir/err$1" &
-  pids+=($!)
-  for _ in $(seq 1 100); do  # bounded: 10 s
-    grep -q '^dht ' "$dir/out$1" 2>/dev/null && break
-    sleep 0.1
-  done
-  grep -q '^dht ' "$dir/out$1" || { echo "node $1 printed no dht address"; cat "$dir/err$1"; exit 1; }
-  dht_addr=$(sed -n 's/^dht //p' "$dir/out$1")
-}
-
-start_node 0
+start_node 0 --listen 127.0.0.1:0
 first=$dht_addr
-start_node 1 --bootstrap "$first"
+start_node 1 --listen 127.0.0.1:0 --bootstrap "$first"
 second=$dht_addr
-start_node 2 --bootstrap "$first"
+start_node 2 --listen 127.0.0.1:0 --bootstrap "$first"
 third=$dht_addr
 
 value="hello-$RANDOM"

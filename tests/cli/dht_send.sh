@@ -5,30 +5,7 @@
 # relay sealed). Both answer "echo: TEXT" and print who sent it.
 set -euo pipefail
 CHORUS=$1
-dir=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$dir"
-}
-trap cleanup EXIT
-
-wait_for_line() {  # $1: file, $2: pattern; bounded: 10 s
-  for _ in $(seq 1 100); do
-    grep -q "$2" "$1" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  return 1
-}
-
-start_node() {  # $1: index, rest: extra flags; sets dht_addr and node_addr
-  "$CHORUS" node --dht --key "$dir/k$1" "${@:2}" >"$dir/out$1" 2>"$dir/err$1" &
-  pids+=($!)
-  wait_for_line "$dir/out$1" '^dht ' || { echo "node $1 printed no dht address"; cat "$dir/err$1"; exit 1; }
-  dht_addr=$(sed -n 's/^dht //p' "$dir/out$1")
-  node_addr=$(sed -n 's/^address //p' "$dir/out$1")
-}
+source "$(dirname "$0")/node_lib.sh"
 
 start_node 0 --listen 127.0.0.1:0
 first=$dht_addr
