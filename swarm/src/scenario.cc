@@ -3,6 +3,7 @@
 #include <toml++/toml.h>
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <initializer_list>
 #include <limits>
@@ -359,6 +360,58 @@ Scenario Parser::parse(const toml::table& root) const {
   return s;
 }
 
+// toml++ 3.3.0 (Debian bookworm) reaches __builtin_unreachable — undefined
+// behaviour — when it asks whether some non-ASCII code points are
+// whitespace (marzer/tomlplusplus#190, #295; fixed upstream after 3.3.0).
+// This mirrors its is_non_ascii_horizontal_whitespace() and names the code
+// points that take that path, so that they are refused before toml++ sees
+// them. Found by scenario_fuzz.
+bool toml_unsafe(char32_t c) {
+  if (c < 0xA1 || c > 0xFEFE) return false;
+  const uint64_t child = (static_cast<uint64_t>(c) - 0xA0) / 0x3FA;
+  if ((uint64_t{1} << child) & 0x7FFFFFFFFFFFF75EULL) return false;
+  if (c == 0x3000) return false;
+  return child != 5 && child != 7;
+}
+
+// Valid UTF-8 without those code points, or an error naming the position.
+std::optional<std::string> check_text(std::string_view text, std::string_view source) {
+  size_t line = 1, column = 1;
+  for (size_t i = 0; i < text.size();) {
+    const auto b = static_cast<uint8_t>(text[i]);
+    size_t len = b < 0x80 ? 1 : (b >> 5) == 6 ? 2 : (b >> 4) == 14 ? 3 : (b >> 3) == 30 ? 4 : 0;
+    char32_t c = len == 1 ? b : len == 2 ? b & 0x1F : len == 3 ? b & 0x0F : b & 0x07;
+    bool ok = len != 0 && i + len <= text.size();
+    for (size_t k = 1; ok && k < len; ++k) {
+      const auto cb = static_cast<uint8_t>(text[i + k]);
+      ok = (cb & 0xC0) == 0x80;
+      c = (c << 6) | (cb & 0x3F);
+    }
+    // Overlong forms, surrogates and code points past U+10FFFF are not UTF-8.
+    static constexpr char32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+    ok = ok && c >= kMin[len] && c <= 0x10FFFF && !(c >= 0xD800 && c <= 0xDFFF);
+    auto where = [&] {
+      return std::string(source) + ":" + std::to_string(line) + ":" + std::to_string(column) + ": ";
+    };
+    if (!ok) return where() + "the text is not valid UTF-8";
+    if (toml_unsafe(c)) {
+      char hex[16];
+      std::snprintf(hex, sizeof hex, "U+%04X", static_cast<unsigned>(c));
+      return where() + "character " + hex +
+             " is not accepted in scenario files (toml++ 3.3.0 mishandles it: "
+             "marzer/tomlplusplus#295); write it as an escape in a string";
+    }
+    if (c == '\n') {
+      ++line;
+      column = 1;
+    } else {
+      ++column;
+    }
+    i += len;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 const char* action_name(ActionKind kind) {
@@ -402,6 +455,7 @@ Result<Scenario> parse_scenario(std::string_view text, std::string_view source) 
   if (text.size() > kMaxScenarioTextBytes)
     return invalid_argument(std::string(source) + ":1:1: scenario text over " +
                             std::to_string(kMaxScenarioTextBytes) + " bytes");
+  if (auto bad = check_text(text, source)) return invalid_argument(*bad);
   try {
     toml::table root = toml::parse(text, source);
     return Parser(source).parse(root);

@@ -312,6 +312,24 @@ TEST(Scenario, GarbageNeverCrashes) {
   EXPECT_FALSE(parse_scenario(std::string((1 << 20) + 1, '#')));
 }
 
+// toml++ 3.3.0 reaches __builtin_unreachable on some non-ASCII code points
+// (found by scenario_fuzz); they are refused before it sees them.
+TEST(Scenario, CodePointsTomlppMishandlesAreRefused) {
+  auto e = error_of("[scenario]\nname \xc4\x8f= 1\n");  // U+010F after a key
+  EXPECT_EQ(e.rfind("t.toml:2:6: character U+010F", 0), 0u) << e;
+  EXPECT_NE(error_of("s = \"\"\"\\\n\xc2\xa7\"\"\"\n").find("U+00A7"), std::string::npos);
+  EXPECT_NE(error_of("x = \"\xef\xac\xb0\"").find("U+FB30"), std::string::npos);  // range 63
+  EXPECT_NE(error_of("a = 1\n\xff").find("t.toml:2:1: the text is not valid UTF-8"),
+            std::string::npos);
+  EXPECT_NE(error_of("a = \"\xc0\x80\"").find("not valid UTF-8"), std::string::npos);  // overlong
+  // Other non-ASCII text is fine, and escapes always are.
+  auto ok = parse_scenario(
+      "[scenario]\nduration_s = 1\ndescription = \"ok \xe2\x9c\x93 caf\\u00e9\"\n"
+      "[nodes]\ncount = 2\n");
+  ASSERT_TRUE(ok) << ok.error().message();
+  EXPECT_EQ(ok->description, "ok \xe2\x9c\x93 caf\xc3\xa9");
+}
+
 TEST(Scenario, LoadReportsAMissingFile) {
   auto r = load_scenario("/nonexistent/x.toml");
   ASSERT_FALSE(r);
