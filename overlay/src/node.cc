@@ -636,18 +636,24 @@ void Node::speak(AppId app, Bytes payload, SpeakOptions options, DoneCallback do
       });
 }
 
+// A WHISPER's completion carries the ACK's hash; both whisper and whisper_via
+// hand it to the caller as a Hash256.
+static std::function<void(CompletionEvent&)> ack_hash_to(WhisperCallback done) {
+  return [done = std::move(done)](CompletionEvent& ev) {
+    if (!done) return;
+    if (!ev.result) return done(ev.result.error());
+    Hash256 h{};
+    std::copy_n(ev.result->begin(), std::min(h.size(), ev.result->size()), h.begin());
+    done(h);
+  };
+}
+
 void Node::whisper(AppId app, const PublicKey& to, Bytes payload, bool encrypt,
                    WhisperCallback done) {
   impl_->run_on_loop([m = impl_.get(), app, to, p = std::move(payload), encrypt,
                       done = std::move(done)]() mutable {
     auto r = m->core->whisper(app, to, p, encrypt, now_us());
-    m->track(std::move(r), [done = std::move(done)](CompletionEvent& ev) {
-      if (!done) return;
-      if (!ev.result) return done(ev.result.error());
-      Hash256 h{};
-      std::copy_n(ev.result->begin(), std::min(h.size(), ev.result->size()), h.begin());
-      done(h);
-    });
+    m->track(std::move(r), ack_hash_to(std::move(done)));
   });
 }
 
@@ -656,13 +662,7 @@ void Node::whisper_via(AppId app, const PublicKey& relay, const PublicKey& to, B
   impl_->run_on_loop(
       [m = impl_.get(), app, relay, to, p = std::move(payload), done = std::move(done)]() mutable {
         auto r = m->core->whisper_via(app, relay, to, p, now_us());
-        m->track(std::move(r), [done = std::move(done)](CompletionEvent& ev) {
-          if (!done) return;
-          if (!ev.result) return done(ev.result.error());
-          Hash256 h{};
-          std::copy_n(ev.result->begin(), std::min(h.size(), ev.result->size()), h.begin());
-          done(h);
-        });
+        m->track(std::move(r), ack_hash_to(std::move(done)));
       });
 }
 
