@@ -395,6 +395,8 @@ void RealRun::finish() {
     };
     if (m.kind == swarm::ActionKind::kShout) {
       for (uint32_t r = 0; r < started_; ++r) count(r);
+    } else if (m.kind == swarm::ActionKind::kWhisper && m.to.empty()) {
+      ++tf.expected;  // the sender had no peer to whisper to: owed and not delivered
     } else {
       for (uint32_t r : m.to) count(r);
     }

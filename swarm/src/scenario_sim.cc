@@ -701,6 +701,8 @@ void SimRun::finish() {
     };
     if (m.kind == ActionKind::kShout) {
       for (uint32_t r = 0; r < n; ++r) count(r);
+    } else if (m.kind == ActionKind::kWhisper && m.to.empty()) {
+      ++tf.expected;  // the sender had no peer to whisper to: owed and not delivered
     } else {
       for (uint32_t r : m.to) count(r);
     }

@@ -14,7 +14,8 @@
 //   delivery ratio  deliveries / expected, where a message's expected
 //                   recipients are the nodes (SHOUT: all others; SPEAK: the
 //                   sender's peers at send time; WHISPER: the one peer it
-//                   went to) that stayed up and in the sender's partition
+//                   went to; a WHISPER from a node without peers is owed
+//                   and missed) that stayed up and in the sender's partition
 //                   group from the send until `delivery_window_us` later.
 //   lookup success  dht_gets that returned the value last put / gets done.
 //   lock violations two holdings of one lock that overlap in virtual time.
