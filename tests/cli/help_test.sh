@@ -76,7 +76,9 @@ walk
 while read -r heading; do
   label=${heading#"## \`"}
   label=${label%\`}
-  printf '%s\n' "${commands[@]}" | grep -qx -- "$label" || fail "$doc documents '$label', which $name does not have"
+  # A here-string, not a pipe: grep -q exits at the first match, and under
+  # pipefail printf's SIGPIPE would fail the check at random.
+  grep -qxF -- "$label" <<<"$(printf '%s\n' "${commands[@]}")" || fail "$doc documents '$label', which $name does not have"
 done < <(grep -E "^## \`$name( |\`)" "$doc")
 
 echo "$name: ${#commands[@]} commands checked"
