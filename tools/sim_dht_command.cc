@@ -41,6 +41,7 @@ Runner add_sim_dht_command(CLI::App& cmd) {
     size_t keys = 0;
     double churn = 0;
     double loss = 0;
+    uint64_t uplink = 0;
     uint64_t seed = 1;
     int64_t window_s = 30;
     bool json = false;
@@ -62,6 +63,10 @@ Runner add_sim_dht_command(CLI::App& cmd) {
   cmd.add_option("--loss", args->loss, "probability that a datagram is lost")
       ->check(CLI::Range(0.0, 0.5))
       ->capture_default_str();
+  cmd.add_option("--uplink", args->uplink,
+                 "each node's uplink in bytes/s (0: unlimited); a datagram waiting over 1 s "
+                 "for it is dropped")
+      ->capture_default_str();
   cmd.add_option("--seed", args->seed, "simulation seed; a run replays exactly from it")
       ->capture_default_str();
   cmd.add_option("--window-s", args->window_s, "virtual seconds over which the gets start")
@@ -80,6 +85,7 @@ Runner add_sim_dht_command(CLI::App& cmd) {
     swarm::DhtSimConfig sc;
     sc.seed = a.seed;
     sc.loss = a.loss;
+    sc.uplink_bytes_per_s = a.uplink;
     swarm::DhtSim sim(sc);
     auto& rng = sim.rng();
     for (size_t i = 0; i < a.nodes; ++i) sim.add_node();
@@ -213,6 +219,7 @@ Runner add_sim_dht_command(CLI::App& cmd) {
     j["loss"] = a.loss;
     j["seed"] = a.seed;
     j["datagrams"] = sim.stats().datagrams;
+    j["datagrams_uplink_dropped"] = sim.stats().datagrams_uplink_dropped;
     j["rpc_timeouts"] = totals.rpcs_timed_out;
     if (a.json) {
       std::cout << j.dump() << "\n";

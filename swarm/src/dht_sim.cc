@@ -136,11 +136,23 @@ void DhtSim::drain(SimNode n) {
       ++stats_.datagrams_lost;
       continue;
     }
+    int64_t departs = now_us_;
+    if (config_.uplink_bytes_per_s > 0) {
+      constexpr uint64_t kIpUdpHeader = 28;
+      const int64_t start = std::max(now_us_, node.uplink_free_us);
+      if (start - now_us_ > config_.max_uplink_backlog_us) {
+        ++stats_.datagrams_uplink_dropped;
+        continue;
+      }
+      departs = start + static_cast<int64_t>((out.bytes.size() + kIpUdpHeader) * 1'000'000 /
+                                             config_.uplink_bytes_per_s);
+      node.uplink_free_us = departs;
+    }
     int64_t delay = config_.latency_base_us;
     if (config_.latency_jitter_us > 0)
       delay += std::uniform_int_distribution<int64_t>(0, config_.latency_jitter_us - 1)(rng_);
     Ev ev;
-    ev.at = now_us_ + delay;
+    ev.at = departs + delay;
     ev.kind = Kind::kDatagram;
     ev.node = to;
     ev.from = n;
@@ -177,6 +189,7 @@ void DhtSim::crash(SimNode n) {
   nodes_[n].core.reset();
   ++nodes_[n].incarnation;  // events already queued for it are dropped
   nodes_[n].timer_at = -1;
+  nodes_[n].uplink_free_us = 0;  // its socket buffer died with it
 }
 
 void DhtSim::restart(SimNode n) {

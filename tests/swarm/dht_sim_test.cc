@@ -532,5 +532,48 @@ TEST(DhtSim, RepublishIsSpreadOutAndLeavesRoomForCommands) {
   EXPECT_GE(w.sim.core(0)->stats().republished, static_cast<uint64_t>(keys));
 }
 
+// The uplink model: a 32 KiB put to 20 replicas is ~660 KB on the writer's
+// uplink. At 64 KB/s one STORE alone is half a second on the wire, and the
+// STOREs queued behind it outlast the 1 s RPC timeout, so fewer replicas
+// acknowledge in time; a backlog longer than the bound is dropped, not
+// queued without end.
+TEST(DhtSim, UplinkBandwidthPacesAWriterAndBoundsItsBacklog) {
+  struct Outcome {
+    bool ok = false;
+    size_t acks = 0;
+    int64_t took_us = 0;
+    DhtSimStats stats;
+  };
+  auto put_big = [](uint64_t bytes_per_s, int64_t backlog_us) {
+    DhtSimConfig c = small_config(23);
+    c.uplink_bytes_per_s = bytes_per_s;
+    c.max_uplink_backlog_us = backlog_us;
+    World w(c);
+    for (int i = 0; i < 60; ++i) w.sim.add_node();
+    w.sim.warm_start(20);
+    const int64_t t0 = w.sim.now_us();
+    auto r = w.run(3, [&](dht::DhtCore& core, int64_t now) {
+      return core.put(dht::key_for("big"), dht::Value{1, Bytes(32 * 1024, 0x5a), 600}, now);
+    });
+    Outcome o;
+    o.ok = r.result.ok();
+    if (o.ok) o.acks = r.result->acks;
+    o.took_us = w.sim.now_us() - t0;
+    o.stats = w.sim.stats();
+    return o;
+  };
+  Outcome fast = put_big(0, 0);
+  Outcome slow = put_big(64'000, 60 * kSecond);
+  ASSERT_TRUE(fast.ok);
+  ASSERT_TRUE(slow.ok);
+  EXPECT_GE(slow.took_us, fast.took_us + 500 * kMs) << "the uplink did not pace the writer";
+  EXPECT_LT(slow.acks, fast.acks) << "every STORE fit in its RPC timeout on a 64 KB/s uplink";
+  EXPECT_EQ(slow.stats.datagrams_uplink_dropped, 0u);
+  EXPECT_EQ(fast.stats.datagrams_uplink_dropped, 0u);
+  // With a 1 s bound the same burst overflows the uplink: dropped and counted.
+  Outcome tight = put_big(64'000, 1 * kSecond);
+  EXPECT_GT(tight.stats.datagrams_uplink_dropped, 0u);
+}
+
 }  // namespace
 }  // namespace chorus::swarm

@@ -7,7 +7,12 @@
 // What is simulated:
 //   * datagrams: one-way delay = base + uniform jitter drawn per datagram
 //     (so they may reorder, like UDP), independent loss with probability
-//     `loss`, nothing else (no bandwidth limit, no duplication);
+//     `loss`, no duplication;
+//   * bandwidth: with `uplink_bytes_per_s`, each node's uplink is a FIFO —
+//     a datagram (plus 28 bytes of IP/UDP header) leaves once the ones
+//     queued before it have, then takes its latency; a datagram that would
+//     wait longer than `max_uplink_backlog_us` is dropped, as a full socket
+//     buffer drops it (counted in datagrams_uplink_dropped);
 //   * partitions: datagrams across groups are dropped;
 //   * crash (the core and everything it stored is gone; datagrams to it are
 //     lost) and restart (a fresh core, same identity and address, empty
@@ -39,16 +44,19 @@ struct DhtSimConfig {
   int64_t latency_base_us = 10'000;
   int64_t latency_jitter_us = 40'000;  // uniform in [0, jitter)
   double loss = 0.0;
-  dht::DhtConfig dht{};                    // every node's config (seed set per node)
-  size_t max_events_pending = 50'000'000;  // beyond, run_until stops
+  uint64_t uplink_bytes_per_s = 0;            // per node; 0: unlimited
+  int64_t max_uplink_backlog_us = 1'000'000;  // longer waits are dropped
+  dht::DhtConfig dht{};                       // every node's config (seed set per node)
+  size_t max_events_pending = 50'000'000;     // beyond, run_until stops
 };
 
 struct DhtSimStats {
   uint64_t events = 0;
   uint64_t datagrams = 0;
-  uint64_t datagrams_lost = 0;         // loss model
-  uint64_t datagrams_partitioned = 0;  // dropped across groups
-  uint64_t datagrams_to_down = 0;      // destination crashed
+  uint64_t datagrams_lost = 0;            // loss model
+  uint64_t datagrams_partitioned = 0;     // dropped across groups
+  uint64_t datagrams_to_down = 0;         // destination crashed
+  uint64_t datagrams_uplink_dropped = 0;  // sender's uplink backlog too long
   bool event_cap_hit = false;
 };
 
@@ -112,6 +120,7 @@ class DhtSim {
     dht::Contact contact;
     uint32_t incarnation = 0;
     int64_t timer_at = -1;
+    int64_t uplink_free_us = 0;  // when the uplink has sent what is queued
     int64_t clock_offset_us = 0;
     double clock_drift = 0;
   };
