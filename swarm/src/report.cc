@@ -13,7 +13,9 @@ constexpr const char* kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "
 
 std::string num(double v) {
   char buf[32];
-  if (v != 0 && (std::fabs(v) >= 1e6 || std::fabs(v) < 1e-3)) {
+  if (v == std::floor(v) && std::fabs(v) < 1e12) {  // whole numbers in full: 60000, not 6e+04
+    std::snprintf(buf, sizeof buf, "%.0f", v);
+  } else if (v != 0 && (std::fabs(v) >= 1e6 || std::fabs(v) < 1e-3)) {
     std::snprintf(buf, sizeof buf, "%.2g", v);
   } else {
     std::snprintf(buf, sizeof buf, "%.4g", v);

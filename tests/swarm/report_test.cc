@@ -41,6 +41,12 @@ TEST(ReportPlot, LinePlotHasOnePointPerSampleAndLabelledAxes) {
   EXPECT_GE(count(svg, "class=\"tick\""), 4u);
 }
 
+TEST(ReportPlot, WholeNumberTicksAreWrittenInFull) {
+  std::string svg = line_plot(kOpts, {{"links", {{0, 0}, {10, 60000}}}});
+  EXPECT_NE(svg.find(">60000</text>"), std::string::npos) << svg;
+  EXPECT_EQ(svg.find("e+04"), std::string::npos);
+}
+
 TEST(ReportPlot, SeveralSeriesGetALegend) {
   std::string svg = line_plot(kOpts, {{"a", {{0, 1}, {1, 2}}}, {"b", {{0, 2}, {1, 1}}}});
   EXPECT_EQ(count(svg, "<polyline class=\"series\""), 2u);
