@@ -105,20 +105,6 @@ class RealRun {
   swarm::RunFigures f_;
 };
 
-Bytes tagged(uint32_t tag, size_t size) {
-  Bytes p(std::max<size_t>(size, 4), static_cast<uint8_t>(tag * 31));
-  p[0] = static_cast<uint8_t>(tag >> 24);
-  p[1] = static_cast<uint8_t>(tag >> 16);
-  p[2] = static_cast<uint8_t>(tag >> 8);
-  p[3] = static_cast<uint8_t>(tag);
-  return p;
-}
-
-std::optional<uint32_t> tag_of(ByteView p) {
-  if (p.size() < 4) return std::nullopt;
-  return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | p[3];
-}
-
 Result<void> refuse(const swarm::Scenario& s, size_t line, const std::string& what) {
   return invalid_argument(s.source + ":" + std::to_string(line) + ":1: --mode real cannot " + what +
                           " (use --mode sim; see swarm/README.md)");
@@ -191,7 +177,7 @@ Result<void> RealRun::start(uint32_t i) {
       kTestApp,
       {.on_shout =
            [this, i](const overlay::ShoutInfo& sh) {
-             if (auto t = tag_of(sh.payload)) {
+             if (auto t = swarm::payload_tag(sh.payload)) {
                std::lock_guard<std::mutex> g(mu_);
                if (*t < messages_.size() && got_.insert({*t, i}).second) {
                  ++deliveries_;
@@ -201,7 +187,7 @@ Result<void> RealRun::start(uint32_t i) {
            },
        .on_speak =
            [this, i](const overlay::SpeakInfo& sp) {
-             if (auto t = tag_of(sp.payload)) {
+             if (auto t = swarm::payload_tag(sp.payload)) {
                std::lock_guard<std::mutex> g(mu_);
                if (*t < messages_.size() && got_.insert({*t, i}).second) {
                  ++deliveries_;
@@ -212,7 +198,7 @@ Result<void> RealRun::start(uint32_t i) {
            },
        .on_whisper =
            [this, i](const overlay::WhisperInfo& w, overlay::Responder) {
-             if (auto t = tag_of(w.payload)) {
+             if (auto t = swarm::payload_tag(w.payload)) {
                std::lock_guard<std::mutex> g(mu_);
                if (*t < messages_.size() && got_.insert({*t, i}).second) {
                  ++deliveries_;
@@ -313,7 +299,7 @@ void RealRun::traffic(const swarm::ScenarioAction& a) {
     messages_.push_back(std::move(m));
   }
   overlay::Node* n = nodes_[*from].node.get();
-  Bytes payload = tagged(tag, a.payload_bytes);
+  Bytes payload = swarm::tagged_payload(tag, a.payload_bytes);
   if (a.kind == swarm::ActionKind::kShout) {
     ++f_.shout.sent;
     n->shout(kTestApp, std::move(payload));
@@ -334,7 +320,7 @@ void RealRun::dht_op(const swarm::ScenarioAction& a, uint32_t action, uint32_t i
   if (a.kind == swarm::ActionKind::kDhtPut) {
     const size_t k = index % a.keys;
     auto key = dht::key_for("scenario/" + std::to_string(action) + "/" + std::to_string(k));
-    Bytes data = tagged(index, a.payload_bytes);
+    Bytes data = swarm::tagged_payload(index, a.payload_bytes);
     {
       std::lock_guard<std::mutex> g(mu_);
       ++f_.puts;

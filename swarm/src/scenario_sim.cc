@@ -110,20 +110,6 @@ class SimRun {
   RunFigures f_;
 };
 
-Bytes tagged(uint32_t tag, size_t size) {
-  Bytes p(std::max<size_t>(size, 4), static_cast<uint8_t>(tag * 31));
-  p[0] = static_cast<uint8_t>(tag >> 24);
-  p[1] = static_cast<uint8_t>(tag >> 16);
-  p[2] = static_cast<uint8_t>(tag >> 8);
-  p[3] = static_cast<uint8_t>(tag);
-  return p;
-}
-
-std::optional<uint32_t> tag_of(const Bytes& p) {
-  if (p.size() < 4) return std::nullopt;
-  return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | p[3];
-}
-
 Result<RunFigures> SimRun::run() {
   const auto wall0 = std::chrono::steady_clock::now();
   const size_t n = s_.node_count;
@@ -161,7 +147,7 @@ Result<RunFigures> SimRun::run() {
         p = &w->payload;
       }
       if (!p) return;
-      auto tag = tag_of(*p);
+      auto tag = payload_tag(*p);
       if (!tag || *tag >= messages_.size()) return;
       if (!got_.insert(uint64_t{*tag} * s_.node_count + node).second) return;
       ++deliveries_;
@@ -446,7 +432,7 @@ void SimRun::traffic(const ScenarioAction& a, uint32_t) {
   if (!from || !ov_) return;
   const auto tag = static_cast<uint32_t>(messages_.size());
   Message m{now_, *from, a.kind, {}};
-  Bytes payload = tagged(tag, a.payload_bytes);
+  Bytes payload = tagged_payload(tag, a.payload_bytes);
   overlay::NodeCore* core = ov_->core(*from);
   std::vector<uint32_t> peers;
   for (const auto& p : core->peers())
@@ -502,7 +488,7 @@ void SimRun::dht_op(const ScenarioAction& a, uint32_t action, uint32_t index) {
       if (!n) return;
       ++f_.puts;
       Pending p{a.kind, key};
-      p.data = tagged(index, a.payload_bytes);
+      p.data = tagged_payload(index, a.payload_bytes);
       p.data.push_back(static_cast<uint8_t>(action));
       Bytes data = p.data;
       issue(*n, std::move(p), [&](dht::DhtCore& core, int64_t now) {
@@ -541,7 +527,7 @@ void SimRun::dht_op(const ScenarioAction& a, uint32_t action, uint32_t index) {
         Pending p{a.kind, key};
         p.expected_version = expected;
         p.owner = next_owner_++;
-        p.data = tagged(static_cast<uint32_t>(p.owner), a.payload_bytes);
+        p.data = tagged_payload(static_cast<uint32_t>(p.owner), a.payload_bytes);
         Bytes data = p.data;
         const uint64_t owner = p.owner;
         issue(c, std::move(p), [&](dht::DhtCore& core, int64_t now) {
@@ -559,7 +545,7 @@ void SimRun::dht_op(const ScenarioAction& a, uint32_t action, uint32_t index) {
       const uint64_t owner = p.owner;
       if (key_version_[key] == 0) {  // no first version yet: CAS creates it
         p.diff_as_create = true;
-        p.data = tagged(index, a.payload_bytes);
+        p.data = tagged_payload(index, a.payload_bytes);
         Bytes data = p.data;
         issue(*n, std::move(p), [&](dht::DhtCore& core, int64_t now) {
           return core.compare_and_set(keys_[key], 0, data, 3600, owner, now);
@@ -567,7 +553,7 @@ void SimRun::dht_op(const ScenarioAction& a, uint32_t action, uint32_t index) {
       } else {
         const Bytes& base = key_data_[key];
         Bytes next = base;
-        Bytes extra = tagged(index, 16);
+        Bytes extra = tagged_payload(index, 16);
         next.insert(next.end(), extra.begin(), extra.end());
         if (next.size() > 32 * 1024) next.erase(next.begin(), next.begin() + 16);
         p.data = next;
@@ -742,6 +728,20 @@ void SimRun::finish() {
 }
 
 }  // namespace
+
+Bytes tagged_payload(uint32_t tag, size_t size) {
+  Bytes p(std::max<size_t>(size, 4), static_cast<uint8_t>(tag * 31));
+  p[0] = static_cast<uint8_t>(tag >> 24);
+  p[1] = static_cast<uint8_t>(tag >> 16);
+  p[2] = static_cast<uint8_t>(tag >> 8);
+  p[3] = static_cast<uint8_t>(tag);
+  return p;
+}
+
+std::optional<uint32_t> payload_tag(ByteView p) {
+  if (p.size() < 4) return std::nullopt;
+  return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | p[3];
+}
 
 Result<RunFigures> run_scenario_sim(const Scenario& s, const SimRunOptions& options) {
   SimRun run(s, options);

@@ -25,10 +25,12 @@
 #include <cstdint>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "chorus/base/bytes.h"
 #include "chorus/swarm/scenario.h"
 
 namespace chorus::swarm {
@@ -67,6 +69,13 @@ struct RunFigures {
   double delivery_ratio() const;  // over all three kinds; 1 when nothing was owed
   double lookup_success() const;  // 1 when no get ran
 };
+
+// Traffic payloads in a scenario run start with their send's tag (u32,
+// big-endian) and are padded to `size` (at least 4), so a receiver can tell
+// which send it got — the same in sim and real mode.
+Bytes tagged_payload(uint32_t tag, size_t size);
+// The tag of a payload made by tagged_payload; nullopt when shorter than 4.
+std::optional<uint32_t> payload_tag(ByteView payload);
 
 struct AssertionResult {
   std::string name;
