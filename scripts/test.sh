@@ -29,7 +29,7 @@ if [ "${CHORUS_SANITIZE_STAGE:-1}" = 1 ]; then
   cmake -S . -B "$ASAN_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCHORUS_WERROR=ON \
     -DCHORUS_SANITIZE=ON -DCHORUS_BENCH=OFF
   cmake --build "$ASAN_DIR" -j "$JOBS" --target overlay_unit_tests compression_tests nano_tests \
-    dht_unit_tests swarm_tests
+    dht_unit_tests swarm_tests scenario_tests scenario_run_tests
   (cd "$ASAN_DIR" &&
     ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:abort_on_error=1 \
     UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
