@@ -107,7 +107,8 @@ struct DhtCore::Operation {
   Token token = 0;
   OpKind kind = OpKind::kGet;
   Key key{};
-  bool internal = false;  // no DoneEvent (refresh, republish)
+  bool internal = false;  // no DoneEvent (refresh, republish, holds)
+  Token hold = 0;         // the hold whose lock or renewal this is
   Phase phase = Phase::kLookup;
   std::optional<Lookup> lookup;
   bool find_value = false;
@@ -189,13 +190,17 @@ DhtCore::DhtCore(const overlay::Identity& identity, Address self, DhtConfig conf
 
 DhtCore::~DhtCore() = default;
 
+void DhtCore::set_wall_clock(int64_t unix_ms, int64_t now_us) {
+  wall_offset_ms_ = unix_ms - to_ms(now_us);
+}
+
 // ------------------------------------------------------------------ inputs
 
 void DhtCore::on_datagram(const Address& from, ByteView bytes, int64_t now_us) {
   now_ms_ = to_ms(now_us);
   ++stats_.datagrams_in;
   stats_.bytes_in += bytes.size();
-  auto opened = codec_.open(bytes, now_ms_);
+  auto opened = codec_.open(bytes, wall_ms(now_ms_));
   if (!opened.ok()) {
     ++stats_.dropped_bad;
     return;
@@ -213,6 +218,7 @@ void DhtCore::on_datagram(const Address& from, ByteView bytes, int64_t now_us) {
   }
   if (head.value().op == Op::kAck || head.value().op == Op::kNack) {
     on_reply(from, o.sender, o.message, now_ms_);
+    run_holds(now_ms_);
     return;
   }
   auto m = decode_message(o.message, std::nullopt);
@@ -243,12 +249,14 @@ void DhtCore::on_timer(int64_t now_us) {
       lookup_done(*it->second, now_ms_);
   }
   if (now_ms_ >= next_housekeeping_ms_) housekeeping(now_ms_);
+  run_holds(now_ms_);
 }
 
 std::optional<int64_t> DhtCore::next_timer_us() const {
   int64_t at = next_housekeeping_ms_;
   if (!deadlines_.empty()) at = std::min(at, deadlines_.top().first);
   if (!lookup_deadlines_.empty()) at = std::min(at, lookup_deadlines_.top().first);
+  if (auto h = next_hold_ms()) at = std::min(at, *h);
   return at * 1000;
 }
 
@@ -298,9 +306,9 @@ uint64_t DhtCore::send_request(const Contact& to, Body body, Token op, int64_t n
     rpc.refused_locally = true;
     ++stats_.rpcs_refused_locally;
   } else if (key_unknown) {
-    send_bytes(to.address, codec_.sign(bytes, now_ms));
+    send_bytes(to.address, codec_.sign(bytes, wall_ms(now_ms)));
   } else {
-    send_bytes(to.address, codec_.seal(to.key, bytes, now_ms));
+    send_bytes(to.address, codec_.seal(to.key, bytes, wall_ms(now_ms)));
   }
   deadlines_.emplace(rpc.deadline_ms, txid);
   rpcs_.emplace(txid, std::move(rpc));
@@ -310,7 +318,7 @@ uint64_t DhtCore::send_request(const Contact& to, Body body, Token op, int64_t n
 void DhtCore::send_reply(const Address& to, const PublicKey& key, uint64_t txid, Body body,
                          int64_t now_ms) {
   Message m{txid, 0, std::move(body)};
-  send_bytes(to, codec_.seal(key, encode_message(m), now_ms));
+  send_bytes(to, codec_.seal(key, encode_message(m), wall_ms(now_ms)));
 }
 
 void DhtCore::observe(const Contact& c, int64_t now_ms) {
@@ -766,6 +774,25 @@ Token DhtCore::release(const Key& key, uint64_t owner_tag, uint64_t token, int64
   op->owner_tag = owner_tag;
   op->token_arg = token;
   return start(std::move(op), now_ms_);
+}
+
+Token DhtCore::start_hold_op(Token hold, Hold& h, bool release, int64_t now_ms) {
+  auto op = std::make_unique<Operation>();
+  op->kind = release ? OpKind::kRelease : h.acquired ? OpKind::kRenew : OpKind::kLock;
+  op->key = h.key;
+  op->token_arg = h.acquired ? h.fencing_token : 0;
+  op->lease_ms = h.lease_ms;
+  op->owner_tag = h.owner_tag;
+  op->internal = true;
+  if (release) return start(std::move(op), now_ms);  // nobody waits for it
+  op->hold = hold;
+  // The token start() gives it, so a result that comes at once finds it.
+  h.op = next_token_;
+  h.done.reset();
+  Token t = start(std::move(op), now_ms);
+  if (!ops_.count(t) && !h.done)
+    h.done = Result<OpResult>(limit_exceeded("too many DHT operations in progress"));
+  return t;
 }
 
 Token DhtCore::compare_and_set(const Key& key, uint64_t expected_version, Bytes data,
@@ -1272,7 +1299,15 @@ void DhtCore::phase_done(Operation& op, int64_t now_ms) {
 }
 
 void DhtCore::finish(Operation& op, Result<OpResult> result, uint64_t current_version) {
-  if (!op.internal) events_.push_back(DoneEvent{op.token, std::move(result), current_version});
+  if (result.ok() && result.value().valid_until_us != 0)
+    result.value().remaining_ms =
+        std::max<int64_t>(0, result.value().valid_until_us / 1000 - now_ms_);
+  if (op.hold != 0) {
+    auto h = holds_.find(op.hold);
+    if (h != holds_.end() && h->second.op == op.token) h->second.done = std::move(result);
+  } else if (!op.internal) {
+    events_.push_back(DoneEvent{op.token, std::move(result), current_version});
+  }
   ops_.erase(op.token);
 }
 
@@ -1314,7 +1349,7 @@ void DhtCore::deliver_listen(Operation& op, const Key& key, const std::vector<Va
 void DhtCore::housekeeping(int64_t now_ms) {
   next_housekeeping_ms_ = now_ms + config_.housekeeping_ms;
   store_.expire(now_ms);
-  codec_.expire(now_ms);
+  codec_.expire(wall_ms(now_ms));
   if (now_ms - token_rotated_ms_ >= config_.token_rotate_ms) {
     token_secret_[1] = token_secret_[0];
     random_.fill(token_secret_[0].data(), token_secret_[0].size());

@@ -29,6 +29,13 @@ int64_t now_us() {
   return static_cast<int64_t>(uv_hrtime() / 1000);
 }
 
+// Unix time in ms: what datagram nonces carry (DhtCore::set_wall_clock).
+int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 std::string uv_error(int code) {
   return std::string(uv_err_name(code)) + ": " + uv_strerror(code);
 }
@@ -98,6 +105,11 @@ struct Dht::Impl : std::enable_shared_from_this<Impl> {
     ListenCallback on_change;
     std::function<void(Error)> ended;
   };
+  struct Holding {
+    Token token = 0;
+    std::function<void(Result<HoldGrant>)> acquired;  // emptied once run
+    std::function<void(Error)> lost;
+  };
   // Where the Dht is in its life; guarded by `mu`.
   enum class State { kCreated, kStarting, kRunning, kStopped };
 
@@ -115,6 +127,8 @@ struct Dht::Impl : std::enable_shared_from_this<Impl> {
   std::unordered_map<Token, DoneFn> pending;
   std::unordered_map<ListenHandle, Listening> listens;
   std::unordered_map<Token, ListenHandle> listen_by_token;
+  std::unordered_map<HoldHandle, Holding> holds;
+  std::unordered_map<Token, HoldHandle> hold_by_token;
   std::unique_ptr<uint8_t[]> recv_buffer{new uint8_t[kRecvBufferBytes]};
   DhtDriverStats driver;
 
@@ -125,6 +139,7 @@ struct Dht::Impl : std::enable_shared_from_this<Impl> {
   int open_handles = 0;
   std::optional<Address> bound;
   std::atomic<ListenHandle> next_listen{1};
+  std::atomic<HoldHandle> next_hold{1};
 
   Impl(overlay::Node& n, DhtOptions o) : node(n), options(std::move(o)) {}
 
@@ -173,11 +188,34 @@ struct Dht::Impl : std::enable_shared_from_this<Impl> {
       }
       return;
     }
+    if (auto* h = std::get_if<HoldEvent>(&e)) return dispatch_hold(*h);
     auto& ev = std::get<ListenEvent>(e);
     auto it = listen_by_token.find(ev.listen);
     if (it == listen_by_token.end()) return;
     auto l = listens.find(it->second);
     if (l != listens.end() && l->second.on_change) l->second.on_change(ev);
+  }
+
+  void dispatch_hold(HoldEvent& ev) {
+    auto by_token = hold_by_token.find(ev.hold);
+    if (by_token == hold_by_token.end()) return;
+    auto it = holds.find(by_token->second);
+    if (it == holds.end()) return;
+    Holding& h = it->second;
+    if (ev.kind == HoldEvent::Kind::kAcquired) {
+      if (auto fn = std::exchange(h.acquired, nullptr))
+        fn(HoldGrant{ev.fencing_token, ev.remaining_ms});
+      return;
+    }
+    Holding ended = std::move(h);
+    holds.erase(it);
+    hold_by_token.erase(by_token);
+    Error reason = ev.reason ? *ev.reason : cancelled("hold ended");
+    if (ended.acquired) {
+      ended.acquired(std::move(reason));
+    } else if (ended.lost) {
+      ended.lost(std::move(reason));
+    }
   }
 
   void send(SendDatagram& s) {
@@ -287,6 +325,7 @@ struct Dht::Impl : std::enable_shared_from_this<Impl> {
 
     core = std::make_unique<DhtCore>(node.identity(), config.read_only ? Address{} : addr, config,
                                      now_us());
+    core->set_wall_clock(wall_ms(), now_us());
     running = true;
     uv_udp_recv_start(&udp, on_alloc, on_recv);
 
@@ -342,6 +381,9 @@ struct Dht::Impl : std::enable_shared_from_this<Impl> {
       // datagram each) before the socket closes.
       int64_t now = now_us();
       for (auto& [h, l] : listens) core->cancel_listen(l.token, now);
+      // Holds simply end: a release needs a lookup and a round trip that a
+      // closing socket cannot wait for, so their leases run out at the
+      // replicas (release_hold first to free them at once).
       SendDatagram s;
       while (core->poll_action(s)) send(s);
       auto done = std::move(pending);
@@ -355,6 +397,16 @@ struct Dht::Impl : std::enable_shared_from_this<Impl> {
       }
       for (auto& [h, l] : ls)
         if (l.ended) l.ended(cancelled("the DHT stopped"));
+      auto hs = std::move(holds);
+      holds.clear();
+      hold_by_token.clear();
+      for (auto& [h, held] : hs) {
+        if (held.acquired) {
+          held.acquired(cancelled("the DHT stopped"));
+        } else if (held.lost) {
+          held.lost(cancelled("the DHT stopped"));
+        }
+      }
       uv_close(reinterpret_cast<uv_handle_t*>(&udp), on_closed);
       uv_close(reinterpret_cast<uv_handle_t*>(&timer), on_closed);
     }
@@ -368,7 +420,9 @@ struct Dht::Impl : std::enable_shared_from_this<Impl> {
   static void on_timer(uv_timer_t* t) {
     auto* self = static_cast<Impl*>(t->data);
     if (!self->running) return;
-    self->core->on_timer(now_us());
+    const int64_t now = now_us();
+    self->core->set_wall_clock(wall_ms(), now);
+    self->core->on_timer(now);
     self->drain();
   }
 
@@ -608,6 +662,45 @@ ListenHandle Dht::listen(const Key& key, ListenCallback on_change,
         self->drain();
       });
   return h;
+}
+
+HoldHandle Dht::hold(const Key& key, int64_t lease_ms,
+                     std::function<void(Result<HoldGrant>)> acquired,
+                     std::function<void(Error)> lost) {
+  HoldHandle h = impl_->next_hold.fetch_add(1);
+  // `acquired` rides in a PendingDone so a dropped task still reports.
+  auto guard = std::make_shared<PendingDone>([acquired](DoneEvent& ev) {
+    if (acquired) acquired(ev.result ? cancelled("hold ended") : ev.result.error());
+  });
+  impl_->node.post([self = impl_, h, key, lease_ms, acquired = std::move(acquired),
+                    lost = std::move(lost), guard]() mutable {
+    DoneFn fail = guard->take();
+    if (!self->running) {
+      DoneEvent ev{0, self->not_running(), 0};
+      fail(ev);
+      return;
+    }
+    Token t = self->core->hold(key, lease_ms, self->tag, now_us());
+    self->holds[h] = Impl::Holding{t, std::move(acquired), std::move(lost)};
+    self->hold_by_token[t] = h;
+    self->drain();
+  });
+  return h;
+}
+
+void Dht::release_hold(HoldHandle handle) {
+  auto release = [self = impl_, handle] {
+    auto it = self->holds.find(handle);
+    if (it == self->holds.end() || !self->running) return;
+    Token t = it->second.token;
+    self->holds.erase(it);
+    self->hold_by_token.erase(t);
+    self->core->release_hold(t, now_us());
+    self->drain();
+  };
+  // On the loop thread at once, so no callback of the hold runs after this.
+  if (impl_->node.on_loop_thread()) return release();
+  impl_->node.post(std::move(release));
 }
 
 void Dht::cancel(ListenHandle handle) {

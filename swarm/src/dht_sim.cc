@@ -38,6 +38,7 @@ void DhtSim::start(SimNode n) {
   cfg.seed = config_.seed * 0x9E3779B97F4A7C15ull + n * 1000003ull + node.incarnation;
   node.core = std::make_unique<dht::DhtCore>(node.identity, node.contact.address, cfg,
                                              local_us(n, now_us_));
+  feed_clock(n);
   node.timer_at = -1;
   drain(n);
 }
@@ -109,9 +110,20 @@ void DhtSim::set_clock(SimNode n, int64_t offset_us, double drift) {
   }
 }
 
+void DhtSim::set_wall_skew(SimNode n, int64_t skew_us) {
+  nodes_[n].wall_skew_us = skew_us;
+}
+
+int64_t DhtSim::feed_clock(SimNode n) {
+  Node& node = nodes_[n];
+  const int64_t local = local_us(n, now_us_);
+  node.core->set_wall_clock((now_us_ + node.wall_skew_us) / 1000, local);
+  return local;
+}
+
 bool DhtSim::command(SimNode n, const std::function<void(dht::DhtCore&, int64_t)>& fn) {
   if (!is_up(n)) return false;
-  fn(*nodes_[n].core, local_us(n, now_us_));
+  fn(*nodes_[n].core, feed_clock(n));
   drain(n);
   return true;
 }
@@ -232,7 +244,7 @@ void DhtSim::handle(Ev& ev) {
       Node& node = nodes_[ev.node];
       if (!node.core || ev.incarnation != node.incarnation || ev.at != node.timer_at) return;
       node.timer_at = -1;
-      node.core->on_timer(local_us(ev.node, now_us_));
+      node.core->on_timer(feed_clock(ev.node));
       drain(ev.node);
       return;
     }
@@ -247,7 +259,7 @@ void DhtSim::handle(Ev& ev) {
         ++stats_.datagrams_partitioned;
         return;
       }
-      node.core->on_datagram(nodes_[ev.from].contact.address, ev.bytes, local_us(ev.node, now_us_));
+      node.core->on_datagram(nodes_[ev.from].contact.address, ev.bytes, feed_clock(ev.node));
       drain(ev.node);
       return;
     }

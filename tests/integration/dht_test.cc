@@ -174,6 +174,58 @@ TEST_F(DhtTest, LockIsExclusiveAndTokensGrow) {
   EXPECT_GT(b2->number, a->number);
 }
 
+// Dht::hold over real sockets: a one-second lease is renewed in the
+// background for several seconds, so another node is refused all along;
+// release_hold frees it at once; stopping the Dht ends a hold with kCancelled.
+TEST_F(DhtTest, HoldRenewsUntilReleasedAndStopEndsIt) {
+  start_swarm(5);
+  dht::Key key = dht::key_for("itest/hold");
+  auto acquired = std::make_shared<std::promise<Result<dht::HoldGrant>>>();
+  auto lost = std::make_shared<std::promise<Error>>();
+  auto got = acquired->get_future();
+  dht::HoldHandle h = nodes_[1]->hold(
+      key, 1000, [acquired](Result<dht::HoldGrant> r) { acquired->set_value(std::move(r)); },
+      [lost](Error e) { lost->set_value(std::move(e)); });
+  auto grant = await(got, kWait, "the hold's lock");
+  ASSERT_TRUE(grant.ok()) << grant.error().to_string();
+  EXPECT_GT(grant->fencing_token, 0u);
+  EXPECT_GT(grant->remaining_ms, 0);
+  EXPECT_LE(grant->remaining_ms, 1000);
+
+  // Three lease lengths: without renewals the lease would have run out.
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(3000);
+  int refused = 0;
+  while (std::chrono::steady_clock::now() < until) {
+    auto other = call([&](auto cb) { nodes_[2]->lock(key, 1000, cb); });
+    ASSERT_FALSE(other.ok()) << "another node got a held lock after " << refused << " refusals";
+    EXPECT_EQ(other.error().code(), ErrorCode::kRefused) << other.error().to_string();
+    ++refused;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // pacing, not waiting
+  }
+  EXPECT_GE(refused, 3);
+
+  nodes_[1]->release_hold(h);
+  auto next = call([&](auto cb) { nodes_[2]->lock(key, 30'000, cb); });
+  ASSERT_TRUE(next.ok()) << next.error().to_string();
+  EXPECT_GT(next->number, grant->fencing_token);
+
+  // A second hold ends with kCancelled when its Dht stops.
+  auto acquired2 = std::make_shared<std::promise<Result<dht::HoldGrant>>>();
+  auto lost2 = std::make_shared<std::promise<Error>>();
+  auto got2 = acquired2->get_future();
+  auto lost2_f = lost2->get_future();
+  nodes_[3]->hold(
+      dht::key_for("itest/hold2"), 30'000,
+      [acquired2](Result<dht::HoldGrant> r) { acquired2->set_value(std::move(r)); },
+      [lost2](Error e) { lost2->set_value(std::move(e)); });
+  ASSERT_TRUE(await(got2, kWait, "the second hold").ok());
+  nodes_[3]->stop();
+  Error e = await(lost2_f, kWait, "the second hold's end");
+  EXPECT_EQ(e.code(), ErrorCode::kCancelled) << e.to_string();
+  // The first hold was released, not lost: its `lost` never ran.
+  EXPECT_EQ(lost->get_future().wait_for(std::chrono::seconds(0)), std::future_status::timeout);
+}
+
 TEST_F(DhtTest, CasRaceHasOneWinnerAndDiffBuildsOnIt) {
   start_swarm(5);
   dht::Key key = dht::key_for("itest/cas");

@@ -27,12 +27,16 @@ struct World {
         done[{n, d->token}] = *d;
       } else if (auto* l = std::get_if<dht::ListenEvent>(&e)) {
         heard[n].push_back(*l);
+      } else if (auto* h = std::get_if<dht::HoldEvent>(&e)) {
+        holds[{n, h->hold}].push_back(*h);
       }
     };
   }
   DhtSim sim;
   std::map<std::pair<SimNode, dht::Token>, dht::DoneEvent> done;
   std::map<SimNode, std::vector<dht::ListenEvent>> heard;
+  std::map<std::pair<SimNode, dht::Token>, std::vector<dht::HoldEvent>> holds;
+  std::vector<dht::HoldEvent>& held(SimNode n, dht::Token t) { return holds[{n, t}]; }
 
   dht::Token issue(SimNode n, const std::function<dht::Token(dht::DhtCore&, int64_t)>& fn) {
     dht::Token t = 0;
@@ -130,6 +134,62 @@ TEST(DhtSim, GetsSucceedUnderChurnAndLoss) {
   EXPECT_GT(w.sim.stats().datagrams_lost, 0u);
 }
 
+// Hosts booted at different times: each node's monotonic clock (what the
+// driver feeds the core) is hours or days away from the others', while their
+// wall clocks agree within a few seconds, as NTP keeps them. Datagram nonces
+// must carry the wall clock, or no two of these nodes could talk.
+TEST(DhtSim, NodesWhoseMonotonicClocksDifferByHoursJoinAndShareValues) {
+  World w(small_config(23));
+  const size_t n = 40;
+  constexpr int64_t kHour = 3600 * kSecond;
+  for (size_t i = 0; i < n; ++i) {
+    SimNode node = w.sim.add_node();
+    w.sim.set_clock(
+        node, static_cast<int64_t>(i % 7) * 5 * kHour + static_cast<int64_t>(i) * 131 * kMs, 0);
+    w.sim.set_wall_skew(node, (static_cast<int64_t>(i % 5) - 2) * kSecond);
+  }
+  for (SimNode i = 1; i < n; ++i) {
+    auto r = w.run(i, [&](dht::DhtCore& c, int64_t now) {
+      return c.bootstrap(w.sim.contact(0).address, now);
+    });
+    ASSERT_TRUE(r.result.ok()) << "node " << i << ": " << r.result.error().to_string();
+  }
+  for (int k = 0; k < 10; ++k) {
+    SimNode writer = static_cast<SimNode>((k * 7) % n),
+            reader = static_cast<SimNode>((k * 13 + 5) % n);
+    dht::Key key = dht::key_for("uptime/" + std::to_string(k));
+    auto put = w.run(writer, [&](dht::DhtCore& c, int64_t now) {
+      return c.put(key, dht::Value{1, bytes_of("v" + std::to_string(k)), 600}, now);
+    });
+    ASSERT_TRUE(put.result.ok()) << put.result.error().to_string();
+    auto got = w.run(reader, [&](dht::DhtCore& c, int64_t now) { return c.get(key, now); });
+    ASSERT_TRUE(got.result.ok()) << got.result.error().to_string();
+    ASSERT_EQ(got.result.value().values.size(), 1u);
+    EXPECT_EQ(got.result.value().values[0].data, bytes_of("v" + std::to_string(k)));
+  }
+  for (SimNode i = 0; i < n; ++i) EXPECT_EQ(w.sim.core(i)->codec_stats().stale, 0u) << i;
+}
+
+// The documented limit: a node whose wall clock is further from the others'
+// than replay_window_ms cannot be distinguished from a replayer, so its
+// datagrams are dropped as stale and it cannot join.
+TEST(DhtSim, ANodeWhoseWallClockIsOutsideTheReplayWindowCannotJoin) {
+  World w(small_config(29));
+  for (int i = 0; i < 8; ++i) w.sim.add_node();
+  for (SimNode i = 1; i < 7; ++i) {
+    auto r = w.run(i, [&](dht::DhtCore& c, int64_t now) {
+      return c.bootstrap(w.sim.contact(0).address, now);
+    });
+    ASSERT_TRUE(r.result.ok());
+  }
+  const int64_t window_us = small_config(29).dht.datagram.replay_window_ms * kMs;
+  w.sim.set_wall_skew(7, 2 * window_us);
+  auto r = w.run(
+      7, [&](dht::DhtCore& c, int64_t now) { return c.bootstrap(w.sim.contact(0).address, now); });
+  EXPECT_FALSE(r.result.ok());
+  EXPECT_GT(w.sim.core(0)->codec_stats().stale, 0u);
+}
+
 TEST(DhtSim, SameSeedSameRun) {
   auto trace = [](uint64_t seed) {
     World w(small_config(seed));
@@ -178,6 +238,108 @@ TEST(DhtSim, LockExcludesOthersAndTokensGrow) {
   auto c3 = w.run(3, [&](dht::DhtCore& c, int64_t now) { return c.lock(key, 5000, 3, now); });
   ASSERT_TRUE(c3.result.ok()) << c3.result.error().to_string();
   EXPECT_GT(c3.result.value().number, b2.result.value().number);
+}
+
+// A hold keeps its lock for many lease periods (renewed in the
+// background), so nobody else gets it, until it is released; then the next
+// owner gets a larger fencing token.
+TEST(DhtSim, AHoldOutlivesManyLeasesUntilReleased) {
+  World w(small_config(41));
+  for (int i = 0; i < 100; ++i) w.sim.add_node();
+  w.sim.warm_start(20);
+  dht::Key key = dht::key_for("hold/channel");
+  const int64_t lease_ms = 4000;
+  dht::Token h =
+      w.issue(1, [&](dht::DhtCore& c, int64_t now) { return c.hold(key, lease_ms, 1, now); });
+  w.sim.run_until(w.sim.now_us() + 5 * kSecond);
+  ASSERT_EQ(w.held(1, h).size(), 1u);
+  const dht::HoldEvent acquired = w.held(1, h)[0];
+  ASSERT_EQ(acquired.kind, dht::HoldEvent::Kind::kAcquired);
+  EXPECT_GT(acquired.fencing_token, 0u);
+  EXPECT_GT(acquired.remaining_ms, lease_ms / 2);
+  EXPECT_LE(acquired.remaining_ms, lease_ms);
+  // Ten lease periods later, another owner is still refused.
+  for (int round = 0; round < 10; ++round) {
+    w.sim.run_until(w.sim.now_us() + lease_ms * kMs);
+    auto other =
+        w.run(2, [&](dht::DhtCore& c, int64_t now) { return c.lock(key, lease_ms, 2, now); });
+    ASSERT_FALSE(other.result.ok()) << "round " << round;
+    EXPECT_EQ(other.result.error().code(), ErrorCode::kRefused);
+  }
+  EXPECT_EQ(w.held(1, h).size(), 1u) << "the hold reported more than its acquisition";
+  EXPECT_EQ(w.sim.core(1)->holds(), 1u);
+  w.sim.command(1, [&](dht::DhtCore& c, int64_t now) { c.release_hold(h, now); });
+  EXPECT_EQ(w.sim.core(1)->holds(), 0u);
+  w.sim.run_until(w.sim.now_us() + 2 * kSecond);
+  auto next = w.run(2, [&](dht::DhtCore& c, int64_t now) { return c.lock(key, lease_ms, 2, now); });
+  ASSERT_TRUE(next.result.ok()) << next.result.error().to_string();
+  EXPECT_GT(next.result.value().number, acquired.fencing_token);
+  EXPECT_GT(next.result.value().remaining_ms, 0);
+  EXPECT_EQ(w.held(1, h).size(), 1u) << "an event after release_hold";
+}
+
+// A holder cut off from every replica cannot renew: its hold is reported
+// lost no later than the trusted lease ends, and after that another node can
+// take the lock.
+TEST(DhtSim, AHoldCutOffFromTheReplicasIsLostBeforeItsLeaseEnds) {
+  World w(small_config(43));
+  for (int i = 0; i < 60; ++i) w.sim.add_node();
+  w.sim.warm_start(20);
+  dht::Key key = dht::key_for("hold/partitioned");
+  const int64_t lease_ms = 6000;
+  dht::Token h =
+      w.issue(5, [&](dht::DhtCore& c, int64_t now) { return c.hold(key, lease_ms, 1, now); });
+  w.sim.run_until(w.sim.now_us() + 3 * kSecond);
+  ASSERT_EQ(w.held(5, h).size(), 1u);
+  ASSERT_EQ(w.held(5, h)[0].kind, dht::HoldEvent::Kind::kAcquired);
+  const int64_t cut_at = w.sim.now_us();
+  w.sim.partition({{5}});
+  w.sim.run_until(cut_at + lease_ms * kMs);
+  ASSERT_EQ(w.held(5, h).size(), 2u) << "the hold was not reported lost within one lease";
+  const dht::HoldEvent& lost = w.held(5, h)[1];
+  EXPECT_EQ(lost.kind, dht::HoldEvent::Kind::kLost);
+  ASSERT_TRUE(lost.reason.has_value());
+  EXPECT_EQ(w.sim.core(5)->holds(), 0u);
+  // Once the replicas' leases have run out, someone else gets the lock.
+  w.sim.run_until(w.sim.now_us() + lease_ms * kMs);
+  auto next = w.run(7, [&](dht::DhtCore& c, int64_t now) { return c.lock(key, lease_ms, 2, now); });
+  ASSERT_TRUE(next.result.ok()) << next.result.error().to_string();
+  EXPECT_GT(next.result.value().number, w.held(5, h)[0].fencing_token);
+}
+
+TEST(DhtSim, AHoldOnAKeySomeoneHoldsFailsAndHoldsAreBounded) {
+  DhtSimConfig c = small_config(47);
+  c.dht.max_holds = 2;
+  World w(c);
+  for (int i = 0; i < 40; ++i) w.sim.add_node();
+  w.sim.warm_start(20);
+  dht::Key key = dht::key_for("hold/taken");
+  auto a =
+      w.run(1, [&](dht::DhtCore& core, int64_t now) { return core.lock(key, 30'000, 1, now); });
+  ASSERT_TRUE(a.result.ok());
+  dht::Token h =
+      w.issue(2, [&](dht::DhtCore& core, int64_t now) { return core.hold(key, 30'000, 2, now); });
+  w.sim.run_until(w.sim.now_us() + 5 * kSecond);
+  ASSERT_EQ(w.held(2, h).size(), 1u);
+  EXPECT_EQ(w.held(2, h)[0].kind, dht::HoldEvent::Kind::kLost);
+  ASSERT_TRUE(w.held(2, h)[0].reason.has_value());
+  EXPECT_EQ(w.held(2, h)[0].reason->code(), ErrorCode::kRefused);
+  EXPECT_EQ(w.sim.core(2)->holds(), 0u);
+  // The third hold at once is over max_holds.
+  dht::Token h1 = w.issue(3, [&](dht::DhtCore& core, int64_t now) {
+    return core.hold(dht::key_for("hold/1"), 30'000, 3, now);
+  });
+  dht::Token h2 = w.issue(3, [&](dht::DhtCore& core, int64_t now) {
+    return core.hold(dht::key_for("hold/2"), 30'000, 3, now);
+  });
+  dht::Token h3 = w.issue(3, [&](dht::DhtCore& core, int64_t now) {
+    return core.hold(dht::key_for("hold/3"), 30'000, 3, now);
+  });
+  w.sim.run_until(w.sim.now_us() + 5 * kSecond);
+  EXPECT_EQ(w.held(3, h1).at(0).kind, dht::HoldEvent::Kind::kAcquired);
+  EXPECT_EQ(w.held(3, h2).at(0).kind, dht::HoldEvent::Kind::kAcquired);
+  ASSERT_EQ(w.held(3, h3).size(), 1u);
+  EXPECT_EQ(w.held(3, h3)[0].reason->code(), ErrorCode::kLimit);
 }
 
 TEST(DhtSim, RestartedNodesRefuseLocksDuringTheirGrace) {

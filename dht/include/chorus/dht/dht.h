@@ -88,6 +88,12 @@ using Callback = std::function<void(Result<OpResult>)>;
 using CasCallback = std::function<void(Result<OpResult>, uint64_t current_version)>;
 using ListenCallback = std::function<void(const ListenEvent&)>;
 using ListenHandle = uint64_t;  // 0 = none
+using HoldHandle = uint64_t;    // 0 = none
+// A hold's lock, as granted.
+struct HoldGrant {
+  uint64_t fencing_token = 0;  // larger than any earlier holder's
+  int64_t remaining_ms = 0;    // how long the lease can be trusted, as granted
+};
 
 class Dht {
  public:
@@ -135,10 +141,28 @@ class Dht {
 
   // A lease of `lease_ms` held by a majority of the replicas. Ok with the
   // fencing token (OpResult::number, larger than any earlier holder's) and
-  // valid_until_us (by this process's uv_hrtime clock, in microseconds).
+  // valid_until_us (by this process's uv_hrtime clock, in microseconds) and
+  // remaining_ms (the same as time left when the callback was called).
   void lock(const Key& key, int64_t lease_ms, Callback done);
   void renew(const Key& key, int64_t lease_ms, uint64_t token, Callback done);
   void release(const Key& key, uint64_t token, Callback done);
+
+  // A lock held until release_hold(): renewed in the background before its
+  // lease runs out, for as long as the replicas keep granting it (a relay
+  // reserving a channel holds it for hours). `acquired` runs once: ok with
+  // the fencing token, or the lock's error (then `lost` never runs). After
+  // an ok, `lost` runs at most once: kRefused when a renewal was refused
+  // (the replicas no longer hold our token), kTimeout when the trusted
+  // lease ran out before a renewal reached a majority, kCancelled when the
+  // Dht stopped (the lease then runs out at the replicas; release_hold()
+  // before stop() frees it at once). Never after release_hold(). kLimit
+  // beyond DhtConfig::max_holds.
+  HoldHandle hold(const Key& key, int64_t lease_ms, std::function<void(Result<HoldGrant>)> acquired,
+                  std::function<void(Error)> lost);
+  // Stops renewing and releases the lock. Called on the loop thread, no
+  // callback of the hold runs after it; from another thread it is posted,
+  // so one already under way may still run.
+  void release_hold(HoldHandle handle);
 
   // Versioned value: ok (OpResult::number = the new version) only when a
   // majority held `expected_version` (0: no value yet).

@@ -97,6 +97,10 @@ struct DhtConfig {
   // strangers).
   bool check_responsible = true;
   int64_t listen_refresh_ms = 30'000;
+  // Holds (hold()): at most this many at once (beyond, kLimit). A held lock
+  // is renewed once half of the time it can still be trusted has passed, so
+  // a renewal that times out has the other half to be retried in.
+  size_t max_holds = 256;
   // Read-only: never put into other nodes' routing tables (initiate-only
   // nodes, NATed clients). It still asks questions and gets answers.
   bool read_only = false;
@@ -123,6 +127,9 @@ struct OpResult {
   // lock/renew: when to stop trusting the lease, by our clock: the lease the
   // granting majority gave (never more than asked), minus lease_safety.
   int64_t valid_until_us = 0;
+  // lock/renew: the same as time left when the operation completed, for
+  // callers that do not share the core's clock.
+  int64_t remaining_ms = 0;
   size_t acks = 0;      // replicas that accepted
   size_t replicas = 0;  // replicas asked
   int hops = 0;         // depth of the node that answered first / closest
@@ -141,7 +148,20 @@ struct ListenEvent {
   std::vector<SignedValue> signed_values;
   std::optional<VersionedValue> versioned;
 };
-using DhtEvent = std::variant<DoneEvent, ListenEvent>;
+// What became of a hold (DhtCore::hold). kAcquired once, when a majority
+// granted the lock; then kLost at most once. A hold whose acquisition
+// failed ends with kLost and the lock's error. release_hold ends a hold
+// without an event.
+struct HoldEvent {
+  enum class Kind : uint8_t { kAcquired, kLost };
+  Token hold = 0;
+  Kind kind = Kind::kAcquired;
+  uint64_t fencing_token = 0;   // kAcquired: the lock's fencing token
+  int64_t valid_until_us = 0;   // kAcquired: as OpResult::valid_until_us
+  int64_t remaining_ms = 0;     // kAcquired: as OpResult::remaining_ms
+  std::optional<Error> reason;  // kLost: why
+};
+using DhtEvent = std::variant<DoneEvent, ListenEvent, HoldEvent>;
 
 struct DhtStats {
   uint64_t datagrams_in = 0, datagrams_out = 0, bytes_in = 0, bytes_out = 0;
@@ -167,6 +187,16 @@ class DhtCore {
   // ---- inputs
   void on_datagram(const Address& from, ByteView bytes, int64_t now_us);
   void on_timer(int64_t now_us);
+  // The wall-clock time (Unix epoch, ms) that corresponds to `now_us`. The
+  // `now_us` of every other input is the driver's monotonic clock, which
+  // starts anywhere (uv_hrtime counts from boot), so two hosts' monotonic
+  // clocks differ by their uptimes. Datagram nonces carry wall-clock time
+  // instead, checked against replay_window_ms (spec/dht.md §2): hosts need
+  // clocks within that window of each other, as NTP keeps them. Call it
+  // before the first input and again whenever convenient (the libuv driver
+  // does on every timer) to follow clock steps; until then the monotonic
+  // clock stands in for it (the simulator's single virtual clock).
+  void set_wall_clock(int64_t unix_ms, int64_t now_us);
 
   // ---- commands
   // Asks a node whose key we do not know (a signed FIND_NODE for our id),
@@ -188,6 +218,15 @@ class DhtCore {
                         uint64_t owner_tag, int64_t now_us);
   Token apply_diff(const Key& key, uint64_t base_version, Bytes patch, const Hash256& result_hash,
                    uint32_t ttl_s, uint64_t owner_tag, int64_t now_us);
+  // A lock renewed automatically until release_hold: reports HoldEvents with
+  // this token (no DoneEvent). Renewals run while more than half of the
+  // trusted lease is left; the hold is lost when a renewal is refused (the
+  // replicas no longer hold our token) or when the trusted lease runs out
+  // before a renewal succeeded. kLimit (as kLost) beyond max_holds.
+  Token hold(const Key& key, int64_t lease_ms, uint64_t owner_tag, int64_t now_us);
+  // Ends a hold (and releases the lock when it was acquired). No event.
+  void release_hold(Token hold, int64_t now_us);
+  size_t holds() const { return holds_.size(); }
   // Reports what is there now, then every change, as ListenEvents with this
   // token, until cancel_listen. No DoneEvent unless the listen fails.
   Token listen(const Key& key, int64_t now_us);
@@ -260,6 +299,26 @@ class DhtCore {
                       const std::vector<SignedValue>& signed_values,
                       const std::optional<VersionedValue>& versioned);
   void housekeeping(int64_t now_ms);
+  // Holds (dht_core_hold.cc).
+  struct Hold {
+    Key key{};
+    int64_t lease_ms = 0;
+    uint64_t owner_tag = 0;
+    bool acquired = false;
+    uint64_t fencing_token = 0;
+    int64_t valid_until_ms = 0;            // trusted lease end (our clock)
+    Token op = 0;                          // lock or renew in flight
+    int64_t renew_at_ms = -1;              // next renewal when none is in flight
+    std::optional<Result<OpResult>> done;  // the op's result, handled in run_holds
+  };
+  void run_holds(int64_t now_ms);
+  void hold_step(Token token, Hold& h, int64_t now_ms);
+  void end_hold(Token token, Error reason, int64_t now_ms);
+  std::optional<int64_t> next_hold_ms() const;
+  // Starts the hold's lock (or, once acquired, its renewal) as an internal
+  // operation whose result lands in h.done; with `release`, a release of
+  // the hold's lock that nobody waits for.
+  Token start_hold_op(Token hold, Hold& h, bool release, int64_t now_ms);
   void republish_due(int64_t now_ms);
   void republish_push(Operation& op, const std::vector<Contact>& closest, int64_t now_ms);
   void prune_own(int64_t now_ms);
@@ -277,6 +336,8 @@ class DhtCore {
   DatagramCodec codec_;
   int64_t started_ms_ = 0;
   int64_t now_ms_ = 0;
+  int64_t wall_offset_ms_ = 0;  // wall clock minus now_ms_, set_wall_clock
+  int64_t wall_ms(int64_t now_ms) const { return now_ms + wall_offset_ms_; }
 
   std::array<uint8_t, 32> token_secret_[2]{};
   int64_t token_rotated_ms_ = 0;
@@ -292,6 +353,7 @@ class DhtCore {
                       std::greater<>>
       lookup_deadlines_;
   std::map<Token, std::unique_ptr<Operation>> ops_;
+  std::map<Token, Hold> holds_;
   // Our own puts still alive, for republish (bounded by max_republished_keys
   // and, per key, by store.max_values_per_key).
   std::map<Key, OwnPut> own_;

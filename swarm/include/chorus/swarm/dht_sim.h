@@ -17,8 +17,11 @@
 //   * crash (the core and everything it stored is gone; datagrams to it are
 //     lost) and restart (a fresh core, same identity and address, empty
 //     store — it has to join again);
-//   * clocks: each node's clock may be offset and run at its own rate
-//     (local = virtual × (1 + drift) + offset), so leases see skew.
+//   * clocks: each node's monotonic clock may be offset and run at its own
+//     rate (local = virtual × (1 + drift) + offset), so leases see skew and
+//     hosts booted at different times (offsets of hours or days) are
+//     modelled; its wall clock (what datagram nonces carry) is virtual time
+//     plus a small skew of its own (set_wall_skew), as NTP-synced hosts have.
 // Not simulated: CPU time (a core's work takes no virtual time), MTU.
 //
 // Not thread-safe; one thread drives a simulator.
@@ -88,6 +91,9 @@ class DhtSim {
   int64_t local_us(SimNode n, int64_t virtual_us) const;
   int64_t virtual_us(SimNode n, int64_t local_us) const;
   void set_clock(SimNode n, int64_t offset_us, double drift);
+  // The node's wall clock runs `skew_us` ahead of virtual time (negative:
+  // behind). Default 0.
+  void set_wall_skew(SimNode n, int64_t skew_us);
 
   // Runs fn(core, local_now_us) on an up node, then drains it. False if down.
   bool command(SimNode n, const std::function<void(dht::DhtCore&, int64_t)>& fn);
@@ -123,6 +129,7 @@ class DhtSim {
     int64_t uplink_free_us = 0;  // when the uplink has sent what is queued
     int64_t clock_offset_us = 0;
     double clock_drift = 0;
+    int64_t wall_skew_us = 0;
   };
   enum class Kind : uint8_t { kDatagram, kTimer, kScript };
   struct Ev {
@@ -150,6 +157,9 @@ class DhtSim {
   DhtSimConfig config_;
   std::mt19937_64 rng_;
   int64_t now_us_ = 0;
+  // Tells node n's core its wall clock and returns its local (monotonic)
+  // time: what every input to a core is given.
+  int64_t feed_clock(SimNode n);
   uint64_t seq_ = 0;
   std::vector<Node> nodes_;
   std::unordered_map<std::string, SimNode> by_host_;
