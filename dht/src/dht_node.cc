@@ -452,9 +452,9 @@ Result<void> Dht::start() {
   }
   auto p = std::make_shared<std::promise<Result<Address>>>();
   auto f = p->get_future();
-  // If the node drops the task (it is stopping), the promise breaks and the
-  // wait ends at once.
-  m.node.post([self = impl_, p] { p->set_value(self->start_on_loop()); });
+  // If the node drops the task (it is stopping), the promise, which only the
+  // task holds, breaks and the wait ends at once.
+  m.node.post([self = impl_, p = std::move(p)] { p->set_value(self->start_on_loop()); });
   std::optional<Result<Address>> r;
   if (f.wait_for(kLoopWait) == std::future_status::ready) {
     try {
