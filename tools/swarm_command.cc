@@ -341,8 +341,8 @@ Runner add_swarm_command(CLI::App& cmd) {
       --fds.links_per_node;
     if (descriptors_needed(fds) > *fd_limit) {
       std::cerr << "chorus swarm: "
-                << too_few_descriptors(std::to_string(n) + " nodes", descriptors_needed(fds),
-                                       *fd_limit)
+                << too_few_descriptors("a swarm of " + std::to_string(n) + " nodes",
+                                       descriptors_needed(fds), *fd_limit)
                        .message()
                 << "\n";
       return 1;
