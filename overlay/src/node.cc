@@ -552,8 +552,13 @@ Result<void> Node::start() {
   if (rc == 0) rc = uv_async_init(&m.loop, &m.async, Impl::on_async);
   m.async.data = impl_.get();
   if (rc != 0) return fail(io_error("cannot set up the node's loop: " + uv_error(rc)));
-  // The thread first: if it cannot be created nothing has started yet.
-  // Commands posted meanwhile wait in `posted` for the async_send below.
+  // Commands posted before start() run in the loop's first turn, before any
+  // link can come up (an on_peer callback must not miss the first peer).
+  {
+    std::lock_guard<std::mutex> g(m.mu);
+    m.started = true;
+    if (!m.posted.empty()) uv_async_send(&m.async);
+  }
   try {
     m.thread = std::thread([&m] {
       m.loop_id = std::this_thread::get_id();
@@ -564,12 +569,11 @@ Result<void> Node::start() {
       uv_run(&m.loop, UV_RUN_DEFAULT);
     });
   } catch (const std::system_error& e) {  // out of threads, or of memory for a stack
+    {
+      std::lock_guard<std::mutex> g(m.mu);  // no uv_async_send once the handle closes
+      m.started = false;
+    }
     return fail(io_error(std::string("cannot start the node's loop thread: ") + e.what()));
-  }
-  {
-    std::lock_guard<std::mutex> g(m.mu);
-    m.started = true;
-    if (!m.posted.empty()) uv_async_send(&m.async);
   }
   m.log->info("node {} started{}", address_to_text(m.identity.public_key()),
               m.bound ? " on " + m.bound->to_string() : " (initiate-only)");
