@@ -57,7 +57,13 @@ void raw_pump(RawSender* s);
 void raw_on_write(uv_write_t* req, int status) {
   auto* s = static_cast<RawSender*>(req->data);
   delete req;
-  if (status < 0) return;
+  if (status < 0) {  // the receiver is gone: close, so this loop (and its thread) ends
+    if (!s->closed) {
+      s->closed = true;
+      uv_close(reinterpret_cast<uv_handle_t*>(&s->tcp), nullptr);
+    }
+    return;
+  }
   if (s->tcp.write_queue_size < kLowWaterBytes) raw_pump(s);
   if (s->sent == s->want && s->tcp.write_queue_size == 0 && !s->closed) {
     s->closed = true;
@@ -80,22 +86,52 @@ void raw_pump(RawSender* s) {
   }
 }
 
+// Closes every handle initialised on `loop` (uv_walk sees no other), lets
+// the closes finish and closes the loop: the way out of a failed set-up.
+void abandon_loop(uv_loop_t* loop) {
+  uv_walk(
+      loop,
+      [](uv_handle_t* h, void*) {
+        if (!uv_is_closing(h)) uv_close(h, nullptr);
+      },
+      nullptr);
+  uv_run(loop, UV_RUN_DEFAULT);
+  uv_loop_close(loop);
+}
+
+// A run that cannot be set up says why and has no figure (ok = false).
+RunResult raw_failed(const char* what, int rc) {
+  std::cerr << "chorus bench transport: plain libuv " << what << ": " << uv_err_name(rc) << ": "
+            << uv_strerror(rc) << "\n";
+  return {};
+}
+
 RunResult run_raw(size_t msg_size, uint64_t count) {
   RawReceiver r;
   r.want = count;
   r.msg_size = msg_size;
-  uv_loop_init(&r.loop);
-  uv_tcp_init(&r.loop, &r.server);
-  r.server.data = &r;
+  if (int rc = uv_loop_init(&r.loop); rc != 0) return raw_failed("receiver loop", rc);
   sockaddr_in addr{};
-  uv_ip4_addr("127.0.0.1", 0, &addr);
-  uv_tcp_bind(&r.server, reinterpret_cast<sockaddr*>(&addr), 0);
-  uv_listen(reinterpret_cast<uv_stream_t*>(&r.server), 8, [](uv_stream_t* srv, int status) {
+  int rc = uv_tcp_init(&r.loop, &r.server);
+  r.server.data = &r;
+  if (rc == 0) rc = uv_ip4_addr("127.0.0.1", 0, &addr);
+  if (rc == 0) rc = uv_tcp_bind(&r.server, reinterpret_cast<sockaddr*>(&addr), 0);
+  if (rc != 0) {
+    abandon_loop(&r.loop);
+    return raw_failed("listener", rc);
+  }
+  rc = uv_listen(reinterpret_cast<uv_stream_t*>(&r.server), 8, [](uv_stream_t* srv, int status) {
     auto* rr = static_cast<RawReceiver*>(srv->data);
     if (status < 0) return;
-    uv_tcp_init(&rr->loop, &rr->conn);
+    // Closing the server ends this loop; the sender's writes then fail and
+    // the run ends without a figure.
+    if (uv_tcp_init(&rr->loop, &rr->conn) != 0)
+      return uv_close(reinterpret_cast<uv_handle_t*>(srv), nullptr);
     rr->conn.data = rr;
-    uv_accept(srv, reinterpret_cast<uv_stream_t*>(&rr->conn));
+    if (uv_accept(srv, reinterpret_cast<uv_stream_t*>(&rr->conn)) != 0) {
+      uv_close(reinterpret_cast<uv_handle_t*>(&rr->conn), nullptr);
+      return uv_close(reinterpret_cast<uv_handle_t*>(srv), nullptr);
+    }
     uv_read_start(
         reinterpret_cast<uv_stream_t*>(&rr->conn),
         [](uv_handle_t* h, size_t, uv_buf_t* b) {
@@ -133,9 +169,11 @@ RunResult run_raw(size_t msg_size, uint64_t count) {
         });
   });
   int len = sizeof addr;
-  uv_tcp_getsockname(&r.server, reinterpret_cast<sockaddr*>(&addr), &len);
-  auto finished = r.done.get_future();
-  std::thread receiver([&r] { uv_run(&r.loop, UV_RUN_DEFAULT); });
+  if (rc == 0) rc = uv_tcp_getsockname(&r.server, reinterpret_cast<sockaddr*>(&addr), &len);
+  if (rc != 0) {
+    abandon_loop(&r.loop);
+    return raw_failed("listener", rc);
+  }
 
   RawSender s;
   s.want = count;
@@ -144,16 +182,29 @@ RunResult run_raw(size_t msg_size, uint64_t count) {
   s.header[1] = static_cast<uint8_t>(msg_size >> 16);
   s.header[2] = static_cast<uint8_t>(msg_size >> 8);
   s.header[3] = static_cast<uint8_t>(msg_size);
-  uv_loop_init(&s.loop);
-  uv_tcp_init(&s.loop, &s.tcp);
-  uv_tcp_nodelay(&s.tcp, 1);
+  // Both loops are set up before either thread runs, so a failure can
+  // still close them here.
+  if (rc = uv_loop_init(&s.loop); rc != 0) {
+    abandon_loop(&r.loop);
+    return raw_failed("sender loop", rc);
+  }
+  rc = uv_tcp_init(&s.loop, &s.tcp);
+  if (rc == 0) rc = uv_tcp_nodelay(&s.tcp, 1);
   s.tcp.data = &s;
   s.connect_req.data = &s;
   auto start = Clock::now();
-  uv_tcp_connect(&s.connect_req, &s.tcp, reinterpret_cast<sockaddr*>(&addr),
-                 [](uv_connect_t* req, int status) {
-                   if (status == 0) raw_pump(static_cast<RawSender*>(req->data));
-                 });
+  if (rc == 0)
+    rc = uv_tcp_connect(&s.connect_req, &s.tcp, reinterpret_cast<sockaddr*>(&addr),
+                        [](uv_connect_t* req, int status) {
+                          if (status == 0) raw_pump(static_cast<RawSender*>(req->data));
+                        });
+  if (rc != 0) {
+    abandon_loop(&s.loop);
+    abandon_loop(&r.loop);
+    return raw_failed("sender", rc);
+  }
+  auto finished = r.done.get_future();
+  std::thread receiver([&r] { uv_run(&r.loop, UV_RUN_DEFAULT); });
   std::thread sender([&s] { uv_run(&s.loop, UV_RUN_DEFAULT); });
   RunResult out;
   if (finished.wait_for(std::chrono::seconds(120)) == std::future_status::ready) {

@@ -26,6 +26,7 @@
 
 #include "chorus/dht/dht.h"
 #include "chorus/overlay/node.h"
+#include "fd_limit.h"
 #include "run_stats.h"
 
 namespace chorus::tools {
@@ -391,6 +392,15 @@ void RealRun::finish() {
 
 Result<swarm::RunFigures> RealRun::run() {
   if (auto r = check_real(s_); !r) return r.error();
+  // Fail before the first node, not when node k cannot open its loop.
+  const NodeFdPlan fds{s_.node_count, s_.node_count, s_.app_dht ? s_.node_count : 0,
+                       overlay::OverlayConfig{}.max_outbound_links};
+  auto fd_limit = raise_descriptor_limit();
+  if (!fd_limit) return fd_limit.error();
+  if (descriptors_needed(fds) > *fd_limit) {
+    return too_few_descriptors("--mode real with " + std::to_string(s_.node_count) + " nodes",
+                               descriptors_needed(fds), *fd_limit);
+  }
   const auto wall0 = Clock::now();
   up_.resize(s_.node_count);
   frames_base_.assign(s_.node_count, 0);

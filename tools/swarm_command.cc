@@ -19,6 +19,7 @@
 #include "chorus/dht/dht.h"
 #include "chorus/overlay/node.h"
 #include "commands.h"
+#include "fd_limit.h"
 #include "overlay_flags.h"
 #include "progress.h"
 #include "run_stats.h"
@@ -323,6 +324,36 @@ Runner add_swarm_command(CLI::App& cmd) {
     for (auto& sn : nodes) sn.listening = true;
     for (size_t i = 0; i < initiate_only; ++i) nodes[order[i]].listening = false;
 
+    // Every node holds descriptors (loop, listener, DHT socket, links). Check
+    // they fit before starting any, rather than fail at node 874 of 1024;
+    // when the default links per node (ℓ) do not fit, fewer still make a
+    // connected overlay, down to the degree the setup waits for.
+    const size_t want_degree = std::min<size_t>(3, n - 1);
+    NodeFdPlan fds{n, n - initiate_only, with_dht ? n : 0,
+                   overlay::OverlayConfig{}.max_outbound_links};
+    const size_t fds_default = descriptors_needed(fds);
+    auto fd_limit = raise_descriptor_limit();
+    if (!fd_limit) {
+      std::cerr << "chorus swarm: " << fd_limit.error().to_string() << "\n";
+      return 1;
+    }
+    while (fds.links_per_node > want_degree && descriptors_needed(fds) > *fd_limit)
+      --fds.links_per_node;
+    if (descriptors_needed(fds) > *fd_limit) {
+      std::cerr << "chorus swarm: "
+                << too_few_descriptors("a swarm of " + std::to_string(n) + " nodes",
+                                       descriptors_needed(fds), *fd_limit)
+                       .message()
+                << "\n";
+      return 1;
+    }
+    if (fds.links_per_node < overlay::OverlayConfig{}.max_outbound_links) {
+      std::cerr << "chorus swarm: " << n << " nodes would need " << fds_default
+                << " file descriptors and the open-files limit is " << *fd_limit
+                << ": each node opens " << fds.links_per_node << " links instead of "
+                << overlay::OverlayConfig{}.max_outbound_links << "\n";
+    }
+
     std::atomic<uint64_t> delivered{0}, repeated{0};
     std::vector<overlay::SocketAddress> listeners;
     auto start_node = [&](size_t i) -> bool {
@@ -332,6 +363,7 @@ Runner add_swarm_command(CLI::App& cmd) {
       opts.name = "n" + std::to_string(i);
       if (!sn.listening) opts.listen.reset();
       opts.overlay.compression = *codecs;
+      opts.overlay.max_outbound_links = fds.links_per_node;
       std::vector<overlay::SocketAddress> pool = listeners;
       std::shuffle(pool.begin(), pool.end(), rng);
       for (size_t k = 0; k < pool.size() && k < 3; ++k) opts.overlay.bootstrap.push_back(pool[k]);
@@ -391,7 +423,6 @@ Runner add_swarm_command(CLI::App& cmd) {
     using PeerList = std::vector<overlay::PublicKey>;
     std::map<overlay::PublicKey, size_t> index_of;
     for (size_t i = 0; i < n; ++i) index_of[nodes[i].node->key()] = i;
-    const size_t want_degree = std::min<size_t>(3, n - 1);
     size_t links = 0;
     bool connected = false;
     const auto setup_start = Clock::now();
@@ -526,6 +557,7 @@ Runner add_swarm_command(CLI::App& cmd) {
     j["bytes_sent"] = sum.bytes_sent;
     j["links"] = links;  // at the end; nodes keep dialling up to their link target
     j["links_at_setup"] = links_at_setup;
+    j["links_per_node"] = fds.links_per_node;  // ℓ, lowered when descriptors are short
     j["latency_ms"] = {{"p50", p50}, {"p99", p99}};
     j["setup_s"] = setup_s;
     j["shout_s"] = shout_s;

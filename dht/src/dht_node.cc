@@ -299,35 +299,48 @@ struct Dht::Impl : std::enable_shared_from_this<Impl> {
       want = Address{remote ? "0.0.0.0" : "127.0.0.1", 0};
       config.read_only = true;
     }
+    const std::string where = "cannot bind UDP " + want.to_string() + ": ";
     sockaddr_storage ss{};
     int rc = to_sockaddr(want, ss);
-    if (rc != 0) return io_error("cannot bind UDP " + want.to_string() + ": " + uv_error(rc));
-    uv_udp_init(loop, &udp);
+    if (rc != 0) return io_error(where + uv_error(rc));
+    // Only an initialised handle is closed (and counted in open_handles).
+    if (rc = uv_udp_init(loop, &udp); rc != 0) return io_error(where + uv_error(rc));
     udp.data = this;
     add_handle();
-    rc = uv_udp_bind(&udp, reinterpret_cast<const sockaddr*>(&ss), 0);
-    if (rc != 0) {
+    bool timer_ready = false;
+    auto fail = [&](const std::string& what, int code) -> Result<Address> {
       uv_close(reinterpret_cast<uv_handle_t*>(&udp), on_closed);
-      return io_error("cannot bind UDP " + want.to_string() + ": " + uv_error(rc));
-    }
+      if (timer_ready) uv_close(reinterpret_cast<uv_handle_t*>(&timer), on_closed);
+      return io_error(what + uv_error(code));
+    };
+    // The socket is made here: with the open-files limit reached, EMFILE.
+    rc = uv_udp_bind(&udp, reinterpret_cast<const sockaddr*>(&ss), 0);
+    if (rc != 0) return fail(where, rc);
     sockaddr_storage got{};
     int len = sizeof got;
-    uv_udp_getsockname(&udp, reinterpret_cast<sockaddr*>(&got), &len);
+    rc = uv_udp_getsockname(&udp, reinterpret_cast<sockaddr*>(&got), &len);
+    if (rc != 0) return fail(where, rc);
     auto actual = from_sockaddr(reinterpret_cast<const sockaddr*>(&got));
     Address addr = actual ? *actual : want;
+    // Best effort: the kernel may refuse or cap these; smaller buffers only
+    // drop more datagrams in bursts, and the lookups retry.
     int size = kSocketBufferBytes;
-    uv_recv_buffer_size(reinterpret_cast<uv_handle_t*>(&udp), &size);
+    if (rc = uv_recv_buffer_size(reinterpret_cast<uv_handle_t*>(&udp), &size); rc != 0)
+      log->debug("dht: receive buffer size: {}", uv_error(rc));
     size = kSocketBufferBytes;
-    uv_send_buffer_size(reinterpret_cast<uv_handle_t*>(&udp), &size);
-    uv_timer_init(loop, &timer);
+    if (rc = uv_send_buffer_size(reinterpret_cast<uv_handle_t*>(&udp), &size); rc != 0)
+      log->debug("dht: send buffer size: {}", uv_error(rc));
+    if (rc = uv_timer_init(loop, &timer); rc != 0) return fail("cannot start the DHT timer: ", rc);
     timer.data = this;
     add_handle();
+    timer_ready = true;
+    rc = uv_udp_recv_start(&udp, on_alloc, on_recv);
+    if (rc != 0) return fail("cannot receive on UDP " + addr.to_string() + ": ", rc);
 
     core = std::make_unique<DhtCore>(node.identity(), config.read_only ? Address{} : addr, config,
                                      now_us());
     core->set_wall_clock(wall_ms(), now_us());
     running = true;
-    uv_udp_recv_start(&udp, on_alloc, on_recv);
 
     int64_t now = now_us();
     for (const Address& b : options.bootstrap) {
@@ -506,9 +519,9 @@ Result<void> Dht::start() {
   }
   auto p = std::make_shared<std::promise<Result<Address>>>();
   auto f = p->get_future();
-  // If the node drops the task (it is stopping), the promise breaks and the
-  // wait ends at once.
-  m.node.post([self = impl_, p] { p->set_value(self->start_on_loop()); });
+  // If the node drops the task (it is stopping), the promise, which only the
+  // task holds, breaks and the wait ends at once.
+  m.node.post([self = impl_, p = std::move(p)] { p->set_value(self->start_on_loop()); });
   std::optional<Result<Address>> r;
   if (f.wait_for(kLoopWait) == std::future_status::ready) {
     try {

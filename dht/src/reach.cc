@@ -7,6 +7,7 @@
 #include <uv.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <future>
 
@@ -51,6 +52,7 @@ struct Reach::Impl : std::enable_shared_from_this<Impl> {
   overlay::Node& node;
   Dht& dht;
   ReachOptions options;
+  std::atomic<bool> started{false};  // start() succeeded; any thread
 
   // ---- loop thread only
   uv_loop_t* loop = nullptr;
@@ -311,12 +313,16 @@ Result<void> Reach::start() {
   if (impl_->node.on_loop_thread()) return invalid_argument("Reach::start on the loop thread");
   auto p = std::make_shared<std::promise<Result<void>>>();
   auto f = p->get_future();
-  impl_->node.post([self = impl_, p] { p->set_value(self->start_on_loop()); });
+  // The task holds the only reference: if the node drops it (it is
+  // stopping), the promise breaks and the wait ends at once.
+  impl_->node.post([self = impl_, p = std::move(p)] { p->set_value(self->start_on_loop()); });
   if (f.wait_for(kLoopWait) != std::future_status::ready) {
     return timed_out("the node's loop did not run Reach::start (is the node started?)");
   }
   try {
-    return f.get();
+    Result<void> r = f.get();
+    if (r) impl_->started = true;
+    return r;
   } catch (const std::future_error&) {
     return cancelled("the node stopped before Reach started");
   }
@@ -329,12 +335,15 @@ void Reach::stop() {
   }
   auto p = std::make_shared<std::promise<void>>();
   auto f = p->get_future();
-  // Dropped when the node has stopped: its stopping hook did the same work.
-  impl_->node.post([self = impl_, p] {
+  // Dropped when the node has stopped: its stopping hook did the same work,
+  // and the promise, held only by the task, breaks so the wait ends at once.
+  impl_->node.post([self = impl_, p = std::move(p)] {
     self->shutdown_on_loop();
     p->set_value();
   });
-  (void)f.wait_for(kLoopWait);
+  // Before a successful start() no handle of ours is on the loop, which may
+  // never run (the node did not start): nothing to wait for.
+  if (impl_->started) (void)f.wait_for(kLoopWait);
 }
 
 void Reach::publish(std::function<void(Result<void>)> done) {

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <future>
 #include <mutex>
+#include <system_error>
 #include <thread>
 #include <unordered_map>
 
@@ -168,12 +169,16 @@ struct Node::Impl {
     auto* conn = new Conn;
     conn->impl = this;
     conn->link = c.link;
-    uv_tcp_init(&loop, &conn->tcp);
+    if (int rc = uv_tcp_init(&loop, &conn->tcp); rc != 0) {  // never initialised: no uv_close
+      delete conn;
+      core->on_connect_failed(c.link, uv_error(rc), now_us());
+      return;
+    }
     conn->tcp.data = conn;
     conns[c.link] = conn;
     int rc = to_sockaddr(c.to, ss);
     if (rc == 0) {
-      uv_tcp_nodelay(&conn->tcp, 1);
+      set_nodelay(conn);
       conn->connect_req.data = conn;
       rc = uv_tcp_connect(&conn->connect_req, &conn->tcp, reinterpret_cast<sockaddr*>(&ss),
                           on_connect);
@@ -358,15 +363,20 @@ struct Node::Impl {
     }
     auto* conn = new Conn;
     conn->impl = self;
-    uv_tcp_init(&self->loop, &conn->tcp);
+    if (int rc = uv_tcp_init(&self->loop, &conn->tcp); rc != 0) {  // never initialised
+      self->log->warn("accept failed: {}", uv_error(rc));
+      delete conn;
+      return;
+    }
     conn->tcp.data = conn;
-    if (uv_accept(server, reinterpret_cast<uv_stream_t*>(&conn->tcp)) != 0) {
+    if (int rc = uv_accept(server, reinterpret_cast<uv_stream_t*>(&conn->tcp)); rc != 0) {
+      self->log->warn("accept failed: {}", uv_error(rc));
       conn->closing = true;
       uv_close(reinterpret_cast<uv_handle_t*>(&conn->tcp),
                [](uv_handle_t* h) { delete static_cast<Conn*>(h->data); });
       return;
     }
-    uv_tcp_nodelay(&conn->tcp, 1);
+    set_nodelay(conn);
     sockaddr_storage ss{};
     int len = sizeof ss;
     uv_tcp_getpeername(&conn->tcp, reinterpret_cast<sockaddr*>(&ss), &len);
@@ -374,7 +384,7 @@ struct Node::Impl {
     SocketAddress addr = remote ? *remote : SocketAddress{"0.0.0.0", 0};
     conn->link = self->core->on_accepted(addr, now_us());
     self->conns[conn->link] = conn;
-    uv_read_start(reinterpret_cast<uv_stream_t*>(&conn->tcp), on_alloc, on_read);
+    self->start_reading(conn);
   }
 
   static void on_connect(uv_connect_t* req, int status) {
@@ -387,7 +397,21 @@ struct Node::Impl {
       return;
     }
     self->core->on_connected(conn->link, now_us());
-    uv_read_start(reinterpret_cast<uv_stream_t*>(&conn->tcp), on_alloc, on_read);
+    self->start_reading(conn);
+  }
+
+  // A link that cannot read is closed like one that failed to read.
+  void start_reading(Conn* conn) {
+    int rc = uv_read_start(reinterpret_cast<uv_stream_t*>(&conn->tcp), on_alloc, on_read);
+    if (rc == 0 || conn->closing) return;
+    core->on_closed(conn->link, "cannot read: " + uv_error(rc), now_us());
+    close_conn(conn);
+  }
+
+  // Only latency is lost without it, so the link goes on.
+  static void set_nodelay(Conn* conn) {
+    if (int rc = uv_tcp_nodelay(&conn->tcp, 1); rc != 0)
+      conn->impl->log->debug("link {}: TCP_NODELAY: {}", conn->link, uv_error(rc));
   }
 
   static void on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
@@ -473,25 +497,45 @@ Result<void> Node::start() {
     std::lock_guard<std::mutex> g(m.mu);
     if (m.started || m.stopping) return invalid_argument("node already started");
   }
-  uv_loop_init(&m.loop);
+  // The loop costs descriptors (epoll, eventfd, signal pipe): when the
+  // open-files limit is reached, this is where a node fails first. libuv
+  // has undone a failed init, so there is nothing to close.
+  if (int rc = uv_loop_init(&m.loop); rc != 0) {
+    return io_error("cannot create the node's event loop: " + uv_error(rc));
+  }
+  // Closes what was initialised (uv_walk sees only initialised handles, so a
+  // handle whose init failed or never ran is not touched) and the loop.
+  auto fail = [&m](Error e) -> Result<void> {
+    uv_walk(
+        &m.loop,
+        [](uv_handle_t* h, void*) {
+          if (!uv_is_closing(h)) uv_close(h, nullptr);
+        },
+        nullptr);
+    uv_run(&m.loop, UV_RUN_DEFAULT);
+    uv_loop_close(&m.loop);
+    m.bound.reset();
+    m.core.reset();
+    return e;
+  };
   OverlayConfig cfg = m.options.overlay;
   if (m.options.listen) {
+    const std::string where = "cannot listen on " + m.options.listen->to_string() + ": ";
     sockaddr_storage ss{};
-    int rc = to_sockaddr(*m.options.listen, ss);
-    if (rc == 0) rc = uv_tcp_init(&m.loop, &m.listener);
+    if (int rc = to_sockaddr(*m.options.listen, ss); rc != 0) {
+      return fail(io_error(where + uv_error(rc)));
+    }
+    if (int rc = uv_tcp_init(&m.loop, &m.listener); rc != 0) {
+      return fail(io_error(where + uv_error(rc)));
+    }
     m.listener.data = impl_.get();
-    if (rc == 0) rc = uv_tcp_bind(&m.listener, reinterpret_cast<sockaddr*>(&ss), 0);
+    int rc = uv_tcp_bind(&m.listener, reinterpret_cast<sockaddr*>(&ss), 0);
     if (rc == 0)
       rc = uv_listen(reinterpret_cast<uv_stream_t*>(&m.listener), 128, Impl::on_connection);
-    if (rc != 0) {
-      uv_close(reinterpret_cast<uv_handle_t*>(&m.listener), nullptr);
-      uv_run(&m.loop, UV_RUN_DEFAULT);
-      uv_loop_close(&m.loop);
-      return io_error("cannot listen on " + m.options.listen->to_string() + ": " + uv_error(rc));
-    }
     sockaddr_storage got{};
     int len = sizeof got;
-    uv_tcp_getsockname(&m.listener, reinterpret_cast<sockaddr*>(&got), &len);
+    if (rc == 0) rc = uv_tcp_getsockname(&m.listener, reinterpret_cast<sockaddr*>(&got), &len);
+    if (rc != 0) return fail(io_error(where + uv_error(rc)));
     auto a = from_sockaddr(got);
     if (a) m.bound = *a;
     cfg.listen_port = m.bound ? m.bound->port : 0;
@@ -500,28 +544,39 @@ Result<void> Node::start() {
   }
   m.core = std::make_unique<NodeCore>(m.identity, cfg, now_us());
   for (auto& [app, h] : m.apps) m.core->register_app(app);
-  uv_timer_init(&m.loop, &m.timer);
+  int rc = uv_timer_init(&m.loop, &m.timer);
   m.timer.data = impl_.get();
-  uv_prepare_init(&m.loop, &m.prepare);
+  if (rc == 0) rc = uv_prepare_init(&m.loop, &m.prepare);
   m.prepare.data = impl_.get();
-  uv_prepare_start(&m.prepare, Impl::on_prepare);
-  uv_async_init(&m.loop, &m.async, Impl::on_async);
+  if (rc == 0) rc = uv_prepare_start(&m.prepare, Impl::on_prepare);
+  if (rc == 0) rc = uv_async_init(&m.loop, &m.async, Impl::on_async);
   m.async.data = impl_.get();
+  if (rc != 0) return fail(io_error("cannot set up the node's loop: " + uv_error(rc)));
+  // Commands posted before start() run in the loop's first turn, before any
+  // link can come up (an on_peer callback must not miss the first peer).
   {
     std::lock_guard<std::mutex> g(m.mu);
     m.started = true;
     if (!m.posted.empty()) uv_async_send(&m.async);
   }
+  try {
+    m.thread = std::thread([&m] {
+      m.loop_id = std::this_thread::get_id();
+      for (auto& h : m.hooks)
+        if (h.started) h.started(&m.loop);
+      m.core->on_timer(now_us());
+      m.drain();
+      uv_run(&m.loop, UV_RUN_DEFAULT);
+    });
+  } catch (const std::system_error& e) {  // out of threads, or of memory for a stack
+    {
+      std::lock_guard<std::mutex> g(m.mu);  // no uv_async_send once the handle closes
+      m.started = false;
+    }
+    return fail(io_error(std::string("cannot start the node's loop thread: ") + e.what()));
+  }
   m.log->info("node {} started{}", address_to_text(m.identity.public_key()),
               m.bound ? " on " + m.bound->to_string() : " (initiate-only)");
-  m.thread = std::thread([&m] {
-    m.loop_id = std::this_thread::get_id();
-    for (auto& h : m.hooks)
-      if (h.started) h.started(&m.loop);
-    m.core->on_timer(now_us());
-    m.drain();
-    uv_run(&m.loop, UV_RUN_DEFAULT);
-  });
   return {};
 }
 
