@@ -131,6 +131,7 @@ void ReachCore::observe_record(const PublicKey& node, const std::vector<SignedVa
 void ReachCore::begin(ReachOp id, Op& op, int64_t now_us) {
   if (is_peer(op.to)) {
     op.routes = {Route{op.to, {}, std::nullopt}};
+    op.from_cache = true;  // if the link is gone after all: one lookup, as for a stale route
     return try_next(id, op, now_us);
   }
   if (const RouteCache::Entry* e = cache_.find(op.to, now_us)) {
@@ -273,6 +274,8 @@ void ReachCore::sent(ReachOp id, std::optional<Error> error,
   Op* op = find(id, Stage::kSend);
   if (!op) return;
   if (error && running_ && op->route && undelivered(*op->route, *error)) {
+    // Not linked after all (the driver's peer events lag): dial next time.
+    if (!op->route->relay && error->code() == ErrorCode::kNotFound) peers_.erase(op->to);
     route_failed(*op, *error);
     try_next(id, *op, now_us);
     return arm();

@@ -323,6 +323,21 @@ TEST(ReachCore, FailedCachedRouteIsInvalidatedThenOneFreshLookupAndRetry) {
   EXPECT_EQ(core.stats().retries, 1u);
 }
 
+TEST(ReachCore, PeerThatTurnsOutGoneIsLookedUpAndDialled) {
+  const Identity self = identity(1), target = identity(2);
+  ReachCore core(self.public_key(), no_publish());
+  Driver d(core);
+  ASSERT_TRUE(core.start(0).ok());
+  core.on_peer(target.public_key(), true, 0);
+  const ReachOp op = core.whisper(kApp, target.public_key(), {1}, 0);
+  EXPECT_FALSE(d.only<Send>().relay);
+  core.on_whisper_done(op, not_found("not a direct peer"), 1);  // the link had just gone
+  d.only<GetRecord>();
+  core.on_record(op, with_record(signed_record(target, 2, listening(target, 4000))), 2);
+  EXPECT_EQ(d.only<Dial>().address.port, 4000);
+  EXPECT_FALSE(core.is_peer(target.public_key()));
+}
+
 TEST(ReachCore, DeadlineEndsAnOpWhoseResultNeverCame) {
   const Identity self = identity(1), target = identity(2);
   ReachCoreOptions o = no_publish();

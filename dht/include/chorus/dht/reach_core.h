@@ -1,8 +1,10 @@
 // ReachCore: the decisions of dht::Reach — how to get a WHISPER or request
 // to a node that is not a direct peer — with no I/O (spec/dht.md §10).
 //
-// It owns every send in progress, the route cache and the schedule of our
-// own node record. A driver (the libuv dht::Reach in reach.cc, or the
+// Ownership: it owns every send in progress (with its payload, which each
+// route's Send carries a copy of), the route cache and the schedule of our
+// own node record; the driver owns the callbacks, keyed by the ReachOp a
+// command returns, and runs them on Completed. A driver (the libuv dht::Reach in reach.cc, or the
 // simulator's DhtSim) feeds it
 //   commands  start / stop / whisper / request / publish;
 //   facts     on_peer (a direct link came up or went down), set_relays (the
@@ -30,7 +32,8 @@
 // ignored, so every op completes exactly once.
 //
 // Sending (`to` not ourselves):
-//   1. `to` is a direct peer: Send directly.
+//   1. `to` is a direct peer: Send directly (kNotFound — the link went
+//      meanwhile — falls back to one lookup, as a failed cached route does).
 //   2. A live route cache entry for `to`: its routes, no DHT get.
 //   3. Otherwise GetRecord; the record's routes (a listening node directly,
 //      an initiate-only node through its relays, linked relays first) are
