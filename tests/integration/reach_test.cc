@@ -33,8 +33,10 @@ struct ReachNode {
   }
 };
 
-// A node with a DHT and Reach. Requests are answered "re:" + payload.
-ReachNode start_reach_node(bool listen, const std::optional<SocketAddress>& via) {
+// A node with a DHT and Reach. Requests are answered "re:" + payload, except
+// "silent", which is never answered.
+ReachNode start_reach_node(bool listen, const std::optional<SocketAddress>& via,
+                           bool start_reach = true) {
   ReachNode n;
   NodeOptions no;
   no.overlay = fast_config();
@@ -48,7 +50,7 @@ ReachNode start_reach_node(bool listen, const std::optional<SocketAddress>& via)
   h.on_whisper = [inbox = n.inbox](const WhisperInfo& w, Responder r) {
     Bytes payload(w.payload.begin(), w.payload.end());
     inbox->add({w.from, w.from, payload, w.encrypted, w.is_request});
-    if (!w.is_request) return;
+    if (!w.is_request || payload == text("silent")) return;
     Bytes answer = text("re:");
     answer.insert(answer.end(), payload.begin(), payload.end());
     r.reply(std::move(answer), true);
@@ -65,6 +67,7 @@ ReachNode start_reach_node(bool listen, const std::optional<SocketAddress>& via)
   n.watch->attach(*n.node);
   if (auto r = n.node->start(); !r) throw std::runtime_error("start: " + r.error().to_string());
   if (auto r = n.dht->start(); !r) throw std::runtime_error("Dht: " + r.error().to_string());
+  if (!start_reach) return n;
   if (auto r = n.reach->start(); !r) throw std::runtime_error("Reach: " + r.error().to_string());
   return n;
 }
@@ -205,6 +208,25 @@ TEST(Reach, RelayThatSwitchedRelayingOffRefuses) {
   EXPECT_EQ(r.error().code(), ErrorCode::kRefused);
   EXPECT_NE(r.error().message().find("relaying is switched off"), std::string::npos)
       << r.error().message();
+}
+
+// Issue: a send before Reach::start() failed, but decremented an operation
+// counter it had never incremented; the counter wrapped and every later
+// send failed with kLimit.
+TEST(Reach, SendBeforeStartFailsOnceAndLaterSendsStillWork) {
+  quiet_logs();
+  ReachNode hub = start_reach_node(true, std::nullopt);
+  ReachNode a = start_reach_node(true, *hub.node->listen_address(), /*start_reach=*/false);
+  ASSERT_TRUE(a.watch->wait_up(hub.key()));
+  auto early = whisper(a, hub.key(), text("too early"));
+  ASSERT_FALSE(early.ok());
+  EXPECT_EQ(early.error().code(), ErrorCode::kCancelled) << early.error().to_string();
+  ASSERT_TRUE(a.reach->start().ok());
+  for (int i = 0; i < 3; ++i) {
+    auto r = request(a, hub.key(), text("now"));
+    ASSERT_TRUE(r.ok()) << r.error().to_string();
+    EXPECT_EQ(*r, text("re:now"));
+  }
 }
 
 // ---------------------------------------------------------------------------
