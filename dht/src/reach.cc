@@ -30,6 +30,24 @@ bool unspecified(const std::string& host) {
   return host.empty() || host == "0.0.0.0" || host == "::";
 }
 
+// Runs `fn` once, unless nobody ever runs it (Node::post drops work once the
+// node is stopping): then `dropped` runs instead, when the last copy of the
+// posted function is destroyed. Either way exactly one of them runs.
+class Once {
+ public:
+  explicit Once(std::function<void()> dropped) : dropped_(std::move(dropped)) {}
+  ~Once() {
+    if (!ran_ && dropped_) dropped_();
+  }
+  Once(const Once&) = delete;
+  Once& operator=(const Once&) = delete;
+  void ran() { ran_ = true; }
+
+ private:
+  std::function<void()> dropped_;
+  bool ran_ = false;
+};
+
 }  // namespace
 
 struct Reach::Impl : std::enable_shared_from_this<Impl> {
@@ -61,6 +79,15 @@ struct Reach::Impl : std::enable_shared_from_this<Impl> {
     c.operation_deadline_ms = o.operation_deadline_ms;
     c.route_cache = o.route_cache;
     return c;
+  }
+
+  // Posts `fn` to the loop; if the node drops it, `dropped` runs instead.
+  void post_or(std::function<void()> fn, std::function<void()> dropped) {
+    auto once = std::make_shared<Once>(std::move(dropped));
+    node.post([once, fn = std::move(fn)] {
+      once->ran();
+      fn();
+    });
   }
 
   // ------------------------------------------------------------ our record
@@ -294,31 +321,44 @@ void Reach::stop() {
 }
 
 void Reach::publish(std::function<void(Result<void>)> done) {
-  impl_->node.post([self = impl_, done = std::move(done)]() mutable {
-    const ReachOp op = self->core.publish(now_us());
-    self->callbacks[op].on_published = std::move(done);
-    self->pump();
-  });
+  auto shared = std::make_shared<std::function<void(Result<void>)>>(std::move(done));
+  impl_->post_or(
+      [self = impl_, shared] {
+        const ReachOp op = self->core.publish(now_us());
+        self->callbacks[op].on_published = std::move(*shared);
+        self->pump();
+      },
+      [shared] {
+        if (*shared) (*shared)(cancelled("the node is stopped"));
+      });
 }
 
 void Reach::whisper(overlay::AppId app, const PublicKey& to, Bytes payload,
                     overlay::WhisperCallback done) {
-  impl_->node.post(
-      [self = impl_, app, to, payload = std::move(payload), done = std::move(done)]() mutable {
+  auto shared = std::make_shared<overlay::WhisperCallback>(std::move(done));
+  impl_->post_or(
+      [self = impl_, app, to, payload = std::move(payload), shared]() mutable {
         const ReachOp op = self->core.whisper(app, to, std::move(payload), now_us());
-        self->callbacks[op].on_ack = std::move(done);
+        self->callbacks[op].on_ack = std::move(*shared);
         self->pump();
+      },
+      [shared] {
+        if (*shared) (*shared)(cancelled("the node is stopped"));
       });
 }
 
 void Reach::request(overlay::AppId app, const PublicKey& to, Bytes payload, int64_t timeout_ms,
                     overlay::ReplyCallback done) {
-  impl_->node.post([self = impl_, app, to, payload = std::move(payload), timeout_ms,
-                    done = std::move(done)]() mutable {
-    const ReachOp op = self->core.request(app, to, std::move(payload), timeout_ms, now_us());
-    self->callbacks[op].on_reply = std::move(done);
-    self->pump();
-  });
+  auto shared = std::make_shared<overlay::ReplyCallback>(std::move(done));
+  impl_->post_or(
+      [self = impl_, app, to, payload = std::move(payload), timeout_ms, shared]() mutable {
+        const ReachOp op = self->core.request(app, to, std::move(payload), timeout_ms, now_us());
+        self->callbacks[op].on_reply = std::move(*shared);
+        self->pump();
+      },
+      [shared] {
+        if (*shared) (*shared)(cancelled("the node is stopped"));
+      });
 }
 
 }  // namespace chorus::dht

@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <condition_variable>
+#include <mutex>
 
 #include "chorus/dht/dht.h"
 #include "chorus/dht/node_record.h"
@@ -227,6 +229,66 @@ TEST(Reach, SendBeforeStartFailsOnceAndLaterSendsStillWork) {
     ASSERT_TRUE(r.ok()) << r.error().to_string();
     EXPECT_EQ(*r, text("re:now"));
   }
+}
+
+// Issue: after stop, posted sends were dropped and their callbacks never
+// fired. Every send must complete exactly once: pending ones and new ones
+// with kCancelled, whether Reach or the whole node stopped.
+TEST(Reach, AfterStopEverySendCompletesOnceWithCancelled) {
+  quiet_logs();
+  ReachNode hub = start_reach_node(true, std::nullopt);
+  ReachNode a = start_reach_node(true, *hub.node->listen_address());
+  ASSERT_TRUE(a.watch->wait_up(hub.key()));
+  struct Count {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::vector<ErrorCode> codes;  // one per callback run (kNone-like: ok)
+    int ok = 0;
+    void add(bool success, ErrorCode code) {
+      std::lock_guard<std::mutex> g(mu);
+      if (success)
+        ++ok;
+      else
+        codes.push_back(code);
+      cv.notify_all();
+    }
+    bool wait(size_t n) {
+      std::unique_lock<std::mutex> g(mu);
+      return cv.wait_for(g, kWait, [&] { return codes.size() + static_cast<size_t>(ok) >= n; });
+    }
+  };
+  auto count = std::make_shared<Count>();
+  auto on_reply = [count](Result<Bytes> r) {
+    count->add(r.ok(), r ? ErrorCode::kIo : r.error().code());
+  };
+  auto on_ack = [count](Result<Hash256> r) {
+    count->add(r.ok(), r ? ErrorCode::kIo : r.error().code());
+  };
+
+  // Pending: the hub never answers "silent" (and would take 60 s to time out).
+  a.reach->request(kApp, hub.key(), text("silent"), 60'000, on_reply);
+  ASSERT_TRUE(hub.inbox->wait_payload(text("silent")));
+  a.reach->stop();
+  ASSERT_TRUE(count->wait(1));  // completed by stop, not by the timeout
+  a.reach->whisper(kApp, hub.key(), text("after Reach stop"), on_ack);
+  ASSERT_TRUE(count->wait(2));
+  a.node->stop();  // now even posting to the loop is refused
+  a.reach->whisper(kApp, hub.key(), text("after node stop"), on_ack);
+  a.reach->request(kApp, hub.key(), text("after node stop"), 1000, on_reply);
+  auto published = std::make_shared<std::promise<Result<void>>>();
+  auto pf = published->get_future();
+  a.reach->publish([published](Result<void> r) { published->set_value(std::move(r)); });
+  ASSERT_TRUE(count->wait(4));
+  auto pr = await(pf, kWait, "publish after stop");
+  ASSERT_FALSE(pr.ok());
+  EXPECT_EQ(pr.error().code(), ErrorCode::kCancelled);
+  a.reach.reset();
+  a.dht.reset();
+  a.node.reset();  // nothing left that could fire a callback a second time
+  std::lock_guard<std::mutex> g(count->mu);
+  EXPECT_EQ(count->ok, 0);
+  ASSERT_EQ(count->codes.size(), 4u);
+  for (ErrorCode c : count->codes) EXPECT_EQ(c, ErrorCode::kCancelled) << error_code_name(c);
 }
 
 // ---------------------------------------------------------------------------
