@@ -84,7 +84,7 @@ Result<NodeRecord> decode_node_record(ByteView bytes) {
 }
 
 Result<NodeRecord> pick_node_record(const PublicKey& node,
-                                    const std::vector<SignedValue>& signed_values) {
+                                    const std::vector<SignedValue>& signed_values, uint64_t* seq) {
   const Key key = node_record_key(node);
   std::optional<NodeRecord> best;
   uint64_t best_seq = 0;
@@ -101,6 +101,7 @@ Result<NodeRecord> pick_node_record(const PublicKey& node,
     best_seq = v.seq;
   }
   if (!best) return not_found("no node record signed by " + overlay::address_to_text(node));
+  if (seq) *seq = best_seq;
   return std::move(*best);
 }
 

@@ -41,6 +41,7 @@ void DhtSim::start(SimNode n) {
   feed_clock(n);
   node.timer_at = -1;
   drain(n);
+  if (node.reach_enabled) start_reach(n);
 }
 
 void DhtSim::warm_start(size_t per_bucket) {
@@ -174,8 +175,9 @@ void DhtSim::drain(SimNode n) {
   }
   dht::DhtEvent event;
   while (node.core && node.core->poll_event(event))
-    if (on_event) on_event(n, event);
+    if (!reach_event(n, event) && on_event) on_event(n, event);
   if (!node.core) return;
+  if (drain_reach(n)) return drain(n);  // Reach started DHT operations
   if (auto t = node.core->next_timer_us()) {
     int64_t at = std::max(now_us_, virtual_us(n, *t) + 1);
     if (at != node.timer_at) {
@@ -198,6 +200,7 @@ void DhtSim::push(Ev ev) {
 
 void DhtSim::crash(SimNode n) {
   if (!is_up(n)) return;
+  stop_reach(n);
   nodes_[n].core.reset();
   ++nodes_[n].incarnation;  // events already queued for it are dropped
   nodes_[n].timer_at = -1;
@@ -245,6 +248,14 @@ void DhtSim::handle(Ev& ev) {
       if (!node.core || ev.incarnation != node.incarnation || ev.at != node.timer_at) return;
       node.timer_at = -1;
       node.core->on_timer(feed_clock(ev.node));
+      drain(ev.node);
+      return;
+    }
+    case Kind::kReachTimer: {
+      Node& node = nodes_[ev.node];
+      if (!node.reach || ev.incarnation != node.incarnation || ev.at != node.reach_timer_at) return;
+      node.reach_timer_at = -1;
+      node.reach->on_timer(local_us(ev.node, now_us_));
       drain(ev.node);
       return;
     }

@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <condition_variable>
+#include <mutex>
 
 #include "chorus/dht/dht.h"
 #include "chorus/dht/node_record.h"
@@ -33,8 +35,10 @@ struct ReachNode {
   }
 };
 
-// A node with a DHT and Reach. Requests are answered "re:" + payload.
-ReachNode start_reach_node(bool listen, const std::optional<SocketAddress>& via) {
+// A node with a DHT and Reach. Requests are answered "re:" + payload, except
+// "silent", which is never answered.
+ReachNode start_reach_node(bool listen, const std::optional<SocketAddress>& via,
+                           bool start_reach = true) {
   ReachNode n;
   NodeOptions no;
   no.overlay = fast_config();
@@ -48,7 +52,7 @@ ReachNode start_reach_node(bool listen, const std::optional<SocketAddress>& via)
   h.on_whisper = [inbox = n.inbox](const WhisperInfo& w, Responder r) {
     Bytes payload(w.payload.begin(), w.payload.end());
     inbox->add({w.from, w.from, payload, w.encrypted, w.is_request});
-    if (!w.is_request) return;
+    if (!w.is_request || payload == text("silent")) return;
     Bytes answer = text("re:");
     answer.insert(answer.end(), payload.begin(), payload.end());
     r.reply(std::move(answer), true);
@@ -65,6 +69,7 @@ ReachNode start_reach_node(bool listen, const std::optional<SocketAddress>& via)
   n.watch->attach(*n.node);
   if (auto r = n.node->start(); !r) throw std::runtime_error("start: " + r.error().to_string());
   if (auto r = n.dht->start(); !r) throw std::runtime_error("Dht: " + r.error().to_string());
+  if (!start_reach) return n;
   if (auto r = n.reach->start(); !r) throw std::runtime_error("Reach: " + r.error().to_string());
   return n;
 }
@@ -205,6 +210,85 @@ TEST(Reach, RelayThatSwitchedRelayingOffRefuses) {
   EXPECT_EQ(r.error().code(), ErrorCode::kRefused);
   EXPECT_NE(r.error().message().find("relaying is switched off"), std::string::npos)
       << r.error().message();
+}
+
+// Issue: a send before Reach::start() failed, but decremented an operation
+// counter it had never incremented; the counter wrapped and every later
+// send failed with kLimit.
+TEST(Reach, SendBeforeStartFailsOnceAndLaterSendsStillWork) {
+  quiet_logs();
+  ReachNode hub = start_reach_node(true, std::nullopt);
+  ReachNode a = start_reach_node(true, *hub.node->listen_address(), /*start_reach=*/false);
+  ASSERT_TRUE(a.watch->wait_up(hub.key()));
+  auto early = whisper(a, hub.key(), text("too early"));
+  ASSERT_FALSE(early.ok());
+  EXPECT_EQ(early.error().code(), ErrorCode::kCancelled) << early.error().to_string();
+  ASSERT_TRUE(a.reach->start().ok());
+  for (int i = 0; i < 3; ++i) {
+    auto r = request(a, hub.key(), text("now"));
+    ASSERT_TRUE(r.ok()) << r.error().to_string();
+    EXPECT_EQ(*r, text("re:now"));
+  }
+}
+
+// Issue: after stop, posted sends were dropped and their callbacks never
+// fired. Every send must complete exactly once: pending ones and new ones
+// with kCancelled, whether Reach or the whole node stopped.
+TEST(Reach, AfterStopEverySendCompletesOnceWithCancelled) {
+  quiet_logs();
+  ReachNode hub = start_reach_node(true, std::nullopt);
+  ReachNode a = start_reach_node(true, *hub.node->listen_address());
+  ASSERT_TRUE(a.watch->wait_up(hub.key()));
+  struct Count {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::vector<ErrorCode> codes;  // one per callback run (kNone-like: ok)
+    int ok = 0;
+    void add(bool success, ErrorCode code) {
+      std::lock_guard<std::mutex> g(mu);
+      if (success)
+        ++ok;
+      else
+        codes.push_back(code);
+      cv.notify_all();
+    }
+    bool wait(size_t n) {
+      std::unique_lock<std::mutex> g(mu);
+      return cv.wait_for(g, kWait, [&] { return codes.size() + static_cast<size_t>(ok) >= n; });
+    }
+  };
+  auto count = std::make_shared<Count>();
+  auto on_reply = [count](Result<Bytes> r) {
+    count->add(r.ok(), r ? ErrorCode::kIo : r.error().code());
+  };
+  auto on_ack = [count](Result<Hash256> r) {
+    count->add(r.ok(), r ? ErrorCode::kIo : r.error().code());
+  };
+
+  // Pending: the hub never answers "silent" (and would take 60 s to time out).
+  a.reach->request(kApp, hub.key(), text("silent"), 60'000, on_reply);
+  ASSERT_TRUE(hub.inbox->wait_payload(text("silent")));
+  a.reach->stop();
+  ASSERT_TRUE(count->wait(1));  // completed by stop, not by the timeout
+  a.reach->whisper(kApp, hub.key(), text("after Reach stop"), on_ack);
+  ASSERT_TRUE(count->wait(2));
+  a.node->stop();  // now even posting to the loop is refused
+  a.reach->whisper(kApp, hub.key(), text("after node stop"), on_ack);
+  a.reach->request(kApp, hub.key(), text("after node stop"), 1000, on_reply);
+  auto published = std::make_shared<std::promise<Result<void>>>();
+  auto pf = published->get_future();
+  a.reach->publish([published](Result<void> r) { published->set_value(std::move(r)); });
+  ASSERT_TRUE(count->wait(4));
+  auto pr = await(pf, kWait, "publish after stop");
+  ASSERT_FALSE(pr.ok());
+  EXPECT_EQ(pr.error().code(), ErrorCode::kCancelled);
+  a.reach.reset();
+  a.dht.reset();
+  a.node.reset();  // nothing left that could fire a callback a second time
+  std::lock_guard<std::mutex> g(count->mu);
+  EXPECT_EQ(count->ok, 0);
+  ASSERT_EQ(count->codes.size(), 4u);
+  for (ErrorCode c : count->codes) EXPECT_EQ(c, ErrorCode::kCancelled) << error_code_name(c);
 }
 
 // ---------------------------------------------------------------------------

@@ -46,9 +46,11 @@ Result<NodeRecord> decode_node_record(ByteView bytes);
 // The record of `node` among what a get returned: signed by `node` under
 // `node_record_key(node)` (the signature is checked here, whatever the
 // replicas did), the highest sequence that decodes, and for a listening
-// record naming `node` itself. kNotFound when there is none.
+// record naming `node` itself. kNotFound when there is none. With `seq`,
+// the chosen record's sequence is stored there.
 Result<NodeRecord> pick_node_record(const PublicKey& node,
-                                    const std::vector<SignedValue>& signed_values);
+                                    const std::vector<SignedValue>& signed_values,
+                                    uint64_t* seq = nullptr);
 
 // One way to reach `target`: dial `dial_key` at `address`, then send
 // directly (no relay) or through `relay` (= dial_key).

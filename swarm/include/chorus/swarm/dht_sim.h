@@ -24,19 +24,32 @@
 //     plus a small skew of its own (set_wall_skew), as NTP-synced hosts have.
 // Not simulated: CPU time (a core's work takes no virtual time), MTU.
 //
+// Reach (optional, dht_sim_reach.cc): enable_reach gives a node a
+// dht::ReachCore — the same core the libuv dht::Reach runs — over a model
+// of overlay links: a node is listening (others may dial it) or
+// initiate-only (it only dials out); a dial to a listening, up node in the
+// same group links both ends after a round trip; a send travels over the
+// link (or over two, through a relay that relays), one latency draw per
+// hop each way; the addressee's app acks a WHISPER with the BLAKE2b-256 of
+// the payload and answers a request "re:" + payload. Node records are put
+// in the simulated DHT by the ReachCores themselves.
+//
 // Not thread-safe; one thread drives a simulator.
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "chorus/dht/dht_core.h"
+#include "chorus/dht/reach_core.h"
 
 namespace chorus::swarm {
 
@@ -51,6 +64,12 @@ struct DhtSimConfig {
   int64_t max_uplink_backlog_us = 1'000'000;  // longer waits are dropped
   dht::DhtConfig dht{};                       // every node's config (seed set per node)
   size_t max_events_pending = 50'000'000;     // beyond, run_until stops
+};
+
+struct ReachSimStats {
+  uint64_t dials = 0, dials_failed = 0;
+  uint64_t sends = 0, relayed_sends = 0, sends_failed = 0;
+  uint64_t delivered = 0;  // to the addressee's app
 };
 
 struct DhtSimStats {
@@ -114,6 +133,24 @@ class DhtSim {
   // from here (the core is being drained); schedule follow-ups with at().
   std::function<void(SimNode, dht::DhtEvent&)> on_event;
 
+  // ---- Reach (see the top of this file)
+  // Gives node n a ReachCore, started now (and again after each restart).
+  void enable_reach(SimNode n, bool listening, dht::ReachCoreOptions options = {});
+  dht::ReachCore* reach(SimNode n) { return nodes_[n].reach.get(); }
+  // An overlay link between a and b now (topology set-up; a dial takes a
+  // round trip instead). Both must be up with Reach enabled.
+  void link(SimNode a, SimNode b);
+  bool linked(SimNode a, SimNode b) const { return nodes_[a].links.contains(b); }
+  void set_relaying(SimNode n, bool on) { nodes_[n].relaying = on; }
+  // Runs fn(reach, local_now_us) on an up node with Reach, then drains it.
+  bool reach_command(SimNode n, const std::function<void(dht::ReachCore&, int64_t)>& fn);
+  // A send finished (Completed from node n's ReachCore).
+  std::function<void(SimNode, const dht::Completed&)> on_reach_done;
+  // A WHISPER or request reached node `to`'s app.
+  std::function<void(SimNode to, SimNode from, overlay::AppId, const Bytes&, bool relayed)>
+      on_deliver;
+  const ReachSimStats& reach_stats() const { return reach_stats_; }
+
   std::mt19937_64& rng() { return rng_; }
   const DhtSimStats& stats() const { return stats_; }
   // Sum of every up core's stats.
@@ -130,8 +167,18 @@ class DhtSim {
     int64_t clock_offset_us = 0;
     double clock_drift = 0;
     int64_t wall_skew_us = 0;
+    // Reach
+    bool reach_enabled = false;
+    bool listening = true;
+    bool relaying = true;
+    dht::ReachCoreOptions reach_options{};
+    std::unique_ptr<dht::ReachCore> reach{};
+    std::set<SimNode> links{};
+    int64_t reach_timer_at = -1;  // virtual
+    enum class Waits : uint8_t { kRecord, kContacts, kPublish };
+    std::map<dht::Token, std::pair<dht::ReachOp, Waits>> reach_tokens{};
   };
-  enum class Kind : uint8_t { kDatagram, kTimer, kScript };
+  enum class Kind : uint8_t { kDatagram, kTimer, kScript, kReachTimer };
   struct Ev {
     int64_t at = 0;
     uint64_t seq = 0;
@@ -153,6 +200,16 @@ class DhtSim {
   void push(Ev ev);
   void handle(Ev& ev);
   bool same_group(SimNode a, SimNode b) const;
+  // Reach (dht_sim_reach.cc)
+  void start_reach(SimNode n);
+  void stop_reach(SimNode n);
+  bool reach_event(SimNode n, dht::DhtEvent& event);  // true: it was Reach's
+  bool drain_reach(SimNode n);                        // true: DHT commands issued
+  void reach_action(SimNode n, dht::ReachAction& action);
+  void unlink_all(SimNode n);
+  void relays_changed(SimNode n);
+  int64_t hop_delay();
+  std::vector<dht::Contact> relays_of(SimNode n) const;
 
   DhtSimConfig config_;
   std::mt19937_64 rng_;
@@ -167,6 +224,7 @@ class DhtSim {
   std::vector<std::function<void()>> scripts_;
   std::vector<uint16_t> group_;
   DhtSimStats stats_;
+  ReachSimStats reach_stats_;
 };
 
 }  // namespace chorus::swarm
