@@ -92,6 +92,7 @@ class Node;
 // checks signatures in batches answers after the batch). Move-only; a
 // second resolve, or one after the handler answered itself, is ignored. Not
 // resolved within shout_verdict_timeout_ms, the SHOUT counts as dropped.
+// Like a Responder, it must not be used after its Node is destroyed.
 class ShoutVerdict {
  public:
   ShoutVerdict() = default;
