@@ -82,6 +82,10 @@ Result<void> OverlayConfig::validate() const {
     return invalid_argument(
         "relay_rate_per_s, relay_burst, max_relay_pending and relay_seen_entries must be positive");
   }
+  if (max_pending_shout_verdicts == 0 || shout_verdict_timeout_ms <= 0) {
+    return invalid_argument(
+        "max_pending_shout_verdicts and shout_verdict_timeout_ms must be positive");
+  }
   return {};
 }
 

@@ -1,5 +1,9 @@
 #include "chorus/overlay/message.h"
 
+#include <sodium.h>
+
+#include <algorithm>
+
 #include "chorus/overlay/wire.h"
 
 namespace chorus::overlay {
@@ -66,6 +70,8 @@ const char* opcode_name(uint8_t opcode) {
       return "GRAFT";
     case 12:
       return "PRUNE";
+    case 13:
+      return "CONTENT_SHOUT";
     default:
       return "UNKNOWN";
   }
@@ -83,6 +89,7 @@ uint8_t opcode_of(const Message& m) {
                         [](const IhaveMsg&) -> uint8_t { return 10; },
                         [](const GraftMsg&) -> uint8_t { return 11; },
                         [](const PruneMsg&) -> uint8_t { return 12; },
+                        [](const ContentShoutMsg&) -> uint8_t { return 13; },
                         [](const UnknownMsg& u) -> uint8_t { return u.opcode; },
                     },
                     m.body);
@@ -135,6 +142,11 @@ void encode_message(const Message& m, Bytes& out) {
                  [&](const IhaveMsg& i) { write_keys(w, i.ids); },
                  [&](const GraftMsg& g) { write_keys(w, g.ids); },
                  [&](const PruneMsg&) {},
+                 [&](const ContentShoutMsg& s) {
+                   w.u16(s.app);
+                   w.u8(s.hops_left);
+                   w.bytes(s.payload);
+                 },
                  [&](const UnknownMsg&) {},
              },
              m.body);
@@ -223,6 +235,13 @@ Result<Message> decode_message(ByteView in) {
       if (r.remaining() != 0) return malformed("PRUNE carries no body");
       m.body = PruneMsg{};
       break;
+    case 13: {
+      ContentShoutMsg s;
+      if (!r.u16(s.app) || !r.u8(s.hops_left)) return truncated();
+      s.payload = to_bytes(r.rest());
+      m.body = std::move(s);
+      break;
+    }
     default:
       m.body = UnknownMsg{op};
       break;
@@ -240,6 +259,21 @@ Bytes shout_signing_bytes(AppId app, const PublicKey& origin, uint64_t shout_id,
   w.u64(shout_id);
   w.bytes(payload);
   return out;
+}
+
+std::array<uint8_t, 32> content_id_of(ByteView payload) {
+  std::array<uint8_t, 32> id{};
+  crypto_generichash(id.data(), id.size(), payload.data(), payload.size(), nullptr, 0);
+  return id;
+}
+
+ShoutKey content_shout_key(AppId app, const std::array<uint8_t, 32>& content_id) {
+  ShoutKey k;
+  std::copy(content_id.begin(), content_id.end(), k.begin());
+  k[32] = static_cast<uint8_t>(app >> 8);
+  k[33] = static_cast<uint8_t>(app);
+  std::fill(k.begin() + 34, k.end(), uint8_t{0xff});
+  return k;
 }
 
 }  // namespace chorus::overlay

@@ -220,8 +220,22 @@ struct Node::Impl {
   void dispatch(Event& e) {
     if (auto* s = std::get_if<ShoutEvent>(&e)) {
       auto it = apps.find(s->app);
-      if (it != apps.end() && it->second.on_shout) {
-        it->second.on_shout(ShoutInfo{s->app, s->origin, s->shout_id, s->from, s->payload});
+      const ShoutInfo info{s->app,
+                           s->origin,
+                           s->shout_id,
+                           s->from,
+                           s->payload,
+                           s->content_addressed,
+                           s->content_addressed ? &s->content_id : nullptr};
+      if (s->verdict != 0) {
+        // Held for the app's verdict: now (the return value) or later.
+        ShoutDecision d = ShoutDecision::kForward;
+        if (it != apps.end() && it->second.validate_shout) {
+          d = it->second.validate_shout(info, ShoutVerdict(owner, s->verdict));
+        }
+        if (d != ShoutDecision::kLater) (void)core->shout_verdict(s->verdict, d, now_us());
+      } else if (it != apps.end() && it->second.on_shout) {
+        it->second.on_shout(info);
       }
     } else if (auto* sp = std::get_if<SpeakEvent>(&e)) {
       auto it = apps.find(sp->msg.app);
@@ -543,7 +557,7 @@ Result<void> Node::start() {
     cfg.listen_port = 0;
   }
   m.core = std::make_unique<NodeCore>(m.identity, cfg, now_us());
-  for (auto& [app, h] : m.apps) m.core->register_app(app);
+  for (auto& [app, h] : m.apps) m.core->register_app(app, h.validate_shout != nullptr);
   int rc = uv_timer_init(&m.loop, &m.timer);
   m.timer.data = impl_.get();
   if (rc == 0) rc = uv_prepare_init(&m.loop, &m.prepare);
@@ -628,6 +642,9 @@ std::optional<SocketAddress> Node::listen_address() const {
 
 Result<void> Node::register_app(AppId app, AppHandlers handlers) {
   if (app == kOverlayApp) return invalid_argument("app id 0 is the overlay's own");
+  if (handlers.on_shout && handlers.validate_shout) {
+    return invalid_argument("give on_shout or validate_shout, not both");
+  }
   Impl& m = *impl_;
   bool running;
   {
@@ -647,8 +664,9 @@ Result<void> Node::register_app(AppId app, AppHandlers handlers) {
       done->set_value(false);
       return;
     }
+    const bool validate = h->validate_shout != nullptr;
     m.apps[app] = std::move(*h);
-    m.core->register_app(app);
+    m.core->register_app(app, validate);
     done->set_value(true);
   });
   if (fut.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
@@ -772,6 +790,15 @@ void Responder::reply(Bytes payload, bool encrypt) {
                             p = std::move(payload), encrypt] {
     auto r = m->core->respond(app, to, id, p, encrypt, now_us(), link);
     if (!r) m->log->info("response not sent: {}", r.error().to_string());
+  });
+}
+
+void ShoutVerdict::resolve(ShoutDecision decision) {
+  if (!node_ || decision == ShoutDecision::kLater) return;
+  Node* node = std::exchange(node_, nullptr);
+  node->impl_->run_on_loop([m = node->impl_.get(), id = id_, decision] {
+    // kNotFound: timed out (counted as drop) or answered already.
+    (void)m->core->shout_verdict(id, decision, now_us());
   });
 }
 

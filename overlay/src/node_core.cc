@@ -23,6 +23,12 @@ constexpr uint8_t kOptionPreferredCompression = 1;
 // Option 2: "I speak IHAVE/GRAFT/PRUNE", setting = the tree protocol version.
 constexpr uint8_t kOptionBroadcastTree = 2;
 constexpr uint8_t kBroadcastTreeVersion = 1;
+// Option 3: "I speak CONTENT_SHOUT", setting = its version.
+constexpr uint8_t kOptionContentShout = 3;
+constexpr uint8_t kContentShoutVersion = 1;
+// Misbehaviour added when an app rejects a SHOUT as invalid (as for a bad
+// signature: the neighbour passed on what it should have checked).
+constexpr int kRejectedShoutScore = 10;
 constexpr size_t kBoxOverhead = crypto_box_NONCEBYTES + crypto_box_MACBYTES;
 constexpr size_t kKeyBytes = 32;             // an Ed25519 public key: a node's address
 constexpr size_t kMaxMessageOverhead = 256;  // header + largest fixed body + box, rounded up
@@ -98,6 +104,7 @@ struct NodeCore::Link {
   bool dirty = false;
   bool closed = false;
   bool penalize_on_close = true;
+  bool content = false;  // the peer speaks CONTENT_SHOUT (option 3 offered or ACKed)
   // Replaced by a newer link to the same peer (duplicate tie-break): no new
   // traffic goes here, but answers to requests already sent still arrive
   // until it closes, duplicate_link_grace_ms after this time.
@@ -185,11 +192,17 @@ LinkId NodeCore::new_link(bool outbound, const SocketAddress& remote, int64_t no
   return id;
 }
 
-void NodeCore::register_app(AppId app) {
+void NodeCore::register_app(AppId app, bool validate_shouts) {
   apps_.insert(app);
+  if (validate_shouts) {
+    validating_apps_.insert(app);
+  } else {
+    validating_apps_.erase(app);
+  }
 }
 void NodeCore::unregister_app(AppId app) {
   apps_.erase(app);
+  validating_apps_.erase(app);
 }
 
 // ---------------------------------------------------------------- inputs
@@ -335,6 +348,10 @@ void NodeCore::established(Link& l, int64_t now_us) {
     send(l, Message{l.take_id(), SetConnectionOptMsg{kOptionBroadcastTree, kBroadcastTreeVersion}},
          now_us);
   }
+  if (!config_.content_shout_apps.empty()) {
+    send(l, Message{l.take_id(), SetConnectionOptMsg{kOptionContentShout, kContentShoutVersion}},
+         now_us);
+  }
   send_peer_exchange(l, now_us);
 }
 
@@ -451,6 +468,8 @@ void NodeCore::handle_message(Link& l, Message&& m, int64_t now_us) {
     on_connection_opt(l, id, *opt, now_us);
   } else if (auto* shout = std::get_if<ShoutMsg>(&m.body)) {
     on_shout(l, std::move(*shout), now_us);
+  } else if (auto* cshout = std::get_if<ContentShoutMsg>(&m.body)) {
+    on_content_shout(l, std::move(*cshout), now_us);
   } else if (auto* speak = std::get_if<SpeakMsg>(&m.body)) {
     on_speak(l, id, std::move(*speak), now_us);
   } else if (auto* whisper = std::get_if<WhisperMsg>(&m.body)) {
@@ -472,6 +491,11 @@ void NodeCore::on_ack(Link& l, uint32_t id, uint8_t acked, Result<Bytes> result,
     if (result && result->size() == 2 && (*result)[0] == kOptionBroadcastTree &&
         (*result)[1] == kBroadcastTreeVersion && routable(l)) {
       tree_.add_link(l.id, now_us);
+      return;
+    }
+    if (result && result->size() == 2 && (*result)[0] == kOptionContentShout &&
+        (*result)[1] == kContentShoutVersion) {
+      l.content = true;
       return;
     }
     // ACK echoes option and setting; a NACK leaves the option off.
@@ -519,24 +543,43 @@ void NodeCore::on_ack(Link& l, uint32_t id, uint8_t acked, Result<Bytes> result,
   }
 }
 
-void NodeCore::on_shout(Link& l, ShoutMsg&& s, int64_t now_us) {
+bool NodeCore::take_shout_token(Link& l, int64_t now_us) {
   l.shout_tokens =
       std::min(config_.shout_burst, l.shout_tokens + static_cast<double>(now_us - l.tokens_us) *
                                                          config_.shout_rate_per_s / 1e6);
   l.tokens_us = now_us;
   if (l.shout_tokens < 1) {
     ++stats_.shouts_rate_limited;
-    return;
+    return false;
   }
   l.shout_tokens -= 1;
+  return true;
+}
+
+void NodeCore::shout_duplicate(Link& l, AppId app, int64_t now_us) {
+  ++stats_.duplicates_dropped;
+  // A second eager copy: this link is not needed in the tree.
+  if (tree_mode(app)) {
+    tree_.on_duplicate(l.id);
+    drain_tree(now_us);
+  }
+}
+
+bool NodeCore::must_hold_full(AppId app) {
+  if (!validating_apps_.count(app) || held_.size() < config_.max_pending_shout_verdicts) {
+    return false;
+  }
+  // The newest is dropped, unforwarded and not remembered as seen: a later
+  // copy (or a GRAFT) may bring it again once there is room.
+  ++stats_.shout_verdicts_overflow;
+  return true;
+}
+
+void NodeCore::on_shout(Link& l, ShoutMsg&& s, int64_t now_us) {
+  if (!take_shout_token(l, now_us)) return;
   SeenKey key = make_seen_key(s.origin, s.shout_id);
   if (s.origin == identity_.public_key() || seen_.contains(key)) {
-    ++stats_.duplicates_dropped;
-    // A second eager copy: this link is not needed in the tree.
-    if (tree_mode(s.app)) {
-      tree_.on_duplicate(l.id);
-      drain_tree(now_us);
-    }
+    shout_duplicate(l, s.app, now_us);
     return;
   }
   Signature sig = s.signature;
@@ -546,20 +589,121 @@ void NodeCore::on_shout(Link& l, ShoutMsg&& s, int64_t now_us) {
     misbehaved(l, 10, "SHOUT with a bad signature", now_us);
     return;
   }
+  if (must_hold_full(s.app)) return;
   seen_.insert(key, now_us);
-  if (tree_mode(s.app)) {
-    ShoutMsg fwd = s;
-    fwd.hops_left = static_cast<uint8_t>(s.hops_left > 0 ? s.hops_left - 1 : 0);
-    tree_forward(std::move(fwd), key, l.id, s.hops_left > 1, now_us);
-  } else if (s.hops_left > 1) {
-    ShoutMsg fwd = s;
-    fwd.hops_left = static_cast<uint8_t>(s.hops_left - 1);
-    broadcast(Message{0, std::move(fwd)}, {l.id}, &s.origin, now_us);
+  ShoutMsg fwd = s;
+  fwd.hops_left = static_cast<uint8_t>(s.hops_left > 0 ? s.hops_left - 1 : 0);
+  accept_shout(l, Message{0, std::move(fwd)}, key, s.hops_left > 1,
+               ShoutEvent{s.app, s.origin, s.shout_id, l.peer, std::move(s.payload)}, now_us);
+}
+
+// A content-addressed SHOUT: named by the hash of its payload, no signature
+// to check (the app checks the payload, which authenticates itself).
+void NodeCore::on_content_shout(Link& l, ContentShoutMsg&& c, int64_t now_us) {
+  l.content = true;  // sending one proves the peer speaks the form
+  if (!take_shout_token(l, now_us)) return;
+  const Hash256 cid = content_id_of(c.payload);
+  const SeenKey key = content_shout_key(c.app, cid);
+  if (seen_.contains(key)) {
+    shout_duplicate(l, c.app, now_us);
+    return;
   }
-  if (apps_.count(s.app)) {
+  if (must_hold_full(c.app)) return;
+  seen_.insert(key, now_us);
+  ContentShoutMsg fwd = c;
+  fwd.hops_left = static_cast<uint8_t>(c.hops_left > 0 ? c.hops_left - 1 : 0);
+  ShoutEvent ev{c.app, PublicKey{}, 0, l.peer, std::move(c.payload)};
+  ev.content_addressed = true;
+  ev.content_id = cid;
+  accept_shout(l, Message{0, std::move(fwd)}, key, c.hops_left > 1, std::move(ev), now_us);
+}
+
+// A new SHOUT (seen now, verified if signed). An app that validates gets it
+// first and it waits for the verdict: not forwarded, not announced, not kept
+// for GRAFTs. Otherwise it goes on at once, as before.
+void NodeCore::accept_shout(Link& l, Message fwd, const SeenKey& key, bool forward,
+                            ShoutEvent event, int64_t now_us) {
+  const bool deliver = apps_.count(event.app) != 0;
+  if (deliver && validating_apps_.count(event.app)) {
+    if (tree_mode(event.app)) {
+      // It came: end a wait for it (no GRAFT), but store nothing yet.
+      tree_.on_message(key, l.id, nullptr, now_us);
+      drain_tree(now_us);
+    }
+    const uint64_t id = ++last_verdict_;
+    held_.emplace(id, Held{std::move(fwd), key, l.id, forward,
+                           now_us + ms_to_us(config_.shout_verdict_timeout_ms)});
+    ++stats_.shouts_held;
+    event.verdict = id;
+  } else {
+    pass_on(std::move(fwd), key, l.id, forward, now_us);
+  }
+  if (deliver) {
     ++stats_.shouts_delivered;
-    events_.push_back(ShoutEvent{s.app, s.origin, s.shout_id, l.peer, std::move(s.payload)});
+    events_.push_back(std::move(event));
   }
+}
+
+// A SHOUT goes on to the next hops: the tree for tree apps, else flooding
+// (every link but the one it came on and a link to its origin).
+void NodeCore::pass_on(Message fwd, const SeenKey& key, LinkId from, bool forward, int64_t now_us) {
+  const AppId app = std::holds_alternative<ShoutMsg>(fwd.body)
+                        ? std::get<ShoutMsg>(fwd.body).app
+                        : std::get<ContentShoutMsg>(fwd.body).app;
+  if (tree_mode(app)) {
+    tree_forward(std::move(fwd), key, from, forward, now_us);
+  } else if (forward) {
+    const auto* s = std::get_if<ShoutMsg>(&fwd.body);
+    broadcast(fwd, {from}, s ? &s->origin : nullptr, now_us);
+  }
+}
+
+Result<void> NodeCore::shout_verdict(uint64_t verdict, ShoutDecision decision, int64_t now_us) {
+  if (shut_down_) return cancelled("node is shut down");
+  if (decision == ShoutDecision::kLater) return invalid_argument("kLater is not a verdict");
+  auto it = held_.find(verdict);
+  if (it == held_.end()) {
+    return not_found("no SHOUT waits for verdict " + std::to_string(verdict) +
+                     " (given already, or timed out)");
+  }
+  Held h = std::move(it->second);
+  held_.erase(it);
+  switch (decision) {
+    case ShoutDecision::kForward:
+      ++stats_.shout_verdicts_forwarded;
+      pass_on(std::move(h.fwd), h.key, h.from, h.forward, now_us);
+      break;
+    case ShoutDecision::kPenalize: {
+      ++stats_.shout_verdicts_penalized;
+      const auto* s = std::get_if<ShoutMsg>(&h.fwd.body);
+      penalize_shout_sender(h.from, s ? s->app : std::get<ContentShoutMsg>(h.fwd.body).app, now_us);
+      break;
+    }
+    default:
+      ++stats_.shout_verdicts_dropped;
+      break;
+  }
+  return {};
+}
+
+void NodeCore::expire_verdicts(int64_t now_us) {
+  while (!held_.empty() && held_.begin()->second.deadline_us <= now_us) {
+    ++stats_.shout_verdicts_timed_out;
+    held_.erase(held_.begin());
+  }
+}
+
+// Kept small and separate so an explicit penalty/ban table can take over.
+void NodeCore::penalize_shout_sender(LinkId from, AppId app, int64_t now_us) {
+  Link* l = find(from);
+  if (!l) return;  // gone meanwhile
+  misbehaved(*l, kRejectedShoutScore, "SHOUT rejected as invalid by app " + std::to_string(app),
+             now_us);
+}
+
+bool NodeCore::content_mode(AppId app) const {
+  const auto& apps = config_.content_shout_apps;
+  return std::find(apps.begin(), apps.end(), app) != apps.end();
 }
 
 bool NodeCore::tree_mode(AppId app) const {
@@ -572,21 +716,26 @@ bool NodeCore::tree_mode(AppId app) const {
 // opcodes get it in full, lazy tree links an IHAVE (at the next flush);
 // never the link it came on nor a link to its origin. With `forward` false
 // (the hop limit) it goes nowhere, and is not kept to answer GRAFTs.
-void NodeCore::tree_forward(ShoutMsg fwd, const SeenKey& key, LinkId from, bool forward,
+void NodeCore::tree_forward(Message fwd, const SeenKey& key, LinkId from, bool forward,
                             int64_t now_us) {
   if (!forward) {
     tree_.on_message(key, from, nullptr, now_us);
     drain_tree(now_us);
     return;
   }
-  const PublicKey origin = fwd.origin;
+  // A content-addressed SHOUT has no origin, and goes (in full or as an
+  // announcement) only to peers that speak its form.
+  const auto* signed_shout = std::get_if<ShoutMsg>(&fwd.body);
+  const std::optional<PublicKey> origin =
+      signed_shout ? std::optional<PublicKey>(signed_shout->origin) : std::nullopt;
   Bytes encoded;
-  encode_message(Message{0, std::move(fwd)}, encoded);
+  encode_message(fwd, encoded);
   auto record = std::make_shared<const Bytes>(std::move(encoded));
   tree_.on_message(key, from, record, now_us);
   size_t pushed = 0;
   for (auto& [id, l] : links_) {
-    if (id == from || !routable(*l) || l->peer == origin) continue;
+    if (id == from || !routable(*l) || (origin && l->peer == *origin)) continue;
+    if (!origin && !l->content) continue;
     if (tree_.eager(id)) {
       enqueue(*l, *record, now_us);
       ++pushed;
@@ -624,6 +773,10 @@ void NodeCore::drain_tree(int64_t now_us) {
     if (!l || !routable(*l)) continue;
     switch (o.kind) {
       case BroadcastTree::Output::Kind::kMessage:
+        if (!o.record->empty() && (*o.record)[0] == static_cast<uint8_t>(Opcode::kContentShout) &&
+            !l->content) {
+          break;  // never to a peer that does not speak the form
+        }
         if (enqueue(*l, *o.record, now_us)) {
           ++stats_.shouts_sent;
           stats_.shout_bytes_sent += o.record->size();
@@ -648,15 +801,17 @@ void NodeCore::broadcast(const Message& m, std::initializer_list<LinkId> except,
   scratch_.clear();
   encode_message(m, scratch_);
   Bytes record = std::move(scratch_);
+  const bool content = std::holds_alternative<ContentShoutMsg>(m.body);
   std::vector<Link*> targets;
   for (auto& [id, l] : links_) {
     if (!routable(*l)) continue;
+    if (content && !l->content) continue;  // it does not speak the form
     if (std::find(except.begin(), except.end(), id) != except.end()) continue;
     if (skip_key && l->peer == *skip_key) continue;
     targets.push_back(l.get());
   }
   for (Link* t : targets) enqueue(*t, record, now_us);
-  if (std::holds_alternative<ShoutMsg>(m.body)) {
+  if (content || std::holds_alternative<ShoutMsg>(m.body)) {
     stats_.shouts_sent += targets.size();
     stats_.shout_bytes_sent += targets.size() * record.size();
   }
@@ -1017,6 +1172,18 @@ void NodeCore::on_connection_opt(Link& l, uint32_t id, const SetConnectionOptMsg
     send_ack(l, id, Opcode::kSetConnectionOpt, echo, now_us);
     return;
   }
+  if (opt.option == kOptionContentShout) {
+    if (opt.setting != kContentShoutVersion) {
+      send_nack(l, id, acked, NackCode::kUnsupportedOption,
+                "unknown content-addressed SHOUT version " + std::to_string(opt.setting), echo,
+                now_us);
+      return;
+    }
+    // We speak it, whatever our own apps' modes: we relay such SHOUTs.
+    l.content = true;
+    send_ack(l, id, Opcode::kSetConnectionOpt, echo, now_us);
+    return;
+  }
   if (opt.option != kOptionCompression && opt.option != kOptionPreferredCompression) {
     send_nack(l, id, acked, NackCode::kUnsupportedOption,
               "unknown option " + std::to_string(opt.option), echo, now_us);
@@ -1198,8 +1365,10 @@ bool NodeCore::poll_event(Event& out) {
 
 std::optional<int64_t> NodeCore::next_timer_us() const {
   if (shut_down_) return std::nullopt;
-  if (auto t = tree_.next_timer_us()) return std::min(*t, next_maintain_us_);
-  return next_maintain_us_;
+  int64_t next = next_maintain_us_;
+  if (auto t = tree_.next_timer_us()) next = std::min(*t, next);
+  if (!held_.empty()) next = std::min(held_.begin()->second.deadline_us, next);
+  return next;
 }
 
 void NodeCore::close_link(Link& l, const std::string& reason, bool emit_close, int64_t now_us) {
@@ -1288,6 +1457,16 @@ Result<Token> NodeCore::add_pending(Link& l, uint32_t id, int kind, Token token,
 Result<void> NodeCore::shout(AppId app, ByteView payload, int64_t now_us) {
   if (shut_down_) return cancelled("node is shut down");
   if (payload.size() > max_payload_bytes()) return limit_exceeded("SHOUT payload too large");
+  if (content_mode(app)) {
+    ContentShoutMsg c;
+    c.app = app;
+    c.hops_left = config_.shout_hop_limit;
+    c.payload.assign(payload.begin(), payload.end());
+    const SeenKey key = content_shout_key(app, content_id_of(payload));
+    seen_.insert(key, now_us);
+    pass_on(Message{0, std::move(c)}, key, 0, true, now_us);
+    return {};
+  }
   ShoutMsg s;
   s.app = app;
   s.hops_left = config_.shout_hop_limit;
@@ -1298,7 +1477,7 @@ Result<void> NodeCore::shout(AppId app, ByteView payload, int64_t now_us) {
   const SeenKey key = make_seen_key(s.origin, s.shout_id);
   seen_.insert(key, now_us);
   if (tree_mode(app)) {
-    tree_forward(std::move(s), key, 0, true, now_us);
+    tree_forward(Message{0, std::move(s)}, key, 0, true, now_us);
   } else {
     broadcast(Message{0, std::move(s)}, {}, nullptr, now_us);
   }
@@ -1557,6 +1736,7 @@ void NodeCore::on_timer(int64_t now_us) {
   if (shut_down_) return;
   tree_.on_timer(now_us);  // GRAFTs for announced SHOUTs that did not come
   drain_tree(now_us);
+  expire_verdicts(now_us);
   if (now_us < next_maintain_us_) return;
   maintain(now_us);
 }

@@ -96,6 +96,12 @@ overlay::NodeStats& operator+=(overlay::NodeStats& a, const overlay::NodeStats& 
   a.prune_bytes_sent += b.prune_bytes_sent;
   a.grafts_answered += b.grafts_answered;
   a.grafts_refused += b.grafts_refused;
+  a.shouts_held += b.shouts_held;
+  a.shout_verdicts_forwarded += b.shout_verdicts_forwarded;
+  a.shout_verdicts_dropped += b.shout_verdicts_dropped;
+  a.shout_verdicts_penalized += b.shout_verdicts_penalized;
+  a.shout_verdicts_timed_out += b.shout_verdicts_timed_out;
+  a.shout_verdicts_overflow += b.shout_verdicts_overflow;
   return a;
 }
 
@@ -318,9 +324,15 @@ void Simulator::drain(NodeId n) {
     }
   }
   overlay::Event e;
+  bool any = false;
   while (core.poll_event(e)) {
+    any = true;
     if (on_event) on_event(n, e);
   }
+  // A hook may have given the core a SHOUT verdict: what that queued goes
+  // out (and the timer is set) in another round. Without verdicts the next
+  // round finds nothing, so runs replay as before.
+  if (any) return drain(n);
   auto t = core.next_timer_us();
   if (!t) {
     node.timer_at.reset();

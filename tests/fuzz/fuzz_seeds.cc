@@ -103,6 +103,8 @@ void overlay_seeds(Writer& w, const Json& ov, const Json& comp) {
   messages.push_back(hex(ov["whisper_e2e"]["message"]));
   messages.push_back(hex(ov["whisper_e2e"]["ack_message"]));
   messages.push_back(hex(ov["peer_exchange"]["message"]));
+  messages.push_back(hex(ov["content_shout"]["offer"]));
+  messages.push_back(hex(ov["content_shout"]["encoding"]));
   for (const char* k : {"offer_snappy", "prefer_zlib", "ack_offer", "nack_disabled"})
     messages.push_back(hex(comp[k]["message"]));
   for (const auto& m : messages) w.add("overlay_message_fuzz", m);
@@ -160,7 +162,8 @@ void overlay_seeds(Writer& w, const Json& ov, const Json& comp) {
 
   // A link: every vector message in turn, then negotiation and a frame
   // compressed with zlib as the vector's peer sends it.
-  for (uint8_t config : {0, 16}) {
+  // Config 32 | 64: a content-addressed app that validates before forward.
+  for (uint8_t config : {0, 16, 32 | 64}) {
     Bytes all = {0, config};
     for (const auto& m : messages) {
       Bytes r = core_message(m);

@@ -61,10 +61,12 @@ class Session {
     if (config_bits & 1) c.compression.resize(config_bits >> 1 & 3);
     if ((config_bits & 8) && !c.compression.empty()) c.preferred_compression = c.compression.back();
     c.allow_aes_gcm = config_bits & 16;
+    if (config_bits & 32) c.content_shout_apps = {kApp};
+    c.max_pending_shout_verdicts = 4;
     FUZZ_CHECK(c.validate().ok());
     max_frame_bytes_ = c.max_frame_bytes;
     core_ = std::make_unique<NodeCore>(core_identity(), c, now_us_);
-    core_->register_app(kApp);
+    core_->register_app(kApp, /*validate_shouts=*/config_bits & 64);
     link_ = core_->on_accepted({"127.0.0.1", 50000}, now_us_);
     hs_ = std::make_unique<Handshake>(peer_identity(), Role::kInitiator, 7000, random_, peer_flags);
     to_core(hs_->take_output());
@@ -128,7 +130,14 @@ class Session {
       }
       Event e;
       while (core_->poll_event(e)) {
-        if (auto* w = std::get_if<WhisperEvent>(&e)) {
+        if (auto* sh = std::get_if<ShoutEvent>(&e); sh && sh->verdict != 0) {
+          // Validate before forward: the payload's first byte picks the
+          // verdict; 3 leaves it to the timeout.
+          const uint8_t pick = sh->payload.empty() ? 0 : sh->payload[0] % 4;
+          if (pick < 3) {
+            (void)core_->shout_verdict(sh->verdict, static_cast<ShoutDecision>(pick), now_us_);
+          }
+        } else if (auto* w = std::get_if<WhisperEvent>(&e)) {
           FUZZ_CHECK(w->app == kApp && w->from == peer_identity().public_key());
           if (w->is_request) {
             (void)core_->respond(kApp, w->from, w->request_id, w->payload, w->encrypted, now_us_,
@@ -253,9 +262,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         break;
       }
       case 3: {
-        const uint8_t kind = in.u8() % 4, setting = in.u8() % 6;
+        const uint8_t kind = in.u8() % 5, setting = in.u8() % 6;
         const uint32_t id = in.u8();
-        if (kind < 3) {
+        if (kind < 4) {
           s.send_message(Message{id, SetConnectionOptMsg{kind, setting}});
         } else {
           s.send_message(

@@ -469,6 +469,24 @@ int main() {
     root["broadcast_tree"] = j;
   }
 
+  // ---- content-addressed SHOUT (spec/overlay.md, "Content-addressed SHOUT"):
+  // app u16 ‖ hops_left u8 ‖ payload; no origin, no signature. Its id is
+  // BLAKE2b-256(payload); its 40-byte name is id ‖ app u16 ‖ ff × 6.
+  {
+    const Bytes payload = Out().str("a self-signed NANO block").b;
+    Bytes id(32);
+    check(crypto_generichash(id.data(), id.size(), payload.data(), payload.size(), nullptr, 0));
+    Json j;
+    j["app"] = 7;
+    j["hops_left"] = 16;
+    j["payload"] = hex(payload);
+    j["content_id"] = hex(id);
+    j["key"] = hex(Out().raw(id).be(7, 2).be(0xffffffffffffULL, 6).b);
+    j["encoding"] = hex(Out().u8(13).be(0, 4).be(7, 2).u8(16).raw(payload).b);
+    j["offer"] = hex(Out().u8(3).be(4, 4).u8(3).u8(1).b);  // SET_CONNECTION_OPT option 3, v1
+    root["content_shout"] = j;
+  }
+
   std::string text = root.dump(2);
   std::fwrite(text.data(), 1, text.size(), stdout);
   std::fputc('\n', stdout);

@@ -96,6 +96,25 @@ struct OverlayConfig {
   double tree_graft_rate_per_s = 200;     // SHOUTs sent per link in answer to GRAFTs
   double tree_graft_burst = 400;
 
+  // Content-addressed broadcast (spec/overlay.md, "Content-addressed
+  // SHOUT"): apps whose payloads authenticate themselves (a signed block or
+  // vote). Their SHOUTs carry no origin, signature or id; they are named by
+  // the BLAKE2b-256 of the payload, so the same payload published by two
+  // nodes is delivered once per node, and no hop checks a signature. They
+  // travel only on links where both ends speak the form (option 3, offered
+  // by nodes that list at least one such app); a node without it neither
+  // receives nor relays them. Every node of a network should list the same
+  // apps. The app must check what it gets (on_shout_verdict).
+  std::vector<uint16_t> content_shout_apps;
+
+  // Validate before forward (apps registered with a verdict handler): a
+  // SHOUT waits, neither forwarded nor announced, until the app's verdict.
+  // At most this many wait per node (more are dropped unforwarded and
+  // counted in shout_verdicts_overflow) ...
+  size_t max_pending_shout_verdicts = 4096;
+  // ... and a verdict not given within this long counts as drop.
+  int64_t shout_verdict_timeout_ms = 5000;
+
   // Relaying (spec/overlay.md, "Relay"): passing end-to-end encrypted
   // WHISPERs from one direct peer to another, so that initiate-only nodes
   // (which nobody can dial) are reachable through the nodes they link to.

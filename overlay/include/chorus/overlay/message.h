@@ -32,6 +32,9 @@ enum class Opcode : uint8_t {
   kIhave = 10,
   kGraft = 11,
   kPrune = 12,
+  // Content-addressed SHOUT (spec/overlay.md, "Content-addressed SHOUT");
+  // sent only on links where SET_CONNECTION_OPT option 3 was offered or ACKed.
+  kContentShout = 13,
 };
 
 const char* opcode_name(uint8_t opcode);
@@ -79,6 +82,16 @@ struct ShoutMsg {
   PublicKey origin{};
   uint64_t shout_id = 0;  // chosen by the origin; (origin, shout_id) is unique
   Signature signature{};  // by origin over shout_signing_bytes()
+  Bytes payload;
+};
+
+// A SHOUT whose payload authenticates itself (a signed block or vote): no
+// origin, no signature, no origin-chosen id. Its name is the BLAKE2b-256 of
+// the payload (content_shout_key), so the same payload published by two
+// nodes is one broadcast.
+struct ContentShoutMsg {
+  AppId app = 0;
+  uint8_t hops_left = 0;
   Bytes payload;
 };
 
@@ -132,8 +145,9 @@ struct UnknownMsg {
   uint8_t opcode = 0;
 };
 
-using MessageBody = std::variant<AckMsg, NackMsg, PingMsg, SetConnectionOptMsg, ShoutMsg, SpeakMsg,
-                                 WhisperMsg, IhaveMsg, GraftMsg, PruneMsg, UnknownMsg>;
+using MessageBody =
+    std::variant<AckMsg, NackMsg, PingMsg, SetConnectionOptMsg, ShoutMsg, SpeakMsg, WhisperMsg,
+                 IhaveMsg, GraftMsg, PruneMsg, ContentShoutMsg, UnknownMsg>;
 
 struct Message {
   uint32_t id = 0;  // request id for ACK/NACK matching; ACK/NACK carry the id they answer
@@ -152,5 +166,11 @@ Result<Message> decode_message(ByteView in);
 
 // What a SHOUT's origin signs: "chorus/shout/v1" ‖ app ‖ origin ‖ shout_id ‖ payload.
 Bytes shout_signing_bytes(AppId app, const PublicKey& origin, uint64_t shout_id, ByteView payload);
+
+// BLAKE2b-256 of a content-addressed SHOUT's payload: its content id.
+std::array<uint8_t, 32> content_id_of(ByteView payload);
+// The 40-byte name of a content-addressed SHOUT in the seen cache and in
+// IHAVE/GRAFT: content_id[32] ‖ app u16 ‖ ff ff ff ff ff ff.
+ShoutKey content_shout_key(AppId app, const std::array<uint8_t, 32>& content_id);
 
 }  // namespace chorus::overlay

@@ -24,6 +24,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "chorus/base/bytes.h"
 #include "chorus/base/result.h"
@@ -51,10 +52,15 @@ struct NodeOptions {
 
 struct ShoutInfo {
   AppId app;
-  const PublicKey& origin;
-  uint64_t shout_id;
-  const PublicKey& from;  // neighbour it arrived from
-  ByteView payload;       // valid during the callback
+  const PublicKey& origin;  // all zero for a content-addressed SHOUT
+  uint64_t shout_id;        // 0 for a content-addressed SHOUT
+  const PublicKey& from;    // neighbour it arrived from
+  ByteView payload;         // valid during the callback
+  // Content-addressed (OverlayConfig::content_shout_apps): no origin, no
+  // signature; named by content_id = BLAKE2b-256(payload). Only an app that
+  // checks the payload itself (validate_shout) should use the mode.
+  bool content_addressed = false;
+  const Hash256* content_id = nullptr;  // set when content_addressed
 };
 
 enum class SpeakDecision { kKeep, kForward };
@@ -81,6 +87,37 @@ struct WhisperInfo {
 
 class Node;
 
+// The verdict on one SHOUT held for an app's validate_shout handler: resolve
+// it once, from any thread, when the handler returned kLater (an app that
+// checks signatures in batches answers after the batch). Move-only; a
+// second resolve, or one after the handler answered itself, is ignored. Not
+// resolved within shout_verdict_timeout_ms, the SHOUT counts as dropped.
+// Like a Responder, it must not be used after its Node is destroyed.
+class ShoutVerdict {
+ public:
+  ShoutVerdict() = default;
+  ShoutVerdict(ShoutVerdict&& o) noexcept { *this = std::move(o); }
+  ShoutVerdict& operator=(ShoutVerdict&& o) noexcept {
+    node_ = std::exchange(o.node_, nullptr);
+    id_ = o.id_;
+    return *this;
+  }
+  ShoutVerdict(const ShoutVerdict&) = delete;
+  ShoutVerdict& operator=(const ShoutVerdict&) = delete;
+  // kForward, kDrop or kPenalize (kLater is ignored).
+  void resolve(ShoutDecision decision);
+  void forward() { resolve(ShoutDecision::kForward); }
+  void drop() { resolve(ShoutDecision::kDrop); }
+  void penalize() { resolve(ShoutDecision::kPenalize); }
+  bool valid() const { return node_ != nullptr; }
+
+ private:
+  friend class Node;
+  ShoutVerdict(Node* node, uint64_t id) : node_(node), id_(id) {}
+  Node* node_ = nullptr;
+  uint64_t id_ = 0;
+};
+
 // Answers one request. Move-only; replying twice or for a non-request is
 // ignored. May be kept and used later, from any thread.
 class Responder {
@@ -105,6 +142,15 @@ struct AppHandlers {
   // Decides whether a SPEAK goes on to our other peers. Default: kKeep.
   std::function<SpeakDecision(const SpeakInfo&)> on_speak = nullptr;
   std::function<void(const WhisperInfo&, Responder)> on_whisper = nullptr;
+  // Validate before forward, instead of on_shout (not both): the app gets
+  // each SHOUT before it is passed on, and says kForward, kDrop, or
+  // kPenalize (drop, and add to the misbehaviour score of the neighbour it
+  // came from); or kLater, and resolves the ShoutVerdict when it knows.
+  // Until then the SHOUT is neither forwarded nor announced (broadcast
+  // tree). Bounded by max_pending_shout_verdicts and
+  // shout_verdict_timeout_ms (OverlayConfig). Without it, SHOUTs are passed
+  // on before on_shout runs, as always.
+  std::function<ShoutDecision(const ShoutInfo&, ShoutVerdict)> validate_shout = nullptr;
 };
 
 struct SpeakOptions {
@@ -160,7 +206,8 @@ class Node {
   // The bound address (port resolved) once started; nullopt if initiate-only.
   std::optional<SocketAddress> listen_address() const;
 
-  // Before or after start. kExists if the id is taken.
+  // Before or after start. kExists if the id is taken; kInvalidArgument
+  // with both on_shout and validate_shout.
   Result<void> register_app(AppId app, AppHandlers handlers);
   void on_peer(PeerCallback callback);
   // Before start() (kInvalidArgument after): see LoopHooks. Hooks run in
@@ -209,6 +256,7 @@ class Node {
 
  private:
   friend class Responder;
+  friend class ShoutVerdict;
   struct Impl;
   explicit Node(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;

@@ -19,6 +19,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -57,13 +58,26 @@ struct CloseAction {  // the driver closes the socket; no on_closed is needed
 };
 using Action = std::variant<ConnectAction, SendAction, CloseAction>;
 
+// What an app that validates SHOUTs before they go on (register_app with
+// validate_shouts) says about one: pass it on, drop it, or drop it and
+// penalize the neighbour it came from (its misbehaviour score). kLater is
+// for handlers only: "I answer later" (shout_verdict); the core refuses it.
+enum class ShoutDecision : uint8_t { kForward, kDrop, kPenalize, kLater };
+
 // ---- events for applications
 struct ShoutEvent {
   AppId app;
-  PublicKey origin;
+  PublicKey origin;  // zero for a content-addressed SHOUT (it has none)
   uint64_t shout_id;
   PublicKey from;  // the neighbour it arrived from
   Bytes payload;
+  // Non-zero when the SHOUT waits for the app's verdict (shout_verdict)
+  // before it is passed on; 0 when it was passed on already.
+  uint64_t verdict = 0;
+  // Content-addressed (spec/overlay.md, "Content-addressed SHOUT"): named by
+  // content_id = BLAKE2b-256(payload), with no origin and no shout_id.
+  bool content_addressed = false;
+  Hash256 content_id{};
 };
 struct SpeakEvent {
   PublicKey from;
@@ -138,6 +152,15 @@ struct NodeStats {
   uint64_t prune_bytes_sent = 0;
   uint64_t grafts_answered = 0;  // SHOUTs sent because a peer GRAFTed
   uint64_t grafts_refused = 0;   // GRAFTed ids not held, sent before, or over the rate
+  // Validate before forward: SHOUTs held for an app's verdict, and how they
+  // ended (forwarded, dropped or penalized by the app, timed out, or not
+  // held at all because max_pending_shout_verdicts were waiting).
+  uint64_t shouts_held = 0;
+  uint64_t shout_verdicts_forwarded = 0;
+  uint64_t shout_verdicts_dropped = 0;
+  uint64_t shout_verdicts_penalized = 0;
+  uint64_t shout_verdicts_timed_out = 0;
+  uint64_t shout_verdicts_overflow = 0;
 };
 
 class NodeCore {
@@ -165,8 +188,10 @@ class NodeCore {
   // Adds a dialable address (e.g. a late bootstrap). Dialled on the next timer.
   void add_peer_address(const SocketAddress& address, std::optional<PublicKey> key);
   // Apps registered here get deliveries; WHISPER or SPEAK-with-ACK for any
-  // other app is answered NACK (SHOUTs for it are still relayed).
-  void register_app(AppId app);
+  // other app is answered NACK (SHOUTs for it are still relayed). With
+  // `validate_shouts`, a SHOUT for the app is delivered with a verdict id and
+  // passed on only once shout_verdict says kForward.
+  void register_app(AppId app, bool validate_shouts = false);
   void unregister_app(AppId app);
   // Closes every link and stops dialling.
   void shutdown(const std::string& reason);
@@ -178,8 +203,18 @@ class NodeCore {
   std::optional<int64_t> next_timer_us() const;
 
   // ---- application commands
-  // Broadcasts to every node. No completion: SHOUTs are never ACKed.
+  // Broadcasts to every node. No completion: SHOUTs are never ACKed. For a
+  // content_shout_apps app: content-addressed, unsigned; publishing a
+  // payload this node has seen sends it again to its links (their copies
+  // make them drop it as a duplicate), so an app can pass on later what it
+  // dropped before (a block that came before its predecessor).
   Result<void> shout(AppId app, ByteView payload, int64_t now_us);
+  // The app's verdict on the held SHOUT `verdict` (ShoutEvent::verdict):
+  // kForward passes it on now (eager links, announcements, flooding), kDrop
+  // forgets it, kPenalize forgets it and adds to the misbehaviour score of
+  // the link it came on. kNotFound when it is not held (verdict given
+  // already, or timed out: after shout_verdict_timeout_ms it counts as drop).
+  Result<void> shout_verdict(uint64_t verdict, ShoutDecision decision, int64_t now_us);
   // To one direct peer, or every direct peer when `to` is empty. With
   // `ack`, completes once each addressee ACKed (or with the first failure);
   // without, returns token 0 and no completion.
@@ -225,6 +260,7 @@ class NodeCore {
   size_t link_count() const { return links_.size(); }
   const NodeStats& stats() const { return stats_; }
   size_t seen_cache_size() const { return seen_.size(); }
+  size_t pending_shout_verdicts() const { return held_.size(); }
   // The epidemic broadcast tree's state (links, missing ids, stored SHOUTs).
   const BroadcastTree& broadcast_tree() const { return tree_; }
   const PeerBook& peer_book() const { return book_; }
@@ -252,11 +288,28 @@ class NodeCore {
   void handle_message(Link& l, Message&& m, int64_t now_us);
   void on_ack(Link& l, uint32_t id, uint8_t acked, Result<Bytes> result, int64_t now_us);
   void on_shout(Link& l, ShoutMsg&& s, int64_t now_us);
+  void on_content_shout(Link& l, ContentShoutMsg&& c, int64_t now_us);
+  // The SHOUT path shared by both forms. take_shout_token: the per-link
+  // rate limit. shout_duplicate: one seen before came again on `l`.
+  // must_hold_full: the app validates and no room is left to hold it.
+  // accept_shout: a new one (seen, verified): held for the app's verdict or
+  // passed on, then delivered. pass_on: to the next hops (tree or flood).
+  bool take_shout_token(Link& l, int64_t now_us);
+  void shout_duplicate(Link& l, AppId app, int64_t now_us);
+  bool must_hold_full(AppId app);
+  void accept_shout(Link& l, Message fwd, const SeenKey& key, bool forward, ShoutEvent event,
+                    int64_t now_us);
+  void pass_on(Message fwd, const SeenKey& key, LinkId from, bool forward, int64_t now_us);
+  bool content_mode(AppId app) const;
+  // Held SHOUTs whose verdict did not come in time count as drop.
+  void expire_verdicts(int64_t now_us);
+  // An app rejected a SHOUT as invalid: the neighbour that sent it pays.
+  void penalize_shout_sender(LinkId from, AppId app, int64_t now_us);
   // Broadcast tree: is `app` tree-mode here; pass a SHOUT on (eager links
   // get it, lazy ones an announcement); the control messages; and sending
   // what the tree asks for.
   bool tree_mode(AppId app) const;
-  void tree_forward(ShoutMsg fwd, const SeenKey& key, LinkId from, bool forward, int64_t now_us);
+  void tree_forward(Message fwd, const SeenKey& key, LinkId from, bool forward, int64_t now_us);
   void on_tree_control(Link& l, Message&& m, int64_t now_us);
   void drain_tree(int64_t now_us);
   void on_speak(Link& l, uint32_t id, SpeakMsg&& s, int64_t now_us);
@@ -345,6 +398,19 @@ class NodeCore {
   bool swept_closed_ = false;  // a link closed since the last sweep in flush()
   std::array<uint8_t, 32> x25519_secret_{};
   std::unordered_set<AppId> apps_;
+  std::unordered_set<AppId> validating_apps_;  // registered with validate_shouts
+  // SHOUTs waiting for their app's verdict, by verdict id. Ids rise and the
+  // timeout is one constant, so the first entry times out first. At most
+  // max_pending_shout_verdicts.
+  struct Held {
+    Message fwd;  // as it goes to the next hop (hops_left lowered)
+    SeenKey key;
+    LinkId from = 0;
+    bool forward = false;  // hops left to pass it on
+    int64_t deadline_us = 0;
+  };
+  std::map<uint64_t, Held> held_;
+  uint64_t last_verdict_ = 0;
   Bytes scratch_;  // reused encode buffer
   NodeStats stats_;
 };

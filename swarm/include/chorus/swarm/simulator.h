@@ -120,7 +120,9 @@ class Simulator {
   bool run_until(int64_t until_us);
 
   // Hooks. on_start: a core was made (add_node, restart): register apps here.
-  // on_event: an event polled from node n's core (in drain order).
+  // on_event: an event polled from node n's core (in drain order). It may
+  // call that core's shout_verdict (validate before forward); what that
+  // sends goes out in the same drain.
   std::function<void(NodeId, overlay::NodeCore&)> on_start;
   std::function<void(NodeId, overlay::Event&)> on_event;
 
