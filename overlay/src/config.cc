@@ -82,6 +82,10 @@ Result<void> OverlayConfig::validate() const {
     return invalid_argument(
         "relay_rate_per_s, relay_burst, max_relay_pending and relay_seen_entries must be positive");
   }
+  if (misbehaviour_limit <= 0 || misbehaviour_ban_ms <= 0 || max_bans == 0) {
+    return invalid_argument(
+        "misbehaviour_limit, misbehaviour_ban_ms and max_bans must be positive");
+  }
   return {};
 }
 
