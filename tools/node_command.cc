@@ -143,7 +143,9 @@ Runner add_node_command(CLI::App& cmd) {
         std::cout << ": " << line << std::endl;
         if (w.is_request) {
           std::string echo = "echo: " + line;
-          r.reply(Bytes(echo.begin(), echo.end()), /*encrypt=*/true);
+          if (auto sent = r.reply(Bytes(echo.begin(), echo.end()), /*encrypt=*/true); !sent) {
+            std::cerr << "response not sent: " << sent.error().to_string() << std::endl;
+          }
         }
       };
       if (auto r = (*node)->register_app(kTextApp, std::move(text)); !r) {
