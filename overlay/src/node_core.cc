@@ -26,6 +26,12 @@ constexpr uint8_t kBroadcastTreeVersion = 1;
 constexpr size_t kBoxOverhead = crypto_box_NONCEBYTES + crypto_box_MACBYTES;
 constexpr size_t kKeyBytes = 32;             // an Ed25519 public key: a node's address
 constexpr size_t kMaxMessageOverhead = 256;  // header + largest fixed body + box, rounded up
+// Misbehaviour points (spec/overlay.md, "Links"), against misbehaviour_limit
+// (default 100). An unknown opcode may be a newer peer: it takes 100 of them
+// to close the link. A malformed relay or peer-exchange message is a broken
+// or hostile peer: 20 of them.
+constexpr int kScoreUnknownOpcode = 1;
+constexpr int kScoreMalformedMessage = 5;
 // group_left_: the top bit marks a SPEAK-to-all that already completed with a failure.
 constexpr size_t kGroupFailed = size_t{1} << (sizeof(size_t) * 8 - 1);
 
@@ -485,7 +491,7 @@ void NodeCore::handle_message(Link& l, Message&& m, int64_t now_us) {
   } else if (auto* unknown = std::get_if<UnknownMsg>(&m.body)) {
     send_nack(l, id, unknown->opcode, NackCode::kUnknownOpcode,
               "unknown opcode " + std::to_string(unknown->opcode), {}, now_us);
-    misbehaved(l, 1, "unknown opcode", now_us);
+    misbehaved(l, kScoreUnknownOpcode, "unknown opcode", now_us);
   }
 }
 
@@ -778,7 +784,7 @@ void NodeCore::on_relay_request(Link& l, uint32_t id, WhisperMsg&& w, int64_t no
     return refuse(NackCode::kRelayOff, "only end-to-end encrypted WHISPERs are relayed");
   }
   if (w.payload.size() < kKeyBytes + kBoxOverhead) {
-    misbehaved(l, 5, "malformed relay WHISPER", now_us);
+    misbehaved(l, kScoreMalformedMessage, "malformed relay WHISPER", now_us);
     if (l.closed) return;
     return refuse(NackCode::kUnspecified, "malformed: shorter than a key and a box");
   }
@@ -869,7 +875,7 @@ void NodeCore::end_relays_of(LinkId link, const std::string& reason, int64_t now
 void NodeCore::on_relayed(Link& l, uint32_t id, WhisperMsg&& w, int64_t now_us) {
   const uint8_t whisper = static_cast<uint8_t>(Opcode::kWhisper);
   if (!(w.flags & kWhisperEncrypted) || w.payload.size() < kKeyBytes + kBoxOverhead) {
-    misbehaved(l, 5, "malformed relayed WHISPER", now_us);
+    misbehaved(l, kScoreMalformedMessage, "malformed relayed WHISPER", now_us);
     if (l.closed) return;
     send_nack(l, id, whisper, NackCode::kUnspecified,
               "malformed relayed WHISPER (not encrypted, or shorter than a key and a box)", {},
@@ -954,7 +960,7 @@ void NodeCore::send_peer_exchange(Link& l, int64_t now_us) {
 void NodeCore::on_peer_exchange(Link& l, ByteView payload, int64_t now_us) {
   ByteReader r(payload);
   uint8_t count = 0;
-  if (!r.u8(count)) return misbehaved(l, 5, "empty peer exchange", now_us);
+  if (!r.u8(count)) return misbehaved(l, kScoreMalformedMessage, "empty peer exchange", now_us);
   for (size_t i = 0; i < count && i < config_.peer_exchange_entries; ++i) {
     PublicKey key{};
     uint8_t family = 0;
@@ -962,7 +968,7 @@ void NodeCore::on_peer_exchange(Link& l, ByteView payload, int64_t now_us) {
     uint16_t port = 0;
     if (!r.array(key) || !r.u8(family) || (family != 4 && family != 6) ||
         !r.bytes(family == 4 ? 4 : 16, addr) || !r.u16(port)) {
-      return misbehaved(l, 5, "malformed peer exchange", now_us);
+      return misbehaved(l, kScoreMalformedMessage, "malformed peer exchange", now_us);
     }
     if (key == identity_.public_key() || port == 0) continue;
     char text[INET6_ADDRSTRLEN] = {};
