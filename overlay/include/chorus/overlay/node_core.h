@@ -5,7 +5,8 @@
 // libuv Node, or a simulator) feeds it:
 //   inputs   on_accepted / on_connected / on_connect_failed / on_bytes /
 //            on_sent / on_closed / on_timer, each with the current time;
-//   commands shout / speak / whisper / request / respond / ping / forward_speak.
+//   commands shout / speak / whisper / request / respond / reject / ping /
+//            forward_speak, and peer control: penalize / ban / unban / disconnect.
 // and drains, after every input or command, in this order:
 //   1. flush(now)            seals queued messages into frames;
 //   2. poll_action()         until false: connect, send, close;
