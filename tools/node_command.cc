@@ -21,6 +21,7 @@ Runner add_node_command(CLI::App& cmd) {
     size_t max_outbound = 8;
     size_t max_inbound = 64;
     size_t max_frame_bytes = 1 << 20;
+    std::string network;
     std::string compression = "default";
     std::string preferred_compression;
     size_t compression_threshold = overlay::OverlayConfig{}.compression_threshold_bytes;
@@ -38,6 +39,8 @@ Runner add_node_command(CLI::App& cmd) {
   cmd.add_option("--max-inbound", args->max_inbound, "inbound link cap")->capture_default_str();
   cmd.add_option("--max-frame-bytes", args->max_frame_bytes, "largest frame accepted")
       ->capture_default_str();
+  cmd.add_option("--network", args->network,
+                 "network id: only nodes with the same id link (empty: the default network)");
 
   cmd.add_option("--compression", args->compression,
                  "codecs to offer, in order of preference (e.g. snappy,zlib), 'none' or 'default'")
@@ -79,6 +82,7 @@ Runner add_node_command(CLI::App& cmd) {
     opts.overlay.max_outbound_links = args->max_outbound;
     opts.overlay.max_inbound_links = args->max_inbound;
     opts.overlay.max_frame_bytes = args->max_frame_bytes;
+    opts.overlay.network_id = args->network;
     opts.overlay.max_send_queue_bytes =
         std::max(opts.overlay.max_send_queue_bytes, 2 * args->max_frame_bytes);
     for (const auto& b : args->bootstrap) {
@@ -143,7 +147,9 @@ Runner add_node_command(CLI::App& cmd) {
         std::cout << ": " << line << std::endl;
         if (w.is_request) {
           std::string echo = "echo: " + line;
-          r.reply(Bytes(echo.begin(), echo.end()), /*encrypt=*/true);
+          if (auto sent = r.reply(Bytes(echo.begin(), echo.end()), /*encrypt=*/true); !sent) {
+            std::cerr << "response not sent: " << sent.error().to_string() << std::endl;
+          }
         }
       };
       if (auto r = (*node)->register_app(kTextApp, std::move(text)); !r) {

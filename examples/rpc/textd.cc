@@ -121,7 +121,11 @@ int main(int argc, char** argv) {
   handlers.on_whisper = [](const WhisperInfo& info, Responder responder) {
     if (!info.is_request) return;  // this protocol is requests only
     Bytes response = handle(info.payload);
-    responder.reply(std::move(response));  // may also be kept and answered later
+    // May also be kept and answered later; fails once the node has stopped.
+    if (auto sent = responder.reply(std::move(response)); !sent) {
+      say("response not sent: " + sent.error().to_string());
+      return;
+    }
     say("served " + std::string(op_name(info.payload.empty() ? 0 : info.payload[0])) + " for " +
         address_to_text(info.from).substr(0, 12));
     std::lock_guard lock(mu);

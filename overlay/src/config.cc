@@ -86,6 +86,10 @@ Result<void> OverlayConfig::validate() const {
     return invalid_argument(
         "max_pending_shout_verdicts and shout_verdict_timeout_ms must be positive");
   }
+  if (misbehaviour_limit <= 0 || misbehaviour_ban_ms <= 0 || max_bans == 0) {
+    return invalid_argument(
+        "misbehaviour_limit, misbehaviour_ban_ms and max_bans must be positive");
+  }
   return {};
 }
 

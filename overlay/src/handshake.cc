@@ -12,8 +12,22 @@ namespace {
 constexpr std::array<uint8_t, 4> kMagic = {'C', 'H', 'R', 'S'};
 constexpr std::string_view kTranscriptContext = "chorus/handshake/v1";
 constexpr std::string_view kAuthContext = "chorus/handshake/auth/v1";
+constexpr std::string_view kNetworkContext = "chorus/network/v1";
+constexpr size_t kVersionOffset = 4;        // after the magic
+constexpr size_t kEphemeralKeyOffset = 38;  // magic, version, flags, static key
 
 }  // namespace
+
+Hash256 network_tag(std::string_view network_id) {
+  Hash256 out{};
+  crypto_generichash_state st;
+  crypto_generichash_init(&st, nullptr, 0, out.size());
+  crypto_generichash_update(&st, as_bytes(kNetworkContext).data(), kNetworkContext.size());
+  crypto_generichash_update(&st, reinterpret_cast<const uint8_t*>(network_id.data()),
+                            network_id.size());
+  crypto_generichash_final(&st, out.data(), out.size());
+  return out;
+}
 
 Bytes encode_hello(const Hello& h) {
   Bytes out;
@@ -25,11 +39,14 @@ Bytes encode_hello(const Hello& h) {
   w.array(h.static_key);
   w.array(h.ephemeral_key);
   w.u16(h.listen_port);
+  w.array(h.network);
   return out;
 }
 
 Result<Hello> decode_hello(ByteView in) {
-  if (in.size() != kHelloBytes) return malformed("HELLO must be 72 bytes");
+  if (in.size() != kHelloBytes) {
+    return malformed("HELLO must be " + std::to_string(kHelloBytes) + " bytes");
+  }
   ByteReader r(in);
   std::array<uint8_t, 4> magic{};
   Hello h;
@@ -40,14 +57,16 @@ Result<Hello> decode_hello(ByteView in) {
   r.array(h.static_key);
   r.array(h.ephemeral_key);
   r.u16(h.listen_port);
+  r.array(h.network);
   return h;
 }
 
 Handshake::Handshake(const Identity& self, Role role, uint16_t listen_port, Random& random,
-                     uint8_t flags)
-    : self_(self), role_(role), own_flags_(flags) {
+                     uint8_t flags, const Hash256& network, PeerCheck check)
+    : self_(self), role_(role), own_flags_(flags), network_(network), check_(std::move(check)) {
   Hello h;
   h.flags = flags;
+  h.network = network;
   h.static_key = self.public_key();
   h.listen_port = listen_port;
   std::array<uint8_t, crypto_kx_SEEDBYTES> seed{};
@@ -74,6 +93,12 @@ Bytes Handshake::take_output() {
 }
 
 Result<size_t> Handshake::on_bytes(ByteView in) {
+  auto r = consume(in);
+  if (!r && refusal_ == Refusal::kNone) refusal_ = Refusal::kOther;
+  return r;
+}
+
+Result<size_t> Handshake::consume(ByteView in) {
   size_t used = 0;
   while (state_ != State::kDone) {
     size_t want = state_ == State::kWaitHello ? kHelloBytes : kAuthBytes;
@@ -89,6 +114,12 @@ Result<size_t> Handshake::on_bytes(ByteView in) {
     size_t take = std::min(want - pending_.size(), in.size() - used);
     pending_.insert(pending_.end(), in.begin() + used, in.begin() + used + take);
     used += take;
+    // The version byte decides the HELLO's length: refuse another version
+    // at once rather than wait for bytes an older peer never sends.
+    if (state_ == State::kWaitHello && pending_.size() > kVersionOffset &&
+        pending_[kVersionOffset] != kProtocolVersion) {
+      return wrong_version(pending_[kVersionOffset]);
+    }
     if (pending_.size() < want) break;
     Bytes msg = std::exchange(pending_, {});
     auto r = state_ == State::kWaitHello ? on_hello(msg) : on_auth(msg);
@@ -100,12 +131,22 @@ Result<size_t> Handshake::on_bytes(ByteView in) {
 Result<void> Handshake::on_hello(ByteView bytes) {
   auto hello = decode_hello(bytes);
   if (!hello) return hello.error();
-  if (hello->version != kProtocolVersion) {
-    return protocol_error("wrong version: peer speaks " + std::to_string(hello->version) +
-                          ", we speak " + std::to_string(kProtocolVersion));
+  if (hello->version != kProtocolVersion) return wrong_version(hello->version);
+  peer_hello_ = *hello;  // also when refused below: the caller may look at it
+  if (hello->static_key == self_.public_key()) {
+    refusal_ = Refusal::kSelf;
+    return protocol_error("connection to self");
   }
-  if (hello->static_key == self_.public_key()) return protocol_error("connection to self");
-  peer_hello_ = *hello;
+  if (hello->network != network_) {
+    refusal_ = Refusal::kNetworkMismatch;
+    return protocol_error("network id mismatch");
+  }
+  if (check_) {
+    if (auto ok = check_(hello->static_key); !ok) {
+      refusal_ = Refusal::kPeerCheck;
+      return ok.error();
+    }
+  }
   peer_hello_raw_ = Bytes(bytes.begin(), bytes.end());
 
   const Bytes& hi = role_ == Role::kInitiator ? own_hello_ : peer_hello_raw_;
@@ -117,12 +158,13 @@ Result<void> Handshake::on_hello(ByteView bytes) {
   crypto_generichash_update(&st, hr.data(), hr.size());
   crypto_generichash_final(&st, transcript_.data(), transcript_.size());
 
-  int rc =
-      role_ == Role::kInitiator
-          ? crypto_kx_client_session_keys(keys_.rx.data(), keys_.tx.data(), own_hello_.data() + 38,
-                                          eph_secret_.data(), peer_hello_.ephemeral_key.data())
-          : crypto_kx_server_session_keys(keys_.rx.data(), keys_.tx.data(), own_hello_.data() + 38,
-                                          eph_secret_.data(), peer_hello_.ephemeral_key.data());
+  int rc = role_ == Role::kInitiator
+               ? crypto_kx_client_session_keys(keys_.rx.data(), keys_.tx.data(),
+                                               own_hello_.data() + kEphemeralKeyOffset,
+                                               eph_secret_.data(), peer_hello_.ephemeral_key.data())
+               : crypto_kx_server_session_keys(
+                     keys_.rx.data(), keys_.tx.data(), own_hello_.data() + kEphemeralKeyOffset,
+                     eph_secret_.data(), peer_hello_.ephemeral_key.data());
   sodium_memzero(eph_secret_.data(), eph_secret_.size());
   if (rc != 0) return protocol_error("peer's ephemeral key is weak (low order)");
 
@@ -141,6 +183,11 @@ Result<void> Handshake::on_auth(ByteView bytes) {
   }
   state_ = State::kDone;
   return {};
+}
+
+Error Handshake::wrong_version(uint8_t theirs) {
+  return protocol_error("wrong version: peer speaks " + std::to_string(theirs) + ", we speak " +
+                        std::to_string(kProtocolVersion));
 }
 
 Bytes Handshake::auth_message(Role signer) const {

@@ -50,6 +50,16 @@ int to_sockaddr(const SocketAddress& a, sockaddr_storage& ss) {
 
 }  // namespace
 
+namespace detail {
+// The weak handle of Responders: it outlives the node only as long as some
+// Responder holds it, and `node` turns null when the node is destroyed (a
+// Responder holds `mu` while it uses the node, so the node waits for it).
+struct NodeAnchor {
+  std::mutex mu;
+  Node* node = nullptr;
+};
+}  // namespace detail
+
 struct Node::Impl {
   struct Conn {
     uv_tcp_t tcp;
@@ -69,6 +79,7 @@ struct Node::Impl {
   };
 
   Node* owner = nullptr;
+  std::shared_ptr<detail::NodeAnchor> anchor = std::make_shared<detail::NodeAnchor>();
   NodeOptions options;
   Identity identity;
   std::shared_ptr<spdlog::logger> log;
@@ -246,13 +257,14 @@ struct Node::Impl {
       }
     } else if (auto* w = std::get_if<WhisperEvent>(&e)) {
       auto it = apps.find(w->app);
+      Responder r;
+      if (w->is_request) r = Responder(anchor, w->app, w->from, w->request_id, w->link);
       if (it != apps.end() && it->second.on_whisper) {
-        Responder r;
-        if (w->is_request) r = Responder(owner, w->app, w->from, w->request_id, w->link);
         it->second.on_whisper(WhisperInfo{w->app, w->from, w->payload, w->encrypted, w->is_request,
                                           w->relay ? &*w->relay : nullptr},
                               std::move(r));
       }
+      // Without a handler, `r` is dropped here: the requester gets its NACK.
     } else if (auto* c = std::get_if<CompletionEvent>(&e)) {
       auto it = callbacks.find(c->token);
       if (it == callbacks.end()) return;
@@ -289,6 +301,43 @@ struct Node::Impl {
       return;
     }
     callbacks[*r] = std::move(fn);
+  }
+
+  // A Responder's answer. On the loop thread it is sent at once (the core's
+  // errors come back); off it, it is queued unless the node is stopping.
+  Result<void> respond(AppId app, const PublicKey& to, uint32_t id, LinkId link, Bytes payload,
+                       bool encrypt) {
+    if (std::this_thread::get_id() == loop_id) {
+      return core->respond(app, to, id, payload, encrypt, now_us(), link);
+    }
+    {
+      std::lock_guard<std::mutex> g(mu);
+      if (stopping || !started) return cancelled("node stopped");
+    }
+    run_on_loop([this, app, to, id, link, p = std::move(payload), encrypt] {
+      auto r = core->respond(app, to, id, p, encrypt, now_us(), link);
+      if (!r) log->info("response not sent: {}", r.error().to_string());
+    });
+    return {};
+  }
+
+  // A Responder dropped unanswered: NACK code 9 to the requester.
+  void refuse_request(AppId app, const PublicKey& to, uint32_t id, LinkId link) {
+    auto fn = [this, app, to, id, link] {
+      auto r = core->reject(to, id, link, NackCode::kNoResponse,
+                            "request dropped unanswered by app " + std::to_string(app), now_us());
+      if (!r) log->debug("unanswered request not refused: {}", r.error().to_string());
+    };
+    if (std::this_thread::get_id() == loop_id) return fn();
+    run_on_loop(std::move(fn), /*droppable=*/true);
+  }
+
+  // Runs a peer-control call of the core on the loop; `done` gets its result.
+  void control(std::function<Result<void>()> op, DoneCallback done) {
+    run_on_loop([this, op = std::move(op), done = std::move(done)]() mutable {
+      auto r = op();
+      if (done) deferred.push_back([r, done = std::move(done)] { done(r); });
+    });
   }
 
   // `droppable` (post): dropped once stop() began. Commands are not: after
@@ -477,6 +526,7 @@ struct Node::Impl {
 
 Node::Node(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {
   impl_->owner = this;
+  impl_->anchor->node = this;
 }
 
 Result<std::unique_ptr<Node>> Node::create(NodeOptions options) {
@@ -502,6 +552,12 @@ Result<std::unique_ptr<Node>> Node::create(NodeOptions options) {
 }
 
 Node::~Node() {
+  {
+    // Responders kept by the app from now on answer kCancelled; one in
+    // the middle of a call finishes it first.
+    std::lock_guard<std::mutex> g(impl_->anchor->mu);
+    impl_->anchor->node = nullptr;
+  }
   stop();
 }
 
@@ -676,6 +732,65 @@ Result<void> Node::register_app(AppId app, AppHandlers handlers) {
   return {};
 }
 
+Result<void> Node::unregister_app(AppId app) {
+  Impl& m = *impl_;
+  {
+    std::lock_guard<std::mutex> g(m.mu);
+    if (!m.started) {
+      if (m.apps.erase(app) == 0) return not_found("app id not registered");
+      return {};
+    }
+  }
+  auto done = std::make_shared<std::promise<Result<void>>>();
+  auto fut = done->get_future();
+  m.run_on_loop([&m, app, done] {
+    auto it = m.apps.find(app);
+    if (it == m.apps.end()) {
+      done->set_value(not_found("app id not registered"));
+      return;
+    }
+    // One of its handlers may be running (and calling this): keep the
+    // handlers where they are until it has returned, then destroy them.
+    auto handlers = std::make_shared<decltype(m.apps)::node_type>(m.apps.extract(it));
+    m.deferred.push_back([handlers] {});
+    m.core->unregister_app(app);
+    done->set_value(Result<void>());
+  });
+  if (fut.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
+    return cancelled("node stopped before the app was unregistered");
+  }
+  return fut.get();
+}
+
+void Node::penalize(const PublicKey& peer, int score, std::string reason, DoneCallback done) {
+  impl_->control(
+      [m = impl_.get(), peer, score, reason = std::move(reason)] {
+        return m->core->penalize(peer, score, reason, now_us());
+      },
+      std::move(done));
+}
+
+void Node::ban(const PublicKey& peer, int64_t duration_ms, DoneCallback done) {
+  impl_->control(
+      [m = impl_.get(), peer, duration_ms] {
+        return m->core->ban(peer, duration_ms, "by the application", now_us());
+      },
+      std::move(done));
+}
+
+void Node::unban(const PublicKey& peer, DoneCallback done) {
+  impl_->control([m = impl_.get(), peer] { return m->core->unban(peer, now_us()); },
+                 std::move(done));
+}
+
+void Node::disconnect(const PublicKey& peer, std::string reason, DoneCallback done) {
+  impl_->control(
+      [m = impl_.get(), peer, reason = std::move(reason)] {
+        return m->core->disconnect(peer, reason, now_us());
+      },
+      std::move(done));
+}
+
 void Node::on_peer(PeerCallback callback) {
   impl_->run_on_loop(
       [m = impl_.get(), cb = std::move(callback)]() mutable { m->peer_callback = std::move(cb); });
@@ -783,14 +898,55 @@ void Node::ping(const PublicKey& to, PingCallback done) {
   });
 }
 
-void Responder::reply(Bytes payload, bool encrypt) {
-  if (!node_) return;
-  Node* node = std::exchange(node_, nullptr);
-  node->impl_->run_on_loop([m = node->impl_.get(), app = app_, to = to_, id = id_, link = link_,
-                            p = std::move(payload), encrypt] {
-    auto r = m->core->respond(app, to, id, p, encrypt, now_us(), link);
-    if (!r) m->log->info("response not sent: {}", r.error().to_string());
-  });
+Responder::Responder(Responder&& other) noexcept
+    : node_(std::move(other.node_)),
+      app_(other.app_),
+      to_(other.to_),
+      id_(other.id_),
+      link_(other.link_),
+      armed_(std::exchange(other.armed_, false)),
+      answered_(other.answered_) {}
+
+Responder& Responder::operator=(Responder&& other) noexcept {
+  if (this != &other) {
+    drop();
+    node_ = std::move(other.node_);
+    app_ = other.app_;
+    to_ = other.to_;
+    id_ = other.id_;
+    link_ = other.link_;
+    armed_ = std::exchange(other.armed_, false);
+    answered_ = other.answered_;
+  }
+  return *this;
+}
+
+Responder::~Responder() {
+  drop();
+}
+
+Result<void> Responder::reply(Bytes payload, bool encrypt) {
+  if (!armed_) return invalid_argument(answered_ ? "request already answered" : "not a request");
+  armed_ = false;
+  answered_ = true;
+  auto anchor = node_.lock();
+  if (!anchor) return cancelled("node destroyed");
+  std::lock_guard<std::mutex> g(anchor->mu);
+  if (!anchor->node) return cancelled("node destroyed");
+  return anchor->node->impl_->respond(app_, to_, id_, link_, std::move(payload), encrypt);
+}
+
+void Responder::drop() noexcept {
+  if (!armed_) return;
+  armed_ = false;
+  auto anchor = node_.lock();
+  if (!anchor) return;
+  std::lock_guard<std::mutex> g(anchor->mu);
+  if (!anchor->node) return;
+  try {
+    anchor->node->impl_->refuse_request(app_, to_, id_, link_);
+  } catch (...) {  // out of memory: the requester times out instead
+  }
 }
 
 void ShoutVerdict::resolve(ShoutDecision decision) {

@@ -32,6 +32,12 @@ constexpr int kRejectedShoutScore = 10;
 constexpr size_t kBoxOverhead = crypto_box_NONCEBYTES + crypto_box_MACBYTES;
 constexpr size_t kKeyBytes = 32;             // an Ed25519 public key: a node's address
 constexpr size_t kMaxMessageOverhead = 256;  // header + largest fixed body + box, rounded up
+// Misbehaviour points (spec/overlay.md, "Links"), against misbehaviour_limit
+// (default 100). An unknown opcode may be a newer peer: it takes 100 of them
+// to close the link. A malformed relay or peer-exchange message is a broken
+// or hostile peer: 20 of them.
+constexpr int kScoreUnknownOpcode = 1;
+constexpr int kScoreMalformedMessage = 5;
 // group_left_: the top bit marks a SPEAK-to-all that already completed with a failure.
 constexpr size_t kGroupFailed = size_t{1} << (sizeof(size_t) * 8 - 1);
 
@@ -155,6 +161,7 @@ NodeCore::NodeCore(Identity identity, OverlayConfig config, int64_t now_us)
       relay_seen_(config_.relay_seen_entries, ms_to_us(config_.seen_cache_age_ms)) {
   if (sodium_init() < 0) std::abort();
   x25519_secret_ = identity_.x25519_secret();
+  network_ = network_tag(config_.network_id);
   for (const auto& a : config_.bootstrap) book_.add(a, std::nullopt, true, random_);
   next_maintain_us_ = now_us;
   next_exchange_us_ = now_us + ms_to_us(config_.peer_exchange_interval_ms);
@@ -251,7 +258,8 @@ void NodeCore::start_handshake(Link& l) {
   l.state = Link::State::kHandshaking;
   l.handshake = std::make_unique<Handshake>(
       identity_, l.outbound ? Role::kInitiator : Role::kResponder, config_.listen_port, random_,
-      config_.allow_aes_gcm && aes_gcm_available() ? kHelloAesGcm : 0);
+      config_.allow_aes_gcm && aes_gcm_available() ? kHelloAesGcm : 0, network_,
+      [this](const PublicKey& peer) { return check_peer(peer); });
   Bytes hello = l.handshake->take_output();
   l.out.insert(l.out.end(), hello.begin(), hello.end());
   mark_dirty(l);
@@ -268,6 +276,7 @@ void NodeCore::on_bytes(LinkId link, std::span<uint8_t> data, int64_t now_us) {
   Link* l = find(link);
   if (!l || l->state == Link::State::kConnecting) return;
   if (l->state == Link::State::kHandshaking) {
+    input_now_us_ = now_us;
     auto used = l->handshake->on_bytes(data);
     Bytes reply = l->handshake->take_output();
     if (!reply.empty()) {
@@ -276,7 +285,22 @@ void NodeCore::on_bytes(LinkId link, std::span<uint8_t> data, int64_t now_us) {
     }
     if (!used) {
       ++stats_.links_refused;
-      if (used.error().message() == "connection to self") book_.forbid(l->remote);
+      switch (l->handshake->refusal()) {
+        case Refusal::kSelf:
+          book_.forbid(l->remote);
+          break;
+        case Refusal::kPeerCheck:
+          // A banned key: no redial of this address until its ban ends.
+          ++stats_.banned_refused;
+          if (l->outbound) {
+            l->penalize_on_close = false;
+            auto ban = bans_.find(l->handshake->peer_hello().static_key);
+            if (ban != bans_.end()) book_.defer(l->remote, ban->second);
+          }
+          break;
+        default:
+          break;
+      }
       close_link(*l, "handshake: " + used.error().message(), true, now_us);
       return;
     }
@@ -290,6 +314,12 @@ void NodeCore::on_bytes(LinkId link, std::span<uint8_t> data, int64_t now_us) {
 
 void NodeCore::established(Link& l, int64_t now_us) {
   const Hello& hello = l.handshake->peer_hello();
+  if (is_banned(hello.static_key, now_us)) {  // banned between its HELLO and its AUTH
+    ++stats_.banned_refused;
+    l.penalize_on_close = false;
+    close_link(l, "peer is banned", true, now_us);
+    return;
+  }
   l.peer = hello.static_key;
   l.peer_listen_port = hello.listen_port;
   auto dup = by_key_.find(l.peer);
@@ -480,7 +510,7 @@ void NodeCore::handle_message(Link& l, Message&& m, int64_t now_us) {
   } else if (auto* unknown = std::get_if<UnknownMsg>(&m.body)) {
     send_nack(l, id, unknown->opcode, NackCode::kUnknownOpcode,
               "unknown opcode " + std::to_string(unknown->opcode), {}, now_us);
-    misbehaved(l, 1, "unknown opcode", now_us);
+    misbehaved(l, kScoreUnknownOpcode, "unknown opcode", now_us);
   }
 }
 
@@ -909,7 +939,7 @@ void NodeCore::on_relay_request(Link& l, uint32_t id, WhisperMsg&& w, int64_t no
     return refuse(NackCode::kRelayOff, "only end-to-end encrypted WHISPERs are relayed");
   }
   if (w.payload.size() < kKeyBytes + kBoxOverhead) {
-    misbehaved(l, 5, "malformed relay WHISPER", now_us);
+    misbehaved(l, kScoreMalformedMessage, "malformed relay WHISPER", now_us);
     if (l.closed) return;
     return refuse(NackCode::kUnspecified, "malformed: shorter than a key and a box");
   }
@@ -1000,7 +1030,7 @@ void NodeCore::end_relays_of(LinkId link, const std::string& reason, int64_t now
 void NodeCore::on_relayed(Link& l, uint32_t id, WhisperMsg&& w, int64_t now_us) {
   const uint8_t whisper = static_cast<uint8_t>(Opcode::kWhisper);
   if (!(w.flags & kWhisperEncrypted) || w.payload.size() < kKeyBytes + kBoxOverhead) {
-    misbehaved(l, 5, "malformed relayed WHISPER", now_us);
+    misbehaved(l, kScoreMalformedMessage, "malformed relayed WHISPER", now_us);
     if (l.closed) return;
     send_nack(l, id, whisper, NackCode::kUnspecified,
               "malformed relayed WHISPER (not encrypted, or shorter than a key and a box)", {},
@@ -1085,7 +1115,7 @@ void NodeCore::send_peer_exchange(Link& l, int64_t now_us) {
 void NodeCore::on_peer_exchange(Link& l, ByteView payload, int64_t now_us) {
   ByteReader r(payload);
   uint8_t count = 0;
-  if (!r.u8(count)) return misbehaved(l, 5, "empty peer exchange", now_us);
+  if (!r.u8(count)) return misbehaved(l, kScoreMalformedMessage, "empty peer exchange", now_us);
   for (size_t i = 0; i < count && i < config_.peer_exchange_entries; ++i) {
     PublicKey key{};
     uint8_t family = 0;
@@ -1093,7 +1123,7 @@ void NodeCore::on_peer_exchange(Link& l, ByteView payload, int64_t now_us) {
     uint16_t port = 0;
     if (!r.array(key) || !r.u8(family) || (family != 4 && family != 6) ||
         !r.bytes(family == 4 ? 4 : 16, addr) || !r.u16(port)) {
-      return misbehaved(l, 5, "malformed peer exchange", now_us);
+      return misbehaved(l, kScoreMalformedMessage, "malformed peer exchange", now_us);
     }
     if (key == identity_.public_key() || port == 0) continue;
     char text[INET6_ADDRSTRLEN] = {};
@@ -1406,8 +1436,89 @@ void NodeCore::misbehaved(Link& l, int score, const std::string& why, int64_t no
   if (l.misbehaviour >= config_.misbehaviour_limit) {
     // Keep away from it for a while: it may be hostile, not just broken.
     book_.defer(l.remote, now_us + ms_to_us(config_.reconnect_max_ms));
-    close_link(l, why, true, now_us);
+    // A score lives on its link; the ban outlives it, so reconnecting (even
+    // from another address) does not wipe the slate. Only an authenticated
+    // key is banned: misbehaviour is counted on established links alone.
+    const bool authenticated = l.state == Link::State::kEstablished;
+    close_link(l, why, true, now_us);  // first: the close reason is `why`
+    if (authenticated) (void)ban(l.peer, config_.misbehaviour_ban_ms, why, now_us);
   }
+}
+
+Result<void> NodeCore::check_peer(const PublicKey& peer) const {
+  if (is_banned(peer, input_now_us_)) return refused("peer is banned");
+  return {};
+}
+
+bool NodeCore::is_banned(const PublicKey& peer, int64_t now_us) const {
+  auto it = bans_.find(peer);
+  return it != bans_.end() && it->second > now_us;
+}
+
+Result<void> NodeCore::ban(const PublicKey& peer, int64_t duration_ms, const std::string& reason,
+                           int64_t now_us) {
+  if (shut_down_) return cancelled("node is shut down");
+  if (peer == identity_.public_key()) return invalid_argument("cannot ban our own key");
+  if (duration_ms <= 0) return invalid_argument("ban duration must be positive");
+  const int64_t until =
+      duration_ms > (INT64_MAX - now_us) / 1000 ? INT64_MAX : now_us + ms_to_us(duration_ms);
+  auto it = bans_.find(peer);
+  if (it == bans_.end() && bans_.size() >= config_.max_bans) {
+    // Full: the ban that would end first makes room (expired ones first of all).
+    auto first = std::min_element(bans_.begin(), bans_.end(),
+                                  [](const auto& a, const auto& b) { return a.second < b.second; });
+    bans_.erase(first);
+  }
+  bans_[peer] = until;
+  ++stats_.bans;
+  std::vector<Link*> victims;
+  for (auto& [id, l] : links_) {
+    if (!l->closed && l->state == Link::State::kEstablished && l->peer == peer) {
+      victims.push_back(l.get());
+    }
+  }
+  for (Link* l : victims) {
+    l->penalize_on_close = false;
+    if (l->outbound) book_.defer(l->remote, until);
+    close_link(*l, "banned: " + reason, true, now_us);
+  }
+  return {};
+}
+
+Result<void> NodeCore::unban(const PublicKey& peer, int64_t now_us) {
+  if (shut_down_) return cancelled("node is shut down");
+  auto it = bans_.find(peer);
+  if (it == bans_.end() || it->second <= now_us) return not_found("peer is not banned");
+  bans_.erase(it);
+  return {};
+}
+
+Result<void> NodeCore::penalize(const PublicKey& peer, int score, const std::string& reason,
+                                int64_t now_us) {
+  if (shut_down_) return cancelled("node is shut down");
+  if (score <= 0) return invalid_argument("penalty score must be positive");
+  auto it = by_key_.find(peer);
+  if (it == by_key_.end()) return not_found("no direct link to " + address_to_text(peer));
+  misbehaved(*links_[it->second], score, reason, now_us);
+  return {};
+}
+
+Result<void> NodeCore::disconnect(const PublicKey& peer, const std::string& reason,
+                                  int64_t now_us) {
+  if (shut_down_) return cancelled("node is shut down");
+  std::vector<Link*> victims;
+  for (auto& [id, l] : links_) {
+    if (!l->closed && l->state == Link::State::kEstablished && l->peer == peer) {
+      victims.push_back(l.get());
+    }
+  }
+  if (victims.empty()) return not_found("no direct link to " + address_to_text(peer));
+  for (Link* l : victims) {
+    l->penalize_on_close = false;
+    if (l->outbound) book_.defer(l->remote, now_us + ms_to_us(config_.reconnect_max_ms));
+    close_link(*l, reason, true, now_us);
+  }
+  return {};
 }
 
 void NodeCore::complete(Token token, Result<Bytes> result, int64_t rtt_us) {
@@ -1613,6 +1724,7 @@ Result<Token> NodeCore::connect(const SocketAddress& address, const PublicKey& k
                                 int64_t now_us) {
   if (shut_down_) return cancelled("node is shut down");
   if (key == identity_.public_key()) return invalid_argument("cannot connect to ourselves");
+  if (is_banned(key, now_us)) return refused("peer is banned");
   if (connect_waits_.size() >= config_.max_pending_requests) {
     return limit_exceeded("too many connects in flight (max_pending_requests)");
   }
@@ -1690,6 +1802,20 @@ Result<void> NodeCore::respond(AppId app, const PublicKey& to, uint32_t request_
   return {};
 }
 
+Result<void> NodeCore::reject(const PublicKey& to, uint32_t request_id, LinkId via, NackCode code,
+                              const std::string& reason, int64_t now_us) {
+  if (shut_down_) return cancelled("node is shut down");
+  Link* l = via ? find(via) : nullptr;
+  if (!l || l->state != Link::State::kEstablished) {
+    return not_found("the link the request came on is closed");
+  }
+  if (l->peer != to) {
+    return invalid_argument("a relayed request cannot be refused; it times out at its origin");
+  }
+  send_nack(*l, request_id, static_cast<uint8_t>(Opcode::kWhisper), code, reason, {}, now_us);
+  return {};
+}
+
 Result<Token> NodeCore::ping(const PublicKey& to, int64_t now_us) {
   if (shut_down_) return cancelled("node is shut down");
   auto it = by_key_.find(to);
@@ -1743,6 +1869,7 @@ void NodeCore::on_timer(int64_t now_us) {
 
 void NodeCore::maintain(int64_t now_us) {
   next_maintain_us_ = now_us + kMaintainIntervalUs;
+  input_now_us_ = now_us;
   std::vector<Link*> all;
   for (auto& [id, l] : links_)
     if (!l->closed) all.push_back(l.get());
@@ -1804,6 +1931,7 @@ void NodeCore::maintain(int64_t now_us) {
   }
   seen_.expire(now_us);
   speak_seen_.expire(now_us);
+  std::erase_if(bans_, [now_us](const auto& b) { return b.second <= now_us; });
   relay_seen_.expire(now_us);
   if (now_us >= next_exchange_us_) {
     next_exchange_us_ =
@@ -1824,6 +1952,7 @@ void NodeCore::maintain(int64_t now_us) {
 
 bool NodeCore::dial_candidate_busy(const PeerBook::Entry& e) const {
   if (e.key && (*e.key == identity_.public_key() || by_key_.count(*e.key))) return true;
+  if (e.key && is_banned(*e.key, input_now_us_)) return true;
   for (auto& [id, l] : links_) {
     if (l->closed) continue;
     if (l->outbound && l->remote == e.address) return true;

@@ -114,7 +114,7 @@ void overlay_seeds(Writer& w, const Json& ov, const Json& comp) {
   w.add("overlay_handshake_fuzz", {one(0), hex(ov["hello"]["encoding"])});
   w.add("overlay_handshake_fuzz", {one(0), hex(hs["responder_hello"])});
   w.add("overlay_handshake_fuzz",
-        {one(1), one(71), hex(hs["initiator_hello"]), one(63), hex(hs["initiator_auth"])});
+        {one(1), one(103), hex(hs["initiator_hello"]), one(63), hex(hs["initiator_auth"])});
   w.add("overlay_handshake_fuzz", {one(1), one(3), hex(ov["hello"]["encoding"])});
   for (uint8_t flags : {0, 1}) {
     w.add("overlay_handshake_fuzz", {one(2), one(flags), one(flags), be16(7000), one(5), one(0),

@@ -196,7 +196,8 @@ TEST_F(LinksTest, NodeReconnectsToARestartedBootstrapPeer) {
 
 TEST_F(LinksTest, StopCancelsPendingCompletions) {
   AppHandlers silent;
-  silent.on_whisper = [](const WhisperInfo&, Responder) {};
+  auto kept = std::make_shared<std::vector<Responder>>();  // never answered, never dropped
+  silent.on_whisper = [kept](const WhisperInfo&, Responder r) { kept->push_back(std::move(r)); };
   TestNode a = start_node(fast_config(), true, {{kApp, silent}});
   OverlayConfig cb = fast_config();
   cb.bootstrap = {a.addr()};

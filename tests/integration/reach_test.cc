@@ -55,7 +55,7 @@ ReachNode start_reach_node(bool listen, const std::optional<SocketAddress>& via,
     if (!w.is_request || payload == text("silent")) return;
     Bytes answer = text("re:");
     answer.insert(answer.end(), payload.begin(), payload.end());
-    r.reply(std::move(answer), true);
+    EXPECT_TRUE(r.reply(std::move(answer), true).ok());
   };
   if (auto r = n.node->register_app(kApp, std::move(h)); !r) throw std::runtime_error("app");
   dht::DhtOptions d;

@@ -144,7 +144,7 @@ TEST_F(RoutingTest, RequestRoundTripsThroughTheResponder) {
   echo.on_whisper = [](const WhisperInfo& w, Responder r) {
     if (!w.is_request) return;
     Bytes reversed(w.payload.rbegin(), w.payload.rend());
-    r.reply(std::move(reversed), /*encrypt=*/w.encrypted);
+    EXPECT_TRUE(r.reply(std::move(reversed), /*encrypt=*/w.encrypted).ok());
   };
   // Keeps the Responder and answers later from another thread.
   auto kept = std::make_shared<std::promise<Responder>>();
@@ -180,7 +180,11 @@ TEST_F(RoutingTest, RequestRoundTripsThroughTheResponder) {
   auto kept_future = kept->get_future();
   Responder responder = await(kept_future, kWait, "the request at the handler");
   ASSERT_TRUE(responder.valid());
-  std::thread([r = std::move(responder)]() mutable { r.reply(text("answered later")); }).join();
+  Result<void> sent = cancelled("not run");
+  std::thread([&sent, r = std::move(responder)]() mutable {
+    sent = r.reply(text("answered later"));
+  }).join();
+  EXPECT_TRUE(sent.ok()) << sent.error().to_string();
   auto r4 = await(fut, kWait, "the late response");
   ASSERT_TRUE(r4) << r4.error().to_string();
   EXPECT_EQ(*r4, text("answered later"));
@@ -188,7 +192,9 @@ TEST_F(RoutingTest, RequestRoundTripsThroughTheResponder) {
 
 TEST_F(RoutingTest, RequestNobodyAnswersTimesOut) {
   AppHandlers silent;
-  silent.on_whisper = [](const WhisperInfo&, Responder) {};  // drops the Responder
+  // Keeps the Responders unanswered (dropping one would refuse the request).
+  auto kept = std::make_shared<std::vector<Responder>>();
+  silent.on_whisper = [kept](const WhisperInfo&, Responder r) { kept->push_back(std::move(r)); };
   TestNode a = start_node(fast_config(), true, {{kApp, silent}});
   TestNode b = start_node(boot(a), false);
   ASSERT_TRUE(b.watch->wait_up(a.key()));
@@ -267,7 +273,9 @@ TEST_F(RoutingTest, LargestPayloadsTravelWholeAndLargerOnesAreRefused) {
   echo.on_whisper = [b_in](const WhisperInfo& w, Responder r) {
     b_in->add(
         {w.from, w.from, Bytes(w.payload.begin(), w.payload.end()), w.encrypted, w.is_request});
-    if (w.is_request) r.reply(Bytes(w.payload.begin(), w.payload.end()), w.encrypted);
+    if (w.is_request) {
+      EXPECT_TRUE(r.reply(Bytes(w.payload.begin(), w.payload.end()), w.encrypted).ok());
+    }
   };
   TestNode a = start_node(config, true, {{kApp, recording_handlers(a_in)}});
   OverlayConfig cb = config;

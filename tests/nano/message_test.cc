@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <random>
+#include <set>
+#include <string>
 
 #include "chorus/nano/keys.h"
 
@@ -125,6 +127,16 @@ TEST(Message, EveryTypeRoundTripsAndEveryTruncationIsRefused) {
     longer.push_back(0);
     EXPECT_FALSE(parse_message(longer).ok());
   }
+}
+
+TEST(Message, EachNetworkHasItsOwnOverlayNetworkId) {
+  // Different overlay network ids never link (spec/overlay.md, HELLO).
+  EXPECT_EQ(overlay_network_id(kNetworkLive), "nano/RC");
+  EXPECT_EQ(overlay_network_id(kNetworkDev), "nano/RA");
+  std::set<std::string> ids;
+  for (uint16_t n : {kNetworkDev, kNetworkBeta, kNetworkLive, kNetworkTest})
+    ids.insert(overlay_network_id(n));
+  EXPECT_EQ(ids.size(), 4u);
 }
 
 TEST(Message, HeaderLayout) {

@@ -70,6 +70,8 @@ TEST(Handshake, HelloVectorEncodesAndDecodes) {
   h.static_key = hex_array<32>(v["static_key"]);
   h.ephemeral_key = hex_array<32>(v["ephemeral_key"]);
   h.listen_port = v["listen_port"];
+  h.network = network_tag(v["network_id"].get<std::string>());
+  EXPECT_EQ(hex(h.network), v["network"]);
   Bytes enc = encode_hello(h);
   EXPECT_EQ(enc.size(), kHelloBytes);
   EXPECT_EQ(hex(enc), v["encoding"]);
@@ -78,11 +80,13 @@ TEST(Handshake, HelloVectorEncodesAndDecodes) {
   EXPECT_EQ(back->static_key, h.static_key);
   EXPECT_EQ(back->ephemeral_key, h.ephemeral_key);
   EXPECT_EQ(back->listen_port, h.listen_port);
+  EXPECT_EQ(back->network, h.network);
 }
 
 TEST(Handshake, DecodeHelloRefusesWrongSizeAndMagic) {
   Bytes enc = hex_bytes(vectors()["hello"]["encoding"]);
-  EXPECT_EQ(decode_hello(ByteView(enc.data(), 71)).error().code(), ErrorCode::kMalformed);
+  EXPECT_EQ(decode_hello(ByteView(enc.data(), kHelloBytes - 1)).error().code(),
+            ErrorCode::kMalformed);
   enc.push_back(0);
   EXPECT_EQ(decode_hello(enc).error().code(), ErrorCode::kMalformed);
   enc.pop_back();
@@ -261,6 +265,91 @@ TEST(Handshake, WrongVersionIsRefused) {
   EXPECT_NE(r.error().message().find("version"), std::string::npos);
 }
 
+TEST(Handshake, VersionOneHelloIsRefusedAtItsVersionByte) {
+  // A version 1 peer sends 72 bytes and waits: the version byte alone must
+  // refuse it, not a wait for the 104 bytes of a version 2 HELLO.
+  Bytes v1 = hex_bytes(hs()["initiator_hello"]);
+  v1[4] = 1;
+  auto r = responder_reaction(ByteView(v1.data(), 5));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), ErrorCode::kProtocol);
+  EXPECT_EQ(r.error().message(), "wrong version: peer speaks 1, we speak 2");
+}
+
+TEST(Handshake, NetworkIdMismatchIsRefusedOnBothSides) {
+  Identity ii = initiator_identity(), ri = responder_identity();
+  Random irnd(1), rrnd(2);
+  Handshake a(ii, Role::kInitiator, 0, irnd, 0, network_tag("nano/test"));
+  Handshake b(ri, Role::kResponder, 0, rrnd, 0, network_tag("nano/live"));
+  Bytes hello_a = a.take_output(), hello_b = b.take_output();
+  auto rb = b.on_bytes(hello_a);
+  auto ra = a.on_bytes(hello_b);
+  for (const auto* r : {&ra, &rb}) {
+    ASSERT_FALSE(r->ok());
+    EXPECT_EQ(r->error().code(), ErrorCode::kProtocol);
+    EXPECT_EQ(r->error().message(), "network id mismatch");
+  }
+  EXPECT_EQ(a.refusal(), Refusal::kNetworkMismatch);
+  EXPECT_EQ(b.refusal(), Refusal::kNetworkMismatch);
+  // Neither signed anything for the other network.
+  EXPECT_TRUE(a.take_output().empty());
+  EXPECT_TRUE(b.take_output().empty());
+}
+
+TEST(Handshake, SameNonDefaultNetworkCompletes) {
+  Identity ii = initiator_identity(), ri = responder_identity();
+  Random irnd(1), rrnd(2);
+  Handshake a(ii, Role::kInitiator, 0, irnd, 0, network_tag("nano/dev"));
+  Handshake b(ri, Role::kResponder, 0, rrnd, 0, network_tag("nano/dev"));
+  run(a, b);
+  EXPECT_TRUE(a.done());
+  EXPECT_TRUE(b.done());
+  EXPECT_NE(network_tag("nano/dev"), network_tag(""));
+}
+
+TEST(Handshake, TamperedNetworkTagFailsTheSignature) {
+  // An on-path attacker rewriting both tags to make two networks link is
+  // caught: the tags are in the transcript both sides sign.
+  Identity ii = initiator_identity(), ri = responder_identity();
+  Random irnd(1), rrnd(2);
+  Handshake a(ii, Role::kInitiator, 0, irnd, 0, network_tag("x"));
+  Handshake b(ri, Role::kResponder, 0, rrnd, 0, network_tag("y"));
+  Bytes hello_a = a.take_output();
+  Hash256 y = network_tag("y");
+  std::copy(y.begin(), y.end(), hello_a.begin() + (kHelloBytes - y.size()));
+  feed(b, hello_a);
+  Bytes from_b = b.take_output();
+  Hash256 x = network_tag("x");
+  std::copy(x.begin(), x.end(), from_b.begin() + (kHelloBytes - x.size()));
+  auto r = a.on_bytes(from_b);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), ErrorCode::kAuthFailed);
+}
+
+TEST(Handshake, PeerCheckRefusesBeforeTheResponderSignsAnything) {
+  Identity ii = initiator_identity(), ri = responder_identity();
+  Random irnd(1), rrnd(2);
+  PublicKey seen{};
+  Handshake a(ii, Role::kInitiator, 0, irnd);
+  Handshake b(ri, Role::kResponder, 0, rrnd, 0, network_tag({}), [&](const PublicKey& k) {
+    seen = k;
+    return Result<void>(refused("peer is banned"));
+  });
+  Bytes hello_b = b.take_output();
+  ASSERT_EQ(hello_b.size(), kHelloBytes);
+  feed(a, hello_b);  // the initiator answers with its AUTH at once
+  Bytes from_a = a.take_output();
+  ASSERT_EQ(from_a.size(), kHelloBytes + kAuthBytes);
+  auto r = b.on_bytes(from_a);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), ErrorCode::kRefused);
+  EXPECT_EQ(b.refusal(), Refusal::kPeerCheck);
+  EXPECT_EQ(seen, ii.public_key());
+  EXPECT_EQ(b.peer_hello().static_key, ii.public_key());
+  EXPECT_TRUE(b.take_output().empty()) << "no AUTH for a refused peer";
+  EXPECT_FALSE(b.done());
+}
+
 TEST(Handshake, ConnectionToSelfIsRefused) {
   Identity self = responder_identity();
   Random r1(1), r2(2);
@@ -270,6 +359,7 @@ TEST(Handshake, ConnectionToSelfIsRefused) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code(), ErrorCode::kProtocol);
   EXPECT_EQ(r.error().message(), "connection to self");
+  EXPECT_EQ(b.refusal(), Refusal::kSelf);
 }
 
 TEST(Handshake, WeakEphemeralKeyIsRefused) {

@@ -120,9 +120,23 @@ Json identity_vector(const Seed& seed) {
   return j;
 }
 
-Bytes hello(uint8_t version, uint8_t flags, ByteView static_key, ByteView eph, uint16_t port) {
+// BLAKE2b-256("chorus/network/v1" ‖ network id): what HELLO carries.
+std::array<uint8_t, 32> network_tag(std::string_view network_id) {
   Out o;
-  o.str("CHRS").u8(version).u8(flags).raw(static_key).raw(eph).be(port, 2);
+  o.str("chorus/network/v1").str(network_id);
+  return blake2b(o.b);
+}
+
+Bytes hello(uint8_t version, uint8_t flags, ByteView static_key, ByteView eph, uint16_t port,
+            std::string_view network_id = "") {
+  Out o;
+  o.str("CHRS")
+      .u8(version)
+      .u8(flags)
+      .raw(static_key)
+      .raw(eph)
+      .be(port, 2)
+      .raw(network_tag(network_id));
   return o.b;
 }
 
@@ -152,8 +166,8 @@ Json handshake_vector(uint8_t i_flags, uint8_t r_flags) {
   std::array<uint8_t, 32> ie_pk{}, ie_sk{}, re_pk{}, re_sk{};
   check(crypto_kx_seed_keypair(ie_pk.data(), ie_sk.data(), ie.data()));
   check(crypto_kx_seed_keypair(re_pk.data(), re_sk.data(), re.data()));
-  Bytes hi = hello(1, i_flags, ik.pk, ie_pk, i_port);
-  Bytes hr = hello(1, r_flags, rk.pk, re_pk, r_port);
+  Bytes hi = hello(2, i_flags, ik.pk, ie_pk, i_port);
+  Bytes hr = hello(2, r_flags, rk.pk, re_pk, r_port);
   Out t;
   t.str("chorus/handshake/v1").raw(hi).raw(hr);
   auto transcript = blake2b(t.b);
@@ -175,6 +189,8 @@ Json handshake_vector(uint8_t i_flags, uint8_t r_flags) {
   j["cipher"] = (i_flags & r_flags & 1) ? "aes256gcm" : "chacha20poly1305";
   j["initiator_listen_port"] = i_port;
   j["responder_listen_port"] = r_port;
+  j["network_id"] = "";  // the default network, on both sides
+  j["network"] = hex(network_tag(""));
   j["initiator_ephemeral_seed"] = hex(ie);
   j["responder_ephemeral_seed"] = hex(re);
   j["initiator_ephemeral_public"] = hex(ie_pk);
@@ -262,12 +278,14 @@ int main() {
     std::array<uint8_t, 32> eph{};
     for (size_t i = 0; i < eph.size(); ++i) eph[i] = static_cast<uint8_t>(0xe0 + i);
     Json j;
-    j["version"] = 1;
+    j["version"] = 2;
     j["flags"] = 0;
     j["static_key"] = hex(k.pk);
     j["ephemeral_key"] = hex(eph);
     j["listen_port"] = 7000;
-    j["encoding"] = hex(hello(1, 0, k.pk, eph, 7000));
+    j["network_id"] = "nano/live";
+    j["network"] = hex(network_tag("nano/live"));
+    j["encoding"] = hex(hello(2, 0, k.pk, eph, 7000, "nano/live"));
     root["hello"] = j;
   }
 

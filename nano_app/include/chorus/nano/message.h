@@ -12,6 +12,7 @@
 #include <array>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <variant>
 #include <vector>
 
@@ -42,6 +43,14 @@ inline constexpr uint16_t kNetworkDev = 0x5241;   // "RA"
 inline constexpr uint16_t kNetworkBeta = 0x5242;  // "RB"
 inline constexpr uint16_t kNetworkLive = 0x5243;  // "RC"
 inline constexpr uint16_t kNetworkTest = 0x5258;  // "RX"
+
+// The overlay network id (OverlayConfig::network_id) a NANO node on
+// `network` uses, so that dev, beta, live and test nodes never link
+// (spec/overlay.md, HELLO): "nano/" and the two id bytes ("nano/RC" for
+// live), distinct for every network id.
+inline std::string overlay_network_id(uint16_t network) {
+  return std::string("nano/") + static_cast<char>(network >> 8) + static_cast<char>(network & 0xff);
+}
 
 inline constexpr size_t kHeaderSize = 8;
 

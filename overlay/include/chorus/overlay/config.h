@@ -31,6 +31,11 @@ struct OverlayConfig {
   std::vector<SocketAddress> bootstrap;
   // Port announced to peers so they can dial us (0 = initiate-only).
   uint16_t listen_port = 0;
+  // The application's network (any bytes; empty = the default "chorus"
+  // network). Carried in HELLO as a hash and covered by the handshake
+  // signature: nodes of different networks (an app's test and live ones)
+  // never link; both ends close with "handshake: network id mismatch".
+  std::string network_id;
 
   // Framing and queues.
   size_t max_frame_bytes = 1 << 20;  // length prefix bound (ciphertext)
@@ -132,7 +137,17 @@ struct OverlayConfig {
   // Peers.
   size_t peer_book_entries = 2048;
   size_t peer_exchange_entries = 16;
-  int misbehaviour_limit = 100;  // score at which a peer is disconnected
+  // Misbehaviour points a link may collect (spec/overlay.md, "Links"); at
+  // this score the peer is disconnected and its key banned.
+  int misbehaviour_limit = 100;
+  // How long a key that reached misbehaviour_limit stays banned: refused at
+  // its HELLO and never dialled. Long enough that a hostile peer's reconnect
+  // loop costs it a handshake per attempt and us nothing more; short enough
+  // that a peer that was merely buggy comes back after an upgrade.
+  int64_t misbehaviour_ban_ms = 10 * 60 * 1000;
+  // Banned keys remembered (misbehaviour and the app's ban()). When full, a
+  // new ban replaces the one that expires first.
+  size_t max_bans = 4096;
 
   // Seeded randomness for tests and simulations; nullopt in production.
   std::optional<uint64_t> seed;

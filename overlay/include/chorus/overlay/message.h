@@ -55,6 +55,9 @@ enum class NackCode : uint8_t {
   kRelayOff = 6,      // this node does not relay (switched off), or not this message
   kNoRoute = 7,       // the target is not a direct peer of the relay (or its link went away)
   kRelayTimeout = 8,  // the target did not answer the relay in time
+  // The app dropped a request without answering it (its Responder was
+  // destroyed): the requester fails now instead of at its timeout.
+  kNoResponse = 9,
 };
 
 struct AckMsg {

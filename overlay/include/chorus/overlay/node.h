@@ -86,6 +86,9 @@ struct WhisperInfo {
 };
 
 class Node;
+namespace detail {
+struct NodeAnchor;  // what a Responder holds of its node: a weak handle
+}
 
 // The verdict on one SHOUT held for an app's validate_shout handler: resolve
 // it once, from any thread, when the handler returned kLater (an app that
@@ -118,23 +121,47 @@ class ShoutVerdict {
   uint64_t id_ = 0;
 };
 
-// Answers one request. Move-only; replying twice or for a non-request is
-// ignored. May be kept and used later, from any thread.
+// Answers one request (WhisperInfo::is_request). Move-only. It may be kept
+// and used later, from any thread (one thread at a time per Responder), and
+// may outlive its node: it holds only a weak handle, never a Node*.
+//
+// Dropping it unanswered (destroying it, or assigning over it, without a
+// successful reply) answers the requester NACK code 9, "request dropped
+// unanswered by app N" (spec/overlay.md, "WHISPER"), so the requester fails
+// at once with kRefused instead of waiting out its timeout. (A request that
+// came through a relay cannot be refused this way; it times out.)
 class Responder {
  public:
-  Responder() = default;
-  void reply(Bytes payload, bool encrypt = false);
-  bool valid() const { return node_ != nullptr; }
+  Responder() = default;  // answers nothing: reply() is kInvalidArgument
+  Responder(Responder&& other) noexcept;
+  Responder& operator=(Responder&& other) noexcept;
+  Responder(const Responder&) = delete;
+  Responder& operator=(const Responder&) = delete;
+  ~Responder();
+
+  // Sends the response. Errors: kInvalidArgument when already answered or
+  // not a request; kCancelled when the node stopped or was destroyed. Off
+  // the loop thread the response is queued to the loop and the result says
+  // only that; on the loop thread it is sent at once and the core's errors
+  // come back too (kNotFound: the requester's link is gone; kLimit: payload
+  // too large). Either way the request counts as answered afterwards.
+  Result<void> reply(Bytes payload, bool encrypt = false);
+  // A request that has not been answered yet.
+  bool valid() const { return armed_; }
 
  private:
   friend class Node;
-  Responder(Node* node, AppId app, PublicKey to, uint32_t id, LinkId link)
-      : node_(node), app_(app), to_(to), id_(id), link_(link) {}
-  Node* node_ = nullptr;
+  Responder(std::weak_ptr<detail::NodeAnchor> node, AppId app, PublicKey to, uint32_t id,
+            LinkId link)
+      : node_(std::move(node)), app_(app), to_(to), id_(id), link_(link), armed_(true) {}
+  void drop() noexcept;  // the NACK of an unanswered request
+  std::weak_ptr<detail::NodeAnchor> node_;
   AppId app_ = 0;
   PublicKey to_{};
   uint32_t id_ = 0;
   LinkId link_ = 0;
+  bool armed_ = false;     // a request not yet answered
+  bool answered_ = false;  // reply() was called
 };
 
 struct AppHandlers {
@@ -209,6 +236,13 @@ class Node {
   // Before or after start. kExists if the id is taken; kInvalidArgument
   // with both on_shout and validate_shout.
   Result<void> register_app(AppId app, AppHandlers handlers);
+  // Before or after start; thread-safe. Once it returns, no handler of the
+  // app starts again (one running on the loop thread finishes; calling this
+  // from inside it is safe), and the node answers WHISPERs and SPEAK ACKs
+  // for it with NACK "no app N" (SHOUTs for it are still relayed). The
+  // handlers are destroyed on the loop thread. kNotFound if not registered;
+  // kCancelled if the node stopped first.
+  Result<void> unregister_app(AppId app);
   void on_peer(PeerCallback callback);
   // Before start() (kInvalidArgument after): see LoopHooks. Hooks run in
   // the order they were added.
@@ -237,6 +271,26 @@ class Node {
                    WhisperCallback done);
   void request_via(AppId app, const PublicKey& relay, const PublicKey& to, Bytes payload,
                    int64_t timeout_ms, ReplyCallback done);
+
+  // Peer control (spec/overlay.md, "Links"). Thread-safe like the other
+  // commands; `done` runs on the loop thread with the result.
+  // Adds `score` (> 0) misbehaviour points to the link with `peer`: at
+  // OverlayConfig::misbehaviour_limit the link closes with `reason` and the
+  // key is banned for misbehaviour_ban_ms. kInvalidArgument for score ≤ 0,
+  // kNotFound without a link.
+  void penalize(const PublicKey& peer, int score, std::string reason, DoneCallback done = {});
+  // Bans `peer` for `duration_ms` (> 0): its links close ("banned: by the
+  // application"), the listener refuses its HELLO before the handshake
+  // completes, and it is not dialled, until the ban expires or unban().
+  // Bans live in memory (max_bans of them). kInvalidArgument for our own
+  // key or a duration ≤ 0.
+  void ban(const PublicKey& peer, int64_t duration_ms, DoneCallback done = {});
+  // kNotFound if `peer` is not banned.
+  void unban(const PublicKey& peer, DoneCallback done = {});
+  // Closes the links to `peer` with `reason` (on_peer shows it), with no
+  // penalty and no ban; an outbound peer is not redialled for
+  // reconnect_max_ms. kNotFound without a link.
+  void disconnect(const PublicKey& peer, std::string reason, DoneCallback done = {});
 
   // Flow control for bulk senders: runs `fn` once, on the loop thread, when
   // no more than `below_bytes` wait to be written to `peer` (or the link is

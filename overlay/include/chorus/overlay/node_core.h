@@ -5,7 +5,8 @@
 // libuv Node, or a simulator) feeds it:
 //   inputs   on_accepted / on_connected / on_connect_failed / on_bytes /
 //            on_sent / on_closed / on_timer, each with the current time;
-//   commands shout / speak / whisper / request / respond / ping / forward_speak.
+//   commands shout / speak / whisper / request / respond / reject / ping /
+//            forward_speak, and peer control: penalize / ban / unban / disconnect.
 // and drains, after every input or command, in this order:
 //   1. flush(now)            seals queued messages into frames;
 //   2. poll_action()         until false: connect, send, close;
@@ -130,6 +131,8 @@ struct NodeStats {
   uint64_t shouts_rate_limited = 0;
   uint64_t bad_signatures = 0;
   uint64_t links_refused = 0;
+  uint64_t banned_refused = 0;  // handshakes refused because the peer's key is banned
+  uint64_t bans = 0;            // bans placed (misbehaviour and ban())
   uint64_t frames_compressed = 0;
   uint64_t bytes_before_compression = 0;  // of the frames that were compressed
   uint64_t bytes_after_compression = 0;
@@ -249,7 +252,38 @@ class NodeCore {
   // that relay and the response goes back through it (always encrypted).
   Result<void> respond(AppId app, const PublicKey& to, uint32_t request_id, ByteView payload,
                        bool encrypt, int64_t now_us, LinkId via = 0);
+  // Refuses request `request_id` from `to` that arrived on link `via`: sends
+  // NACK(acked WHISPER, `code`, `reason`) there, which fails the requester's
+  // request at once with kRefused. kNotFound when that link is closed;
+  // kInvalidArgument when `via` leads to another node (a relayed request:
+  // it cannot be refused this way and times out at its origin).
+  Result<void> reject(const PublicKey& to, uint32_t request_id, LinkId via, NackCode code,
+                      const std::string& reason, int64_t now_us);
   Result<Token> ping(const PublicKey& to, int64_t now_us);
+
+  // ---- peer control (spec/overlay.md, "Links": misbehaviour and bans)
+  // Adds `score` (> 0, else kInvalidArgument) misbehaviour points to the
+  // link with `peer`; at misbehaviour_limit the link closes with `reason`
+  // and the key is banned for misbehaviour_ban_ms. kNotFound without a link.
+  Result<void> penalize(const PublicKey& peer, int score, const std::string& reason,
+                        int64_t now_us);
+  // Bans `peer` until now + `duration_ms` (> 0): its links close with
+  // "banned: <reason>", its HELLO is refused (before our AUTH, so no
+  // handshake with it completes) and it is never dialled, until the ban
+  // expires or unban(). Banning again sets the new expiry. The table holds
+  // max_bans keys; when full, the ban that expires first makes room.
+  // kInvalidArgument for our own key or a duration ≤ 0.
+  Result<void> ban(const PublicKey& peer, int64_t duration_ms, const std::string& reason,
+                   int64_t now_us);
+  // Lifts a ban. kNotFound when `peer` is not banned.
+  Result<void> unban(const PublicKey& peer, int64_t now_us);
+  // Closes the links to `peer` with `reason`, without penalty; an outbound
+  // peer is not redialled for reconnect_max_ms (ban() keeps it away for
+  // longer). kNotFound when there is no link to it.
+  Result<void> disconnect(const PublicKey& peer, const std::string& reason, int64_t now_us);
+  bool is_banned(const PublicKey& peer, int64_t now_us) const;
+  // Unexpired and expired-but-not-yet-swept bans (at most max_bans).
+  size_t ban_count() const { return bans_.size(); }
   // Sends an app-approved SPEAK on to every other peer (hops permitting).
   void forward_speak(const SpeakEvent& event, int64_t now_us);
 
@@ -340,6 +374,8 @@ class NodeCore {
   size_t max_decompressed_bytes() const;
   void seal_pending(Link& l);
   void misbehaved(Link& l, int score, const std::string& why, int64_t now_us);
+  // The handshake's PeerCheck: refuses a banned key at its HELLO.
+  Result<void> check_peer(const PublicKey& peer) const;
   Result<Token> add_pending(Link& l, uint32_t id, int kind, Token token, int64_t deadline_us,
                             Hash256 expect = {}, std::optional<PublicKey> relayed_to = {});
   void complete(Token token, Result<Bytes> result, int64_t rtt_us = 0);
@@ -411,7 +447,11 @@ class NodeCore {
   };
   std::map<uint64_t, Held> held_;
   uint64_t last_verdict_ = 0;
-  Bytes scratch_;  // reused encode buffer
+  // Banned keys and when each ban ends (virtual time); at most max_bans.
+  std::unordered_map<PublicKey, int64_t, KeyHash> bans_;
+  int64_t input_now_us_ = 0;  // the time of the input being handled (for check_peer)
+  Hash256 network_{};         // network_tag(config_.network_id)
+  Bytes scratch_;             // reused encode buffer
   NodeStats stats_;
 };
 
