@@ -45,12 +45,20 @@ Token DhtCore::hold(const Key& key, int64_t lease_ms, uint64_t owner_tag, int64_
   return token;
 }
 
-void DhtCore::release_hold(Token token, int64_t now_us) {
+Token DhtCore::release_hold(Token token, int64_t now_us) {
   now_ms_ = to_ms(now_us);
   auto it = holds_.find(token);
-  if (it == holds_.end()) return;
-  if (it->second.acquired) start_hold_op(token, it->second, true, now_ms_);
+  if (it == holds_.end() || it->second.released) return 0;
+  Hold& h = it->second;
+  if (!h.acquired) {
+    // The lock is still being granted: kept (silent) until its result, so
+    // a lock granted after all is released rather than left to run out.
+    h.released = true;
+    return 0;
+  }
+  const Token op = release(h.key, h.owner_tag, h.fencing_token, now_us);
   holds_.erase(it);
+  return op;
 }
 
 void DhtCore::end_hold(Token token, Error reason, int64_t now_ms) {
@@ -69,6 +77,17 @@ void DhtCore::end_hold(Token token, Error reason, int64_t now_ms) {
 }
 
 void DhtCore::hold_step(Token token, Hold& h, int64_t now_ms) {
+  if (h.done && h.released) {
+    // released while its lock was in flight: let go of what was granted.
+    const bool granted = h.done->ok();
+    if (granted) {
+      h.acquired = true;
+      h.fencing_token = h.done->value().number;
+      start_hold_op(token, h, true, now_ms);
+    }
+    holds_.erase(token);
+    return;
+  }
   if (h.done) {
     Result<OpResult> r = std::move(*h.done);
     h.done.reset();

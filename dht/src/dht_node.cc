@@ -701,14 +701,34 @@ HoldHandle Dht::hold(const Key& key, int64_t lease_ms,
   return h;
 }
 
-void Dht::release_hold(HoldHandle handle) {
-  auto release = [self = impl_, handle] {
+void Dht::release_hold(HoldHandle handle, Callback done) {
+  auto guard = std::make_shared<PendingDone>([done](DoneEvent& ev) {
+    if (done) done(std::move(ev.result));
+  });
+  auto release = [self = impl_, handle, guard] {
+    DoneFn fn = guard->take();
+    // Never inside the call: a completion known at once goes through post
+    // (and, dropped by a stopping node, still fires, as kCancelled).
+    auto later = [self](DoneFn f, DoneEvent ev) {
+      auto g = std::make_shared<PendingDone>(std::move(f));
+      self->node.post([g, ev]() mutable {
+        if (DoneFn f2 = g->take()) f2(ev);
+      });
+    };
     auto it = self->holds.find(handle);
-    if (it == self->holds.end() || !self->running) return;
+    if (!self->running || it == self->holds.end()) {
+      later(std::move(fn),
+            DoneEvent{0, self->running ? not_found("no such hold") : self->not_running(), 0});
+      return;
+    }
     Token t = it->second.token;
     self->holds.erase(it);
     self->hold_by_token.erase(t);
-    self->core->release_hold(t, now_us());
+    if (Token op = self->core->release_hold(t, now_us()); op != 0) {
+      self->pending[op] = std::move(fn);
+    } else {
+      later(std::move(fn), DoneEvent{0, OpResult{}, 0});
+    }
     self->drain();
   };
   // On the loop thread at once, so no callback of the hold runs after this.

@@ -26,9 +26,6 @@ constexpr uint8_t kBroadcastTreeVersion = 1;
 // Option 3: "I speak CONTENT_SHOUT", setting = its version.
 constexpr uint8_t kOptionContentShout = 3;
 constexpr uint8_t kContentShoutVersion = 1;
-// Misbehaviour added when an app rejects a SHOUT as invalid (as for a bad
-// signature: the neighbour passed on what it should have checked).
-constexpr int kRejectedShoutScore = 10;
 constexpr size_t kBoxOverhead = crypto_box_NONCEBYTES + crypto_box_MACBYTES;
 constexpr size_t kKeyBytes = 32;             // an Ed25519 public key: a node's address
 constexpr size_t kMaxMessageOverhead = 256;  // header + largest fixed body + box, rounded up
@@ -38,6 +35,9 @@ constexpr size_t kMaxMessageOverhead = 256;  // header + largest fixed body + bo
 // or hostile peer: 20 of them.
 constexpr int kScoreUnknownOpcode = 1;
 constexpr int kScoreMalformedMessage = 5;
+// A SHOUT whose signature fails, or that its app rejected as invalid: the
+// neighbour passed on what it should have checked itself (10 of them).
+constexpr int kScoreBadShout = 10;
 // group_left_: the top bit marks a SPEAK-to-all that already completed with a failure.
 constexpr size_t kGroupFailed = size_t{1} << (sizeof(size_t) * 8 - 1);
 
@@ -616,7 +616,7 @@ void NodeCore::on_shout(Link& l, ShoutMsg&& s, int64_t now_us) {
   if (!verify_signature(s.origin, shout_signing_bytes(s.app, s.origin, s.shout_id, s.payload),
                         sig)) {
     ++stats_.bad_signatures;
-    misbehaved(l, 10, "SHOUT with a bad signature", now_us);
+    misbehaved(l, kScoreBadShout, "SHOUT with a bad signature", now_us);
     return;
   }
   if (must_hold_full(s.app)) return;
@@ -727,8 +727,7 @@ void NodeCore::expire_verdicts(int64_t now_us) {
 void NodeCore::penalize_shout_sender(LinkId from, AppId app, int64_t now_us) {
   Link* l = find(from);
   if (!l) return;  // gone meanwhile
-  misbehaved(*l, kRejectedShoutScore, "SHOUT rejected as invalid by app " + std::to_string(app),
-             now_us);
+  misbehaved(*l, kScoreBadShout, "SHOUT rejected as invalid by app " + std::to_string(app), now_us);
 }
 
 bool NodeCore::content_mode(AppId app) const {

@@ -204,7 +204,11 @@ TEST_F(DhtTest, HoldRenewsUntilReleasedAndStopEndsIt) {
   }
   EXPECT_GE(refused, 3);
 
-  nodes_[1]->release_hold(h);
+  auto released = call([&](auto cb) { nodes_[1]->release_hold(h, cb); });
+  ASSERT_TRUE(released.ok()) << released.error().to_string();
+  auto again = call([&](auto cb) { nodes_[1]->release_hold(h, cb); });
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.error().code(), ErrorCode::kNotFound);
   auto next = call([&](auto cb) { nodes_[2]->lock(key, 30'000, cb); });
   ASSERT_TRUE(next.ok()) << next.error().to_string();
   EXPECT_GT(next->number, grant->fencing_token);

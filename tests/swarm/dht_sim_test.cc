@@ -307,6 +307,26 @@ TEST(DhtSim, AHoldCutOffFromTheReplicasIsLostBeforeItsLeaseEnds) {
   EXPECT_GT(next.result.value().number, w.held(5, h)[0].fencing_token);
 }
 
+// Released while its lock was still being granted: nothing is reported, and
+// the lock, once granted, is let go at once instead of running out.
+TEST(DhtSim, AHoldReleasedBeforeItsLockIsGrantedLeavesTheLockFree) {
+  World w(small_config(53));
+  for (int i = 0; i < 60; ++i) w.sim.add_node();
+  w.sim.warm_start(20);
+  dht::Key key = dht::key_for("hold/early");
+  dht::Token h = 0, release = 1;
+  w.sim.command(4, [&](dht::DhtCore& c, int64_t now) {
+    h = c.hold(key, 60'000, 1, now);
+    release = c.release_hold(h, now);
+  });
+  EXPECT_EQ(release, 0u);
+  w.sim.run_until(w.sim.now_us() + 5 * kSecond);
+  EXPECT_TRUE(w.held(4, h).empty());
+  EXPECT_EQ(w.sim.core(4)->holds(), 0u);
+  auto next = w.run(9, [&](dht::DhtCore& c, int64_t now) { return c.lock(key, 60'000, 2, now); });
+  ASSERT_TRUE(next.result.ok()) << next.result.error().to_string();
+}
+
 TEST(DhtSim, AHoldOnAKeySomeoneHoldsFailsAndHoldsAreBounded) {
   DhtSimConfig c = small_config(47);
   c.dht.max_holds = 2;

@@ -159,10 +159,13 @@ class Dht {
   // beyond DhtConfig::max_holds.
   HoldHandle hold(const Key& key, int64_t lease_ms, std::function<void(Result<HoldGrant>)> acquired,
                   std::function<void(Error)> lost);
-  // Stops renewing and releases the lock. Called on the loop thread, no
-  // callback of the hold runs after it; from another thread it is posted,
-  // so one already under way may still run.
-  void release_hold(HoldHandle handle);
+  // Stops renewing and releases the lock; `done` (optional) runs once the
+  // replicas let go (as for release()), or at once with ok when there was
+  // nothing to let go yet (a lock still being granted is released, silently,
+  // when it is). Called on the loop thread, no callback of the hold runs
+  // after it; from another thread it is posted, so one already under way
+  // may still run. kNotFound for a handle that is not (or no longer) held.
+  void release_hold(HoldHandle handle, Callback done = {});
 
   // Versioned value: ok (OpResult::number = the new version) only when a
   // majority held `expected_version` (0: no value yet).

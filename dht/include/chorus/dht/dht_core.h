@@ -224,8 +224,11 @@ class DhtCore {
   // replicas no longer hold our token) or when the trusted lease runs out
   // before a renewal succeeded. kLimit (as kLost) beyond max_holds.
   Token hold(const Key& key, int64_t lease_ms, uint64_t owner_tag, int64_t now_us);
-  // Ends a hold (and releases the lock when it was acquired). No event.
-  void release_hold(Token hold, int64_t now_us);
+  // Ends a hold: no HoldEvent after it. Returns the token of the release
+  // operation (a DoneEvent like release()'s) when the lock was held, 0 when
+  // there was nothing to release yet (an unknown hold, or one whose lock is
+  // still being granted: that lock is released, unreported, once granted).
+  Token release_hold(Token hold, int64_t now_us);
   size_t holds() const { return holds_.size(); }
   // Reports what is there now, then every change, as ListenEvents with this
   // token, until cancel_listen. No DoneEvent unless the listen fails.
@@ -305,6 +308,7 @@ class DhtCore {
     int64_t lease_ms = 0;
     uint64_t owner_tag = 0;
     bool acquired = false;
+    bool released = false;  // release_hold while the lock was in flight
     uint64_t fencing_token = 0;
     int64_t valid_until_ms = 0;            // trusted lease end (our clock)
     Token op = 0;                          // lock or renew in flight
