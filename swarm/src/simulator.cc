@@ -4,6 +4,8 @@
 #include <cassert>
 #include <cmath>
 #include <cstdio>
+#include <deque>
+#include <map>
 
 namespace chorus::swarm {
 namespace {
@@ -533,6 +535,29 @@ bool Simulator::run_until(int64_t until_us) {
   }
   now_us_ = std::max(now_us_, until_us);
   return true;
+}
+
+bool Simulator::connected() const {
+  if (nodes_.empty()) return true;
+  std::map<overlay::PublicKey, NodeId> by_key;
+  for (NodeId i = 0; i < nodes_.size(); ++i) by_key[key(i)] = i;
+  std::vector<bool> seen(nodes_.size(), false);
+  std::deque<NodeId> todo{0};
+  seen[0] = true;
+  size_t count = 1;
+  while (!todo.empty()) {
+    const NodeId at = todo.front();
+    todo.pop_front();
+    if (!nodes_[at].core) continue;
+    for (const auto& p : nodes_[at].core->peers()) {
+      auto j = by_key.find(p.key);
+      if (j == by_key.end() || seen[j->second]) continue;
+      seen[j->second] = true;
+      ++count;
+      todo.push_back(j->second);
+    }
+  }
+  return count == nodes_.size();
 }
 
 }  // namespace chorus::swarm

@@ -65,28 +65,7 @@ struct World {
     }
   }
 
-  bool connected() {
-    std::vector<bool> seen(sim.size(), false);
-    std::deque<NodeId> todo{0};
-    seen[0] = true;
-    std::map<overlay::PublicKey, NodeId> by_key;
-    for (NodeId i = 0; i < sim.size(); ++i) by_key[sim.key(i)] = i;
-    size_t count = 1;
-    while (!todo.empty()) {
-      NodeId at = todo.front();
-      todo.pop_front();
-      if (!sim.core(at)) continue;
-      for (const auto& p : sim.core(at)->peers()) {
-        NodeId j = by_key.at(p.key);
-        if (!seen[j]) {
-          seen[j] = true;
-          ++count;
-          todo.push_back(j);
-        }
-      }
-    }
-    return count == sim.size();
-  }
+  bool connected() const { return sim.connected(); }
 
   void run_until_connected(int64_t limit_s) {
     for (int64_t s = 0; s < limit_s && !connected(); ++s) sim.run_until(sim.now_us() + kSecond);

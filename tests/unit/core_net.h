@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <deque>
 #include <functional>
 #include <map>
@@ -226,14 +227,14 @@ inline void link_pair(Net& net) {
 }
 
 // Three nodes in a line 0 - 1 - 2 (0 and 2 both dial 1), each with one
-// outbound link so that peer exchange adds no shortcut.
-inline void link_line(Net& net, uint8_t hop_limit = 16) {
-  for (int i = 0; i < 3; ++i) {
-    OverlayConfig c = test_config(0);
-    c.max_outbound_links = 1;
-    c.shout_hop_limit = hop_limit;
-    net.add(c);
-    net.core(static_cast<size_t>(i)).register_app(kApp);
+// outbound link so that peer exchange adds no shortcut. Node i runs
+// configs[i] and `setup(i, core)` registers its apps before the dials.
+inline void link_line(Net& net, std::array<OverlayConfig, 3> configs,
+                      const std::function<void(size_t, NodeCore&)>& setup) {
+  for (size_t i = 0; i < 3; ++i) {
+    configs[i].max_outbound_links = 1;
+    net.add(configs[i]);
+    setup(i, net.core(i));
   }
   net.dial(0, 1);
   net.dial(2, 1);
@@ -242,6 +243,13 @@ inline void link_line(Net& net, uint8_t hop_limit = 16) {
   ASSERT_TRUE(net.linked(1, 2));
   ASSERT_FALSE(net.core(0).is_connected(net.key(2)));
   for (size_t i = 0; i < 3; ++i) net.events(i).clear();
+}
+
+// The same with every node on test_config(0) and kApp registered.
+inline void link_line(Net& net, uint8_t hop_limit = 16) {
+  OverlayConfig c = test_config(0);
+  c.shout_hop_limit = hop_limit;
+  link_line(net, {c, c, c}, [](size_t, NodeCore& core) { core.register_app(kApp); });
 }
 
 // ---------------------------------------------------------------------------

@@ -14,21 +14,11 @@ namespace {
 // Events cleared; kApp registered on 0 and 2 only.
 void relay_line(Net& net, OverlayConfig relay_cfg = test_config(0),
                 OverlayConfig end_cfg = test_config(0)) {
-  end_cfg.max_outbound_links = 1;
-  relay_cfg.max_outbound_links = 1;
-  net.add(end_cfg);
-  net.add(relay_cfg);
-  end_cfg.seed = 0;
-  net.add(end_cfg);
-  net.core(0).register_app(kApp);
-  net.core(2).register_app(kApp);
-  net.dial(0, 1);
-  net.dial(2, 1);
-  net.run(100 * kMs);
-  ASSERT_TRUE(net.linked(0, 1));
-  ASSERT_TRUE(net.linked(1, 2));
-  ASSERT_FALSE(net.core(0).is_connected(net.key(2)));
-  for (size_t i = 0; i < 3; ++i) net.events(i).clear();
+  OverlayConfig last = end_cfg;
+  last.seed = 0;
+  link_line(net, {end_cfg, relay_cfg, last}, [](size_t i, NodeCore& core) {
+    if (i != 1) core.register_app(kApp);
+  });
 }
 
 // The NACK a RawPeer got for its message `id`.

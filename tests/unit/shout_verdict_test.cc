@@ -17,19 +17,8 @@ std::vector<ShoutEvent> take_shouts(Net& net, size_t i) {
 
 // A line 0 - 1 - 2 where node 1 validates kApp SHOUTs before passing them on.
 void validating_line(Net& net, OverlayConfig base = test_config(0)) {
-  for (int i = 0; i < 3; ++i) {
-    OverlayConfig c = base;
-    c.max_outbound_links = 1;
-    net.add(c);
-    net.core(static_cast<size_t>(i)).register_app(kApp, /*validate_shouts=*/i == 1);
-  }
-  net.dial(0, 1);
-  net.dial(2, 1);
-  net.run(100 * kMs);
-  ASSERT_TRUE(net.linked(0, 1));
-  ASSERT_TRUE(net.linked(1, 2));
-  ASSERT_FALSE(net.core(0).is_connected(net.key(2)));
-  for (size_t i = 0; i < 3; ++i) net.events(i).clear();
+  link_line(net, {base, base, base},
+            [](size_t i, NodeCore& core) { core.register_app(kApp, /*validate_shouts=*/i == 1); });
 }
 
 // ---------------------------------------------------------------- verdicts

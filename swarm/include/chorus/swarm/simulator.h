@@ -97,6 +97,10 @@ class Simulator {
   overlay::NodeCore* core(NodeId n) { return nodes_[n].core.get(); }
   // Stats of every incarnation of the node that has ended (crashed), summed.
   overlay::NodeStats retired_stats() const { return retired_; }
+  // True when every node is reachable from node 0 over the links the up
+  // nodes report (a crashed node counts while a live one still lists it).
+  // What a test waits for before it broadcasts.
+  bool connected() const;
 
   // Runs `fn(core, now_us)` on an up node's core, then drains it. Returns
   // false when the node is down. Do not call from inside on_event.
