@@ -12,6 +12,7 @@
 #include <system_error>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 
 namespace chorus::overlay {
 namespace {
@@ -77,6 +78,14 @@ struct Node::Impl {
   struct Callback {
     std::function<void(CompletionEvent&)> fn;
   };
+  // A run_work() job: `work` on a pool thread, `done` back on the loop.
+  struct WorkJob {
+    uv_work_t req;
+    Impl* impl = nullptr;
+    std::function<void()> work;
+    DoneCallback done;
+    std::optional<std::string> failure;  // what() of an exception from `work`
+  };
 
   Node* owner = nullptr;
   std::shared_ptr<detail::NodeAnchor> anchor = std::make_shared<detail::NodeAnchor>();
@@ -107,6 +116,8 @@ struct Node::Impl {
   std::vector<Waiter> waiters;  // when_writable
   std::unique_ptr<uint8_t[]> read_buffer{new uint8_t[kReadBufferBytes]};
   bool read_buffer_busy = false;
+  std::unordered_set<WorkJob*> jobs;  // queued or running (loop thread)
+  bool work_closed = false;           // shutdown began: no new jobs
 
   std::mutex mu;  // guards `posted`, `started`, `stopping`, `stopped`
   std::vector<std::function<void()>> posted;
@@ -374,11 +385,67 @@ struct Node::Impl {
     }
   }
 
+  // Loop thread (or, after stop, the thread running the command).
+  void start_work(std::function<void()> work, DoneCallback done) {
+    auto finish_later = [this, &done](Result<void> r) {
+      if (done) deferred.push_back([r = std::move(r), done = std::move(done)] { done(r); });
+    };
+    if (work_closed) return finish_later(cancelled("node stopped"));
+    if (jobs.size() >= options.max_work_jobs) {
+      return finish_later(limit_exceeded("run_work: " + std::to_string(options.max_work_jobs) +
+                                         " jobs already queued or running"));
+    }
+    auto* job = new WorkJob;
+    job->req.data = job;
+    job->impl = this;
+    job->work = std::move(work);
+    job->done = std::move(done);
+    if (int rc = uv_queue_work(&loop, &job->req, on_work, on_work_done); rc != 0) {
+      done = std::move(job->done);
+      delete job;
+      return finish_later(io_error("run_work: " + uv_error(rc)));
+    }
+    jobs.insert(job);
+  }
+
+  // A pool thread.
+  static void on_work(uv_work_t* req) {
+    auto* job = static_cast<WorkJob*>(req->data);
+    try {
+      if (job->work) job->work();
+    } catch (const std::exception& e) {
+      job->failure = e.what();
+    } catch (...) {
+      job->failure = "unknown exception";
+    }
+  }
+
+  // The loop thread, once per job: after it ran, or after uv_cancel. The
+  // loop (and so stop()) does not end while a job is queued or running.
+  static void on_work_done(uv_work_t* req, int status) {
+    std::unique_ptr<WorkJob> job(static_cast<WorkJob*>(req->data));
+    job->impl->jobs.erase(job.get());
+    Result<void> r;
+    if (status == UV_ECANCELED) {
+      r = cancelled("node stopped before the work started");
+    } else if (status != 0) {
+      r = io_error("run_work: " + uv_error(status));
+    } else if (job->failure) {
+      r = io_error("run_work: the work threw: " + *job->failure);
+    }
+    job->work = nullptr;
+    if (job->done) job->done(r);
+  }
+
   void shutdown_on_loop() {
     // First, so a hook still sees a live node and its handles close in the
     // same drain as ours.
     for (auto& h : hooks)
       if (h.stopping) h.stopping();
+    // Jobs not started yet end kCancelled; running ones keep the loop (and
+    // so stop()) until they finish.
+    work_closed = true;
+    for (WorkJob* job : jobs) uv_cancel(reinterpret_cast<uv_req_t*>(&job->req));
     core->shutdown("node stopping");
     drain();
     for (auto& [token, fn] : callbacks) {
@@ -971,6 +1038,12 @@ void Node::post(std::function<void()> fn) {
   }
   impl_->run_on_loop(std::move(fn), /*droppable=*/true);
 }
+void Node::run_work(std::function<void()> work, DoneCallback done) {
+  impl_->run_on_loop([m = impl_.get(), work = std::move(work), done = std::move(done)]() mutable {
+    m->start_work(std::move(work), std::move(done));
+  });
+}
+
 bool Node::on_loop_thread() const {
   return std::this_thread::get_id() == impl_->loop_id;
 }

@@ -14,7 +14,13 @@
 namespace chorus::overlay {
 namespace {
 
-constexpr int64_t kMaintainIntervalUs = 200'000;
+// The longest maintain() waits when no deadline is nearer: expiry of the
+// seen caches and bans (memory only; lookups check the time themselves).
+constexpr int64_t kMaintainIntervalUs = 1'000'000;
+// After a link closes (or an address or unban makes one dialable), dial
+// this much later, as the old 200 ms poll did at most: a peer that just
+// closed us is not redialled within the same breath.
+constexpr int64_t kRedialDelayUs = 200'000;
 constexpr size_t kSealAtBytes = 64 * 1024;  // seal a frame once this much is queued
 constexpr size_t kRecordLengthBytes = 4;
 constexpr uint8_t kCodecNone = 0;
@@ -190,6 +196,7 @@ LinkId NodeCore::new_link(bool outbound, const SocketAddress& remote, int64_t no
   l->outbound = outbound;
   l->remote = remote;
   l->created_us = now_us;
+  wake_at(now_us + ms_to_us(config_.handshake_timeout_ms) + 1);  // handshake timeout
   l->shout_tokens = config_.shout_burst;
   l->tokens_us = now_us;
   l->relay_tokens = config_.relay_burst;
@@ -339,6 +346,7 @@ void NodeCore::established(Link& l, int64_t now_us) {
     Link& loser = keep_new ? old : l;
     loser.penalize_on_close = false;
     loser.superseded_us = now_us;
+    wake_at(now_us + ms_to_us(config_.duplicate_link_grace_ms));
     replacing = keep_new;
     losing = !keep_new;
   }
@@ -348,6 +356,7 @@ void NodeCore::established(Link& l, int64_t now_us) {
   l.handshake.reset();
   l.state = Link::State::kEstablished;
   l.last_ping_us = now_us;
+  wake_at(now_us + ms_to_us(config_.ping_interval_ms));
   // connect() callers: this peer is reachable now (over this link or the
   // one it lost to); a dialled address that answered with another key fails.
   for (size_t i = 0; i < connect_waits_.size();) {
@@ -539,6 +548,7 @@ void NodeCore::on_ack(Link& l, uint32_t id, uint8_t acked, Result<Bytes> result,
   if (acked == static_cast<uint8_t>(Opcode::kPing) && id != 0 && id == l.ping_id) {
     l.ping_id = 0;
     l.rtt_us = now_us - l.ping_sent_us;
+    wake_at(l.last_ping_us + ms_to_us(config_.ping_interval_ms));  // the next PING
     return;
   }
   auto it = pending_.find(pending_key(l.id, id));
@@ -979,6 +989,7 @@ void NodeCore::on_relay_request(Link& l, uint32_t id, WhisperMsg&& w, int64_t no
   const uint32_t fid = t.take_id();
   relays_[pending_key(t.id, fid)] =
       RelayEntry{l.id, id, now_us + ms_to_us(config_.request_timeout_ms)};
+  wake_at(now_us + ms_to_us(config_.request_timeout_ms));
   ++stats_.relays_forwarded;
   stats_.relay_bytes_forwarded += fwd.payload.size() - kKeyBytes;
   send(t, Message{fid, std::move(fwd)}, now_us);
@@ -1128,6 +1139,7 @@ void NodeCore::on_peer_exchange(Link& l, ByteView payload, int64_t now_us) {
     char text[INET6_ADDRSTRLEN] = {};
     inet_ntop(family == 4 ? AF_INET : AF_INET6, addr.data(), text, sizeof text);
     book_.add({text, port}, key, false, random_);
+    wake_at(now_us + kRedialDelayUs);  // a new address may be dialled
   }
 }
 
@@ -1412,6 +1424,7 @@ void NodeCore::close_link(Link& l, const std::string& reason, bool emit_close, i
     events_.push_back(PeerEvent{l.peer, false, reason});
   }
   if (l.outbound && l.penalize_on_close) book_.on_failure(l.remote, now_us, random_);
+  wake_at(now_us + kRedialDelayUs);  // room for another outbound link
   l.handshake.reset();
   l.rx.clear();
   l.rx.shrink_to_fit();
@@ -1489,6 +1502,7 @@ Result<void> NodeCore::unban(const PublicKey& peer, int64_t now_us) {
   auto it = bans_.find(peer);
   if (it == bans_.end() || it->second <= now_us) return not_found("peer is not banned");
   bans_.erase(it);
+  wake_at(now_us + kRedialDelayUs);  // it may be dialled again
   return {};
 }
 
@@ -1561,6 +1575,7 @@ Result<Token> NodeCore::add_pending(Link& l, uint32_t id, int kind, Token token,
   p.expect = expect;
   p.relayed_to = relayed_to;
   pending_[pending_key(l.id, id)] = p;
+  wake_at(deadline_us);
   return token;
 }
 
@@ -1947,6 +1962,39 @@ void NodeCore::maintain(int64_t now_us) {
     rotate(now_us);
   }
   dial(now_us);
+  schedule_maintain(now_us);
+}
+
+// The next maintain() runs at the earliest deadline it serves, or after
+// kMaintainIntervalUs. Inputs between two runs that add an earlier deadline
+// move it forward with wake_at().
+void NodeCore::schedule_maintain(int64_t now_us) {
+  int64_t next = now_us + kMaintainIntervalUs;
+  auto at = [&next, now_us](int64_t t) { next = std::min(next, std::max(t, now_us + 1)); };
+  size_t outbound = 0;
+  for (auto& [id, l] : links_) {
+    if (l->closed) continue;
+    if (l->outbound) ++outbound;
+    if (l->state != Link::State::kEstablished) {
+      at(l->created_us + ms_to_us(config_.handshake_timeout_ms) + 1);
+    } else if (l->superseded_us) {
+      at(*l->superseded_us + ms_to_us(config_.duplicate_link_grace_ms));
+    } else if (l->ping_id != 0) {
+      at(l->ping_sent_us + ms_to_us(config_.ping_timeout_ms) + 1);
+    } else {
+      at(l->last_ping_us + ms_to_us(config_.ping_interval_ms));
+    }
+  }
+  for (auto& [k, p] : pending_) at(p.deadline_us);
+  for (auto& [k, r] : relays_) at(r.deadline_us);
+  at(next_exchange_us_);
+  if (config_.rotate_interval_ms > 0) at(next_rotate_us_);
+  if (outbound < config_.max_outbound_links) {  // when a backoff or a ban ends
+    if (auto t = book_.next_due_after_us(now_us)) at(*t);
+    for (auto& [key, until] : bans_)
+      if (until > now_us) at(until);
+  }
+  next_maintain_us_ = next;
 }
 
 bool NodeCore::dial_candidate_busy(const PeerBook::Entry& e) const {
@@ -1991,6 +2039,7 @@ void NodeCore::dial(int64_t now_us) {
 
 void NodeCore::add_peer_address(const SocketAddress& address, std::optional<PublicKey> key) {
   book_.add(address, key, false, random_);
+  wake_at(0);  // dialled on the next timer
 }
 
 void NodeCore::shutdown(const std::string& reason) {

@@ -75,6 +75,14 @@ std::optional<int64_t> PeerBook::next_due_us() const {
   return best;
 }
 
+std::optional<int64_t> PeerBook::next_due_after_us(int64_t now_us) const {
+  std::optional<int64_t> best;
+  for (auto& [a, e] : entries_)
+    if (!e.forbidden && e.next_try_us > now_us && (!best || e.next_try_us < *best))
+      best = e.next_try_us;
+  return best;
+}
+
 std::vector<PeerBook::Entry> PeerBook::sample(size_t n, Random& random) const {
   std::vector<const Entry*> known;
   for (auto& [a, e] : entries_)

@@ -677,5 +677,47 @@ TEST(NodeCore, ShutdownCancelsPendingWorkOnce) {
   EXPECT_FALSE(net.core(1).is_connected(net.key(0)));
 }
 
+// ---------------------------------------------------------------------------
+// Timer: the core asks for its true next deadline, not a fixed poll.
+
+TEST(NodeCore, IdleCoreTimerIsTheMaintenanceIntervalNotAPoll) {
+  Net net;
+  const int64_t start = net.now_us;
+  net.add();  // no peers, nothing to dial
+  net.run(10 * kMs);
+  auto t = net.core(0).next_timer_us();
+  ASSERT_TRUE(t.has_value());
+  // The first maintain ran at `start`; nothing is due before the 1 s
+  // housekeeping interval (it was a 200 ms poll).
+  EXPECT_EQ(*t, start + 1000 * kMs);
+  net.run(5000 * kMs);
+  t = net.core(0).next_timer_us();
+  ASSERT_TRUE(t.has_value());
+  EXPECT_GE(*t - net.now_us, 100 * kMs);
+  EXPECT_LE(*t - net.now_us, 1000 * kMs);
+}
+
+TEST(NodeCore, PendingRequestMakesItsTimeoutTheNextTimer) {
+  Net net;
+  link_pair(net);
+  net.core(1).register_app(kApp);
+  auto before = net.core(0).next_timer_us();
+  ASSERT_TRUE(before.has_value());
+  ASSERT_GT(*before, net.now_us + 60 * kMs);
+  auto t = net.core(0).request(kApp, net.key(1), bytes_of("q"), false, 60, net.now_us);
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(net.core(0).next_timer_us(), std::optional<int64_t>(net.now_us + 60 * kMs));
+  net.run(59 * kMs);
+  EXPECT_FALSE(completion(net.events(0), *t).has_value());
+  net.run(1 * kMs);  // exactly at the deadline, not up to a poll later
+  auto c = completion(net.events(0), *t);
+  ASSERT_TRUE(c.has_value());
+  EXPECT_EQ(c->result.error().code(), ErrorCode::kTimeout);
+  // Done: the timer moves away again.
+  auto after = net.core(0).next_timer_us();
+  ASSERT_TRUE(after.has_value());
+  EXPECT_GT(*after, net.now_us + 60 * kMs);
+}
+
 }  // namespace
 }  // namespace chorus::overlay

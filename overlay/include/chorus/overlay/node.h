@@ -48,6 +48,9 @@ struct NodeOptions {
   std::optional<Identity> identity;
   // Name in log lines; defaults to the start of the address.
   std::string name;
+  // Bound on run_work() jobs queued or running at once for this node;
+  // beyond it `done` gets kLimit. 0 refuses every job.
+  size_t max_work_jobs = 256;
 };
 
 struct ShoutInfo {
@@ -300,6 +303,33 @@ class Node {
 
   // Thread-safe. Runs `fn` on the loop thread; dropped after stop().
   void post(std::function<void()> fn);
+
+  // Runs CPU-heavy `work` (proof of work, batch signature checks) off the
+  // loop, on libuv's threadpool, then `done` on the loop thread. The pool is
+  // shared by every loop in the process and sized by the UV_THREADPOOL_SIZE
+  // environment variable (default 4), read when it first starts; long jobs
+  // delay the other users of the pool (DNS, file system).
+  //
+  // Thread-safe. `work` runs on a pool thread, at most once, and must not
+  // touch the node except through thread-safe calls (post() and the
+  // commands); it must not call stop(). The node owns both functions until
+  // `done` has run; they are destroyed on the loop thread (or, after
+  // stop(), on the thread that ends them).
+  //
+  // `done` runs exactly once, on the loop thread and never inside this call;
+  // after stop() it runs on the thread that ends the job (stop()'s, or this
+  // call's, before it returns). With:
+  //   ok          `work` ran (it may have run while the node stopped);
+  //   kLimit      NodeOptions::max_work_jobs jobs are already queued or
+  //               running; `work` does not run;
+  //   kCancelled  the node stopped before `work` started; it never runs;
+  //   kIo         `work` threw (the message is its what()), or libuv
+  //               refused the job.
+  // stop() cancels jobs that have not started and waits for running ones
+  // to finish before it returns, so keep each job short (split long work).
+  // Jobs given before start() are queued when it runs (like the other
+  // commands, they are dropped, `done` unrun, if the node never starts).
+  void run_work(std::function<void()> work, DoneCallback done);
   bool on_loop_thread() const;
 
   // Loop thread only.

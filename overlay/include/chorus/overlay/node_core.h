@@ -18,6 +18,7 @@
 // Not thread-safe: one driver thread owns a core.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -203,6 +204,12 @@ class NodeCore {
   void flush(int64_t now_us);
   bool poll_action(Action& out);
   bool poll_event(Event& out);
+  // The earliest deadline the core waits for: request, relay and handshake
+  // timeouts, the next PING or its timeout, a duplicate link's grace, peer
+  // exchange, link rotation, a backoff or ban ending (while outbound links
+  // are missing), broadcast-tree and SHOUT-verdict timers; at most one
+  // housekeeping interval (1 s) away. A driver calls on_timer then (calling
+  // it earlier is harmless). nullopt once shut down.
   std::optional<int64_t> next_timer_us() const;
 
   // ---- application commands
@@ -380,6 +387,9 @@ class NodeCore {
                             Hash256 expect = {}, std::optional<PublicKey> relayed_to = {});
   void complete(Token token, Result<Bytes> result, int64_t rtt_us = 0);
   void maintain(int64_t now_us);
+  void schedule_maintain(int64_t now_us);
+  // Makes the next maintain() run no later than `t_us`.
+  void wake_at(int64_t t_us) { next_maintain_us_ = std::min(next_maintain_us_, t_us); }
   void dial(int64_t now_us);
   // A WHISPER to a direct peer, checked and sealed, ready to send.
   struct Outgoing {

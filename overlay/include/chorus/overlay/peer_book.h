@@ -44,6 +44,8 @@ class PeerBook {
                             const std::function<bool(const Entry&)>& skip) const;
   // Earliest time any entry becomes due (for the timer), if any.
   std::optional<int64_t> next_due_us() const;
+  // Earliest time after `now_us` that an entry becomes due, if any.
+  std::optional<int64_t> next_due_after_us(int64_t now_us) const;
   // Up to `n` random entries whose key is known, for peer exchange.
   std::vector<Entry> sample(size_t n, Random& random) const;
 
