@@ -25,6 +25,10 @@ constexpr AppId kApp = 9;
 struct ReachNode {
   std::shared_ptr<PeerWatch> watch = std::make_shared<PeerWatch>();
   std::shared_ptr<Inbox> inbox = std::make_shared<Inbox>();
+  // Responders of "silent" requests, kept unanswered: a dropped Responder
+  // would refuse the request at once (NACK 9), and the tests need it pending.
+  // Loop thread only until the node is gone.
+  std::shared_ptr<std::vector<Responder>> unanswered = std::make_shared<std::vector<Responder>>();
   std::unique_ptr<Node> node;  // destroyed last
   std::unique_ptr<Dht> dht;
   std::unique_ptr<Reach> reach;  // destroyed first
@@ -36,7 +40,7 @@ struct ReachNode {
 };
 
 // A node with a DHT and Reach. Requests are answered "re:" + payload, except
-// "silent", which is never answered.
+// "silent", which is kept pending (never answered, never refused).
 ReachNode start_reach_node(bool listen, const std::optional<SocketAddress>& via,
                            bool start_reach = true) {
   ReachNode n;
@@ -49,9 +53,10 @@ ReachNode start_reach_node(bool listen, const std::optional<SocketAddress>& via,
   if (!created) throw std::runtime_error("Node::create: " + created.error().to_string());
   n.node = std::move(*created);
   AppHandlers h = recording_handlers(n.inbox);
-  h.on_whisper = [inbox = n.inbox](const WhisperInfo& w, Responder r) {
+  h.on_whisper = [inbox = n.inbox, unanswered = n.unanswered](const WhisperInfo& w, Responder r) {
     Bytes payload(w.payload.begin(), w.payload.end());
     inbox->add({w.from, w.from, payload, w.encrypted, w.is_request});
+    if (w.is_request && payload == text("silent")) unanswered->push_back(std::move(r));
     if (!w.is_request || payload == text("silent")) return;
     Bytes answer = text("re:");
     answer.insert(answer.end(), payload.begin(), payload.end());
