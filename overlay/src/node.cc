@@ -87,7 +87,6 @@ struct Node::Impl {
     std::optional<std::string> failure;  // what() of an exception from `work`
   };
 
-  Node* owner = nullptr;
   std::shared_ptr<detail::NodeAnchor> anchor = std::make_shared<detail::NodeAnchor>();
   NodeOptions options;
   Identity identity;
@@ -253,7 +252,7 @@ struct Node::Impl {
         // Held for the app's verdict: now (the return value) or later.
         ShoutDecision d = ShoutDecision::kForward;
         if (it != apps.end() && it->second.validate_shout) {
-          d = it->second.validate_shout(info, ShoutVerdict(owner, s->verdict));
+          d = it->second.validate_shout(info, ShoutVerdict(anchor, s->verdict));
         }
         if (d != ShoutDecision::kLater) (void)core->shout_verdict(s->verdict, d, now_us());
       } else if (it != apps.end() && it->second.on_shout) {
@@ -592,7 +591,6 @@ struct Node::Impl {
 // ------------------------------------------------------------------ Node
 
 Node::Node(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {
-  impl_->owner = this;
   impl_->anchor->node = this;
 }
 
@@ -1017,9 +1015,14 @@ void Responder::drop() noexcept {
 }
 
 void ShoutVerdict::resolve(ShoutDecision decision) {
-  if (!node_ || decision == ShoutDecision::kLater) return;
-  Node* node = std::exchange(node_, nullptr);
-  node->impl_->run_on_loop([m = node->impl_.get(), id = id_, decision] {
+  if (!armed_ || decision == ShoutDecision::kLater) return;
+  armed_ = false;
+  auto anchor = node_.lock();
+  if (!anchor) return;  // the node is gone: its held SHOUTs went with it
+  std::lock_guard<std::mutex> g(anchor->mu);
+  if (!anchor->node) return;
+  Node::Impl* m = anchor->node->impl_.get();
+  m->run_on_loop([m, id = id_, decision] {
     // kNotFound: timed out (counted as drop) or answered already.
     (void)m->core->shout_verdict(id, decision, now_us());
   });

@@ -111,6 +111,27 @@ TEST_F(ShoutVerdictTest, InvalidShoutStopsAtTheValidatorAndALateVerdictForwards)
   EXPECT_EQ(in_c->count(text("evil block")), 0u);
 }
 
+// A verdict kept past its node: resolving it does nothing (the node and its
+// held SHOUTs are gone), and it cannot reach freed memory.
+TEST_F(ShoutVerdictTest, AVerdictKeptPastItsNodeResolvesToNothing) {
+  auto in_b = std::make_shared<Inbox>();
+  auto later = std::make_shared<Later>();
+  TestNode a = start_node(fast_config(), true);
+  OverlayConfig cb = fast_config();
+  cb.bootstrap = {a.addr()};
+  TestNode b = start_node(cb, true, {{kApp, validating(in_b, later)}});
+  ASSERT_TRUE(a.watch->wait_up(b.key()));
+  a->shout(kApp, text("late block"));
+  ShoutVerdict v = later->take();
+  EXPECT_TRUE(v.valid());
+  b.node.reset();
+  v.forward();
+  EXPECT_FALSE(v.valid());
+  ShoutVerdict moved = std::move(v);
+  EXPECT_FALSE(moved.valid());
+  moved.drop();  // a second resolve is ignored too
+}
+
 TEST_F(ShoutVerdictTest, BothHandlersAtOnceAreRefused) {
   auto node = Node::create(NodeOptions{});
   ASSERT_TRUE(node.ok());

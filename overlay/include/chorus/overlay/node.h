@@ -90,7 +90,7 @@ struct WhisperInfo {
 
 class Node;
 namespace detail {
-struct NodeAnchor;  // what a Responder holds of its node: a weak handle
+struct NodeAnchor;  // what a Responder or ShoutVerdict holds of its node: a weak handle
 }
 
 // The verdict on one SHOUT held for an app's validate_shout handler: resolve
@@ -98,14 +98,17 @@ struct NodeAnchor;  // what a Responder holds of its node: a weak handle
 // checks signatures in batches answers after the batch). Move-only; a
 // second resolve, or one after the handler answered itself, is ignored. Not
 // resolved within shout_verdict_timeout_ms, the SHOUT counts as dropped.
-// Like a Responder, it must not be used after its Node is destroyed.
+// Like a Responder it holds only a weak handle of its node, so one kept
+// past its node's stop or destruction resolves to nothing.
 class ShoutVerdict {
  public:
   ShoutVerdict() = default;
   ShoutVerdict(ShoutVerdict&& o) noexcept { *this = std::move(o); }
   ShoutVerdict& operator=(ShoutVerdict&& o) noexcept {
-    node_ = std::exchange(o.node_, nullptr);
+    node_ = std::move(o.node_);
+    o.node_.reset();
     id_ = o.id_;
+    armed_ = std::exchange(o.armed_, false);
     return *this;
   }
   ShoutVerdict(const ShoutVerdict&) = delete;
@@ -115,13 +118,15 @@ class ShoutVerdict {
   void forward() { resolve(ShoutDecision::kForward); }
   void drop() { resolve(ShoutDecision::kDrop); }
   void penalize() { resolve(ShoutDecision::kPenalize); }
-  bool valid() const { return node_ != nullptr; }
+  bool valid() const { return armed_; }
 
  private:
   friend class Node;
-  ShoutVerdict(Node* node, uint64_t id) : node_(node), id_(id) {}
-  Node* node_ = nullptr;
+  ShoutVerdict(std::weak_ptr<detail::NodeAnchor> node, uint64_t id)
+      : node_(std::move(node)), id_(id), armed_(true) {}
+  std::weak_ptr<detail::NodeAnchor> node_;
   uint64_t id_ = 0;
+  bool armed_ = false;
 };
 
 // Answers one request (WhisperInfo::is_request). Move-only. It may be kept
