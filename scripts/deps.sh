@@ -13,6 +13,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   zlib1g-dev libbz2-dev liblzma-dev libsnappy-dev
   gzip bzip2 xz-utils
+  procps util-linux  # pgrep; unshare for the time-namespace test
   doxygen
 )
 
