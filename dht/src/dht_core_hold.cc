@@ -1,6 +1,6 @@
 // Holds: a lock that DhtCore keeps renewing until the caller releases it or
 // it is lost (DhtCore::hold). The lock and each renewal are ordinary lock
-// and renew operations (dht_core.cc) marked as the hold's, so their results
+// and renew operations (op_lock.cc) marked as the hold's, so their results
 // come here instead of becoming DoneEvents.
 //
 // Timing. A lock result says until when the lease can be trusted
@@ -13,15 +13,9 @@
 #include <limits>
 
 #include "chorus/dht/dht_core.h"
+#include "operations.h"
 
 namespace chorus::dht {
-namespace {
-
-int64_t to_ms(int64_t us) {
-  return us / 1000;
-}
-
-}  // namespace
 
 Token DhtCore::hold(const Key& key, int64_t lease_ms, uint64_t owner_tag, int64_t now_us) {
   now_ms_ = to_ms(now_us);
@@ -148,6 +142,28 @@ std::optional<int64_t> DhtCore::next_hold_ms() const {
   }
   if (at == std::numeric_limits<int64_t>::max()) return std::nullopt;
   return at;
+}
+
+Token DhtCore::start_hold_op(Token hold, Hold& h, bool release, int64_t now_ms) {
+  LockArgs args{h.owner_tag, h.lease_ms, h.acquired ? h.fencing_token : 0};
+  std::unique_ptr<Operation> op;
+  if (release) {
+    op = std::make_unique<ReleaseOp>(h.key, args);
+  } else if (h.acquired) {
+    op = std::make_unique<RenewOp>(h.key, args);
+  } else {
+    op = std::make_unique<LockOp>(h.key, args);
+  }
+  op->internal = true;
+  if (release) return start(std::move(op), now_ms);  // nobody waits for it
+  op->hold = hold;
+  // The token start() gives it, so a result that comes at once finds it.
+  h.op = next_token_;
+  h.done.reset();
+  Token t = start(std::move(op), now_ms);
+  if (!ops_.count(t) && !h.done)
+    h.done = Result<OpResult>(limit_exceeded("too many DHT operations in progress"));
+  return t;
 }
 
 }  // namespace chorus::dht

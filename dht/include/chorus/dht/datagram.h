@@ -32,21 +32,12 @@
 
 #include "chorus/base/bytes.h"
 #include "chorus/base/result.h"
+#include "chorus/dht/config.h"
 #include "chorus/dht/types.h"
 #include "chorus/overlay/identity.h"
 #include "chorus/overlay/random.h"
 
 namespace chorus::dht {
-
-struct DatagramLimits {
-  size_t max_datagram_bytes = 1400;       // fragment above this
-  size_t max_message_bytes = 96 * 1024;   // a message larger is refused both ways
-  size_t max_reassembly_bytes = 4 << 20;  // partial messages held at once
-  int64_t reassembly_timeout_ms = 5000;
-  int64_t replay_window_ms = 30'000;
-  size_t max_seen_nonces = 1 << 16;
-  size_t shared_key_cache = 256;
-};
 
 // A complete message that arrived: who sent it (authenticated) and its bytes.
 struct Opened {

@@ -47,12 +47,13 @@
 #include <memory>
 #include <optional>
 #include <queue>
-#include <unordered_map>
-#include <variant>
+#include <utility>
 #include <vector>
 
 #include "chorus/base/result.h"
+#include "chorus/dht/config.h"
 #include "chorus/dht/datagram.h"
+#include "chorus/dht/events.h"
 #include "chorus/dht/lookup.h"
 #include "chorus/dht/routing_table.h"
 #include "chorus/dht/rpc.h"
@@ -63,117 +64,18 @@
 
 namespace chorus::dht {
 
-using Token = uint64_t;  // names one command; 0 = none
-
-struct DhtConfig {
-  size_t k = 20;
-  size_t alpha = 3;
-  int64_t rpc_timeout_ms = 1000;
-  // A lookup ends with what it has after this long, however many named
-  // contacts are still left to try (a hostile peer can name 64 dead ones).
-  int64_t lookup_deadline_ms = 8000;
-  size_t max_pending_rpcs = 4096;  // beyond, a new RPC fails at once
-  size_t max_operations = 1024;    // commands in progress; beyond, kLimit
-  // Maintenance.
-  int64_t housekeeping_ms = 5000;             // expiry, token rotation, due work
-  int64_t refresh_interval_ms = 15 * 60'000;  // lookup in buckets idle this long
-  // Republish: every interval, our own puts still alive are pushed again to
-  // the replicas that lack them, at most republish_per_tick lookups started
-  // per housekeeping tick and only while fewer than half of max_operations
-  // and of max_pending_rpcs are in use. At most max_republished_keys keys are
-  // remembered; puts beyond are not republished.
-  int64_t republish_interval_ms = 60 * 60'000;
-  size_t republish_per_tick = 16;
-  size_t max_republished_keys = 4096;
-  int64_t token_rotate_ms = 5 * 60'000;  // tokens stay valid for two periods
-  // Locks: a node refuses grants this long after it started, so a restart
-  // that forgot leases cannot grant a lease someone still holds.
-  int64_t lock_grace_after_start_ms = 60'000;
-  // A holder treats its lease as ended this fraction earlier than granted,
-  // to absorb clock-rate differences and delay.
-  double lease_safety = 0.1;
-  // Lock, CAS and diff are refused by nodes that know k nodes closer to the
-  // key than themselves (so a partitioned minority cannot form a majority of
-  // strangers).
-  bool check_responsible = true;
-  int64_t listen_refresh_ms = 30'000;
-  // Holds (hold()): at most this many at once (beyond, kLimit). A held lock
-  // is renewed once half of the time it can still be trusted has passed, so
-  // a renewal that times out has the other half to be retried in.
-  size_t max_holds = 256;
-  // Read-only: never put into other nodes' routing tables (initiate-only
-  // nodes, NATed clients). It still asks questions and gets answers.
-  bool read_only = false;
-  StoreLimits store{};
-  DatagramLimits datagram{};
-  size_t max_candidates = 256;  // per lookup
-  // Randomness: nullopt = OS, a value = reproducible (tests, simulator).
-  std::optional<uint64_t> seed;
-};
+class Operation;
+class ListenOp;
+class RpcTable;
+class WriteTokens;
+class Republisher;
+enum class Phase : uint8_t;
+enum class Purpose : uint8_t;
 
 // ---- the driver's work
 struct SendDatagram {
   Address to;
   Bytes bytes;
-};
-
-// ---- events
-struct OpResult {
-  std::vector<Value> values;
-  std::vector<SignedValue> signed_values;
-  std::optional<VersionedValue> versioned;
-  std::vector<Contact> closest;  // the replica set (find_node: the answer)
-  uint64_t number = 0;           // lock: fencing token; CAS/diff: new version
-  // lock/renew: when to stop trusting the lease, by our clock: the lease the
-  // granting majority gave (never more than asked), minus lease_safety.
-  int64_t valid_until_us = 0;
-  // lock/renew: the same as time left when the operation completed, for
-  // callers that do not share the core's clock.
-  int64_t remaining_ms = 0;
-  size_t acks = 0;      // replicas that accepted
-  size_t replicas = 0;  // replicas asked
-  int hops = 0;         // depth of the node that answered first / closest
-  size_t rpcs = 0;      // RPCs sent for the operation
-};
-struct DoneEvent {
-  Token token = 0;
-  Result<OpResult> result = OpResult{};
-  // On kRefused for CAS/diff: the newest version a replica reported.
-  uint64_t current_version = 0;
-};
-struct ListenEvent {
-  Token listen = 0;
-  Key key{};
-  std::vector<Value> values;  // only what is new to this listener
-  std::vector<SignedValue> signed_values;
-  std::optional<VersionedValue> versioned;
-};
-// What became of a hold (DhtCore::hold). kAcquired once, when a majority
-// granted the lock; then kLost at most once. A hold whose acquisition
-// failed ends with kLost and the lock's error. release_hold ends a hold
-// without an event.
-struct HoldEvent {
-  enum class Kind : uint8_t { kAcquired, kLost };
-  Token hold = 0;
-  Kind kind = Kind::kAcquired;
-  uint64_t fencing_token = 0;   // kAcquired: the lock's fencing token
-  int64_t valid_until_us = 0;   // kAcquired: as OpResult::valid_until_us
-  int64_t remaining_ms = 0;     // kAcquired: as OpResult::remaining_ms
-  std::optional<Error> reason;  // kLost: why
-};
-using DhtEvent = std::variant<DoneEvent, ListenEvent, HoldEvent>;
-
-struct DhtStats {
-  uint64_t datagrams_in = 0, datagrams_out = 0, bytes_in = 0, bytes_out = 0;
-  uint64_t rpcs_sent = 0, rpcs_answered = 0, rpcs_timed_out = 0;
-  uint64_t requests_served = 0, dropped_bad = 0, dropped_unexpected = 0;
-  uint64_t stores_refused = 0, lookups = 0, operations_done = 0;
-  uint64_t lock_grants = 0;
-  uint64_t rpcs_refused_locally = 0;  // over max_pending_rpcs: never sent
-  uint64_t replies_trimmed = 0;       // FIND_VALUE replies / NOTIFYs cut to fit
-  uint64_t bad_signed_dropped = 0;    // signed values read that did not verify
-  uint64_t notifies_ignored = 0;      // NOTIFY from a node we do not listen at
-  uint64_t republished = 0;           // republish lookups started
 };
 
 class DhtCore {
@@ -249,59 +151,51 @@ class DhtCore {
   const NodeId& id() const { return table_.self(); }
   const Address& address() const { return self_; }
   size_t operations() const { return ops_.size(); }
-  size_t pending_rpcs() const { return rpcs_.size(); }
+  size_t pending_rpcs() const;
 
  private:
-  struct Operation;
-  struct Rpc;
-  enum class OpKind : uint8_t;
-  enum class Phase : uint8_t;
-  // What we put ourselves and still want kept (republish).
-  struct OwnPut {
-    std::map<uint64_t, std::pair<Value, int64_t>> values;  // id → (value, expires_ms)
-    std::optional<std::pair<SignedValue, int64_t>> signed_value;
-  };
+  // The pieces, each in its own file under dht/src/: the RPCs in flight
+  // (rpc_table.h), write tokens (write_tokens.h), one class per kind of
+  // operation (operation.h, operations.h), the quorum rules (quorum.h) and
+  // the republisher (republisher.h). Operations reach the core through
+  // OpHost.
+  friend class OpHost;
 
-  // requests we serve
+  // requests we serve (dht_core_serve.cc)
   void serve(const Address& from, const PublicKey& sender, const Message& m, int64_t now_ms);
   Message serve_store(const Address& from, const PublicKey& sender, const StoreReq& req,
                       int64_t now_ms);
+  void serve_notify(const PublicKey& sender, const NotifyReq& n, int64_t now_ms);
   void notify_listeners(const Key& key, int64_t now_ms);
-  WriteToken token_for(const PublicKey& sender, const Address& from, int generation) const;
-  bool token_valid(const PublicKey& sender, const Address& from, const WriteToken& t) const;
 
-  // replies to our requests
-  void on_reply(const Address& from, const PublicKey& sender, ByteView bytes, int64_t now_ms);
-  void on_rpc_failed(uint64_t txid, int64_t now_ms);
-
-  // sending
-  uint64_t send_request(const Contact& to, Body body, Token op, int64_t now_ms,
+  // our requests and their answers (dht_core_rpc.cc)
+  uint64_t send_request(const Contact& to, Body body, Token op, Purpose purpose, int64_t now_ms,
                         bool key_unknown = false);
   void send_reply(const Address& to, const PublicKey& key, uint64_t txid, Body body,
                   int64_t now_ms);
   void send_bytes(const Address& to, const Result<std::vector<Bytes>>& datagrams);
   void observe(const Contact& c, int64_t now_ms);
+  void on_reply(const Address& from, const PublicKey& sender, ByteView bytes, int64_t now_ms);
+  void on_found(Operation& op, const Contact& who, const FoundReply& f, int64_t now_ms);
+  void on_rpc_failed(uint64_t txid, int64_t now_ms);
 
-  // operations
+  // running operations (dht_core_ops.cc)
   Token start(std::unique_ptr<Operation> op, int64_t now_ms);
   void begin_lookup(Operation& op, const std::vector<Contact>& extra_seeds, int64_t now_ms);
   void pump(Operation& op, int64_t now_ms);
   void lookup_done(Operation& op, int64_t now_ms);
-  void store_reply(Operation& op, const Contact& from, const Body* reply, int64_t now_ms);
-  // The one way a STORE of an operation leaves: to a replica with the token
-  // it gave us, or served at once when the replica is ourselves.
   void send_store(Operation& op, const Contact& to, StoreBody body, bool tracked, int64_t now_ms);
   void start_phase(Operation& op, Phase phase, const std::vector<Contact>& to,
                    const std::function<StoreBody(const Contact&)>& body, int64_t now_ms);
-  void repair_missing(Operation& op, const VersionedValue& value, int64_t now_ms);
-  void abort_applied(Operation& op, int64_t now_ms);
-  void phase_done(Operation& op, int64_t now_ms);
-  int64_t lease_end_us(int64_t sent_ms, int64_t lease_ms) const;
+  void store_reply(Operation& op, const Contact& from, const Body* reply, int64_t now_ms);
   void finish(Operation& op, Result<OpResult> result, uint64_t current_version = 0);
-  void deliver_listen(Operation& op, const Key& key, const std::vector<Value>& values,
-                      const std::vector<SignedValue>& signed_values,
-                      const std::optional<VersionedValue>& versioned);
+  // The listen operations on `key`, for NOTIFYs.
+  std::vector<ListenOp*> listens_on(const Key& key);
+
+  // maintenance (dht_core.cc)
   void housekeeping(int64_t now_ms);
+  void republish_due(int64_t now_ms);
+
   // Holds (dht_core_hold.cc).
   struct Hold {
     Key key{};
@@ -323,13 +217,6 @@ class DhtCore {
   // operation whose result lands in h.done; with `release`, a release of
   // the hold's lock that nobody waits for.
   Token start_hold_op(Token hold, Hold& h, bool release, int64_t now_ms);
-  void republish_due(int64_t now_ms);
-  void republish_push(Operation& op, const std::vector<Contact>& closest, int64_t now_ms);
-  void prune_own(int64_t now_ms);
-  OwnPut* own_slot(const Key& key, int64_t now_ms);
-  void remember_put(const Key& key, const Value& value, int64_t now_ms);
-  void remember_signed(const Key& key, const SignedValue& value, int64_t now_ms);
-  StoreBody store_body_for(const Operation& op) const;
 
   overlay::Identity identity_;
   Address self_;
@@ -343,26 +230,16 @@ class DhtCore {
   int64_t wall_offset_ms_ = 0;  // wall clock minus now_ms_, set_wall_clock
   int64_t wall_ms(int64_t now_ms) const { return now_ms + wall_offset_ms_; }
 
-  std::array<uint8_t, 32> token_secret_[2]{};
-  int64_t token_rotated_ms_ = 0;
+  std::unique_ptr<WriteTokens> tokens_;
+  std::unique_ptr<RpcTable> rpcs_;
+  std::unique_ptr<Republisher> republisher_;
   int64_t next_housekeeping_ms_ = 0;
-  int64_t next_republish_ms_ = 0;
 
-  std::unordered_map<uint64_t, Rpc> rpcs_;
-  // (deadline, txid): a min-heap; entries of finished RPCs are skipped.
-  std::priority_queue<std::pair<int64_t, uint64_t>, std::vector<std::pair<int64_t, uint64_t>>,
-                      std::greater<>>
-      deadlines_;
   std::priority_queue<std::pair<int64_t, Token>, std::vector<std::pair<int64_t, Token>>,
                       std::greater<>>
       lookup_deadlines_;
   std::map<Token, std::unique_ptr<Operation>> ops_;
   std::map<Token, Hold> holds_;
-  // Our own puts still alive, for republish (bounded by max_republished_keys
-  // and, per key, by store.max_values_per_key).
-  std::map<Key, OwnPut> own_;
-  std::deque<Key> republish_queue_;  // keys due, drained a few per tick
-  size_t republish_per_tick_ = 0;    // for this interval's queue
   Token next_token_ = 1;
   std::deque<SendDatagram> actions_;
   std::deque<DhtEvent> events_;

@@ -22,20 +22,10 @@
 #include <optional>
 #include <vector>
 
+#include "chorus/dht/config.h"
 #include "chorus/dht/types.h"
 
 namespace chorus::dht {
-
-struct StoreLimits {
-  size_t max_value_bytes = 64 * 1024;
-  size_t max_values_per_key = 64;
-  size_t max_total_bytes = 64u << 20;
-  size_t max_bytes_per_source = 8u << 20;
-  size_t max_listeners_per_key = 32;
-  uint32_t max_ttl_s = 24 * 3600;
-  int64_t max_lease_ms = 60'000;
-  size_t max_held_locks = 65'536;  // unexpired leases at once; beyond, kFull
-};
 
 // The outcome of one write: refusal kNone on success. `number` is the new
 // version (CAS, diff, repair), the fencing token (lock) or, on kConflict /

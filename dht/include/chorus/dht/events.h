@@ -1,0 +1,78 @@
+// What DHT operations report: results, listen notifications, hold events
+// and the protocol's counters. Shared by the sans-IO core (dht_core.h) and
+// the libuv driver (dht.h), so applications see these without the core.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <variant>
+#include <vector>
+
+#include "chorus/base/result.h"
+#include "chorus/dht/types.h"
+
+namespace chorus::dht {
+
+using Token = uint64_t;  // names one command; 0 = none
+
+// ---- events
+struct OpResult {
+  std::vector<Value> values;
+  std::vector<SignedValue> signed_values;
+  std::optional<VersionedValue> versioned;
+  std::vector<Contact> closest;  // the replica set (find_node: the answer)
+  uint64_t number = 0;           // lock: fencing token; CAS/diff: new version
+  // lock/renew: when to stop trusting the lease, by our clock: the lease the
+  // granting majority gave (never more than asked), minus lease_safety.
+  int64_t valid_until_us = 0;
+  // lock/renew: the same as time left when the operation completed, for
+  // callers that do not share the core's clock.
+  int64_t remaining_ms = 0;
+  size_t acks = 0;      // replicas that accepted
+  size_t replicas = 0;  // replicas asked
+  int hops = 0;         // depth of the node that answered first / closest
+  size_t rpcs = 0;      // RPCs sent for the operation
+};
+struct DoneEvent {
+  Token token = 0;
+  Result<OpResult> result = OpResult{};
+  // On kRefused for CAS/diff: the newest version a replica reported.
+  uint64_t current_version = 0;
+};
+struct ListenEvent {
+  Token listen = 0;
+  Key key{};
+  std::vector<Value> values;  // only what is new to this listener
+  std::vector<SignedValue> signed_values;
+  std::optional<VersionedValue> versioned;
+};
+// What became of a hold (DhtCore::hold). kAcquired once, when a majority
+// granted the lock; then kLost at most once. A hold whose acquisition
+// failed ends with kLost and the lock's error. release_hold ends a hold
+// without an event.
+struct HoldEvent {
+  enum class Kind : uint8_t { kAcquired, kLost };
+  Token hold = 0;
+  Kind kind = Kind::kAcquired;
+  uint64_t fencing_token = 0;   // kAcquired: the lock's fencing token
+  int64_t valid_until_us = 0;   // kAcquired: as OpResult::valid_until_us
+  int64_t remaining_ms = 0;     // kAcquired: as OpResult::remaining_ms
+  std::optional<Error> reason;  // kLost: why
+};
+using DhtEvent = std::variant<DoneEvent, ListenEvent, HoldEvent>;
+
+struct DhtStats {
+  uint64_t datagrams_in = 0, datagrams_out = 0, bytes_in = 0, bytes_out = 0;
+  uint64_t rpcs_sent = 0, rpcs_answered = 0, rpcs_timed_out = 0;
+  uint64_t requests_served = 0, dropped_bad = 0, dropped_unexpected = 0;
+  uint64_t stores_refused = 0, lookups = 0, operations_done = 0;
+  uint64_t lock_grants = 0;
+  uint64_t rpcs_refused_locally = 0;  // over max_pending_rpcs: never sent
+  uint64_t replies_trimmed = 0;       // FIND_VALUE replies / NOTIFYs cut to fit
+  uint64_t bad_signed_dropped = 0;    // signed values read that did not verify
+  uint64_t notifies_ignored = 0;      // NOTIFY from a node we do not listen at
+  uint64_t republished = 0;           // republish lookups started
+};
+
+}  // namespace chorus::dht

@@ -1,0 +1,204 @@
+// DhtCore, running operations: the lookup every operation starts with, the
+// replica set it settles on, the write phases, and the end. What an
+// operation does between those steps is its own class (operations.h).
+#include <algorithm>
+
+#include "chorus/dht/dht_core.h"
+#include "operations.h"
+#include "rpc_table.h"
+
+namespace chorus::dht {
+
+// ------------------------------------------------------------------ OpHost
+
+const DhtConfig& OpHost::config() const {
+  return core_.config_;
+}
+
+ValueStore& OpHost::store() {
+  return core_.store_;
+}
+
+const overlay::Identity& OpHost::identity() const {
+  return core_.identity_;
+}
+
+Contact OpHost::me() const {
+  return make_contact(core_.identity_.public_key(), core_.self_);
+}
+
+Republisher& OpHost::republisher() {
+  return *core_.republisher_;
+}
+
+void OpHost::send_store(Operation& op, const Contact& to, StoreBody body, bool tracked,
+                        int64_t now_ms) {
+  core_.send_store(op, to, std::move(body), tracked, now_ms);
+}
+
+void OpHost::start_phase(Operation& op, Phase phase, const std::vector<Contact>& to,
+                         const std::function<StoreBody(const Contact&)>& body, int64_t now_ms) {
+  core_.start_phase(op, phase, to, body, now_ms);
+}
+
+void OpHost::fetch(Operation& op, const Contact& from, int64_t now_ms) {
+  ++op.rpcs;
+  core_.send_request(from, FindValueReq{op.key}, op.token, Purpose::kFetch, now_ms);
+}
+
+void OpHost::finish(Operation& op, Result<OpResult> result, uint64_t current_version) {
+  core_.finish(op, std::move(result), current_version);
+}
+
+void OpHost::emit(DhtEvent event) {
+  core_.events_.push_back(std::move(event));
+}
+
+// ------------------------------------------------------------------ the lookup
+
+Token DhtCore::start(std::unique_ptr<Operation> op, int64_t now_ms) {
+  Token token = next_token_++;
+  op->token = token;
+  Operation& ref = *op;
+  if (ops_.size() >= config_.max_operations) {
+    if (!op->internal)
+      events_.push_back(DoneEvent{token, limit_exceeded("too many DHT operations in progress")});
+    return token;
+  }
+  ops_.emplace(token, std::move(op));
+  ++stats_.lookups;
+  if (ref.phase == Phase::kBoot) return token;
+  begin_lookup(ref, {}, now_ms);
+  return token;
+}
+
+std::vector<ListenOp*> DhtCore::listens_on(const Key& key) {
+  std::vector<ListenOp*> out;
+  for (auto& [token, op] : ops_)
+    if (ListenOp* l = op->as_listen(); l && l->key == key) out.push_back(l);
+  return out;
+}
+
+void DhtCore::begin_lookup(Operation& op, const std::vector<Contact>& extra_seeds, int64_t now_ms) {
+  std::vector<Contact> seeds = table_.closest(op.key, config_.k);
+  seeds.insert(seeds.end(), extra_seeds.begin(), extra_seeds.end());
+  op.phase = Phase::kLookup;
+  op.unanswered.clear();
+  op.lookup.emplace(op.key, seeds, LookupConfig{config_.k, config_.alpha, config_.max_candidates});
+  op.lookup_started_ms = now_ms;
+  lookup_deadlines_.emplace(now_ms + config_.lookup_deadline_ms, op.token);
+  pump(op, now_ms);
+}
+
+void DhtCore::pump(Operation& op, int64_t now_ms) {
+  if (op.phase != Phase::kLookup || !op.lookup) return;
+  while (auto c = op.lookup->next_to_query()) {
+    ++op.rpcs;
+    Body body = op.find_value ? Body{FindValueReq{op.key}} : Body{FindNodeReq{op.key}};
+    send_request(*c, std::move(body), op.token, Purpose::kLookup, now_ms);
+  }
+  if (op.lookup->done()) lookup_done(op, now_ms);
+}
+
+void DhtCore::lookup_done(Operation& op, int64_t now_ms) {
+  ++stats_.operations_done;
+  Replicas replicas;
+  replicas.closest = op.lookup->closest_answered();
+  const std::vector<Contact>& closest = replicas.closest;
+  op.result.rpcs = op.rpcs;
+  op.result.closest = closest;
+  if (!closest.empty()) op.result.hops = std::max(1, op.lookup->depth_of(closest.front().id));
+  for (const Contact& c : closest) table_.touched(table_.bucket_of(c.id), now_ms);
+  op.lookup.reset();
+
+  // The replica set: the k closest of those that answered *and* those that
+  // did not. Counting the silent ones keeps a partitioned minority (or a
+  // caller cut off from most replicas) from forming a majority of a smaller
+  // set (spec/dht.md §7.1). We are a replica ourselves when we fall inside it.
+  Contact me = make_contact(identity_.public_key(), self_);
+  std::vector<Contact>& settled = replicas.settled;
+  settled = closest;
+  for (const Contact& c : op.unanswered) settled.push_back(c);
+  if (!config_.read_only) settled.push_back(me);
+  std::sort(settled.begin(), settled.end(),
+            [&](const Contact& x, const Contact& y) { return closer(op.key, x.id, y.id); });
+  settled.erase(std::unique(settled.begin(), settled.end(),
+                            [](const Contact& x, const Contact& y) { return x.id == y.id; }),
+                settled.end());
+  if (settled.size() > config_.k) settled.resize(config_.k);
+  for (const Contact& c : settled)
+    if (c.key == me.key) replicas.self_replica = true;
+  op.replica_set = settled.size();
+  if (replicas.self_replica && op.find_value) {
+    Snapshot s = store_.get(op.key, now_ms);
+    for (const Value& v : s.values) op.merge(v);
+    for (const SignedValue& sv : s.signed_values) op.merge(sv);
+    if (s.versioned) op.merge(*s.versioned);
+  }
+  OpHost host(*this);
+  op.on_lookup_done(host, replicas, now_ms);
+}
+
+// ------------------------------------------------------------------ write phases
+
+void DhtCore::send_store(Operation& op, const Contact& to, StoreBody body, bool tracked,
+                         int64_t now_ms) {
+  auto t = op.tokens.find(to.id);
+  StoreReq req{t == op.tokens.end() ? WriteToken{} : t->second, op.key, std::move(body)};
+  if (to.key == identity_.public_key()) {
+    // A datagram to our own address would be dropped as coming from us: our
+    // own replica is served here, like any other, without a token check.
+    Message reply = serve_store(self_, identity_.public_key(), req, now_ms);
+    if (tracked) op.local_reply = std::move(reply.body);
+    return;
+  }
+  if (!tracked) {
+    send_request(to, std::move(req), 0, Purpose::kFireAndForget, now_ms);
+    return;
+  }
+  ++op.rpcs;
+  send_request(to, std::move(req), op.token, Purpose::kWrite, now_ms);
+}
+
+void DhtCore::start_phase(Operation& op, Phase phase, const std::vector<Contact>& to,
+                          const std::function<StoreBody(const Contact&)>& body, int64_t now_ms) {
+  op.phase = phase;
+  op.tally.reset(to.size());
+  op.local_reply.reset();
+  if (to.empty()) {
+    OpHost host(*this);
+    op.on_phase_done(host, now_ms);
+    return;
+  }
+  for (const Contact& c : to) send_store(op, c, body(c), true, now_ms);
+  // Our own answer counts last, so the operation cannot finish (and be
+  // freed) while the loop above still uses it.
+  if (op.local_reply) {
+    Body reply = std::move(*op.local_reply);
+    op.local_reply.reset();
+    store_reply(op, make_contact(identity_.public_key(), self_), &reply, now_ms);
+  }
+}
+
+void DhtCore::store_reply(Operation& op, const Contact& from, const Body* reply, int64_t now_ms) {
+  if (!op.tally.add(from, reply)) return;
+  OpHost host(*this);
+  op.on_phase_done(host, now_ms);
+}
+
+// ------------------------------------------------------------------ the end
+
+void DhtCore::finish(Operation& op, Result<OpResult> result, uint64_t current_version) {
+  if (result.ok() && result.value().valid_until_us != 0)
+    result.value().remaining_ms =
+        std::max<int64_t>(0, result.value().valid_until_us / 1000 - now_ms_);
+  if (op.hold != 0) {
+    auto h = holds_.find(op.hold);
+    if (h != holds_.end() && h->second.op == op.token) h->second.done = std::move(result);
+  } else if (!op.internal) {
+    events_.push_back(DoneEvent{op.token, std::move(result), current_version});
+  }
+  ops_.erase(op.token);
+}
+
+}  // namespace chorus::dht
