@@ -96,7 +96,7 @@ std::optional<int64_t> DhtCore::next_timer_us() const {
   if (auto d = rpcs_->next_deadline_ms()) at = std::min(at, *d);
   if (!lookup_deadlines_.empty()) at = std::min(at, lookup_deadlines_.top().first);
   if (auto h = next_hold_ms()) at = std::min(at, *h);
-  return at * 1000;
+  return at * kUsPerMs;
 }
 
 bool DhtCore::poll_action(SendDatagram& out) {
@@ -234,7 +234,7 @@ void DhtCore::housekeeping(int64_t now_ms) {
   // Buckets nobody looked into for a while get a lookup of a random id.
   if (table_.size() > 0) {
     for (int b : table_.stale_buckets(now_ms, config_.refresh_interval_ms)) {
-      std::array<uint8_t, 32> rnd{};
+      std::array<uint8_t, sizeof(NodeId)> rnd{};
       random_.fill(rnd.data(), rnd.size());
       table_.touched(b, now_ms);
       auto op = std::make_unique<FindNodeOp>(table_.id_in_bucket(b, rnd), false);
@@ -248,10 +248,11 @@ void DhtCore::housekeeping(int64_t now_ms) {
 // Republish lookups start a few per tick, and only while the node has room
 // for them: fewer than half of max_operations and of max_pending_rpcs in use.
 void DhtCore::republish_due(int64_t now_ms) {
+  constexpr size_t kRoomShare = 2;  // republish uses at most 1/kRoomShare of each bound
   republisher_->begin_interval_if_due(now_ms);
   size_t started = 0;
-  while (started < republisher_->per_tick() && ops_.size() < config_.max_operations / 2 &&
-         rpcs_->size() < config_.max_pending_rpcs / 2) {
+  while (started < republisher_->per_tick() && ops_.size() < config_.max_operations / kRoomShare &&
+         rpcs_->size() < config_.max_pending_rpcs / kRoomShare) {
     auto key = republisher_->next_due();
     if (!key) break;
     auto op = std::make_unique<RepublishOp>(*key);

@@ -98,7 +98,7 @@ void DhtCore::hold_step(Token token, Hold& h, int64_t now_ms) {
       const bool first = !h.acquired;
       h.acquired = true;
       if (first) h.fencing_token = r.value().number;
-      h.valid_until_ms = r.value().valid_until_us / 1000;
+      h.valid_until_ms = r.value().valid_until_us / kUsPerMs;
       h.renew_at_ms = now_ms + std::max<int64_t>((h.valid_until_ms - now_ms) / 2, 0);
       if (first) {
         HoldEvent ev;

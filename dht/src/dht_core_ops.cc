@@ -191,7 +191,7 @@ void DhtCore::store_reply(Operation& op, const Contact& from, const Body* reply,
 void DhtCore::finish(Operation& op, Result<OpResult> result, uint64_t current_version) {
   if (result.ok() && result.value().valid_until_us != 0)
     result.value().remaining_ms =
-        std::max<int64_t>(0, result.value().valid_until_us / 1000 - now_ms_);
+        std::max<int64_t>(0, result.value().valid_until_us / kUsPerMs - now_ms_);
   if (op.hold != 0) {
     auto h = holds_.find(op.hold);
     if (h != holds_.end() && h->second.op == op.token) h->second.done = std::move(result);

@@ -155,7 +155,7 @@ Message DhtCore::serve_store(const Address& from, const PublicKey& sender, const
   } else if (auto* a = std::get_if<AbortBody>(&req.body)) {
     r = store_.abort(key, Owner{sender, a->owner_tag}, a->version, now_ms);
   } else if (auto* li = std::get_if<ListenBody>(&req.body)) {
-    r = store_.listen(key, make_contact(sender, from), int64_t{li->duration_s} * 1000, now_ms);
+    r = store_.listen(key, make_contact(sender, from), int64_t{li->duration_s} * kMsPerS, now_ms);
     r.changed = false;
   }
   if (!r.ok()) return refuse(r.refusal, r.number, r.remaining_ms);

@@ -15,7 +15,7 @@ constexpr int64_t kListenPeriodsCovered = 2;
 
 StoreBody ListenOp::store_body(const DhtConfig& config) const {
   return ListenBody{
-      static_cast<uint32_t>(kListenPeriodsCovered * config.listen_refresh_ms / 1000 + 1)};
+      static_cast<uint32_t>(kListenPeriodsCovered * config.listen_refresh_ms / kMsPerS + 1)};
 }
 
 void ListenOp::on_lookup_done(OpHost& host, const Replicas& replicas, int64_t now_ms) {
@@ -26,7 +26,7 @@ void ListenOp::on_lookup_done(OpHost& host, const Replicas& replicas, int64_t no
   for (auto it = listening_at_.begin(); it != listening_at_.end();)
     it = it->second < now_ms ? listening_at_.erase(it) : std::next(it);
   const DhtConfig& config = host.config();
-  int64_t until = now_ms + int64_t{std::get<ListenBody>(store_body(config)).duration_s} * 1000 +
+  int64_t until = now_ms + int64_t{std::get<ListenBody>(store_body(config)).duration_s} * kMsPerS +
                   config.rpc_timeout_ms;
   const PublicKey& me = host.identity().public_key();
   for (const Contact& c : targets)

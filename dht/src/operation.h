@@ -31,9 +31,12 @@ class Operation;
 class ListenOp;
 class Republisher;
 
+constexpr int64_t kUsPerMs = 1000;
+constexpr int64_t kMsPerS = 1000;
+
 // The core keeps time in milliseconds; drivers pass microseconds.
 inline int64_t to_ms(int64_t us) {
-  return us / 1000;
+  return us / kUsPerMs;
 }
 
 // Readers trust no replica: a signed value counts only if its owner signed

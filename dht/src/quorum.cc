@@ -6,7 +6,7 @@
 namespace chorus::dht {
 
 size_t quorum_of(size_t replica_set) {
-  return replica_set / 2 + 1;
+  return replica_set / 2 + 1;  // more than half
 }
 
 void Tally::reset(size_t expected) {
@@ -78,9 +78,10 @@ int64_t majority_lease(std::vector<int64_t> granted, size_t quorum, int64_t aske
 }
 
 int64_t lease_end_us(int64_t sent_ms, int64_t granted_ms, double lease_safety) {
+  constexpr double kUsPerMs = 1000;
   return static_cast<int64_t>(
       (static_cast<double>(sent_ms) + static_cast<double>(granted_ms) * (1.0 - lease_safety)) *
-      1000);
+      kUsPerMs);
 }
 
 }  // namespace chorus::dht

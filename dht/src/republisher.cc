@@ -4,8 +4,6 @@
 
 namespace chorus::dht {
 
-constexpr int64_t kMsPerSecond = 1000;
-
 Republisher::Republisher(const DhtConfig& config, int64_t now_ms)
     : config_(config), next_interval_ms_(now_ms + config.republish_interval_ms) {}
 
@@ -38,7 +36,7 @@ void Republisher::remember_put(const Key& key, const Value& value, int64_t now_m
   if (!own) return;
   if (!own->values.count(value.id) && own->values.size() >= config_.store.max_values_per_key)
     return;
-  int64_t expires = now_ms + int64_t{std::min(value.ttl_s, config_.store.max_ttl_s)} * kMsPerSecond;
+  int64_t expires = now_ms + int64_t{std::min(value.ttl_s, config_.store.max_ttl_s)} * kMsPerS;
   own->values[value.id] = {value, expires};
 }
 
@@ -46,7 +44,7 @@ void Republisher::remember_signed(const Key& key, const SignedValue& value, int6
   OwnPut* own = slot(key, now_ms);
   if (!own) return;
   if (own->signed_value && own->signed_value->first.seq > value.seq) return;
-  int64_t expires = now_ms + int64_t{std::min(value.ttl_s, config_.store.max_ttl_s)} * kMsPerSecond;
+  int64_t expires = now_ms + int64_t{std::min(value.ttl_s, config_.store.max_ttl_s)} * kMsPerS;
   own->signed_value = std::make_pair(value, expires);
 }
 
@@ -99,14 +97,14 @@ void RepublishOp::on_lookup_done(OpHost& host, const Replicas& replicas, int64_t
   // republish never lengthens its life.
   std::vector<Value> push;
   for (const auto& [id, slot] : own->values) {
-    int64_t left_s = (slot.second - now_ms) / kMsPerSecond;
+    int64_t left_s = (slot.second - now_ms) / kMsPerS;
     if (left_s <= 0) continue;
     push.push_back(slot.first);
     push.back().ttl_s = static_cast<uint32_t>(left_s);
   }
   std::optional<SignedValue> sv;
   if (own->signed_value) {
-    int64_t left_s = (own->signed_value->second - now_ms) / kMsPerSecond;
+    int64_t left_s = (own->signed_value->second - now_ms) / kMsPerS;
     if (left_s > 0) {
       // Signed anew with the seconds left (same seq, same data): a replica
       // that lacks it lets it go when we would; one that holds it keeps it.

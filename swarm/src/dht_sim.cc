@@ -151,21 +151,19 @@ void DhtSim::drain(SimNode n) {
     }
     int64_t departs = now_us_;
     if (config_.uplink_bytes_per_s > 0) {
-      constexpr uint64_t kIpUdpHeader = 28;
+      constexpr uint64_t kIpUdpHeader = 28;  // bytes of IPv4 + UDP header per datagram
+      constexpr uint64_t kUsPerSecond = 1'000'000;
       const int64_t start = std::max(now_us_, node.uplink_free_us);
       if (start - now_us_ > config_.max_uplink_backlog_us) {
         ++stats_.datagrams_uplink_dropped;
         continue;
       }
-      departs = start + static_cast<int64_t>((out.bytes.size() + kIpUdpHeader) * 1'000'000 /
+      departs = start + static_cast<int64_t>((out.bytes.size() + kIpUdpHeader) * kUsPerSecond /
                                              config_.uplink_bytes_per_s);
       node.uplink_free_us = departs;
     }
-    int64_t delay = config_.latency_base_us;
-    if (config_.latency_jitter_us > 0)
-      delay += std::uniform_int_distribution<int64_t>(0, config_.latency_jitter_us - 1)(rng_);
     Ev ev;
-    ev.at = departs + delay;
+    ev.at = departs + hop_delay();
     ev.kind = Kind::kDatagram;
     ev.node = to;
     ev.from = n;
@@ -178,24 +176,26 @@ void DhtSim::drain(SimNode n) {
     if (!reach_event(n, event) && on_event) on_event(n, event);
   if (!node.core) return;
   if (drain_reach(n)) return drain(n);  // Reach started DHT operations
-  if (auto t = node.core->next_timer_us()) {
-    int64_t at = std::max(now_us_, virtual_us(n, *t) + 1);
-    if (at != node.timer_at) {
-      node.timer_at = at;
-      Ev ev;
-      ev.at = at;
-      ev.kind = Kind::kTimer;
-      ev.node = n;
-      ev.incarnation = node.incarnation;
-      push(std::move(ev));
-    }
-  }
+  if (auto t = node.core->next_timer_us()) push_timer(n, Kind::kTimer, *t, node.timer_at);
 }
 
 void DhtSim::push(Ev ev) {
   ev.seq = seq_++;
   queue_.push_back(std::move(ev));
   std::push_heap(queue_.begin(), queue_.end(), Later{});
+}
+
+void DhtSim::push_timer(SimNode n, Kind kind, int64_t local_at_us, int64_t& armed_at) {
+  // One microsecond past the deadline, so the core, rounding to ms, sees it due.
+  const int64_t at = std::max(now_us_, virtual_us(n, local_at_us) + 1);
+  if (at == armed_at) return;
+  armed_at = at;
+  Ev ev;
+  ev.at = at;
+  ev.kind = kind;
+  ev.node = n;
+  ev.incarnation = nodes_[n].incarnation;
+  push(std::move(ev));
 }
 
 void DhtSim::crash(SimNode n) {

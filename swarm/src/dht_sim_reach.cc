@@ -254,14 +254,7 @@ void DhtSim::reach_action(SimNode n, dht::ReachAction& action) {
       node.reach_timer_at = -1;
       return;
     }
-    const int64_t when = std::max(now_us_, virtual_us(n, timer->at_us) + 1);
-    node.reach_timer_at = when;
-    Ev ev;
-    ev.at = when;
-    ev.kind = Kind::kReachTimer;
-    ev.node = n;
-    ev.incarnation = node.incarnation;
-    push(std::move(ev));
+    push_timer(n, Kind::kReachTimer, timer->at_us, node.reach_timer_at);
   } else if (auto* done = std::get_if<dht::Completed>(&action)) {
     if (on_reach_done) on_reach_done(n, *done);
   }

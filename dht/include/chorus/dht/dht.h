@@ -49,7 +49,8 @@
 #include <vector>
 
 #include "chorus/base/result.h"
-#include "chorus/dht/dht_core.h"
+#include "chorus/dht/config.h"
+#include "chorus/dht/events.h"
 #include "chorus/dht/types.h"
 #include "chorus/overlay/node.h"
 

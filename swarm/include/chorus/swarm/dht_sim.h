@@ -198,6 +198,11 @@ class DhtSim {
   void start(SimNode n);
   void drain(SimNode n);
   void push(Ev ev);
+  // Arms a timer event of `kind` for node n at `local_at_us` by n's clock
+  // (a core's or ReachCore's deadline), remembered in `armed_at` (virtual
+  // time) so the handler can tell the latest arming from stale ones. An
+  // arming at the time already armed adds no event.
+  void push_timer(SimNode n, Kind kind, int64_t local_at_us, int64_t& armed_at);
   void handle(Ev& ev);
   bool same_group(SimNode a, SimNode b) const;
   // Reach (dht_sim_reach.cc)
