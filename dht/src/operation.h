@@ -5,10 +5,10 @@
 // (lookup.h). What follows depends on the kind (operations.h, one class
 // each): a read reports what the lookup gathered; a write sends STOREs to
 // the replicas in one or more phases and decides, from the phase's Tally
-// (quorum.h), whether it succeeded. DhtCore runs lookups and phases and
-// routes answers (dht_core_ops.cc); an operation reaches the core only
-// through OpHost. An operation that calls OpHost::finish is destroyed by
-// it: the caller returns at once.
+// (quorum.h), whether it succeeded. DhtCore runs lookups and phases
+// (dht_core_ops.cc) and routes the answers (dht_core_rpc.cc); an operation
+// reaches the core only through OpHost. An operation that calls
+// OpHost::finish is destroyed by it: the caller returns at once.
 #pragma once
 
 #include <cstdint>
