@@ -26,9 +26,8 @@ BroadcastTree::BroadcastTree(BroadcastTreeConfig config) : config_(config) {
 void BroadcastTree::add_link(LinkId link, int64_t now_us) {
   if (links_.count(link)) return;
   Link l;
-  l.ihave_tokens = config_.ihave_burst;
-  l.graft_tokens = config_.graft_burst;
-  l.tokens_us = now_us;
+  l.ihave_tokens = TokenBucket(config_.ihave_rate_per_s, config_.ihave_burst, now_us);
+  l.graft_tokens = TokenBucket(config_.graft_rate_per_s, config_.graft_burst, now_us);
   links_.emplace(link, std::move(l));
 }
 
@@ -43,22 +42,10 @@ bool BroadcastTree::eager(LinkId link) const {
   return it == links_.end() || it->second.eager;
 }
 
-void BroadcastTree::refill(Link& l, int64_t now_us) {
-  const double elapsed_s = static_cast<double>(std::max<int64_t>(now_us - l.tokens_us, 0)) / 1e6;
-  l.ihave_tokens =
-      std::min(config_.ihave_burst, l.ihave_tokens + elapsed_s * config_.ihave_rate_per_s);
-  l.graft_tokens =
-      std::min(config_.graft_burst, l.graft_tokens + elapsed_s * config_.graft_rate_per_s);
-  l.tokens_us = std::max(l.tokens_us, now_us);
-}
-
 size_t BroadcastTree::admit_ihave(LinkId link, size_t ids, int64_t now_us) {
   auto it = links_.find(link);
   if (it == links_.end()) return 0;
-  refill(it->second, now_us);
-  const size_t allowed = std::min(ids, static_cast<size_t>(std::max(it->second.ihave_tokens, 0.0)));
-  it->second.ihave_tokens -= static_cast<double>(allowed);
-  return allowed;
+  return it->second.ihave_tokens.take_up_to(ids, now_us);
 }
 
 void BroadcastTree::make_eager(LinkId link, bool send_graft) {
@@ -149,10 +136,10 @@ void BroadcastTree::on_graft(LinkId link, std::span<const ShoutKey> ids, int64_t
   if (it == links_.end()) return;
   Link& l = it->second;
   l.eager = true;
-  refill(l, now_us);
+  l.graft_tokens.refill(now_us);
   for (const ShoutKey& id : ids) {
     auto s = store_.find(id);
-    if (s == store_.end() || l.graft_tokens < 1) {
+    if (s == store_.end() || !l.graft_tokens.has_token()) {
       ++stats_.grafts_refused;
       continue;
     }
@@ -161,7 +148,7 @@ void BroadcastTree::on_graft(LinkId link, std::span<const ShoutKey> ids, int64_t
       ++stats_.grafts_refused;
       continue;
     }
-    l.graft_tokens -= 1;
+    l.graft_tokens.take();
     sent.push_back(link);
     ++stats_.grafts_answered;
     out_.push_back(Output{Output::Kind::kMessage, link, {}, s->second.record});

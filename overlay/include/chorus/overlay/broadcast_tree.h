@@ -45,6 +45,7 @@
 
 #include "chorus/base/bytes.h"
 #include "chorus/overlay/message.h"
+#include "chorus/overlay/token_bucket.h"
 
 namespace chorus::overlay {
 
@@ -149,9 +150,8 @@ class BroadcastTree {
   struct Link {
     bool eager = true;
     std::vector<ShoutKey> queued;  // announcements not yet in an IHAVE
-    double ihave_tokens = 0;
-    double graft_tokens = 0;
-    int64_t tokens_us = 0;
+    TokenBucket ihave_tokens;      // IHAVE ids accepted from this link
+    TokenBucket graft_tokens;      // GRAFTed ids answered on this link
   };
   struct Missing {
     int64_t first_us = 0;            // first announcement
@@ -165,10 +165,9 @@ class BroadcastTree {
     std::vector<LinkId> grafted_to;  // links it was sent on in answer to a GRAFT
   };
 
-  // Refills the link's buckets; how many of `ids` IHAVE ids it may take
-  // (0 for a link not in the tree).
+  // How many of `ids` IHAVE ids the link may send now (0 for a link not
+  // in the tree).
   size_t admit_ihave(LinkId link, size_t ids, int64_t now_us);
-  void refill(Link& l, int64_t now_us);
   void missing(LinkId link, const ShoutKey& id, int64_t now_us);
   void forget_missing(const ShoutKey& id);
   void make_eager(LinkId link, bool send_graft);

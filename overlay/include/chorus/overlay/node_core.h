@@ -42,6 +42,13 @@
 
 namespace chorus::overlay {
 
+// Private to overlay/src/: the state of single concepts of the core.
+class BanTable;
+class PendingTable;
+class RelayTable;
+class ShoutVerdicts;
+class WhisperBox;
+
 using LinkId = uint64_t;
 using Token = uint64_t;  // names one command's completion; 0 = none
 
@@ -290,7 +297,7 @@ class NodeCore {
   Result<void> disconnect(const PublicKey& peer, const std::string& reason, int64_t now_us);
   bool is_banned(const PublicKey& peer, int64_t now_us) const;
   // Unexpired and expired-but-not-yet-swept bans (at most max_bans).
-  size_t ban_count() const { return bans_.size(); }
+  size_t ban_count() const;
   // Sends an app-approved SPEAK on to every other peer (hops permitting).
   void forward_speak(const SpeakEvent& event, int64_t now_us);
 
@@ -301,7 +308,7 @@ class NodeCore {
   size_t link_count() const { return links_.size(); }
   const NodeStats& stats() const { return stats_; }
   size_t seen_cache_size() const { return seen_.size(); }
-  size_t pending_shout_verdicts() const { return held_.size(); }
+  size_t pending_shout_verdicts() const;
   // The epidemic broadcast tree's state (links, missing ids, stored SHOUTs).
   const BroadcastTree& broadcast_tree() const { return tree_; }
   const PeerBook& peer_book() const { return book_; }
@@ -311,12 +318,15 @@ class NodeCore {
   size_t max_payload_bytes() const;
 
  private:
-  struct Link;
-  struct Pending;
+  // Each group below is one concept, defined in its own file in overlay/src/
+  // (named in the group's heading); state that belongs to one concept alone
+  // lives in a small class of its own there.
+  struct Link;  // node_core_internal.h
   struct KeyHash {
     size_t operator()(const PublicKey& k) const;
   };
 
+  // ---- link table and lifecycle (link_table.cc)
   Link* find(LinkId id);
   // Established, not superseded, and the link by_key_ routes to.
   bool routable(const Link& l) const;
@@ -324,10 +334,64 @@ class NodeCore {
   void start_handshake(Link& l);
   void established(Link& l, int64_t now_us);
   void close_link(Link& l, const std::string& reason, bool emit_close, int64_t now_us);
+  void end_connect_waits(Link& l, const std::string& reason, int64_t now_us);
+
+  // ---- framing: messages to frames and back (link_framing.cc)
   void process_frames(Link& l, std::span<uint8_t> data, int64_t now_us);
   bool handle_plaintext(Link& l, std::span<uint8_t> plain, int64_t now_us);
+  bool send(Link& l, const Message& m, int64_t now_us);
+  void send_ack(Link& l, uint32_t id, Opcode acked, Bytes data, int64_t now_us);
+  void send_nack(Link& l, uint32_t id, uint8_t acked, NackCode code, std::string reason, Bytes data,
+                 int64_t now_us);
+  bool enqueue(Link& l, ByteView record, int64_t now_us);
+  void seal_pending(Link& l);
+  void mark_dirty(Link& l);
+
+  // ---- dispatch of one received message (node_core.cc)
   void handle_message(Link& l, Message&& m, int64_t now_us);
+
+  // ---- connection options (connection_options.cc)
+  void offer_options(Link& l, int64_t now_us);
+  void on_option_answer(Link& l, const Result<Bytes>& result, int64_t now_us);
+  void on_connection_opt(Link& l, uint32_t id, const SetConnectionOptMsg& opt, int64_t now_us);
+  void choose_codec(Link& l);
+  bool offered(uint8_t setting) const;
+  size_t max_decompressed_bytes() const;
+
+  // ---- pending requests, SPEAK (requests.cc; state: PendingTable)
   void on_ack(Link& l, uint32_t id, uint8_t acked, Result<Bytes> result, int64_t now_us);
+  Result<Token> add_pending(Link& l, uint32_t id, int kind, Token token, int64_t deadline_us,
+                            Hash256 expect = {}, std::optional<PublicKey> relayed_to = {});
+  void complete(Token token, Result<Bytes> result, int64_t rtt_us = 0);
+  void on_speak(Link& l, uint32_t id, SpeakMsg&& s, int64_t now_us);
+  Token next_token() { return ++last_token_; }
+
+  // ---- WHISPER to a direct peer (whisper.cc; state: WhisperBox)
+  void on_whisper(Link& l, uint32_t id, WhisperMsg&& w, int64_t now_us);
+  // A WHISPER to a direct peer, checked and sealed, ready to send.
+  struct Outgoing {
+    Link* link = nullptr;
+    WhisperMsg msg;
+  };
+  // With `relay`: sealed to `to`, addressed to it, sent to `relay`.
+  Result<Outgoing> prepare_whisper(AppId app, const PublicKey& to, ByteView payload, bool encrypt,
+                                   uint8_t flags, LinkId via = 0,
+                                   std::optional<PublicKey> relay = {});
+  // The hash an ACK must carry for `msg` (relayed: of the box alone).
+  static Hash256 ack_hash_of(const WhisperMsg& msg);
+  Result<Bytes> seal_whisper(const PublicKey& to, ByteView payload, bool encrypt);
+  Result<Bytes> open_whisper(const PublicKey& from, ByteView payload);
+
+  // ---- relay (relay.cc; state: RelayTable)
+  void on_relay_request(Link& l, uint32_t id, WhisperMsg&& w, int64_t now_us);
+  void on_relayed(Link& l, uint32_t id, WhisperMsg&& w, int64_t now_us);
+  // An ACK/NACK on `l` answering a WHISPER we relayed: passed back to its
+  // origin. False when (l, id) is not a relayed message.
+  bool relay_answer(Link& l, uint32_t id, const Message& answer, int64_t now_us);
+  void end_relays_of(LinkId link, const std::string& reason, int64_t now_us);
+  void expire_relays(int64_t now_us);
+
+  // ---- broadcast: SHOUT, verdicts, tree glue (broadcast.cc; state: ShoutVerdicts)
   void on_shout(Link& l, ShoutMsg&& s, int64_t now_us);
   void on_content_shout(Link& l, ContentShoutMsg&& c, int64_t now_us);
   // The SHOUT path shared by both forms. take_shout_token: the per-link
@@ -353,61 +417,33 @@ class NodeCore {
   void tree_forward(Message fwd, const SeenKey& key, LinkId from, bool forward, int64_t now_us);
   void on_tree_control(Link& l, Message&& m, int64_t now_us);
   void drain_tree(int64_t now_us);
-  void on_speak(Link& l, uint32_t id, SpeakMsg&& s, int64_t now_us);
-  void on_whisper(Link& l, uint32_t id, WhisperMsg&& w, int64_t now_us);
-  void on_relay_request(Link& l, uint32_t id, WhisperMsg&& w, int64_t now_us);
-  void on_relayed(Link& l, uint32_t id, WhisperMsg&& w, int64_t now_us);
-  // An ACK/NACK on `l` answering a WHISPER we relayed: passed back to its
-  // origin. False when (l, id) is not a relayed message.
-  bool relay_answer(Link& l, uint32_t id, const Message& answer, int64_t now_us);
-  void end_relays_of(LinkId link, const std::string& reason, int64_t now_us);
-  void end_connect_waits(Link& l, const std::string& reason, int64_t now_us);
-  void send_peer_exchange(Link& l, int64_t now_us);
-  void on_peer_exchange(Link& l, ByteView payload, int64_t now_us);
-  bool send(Link& l, const Message& m, int64_t now_us);
-  void send_ack(Link& l, uint32_t id, Opcode acked, Bytes data, int64_t now_us);
-  void send_nack(Link& l, uint32_t id, uint8_t acked, NackCode code, std::string reason, Bytes data,
-                 int64_t now_us);
-  bool enqueue(Link& l, ByteView record, int64_t now_us);
+  // To every routable link but `except` and a link to `skip_key` (flooding).
   void broadcast(const Message& m, std::initializer_list<LinkId> except, const PublicKey* skip_key,
                  int64_t now_us);
-  void mark_dirty(Link& l);
+
+  // ---- peer manager: exchange, dialling, rotation, misbehaviour, bans
+  // (peer_manager.cc; state: PeerBook, BanTable)
+  void send_peer_exchange(Link& l, int64_t now_us);
+  void on_peer_exchange(Link& l, ByteView payload, int64_t now_us);
   bool dial_candidate_busy(const PeerBook::Entry& e) const;
   void rotate(int64_t now_us);
-  void offer_compression(Link& l, int64_t now_us);
-  void on_connection_opt(Link& l, uint32_t id, const SetConnectionOptMsg& opt, int64_t now_us);
-  void choose_codec(Link& l);
-  bool offered(uint8_t setting) const;
-  size_t max_decompressed_bytes() const;
-  void seal_pending(Link& l);
+  void dial(int64_t now_us);
   void misbehaved(Link& l, int score, const std::string& why, int64_t now_us);
   // The handshake's PeerCheck: refuses a banned key at its HELLO.
   Result<void> check_peer(const PublicKey& peer) const;
-  Result<Token> add_pending(Link& l, uint32_t id, int kind, Token token, int64_t deadline_us,
-                            Hash256 expect = {}, std::optional<PublicKey> relayed_to = {});
-  void complete(Token token, Result<Bytes> result, int64_t rtt_us = 0);
+
+  // ---- timers (timers.cc)
   void maintain(int64_t now_us);
   void schedule_maintain(int64_t now_us);
   // Makes the next maintain() run no later than `t_us`.
   void wake_at(int64_t t_us) { next_maintain_us_ = std::min(next_maintain_us_, t_us); }
-  void dial(int64_t now_us);
-  // A WHISPER to a direct peer, checked and sealed, ready to send.
-  struct Outgoing {
-    Link* link = nullptr;
-    WhisperMsg msg;
-  };
-  // With `relay`: sealed to `to`, addressed to it, sent to `relay`.
-  Result<Outgoing> prepare_whisper(AppId app, const PublicKey& to, ByteView payload, bool encrypt,
-                                   uint8_t flags, LinkId via = 0,
-                                   std::optional<PublicKey> relay = {});
-  // The hash an ACK must carry for `msg` (relayed: of the box alone).
-  static Hash256 ack_hash_of(const WhisperMsg& msg);
-  Result<Bytes> seal_whisper(const PublicKey& to, ByteView payload, bool encrypt);
-  Result<Bytes> open_whisper(const PublicKey& from, ByteView payload);
-  Token next_token() { return ++last_token_; }
 
+  // ---- constant after construction
   Identity identity_;
   OverlayConfig config_;
+  Hash256 network_{};  // network_tag(config_.network_id)
+
+  // ---- state
   Random random_;
   PeerBook book_;
   SeenCache seen_;  // SHOUT (origin, id)
@@ -415,17 +451,12 @@ class NodeCore {
   SeenCache speak_seen_;  // forwarded SPEAK (origin, id)
   std::unordered_map<LinkId, std::unique_ptr<Link>> links_;
   std::unordered_map<PublicKey, LinkId, KeyHash> by_key_;  // established links
-  std::unordered_map<uint64_t, Pending> pending_;          // (link << 32 | id)
-  std::unordered_map<Token, size_t> group_left_;           // SPEAK-to-all ACKs still owed
-  // WHISPERs we relayed, by (target link << 32 | id on it): where the
-  // answer goes back. At most max_relay_pending.
-  struct RelayEntry {
-    LinkId from_link = 0;
-    uint32_t from_id = 0;
-    int64_t deadline_us = 0;
-  };
-  std::unordered_map<uint64_t, RelayEntry> relays_;
-  SeenCache relay_seen_;  // relayed WHISPERs delivered to us: (origin, nonce)
+  std::unique_ptr<PendingTable> pending_;
+  std::unique_ptr<RelayTable> relays_;  // as the relay: what we passed on
+  SeenCache relay_seen_;                // relayed WHISPERs delivered to us: (origin, nonce)
+  std::unique_ptr<ShoutVerdicts> verdicts_;
+  std::unique_ptr<BanTable> bans_;
+  std::unique_ptr<WhisperBox> box_;  // holds our X25519 secret
   struct ConnectWait {
     Token token = 0;
     PublicKey key{};
@@ -442,25 +473,8 @@ class NodeCore {
   int64_t next_rotate_us_ = 0;
   bool shut_down_ = false;
   bool swept_closed_ = false;  // a link closed since the last sweep in flush()
-  std::array<uint8_t, 32> x25519_secret_{};
   std::unordered_set<AppId> apps_;
-  std::unordered_set<AppId> validating_apps_;  // registered with validate_shouts
-  // SHOUTs waiting for their app's verdict, by verdict id. Ids rise and the
-  // timeout is one constant, so the first entry times out first. At most
-  // max_pending_shout_verdicts.
-  struct Held {
-    Message fwd;  // as it goes to the next hop (hops_left lowered)
-    SeenKey key;
-    LinkId from = 0;
-    bool forward = false;  // hops left to pass it on
-    int64_t deadline_us = 0;
-  };
-  std::map<uint64_t, Held> held_;
-  uint64_t last_verdict_ = 0;
-  // Banned keys and when each ban ends (virtual time); at most max_bans.
-  std::unordered_map<PublicKey, int64_t, KeyHash> bans_;
   int64_t input_now_us_ = 0;  // the time of the input being handled (for check_peer)
-  Hash256 network_{};         // network_tag(config_.network_id)
   Bytes scratch_;             // reused encode buffer
   NodeStats stats_;
 };
