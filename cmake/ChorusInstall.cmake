@@ -1,4 +1,4 @@
-# `cmake --install`: headers, the libraries (static, and shared when
+# `cmake --install`: the public headers, the libraries (static, and shared when
 # CHORUS_SHARED_LIBS is on), the executables, CMake package files
 # (find_package(Chorus CONFIG) -> Chorus::overlay, ...) and chorus.pc.
 # Static libraries carry their private dependencies in the link interface,
@@ -44,9 +44,20 @@ install(TARGETS ${_chorus_libs} EXPORT ChorusTargets
   INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(TARGETS chorus chorus-nano RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT runtime)
 
-foreach(module base compression overlay dht nano_app swarm)
-  install(DIRECTORY ${PROJECT_SOURCE_DIR}/${module}/include/
-    DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} COMPONENT development FILES_MATCHING PATTERN "*.h")
+# Headers: only the public ones each library lists with chorus_public_headers()
+# (cmake/ChorusPublicHeaders.cmake), never a whole include directory.
+get_property(_chorus_header_targets GLOBAL PROPERTY CHORUS_PUBLIC_HEADER_TARGETS)
+foreach(lib IN LISTS _chorus_header_targets)
+  if(NOT lib IN_LIST _chorus_libs)
+    message(FATAL_ERROR "${lib} lists public headers but is not installed")
+  endif()
+  get_target_property(root ${lib} CHORUS_PUBLIC_HEADER_ROOT)
+  get_target_property(headers ${lib} CHORUS_PUBLIC_HEADERS)
+  foreach(header IN LISTS headers)
+    get_filename_component(dir ${header} DIRECTORY)
+    install(FILES ${root}/${header} DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/${dir}
+      COMPONENT development)
+  endforeach()
 endforeach()
 
 install(EXPORT ChorusTargets NAMESPACE Chorus:: FILE ChorusTargets.cmake

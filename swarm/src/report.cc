@@ -263,8 +263,7 @@ std::string bar_plot(const PlotOptions& o, const std::vector<Bin>& bins) {
   return s.str();
 }
 
-std::string html_page(const std::string& title,
-                      const std::vector<std::pair<std::string, std::string>>& summary,
+std::string html_page(const std::string& title, const std::vector<SummaryRow>& summary,
                       const std::vector<Section>& sections) {
   std::ostringstream s;
   s << "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>"
@@ -278,11 +277,12 @@ std::string html_page(const std::string& title,
     << ".plot p{font-size:12px;color:#555;margin:0 0 6px;max-width:560px}\n"
     << ".fail{color:#b00;font-weight:bold}.pass{color:#070;font-weight:bold}\n"
     << "</style>\n</head>\n<body>\n<h1>" << escape(title) << "</h1>\n<table>\n";
-  for (const auto& [k, v] : summary) {
-    const char* cls = v.rfind("FAIL", 0) == 0   ? " class=\"fail\""
-                      : v.rfind("pass", 0) == 0 ? " class=\"pass\""
-                                                : "";
-    s << "<tr><td>" << escape(k) << "</td><td" << cls << ">" << escape(v) << "</td></tr>\n";
+  for (const SummaryRow& row : summary) {
+    const char* cls = row.verdict == Verdict::kFail   ? " class=\"fail\""
+                      : row.verdict == Verdict::kPass ? " class=\"pass\""
+                                                      : "";
+    s << "<tr><td>" << escape(row.name) << "</td><td" << cls << ">" << escape(row.value)
+      << "</td></tr>\n";
   }
   s << "</table>\n<div class=\"plots\">\n";
   for (const Section& sec : sections) {

@@ -133,7 +133,7 @@ nlohmann::json report_json(const Scenario& s, const RunFigures& f,
 std::string report_html(const Scenario& s, const RunFigures& f,
                         const std::vector<AssertionResult>& asserts) {
   using report::PlotOptions;
-  std::vector<std::pair<std::string, std::string>> rows;
+  std::vector<report::SummaryRow> rows;
   rows.emplace_back("scenario", s.name.empty() ? s.source : s.name + " (" + s.source + ")");
   if (!s.description.empty()) rows.emplace_back("description", s.description);
   rows.emplace_back("mode / seed", f.mode + " / " + std::to_string(f.seed));
@@ -160,7 +160,8 @@ std::string report_html(const Scenario& s, const RunFigures& f,
                    std::to_string(f.cas_versions_with_two_winners) + " versions with two winners");
   for (const auto& a : asserts)
     rows.emplace_back("assert " + a.name + " " + a.want,
-                      (a.pass ? "pass: " : "FAIL: ") + fmt(a.value));
+                      (a.pass ? "pass: " : "FAIL: ") + fmt(a.value),
+                      a.pass ? report::Verdict::kPass : report::Verdict::kFail);
   for (const auto& n : f.notes) rows.emplace_back("note", n);
 
   std::vector<report::Section> sections;

@@ -318,10 +318,13 @@ void SimRun::advance_to(int64_t t) {
 
 std::string SimRun::phase(int64_t t) const {
   std::string out;
+  std::vector<ActionKind> named;  // each kind once, by kind (not by its text)
   for (const auto& a : s_.timeline) {
     const int64_t end = a.at_us + std::max<int64_t>(a.duration_us, kSecond);
-    if (a.at_us <= t && t < end && out.find(action_name(a.kind)) == std::string::npos)
+    if (a.at_us <= t && t < end && std::find(named.begin(), named.end(), a.kind) == named.end()) {
+      named.push_back(a.kind);
       out += (out.empty() ? "" : "+") + std::string(action_name(a.kind));
+    }
   }
   if (out.empty()) out = t >= s_.duration_us ? "settling" : "idle";
   return out;

@@ -114,7 +114,10 @@ TEST(ReportPlot, EmptyDataSaysSo) {
 }
 
 TEST(ReportPage, IsSelfContained) {
-  std::string page = html_page("swarm <report>", {{"delivery ratio", "1"}, {"assert", "FAIL: x"}},
+  std::string page = html_page("swarm <report>",
+                               {{"delivery ratio", "1"},
+                                {"assert", "x", Verdict::kFail},
+                                {"note", "FAIL: words are not a verdict"}},
                                {{"A", "note", line_plot(kOpts, {{"a", {{0, 1}, {1, 2}}}})},
                                 {"B", "", bar_plot(kOpts, histogram({1, 2}, 4, true))}});
   EXPECT_EQ(page.rfind("<!DOCTYPE html>", 0), 0u);
@@ -125,7 +128,8 @@ TEST(ReportPage, IsSelfContained) {
             true);
   EXPECT_EQ(page.find("https://"), std::string::npos);
   EXPECT_NE(page.find("swarm &lt;report&gt;"), std::string::npos);
-  EXPECT_NE(page.find("class=\"fail\""), std::string::npos);
+  EXPECT_EQ(count(page, "class=\"fail\""), 1u);  // the verdict row only, not the note
+  EXPECT_EQ(page.find("class=\"pass\""), std::string::npos);
 }
 
 }  // namespace

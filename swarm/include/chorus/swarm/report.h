@@ -57,15 +57,25 @@ std::vector<Bin> histogram(const std::vector<double>& samples, size_t max_bins, 
 // One `<rect class="bar">` per bin.
 std::string bar_plot(const PlotOptions& options, const std::vector<Bin>& bins);
 
-// A whole page: title, a table of (name, value) rows, then each section's
-// heading, note and SVG.
+// A row of the page's summary table. A row that is a check's outcome says
+// so in `verdict` (shown red or green), never through its text.
+enum class Verdict : uint8_t { kNone, kPass, kFail };
+struct SummaryRow {
+  SummaryRow(std::string name_, std::string value_, Verdict verdict_ = Verdict::kNone)
+      : name(std::move(name_)), value(std::move(value_)), verdict(verdict_) {}
+  std::string name;
+  std::string value;
+  Verdict verdict;
+};
+
+// A whole page: title, the summary table, then each section's heading, note
+// and SVG.
 struct Section {
   std::string heading;
   std::string note;
   std::string svg;
 };
-std::string html_page(const std::string& title,
-                      const std::vector<std::pair<std::string, std::string>>& summary,
+std::string html_page(const std::string& title, const std::vector<SummaryRow>& summary,
                       const std::vector<Section>& sections);
 
 }  // namespace chorus::swarm::report
