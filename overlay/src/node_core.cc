@@ -10,6 +10,7 @@
 #include "chorus/overlay/frame_codec.h"
 #include "chorus/overlay/handshake.h"
 #include "chorus/overlay/wire.h"
+#include "stream_table.h"  // streams
 
 namespace chorus::overlay {
 namespace {
@@ -172,6 +173,7 @@ NodeCore::NodeCore(Identity identity, OverlayConfig config, int64_t now_us)
   next_maintain_us_ = now_us;
   next_exchange_us_ = now_us + ms_to_us(config_.peer_exchange_interval_ms);
   next_rotate_us_ = now_us + ms_to_us(config_.rotate_interval_ms);
+  streams_ = std::make_unique<StreamTable>(stream_limits(config_, max_payload_bytes()));  // streams
 }
 
 NodeCore::~NodeCore() {
@@ -391,6 +393,7 @@ void NodeCore::established(Link& l, int64_t now_us) {
     send(l, Message{l.take_id(), SetConnectionOptMsg{kOptionContentShout, kContentShoutVersion}},
          now_us);
   }
+  offer_streams(l, l.take_id(), now_us);  // streams
   send_peer_exchange(l, now_us);
 }
 
@@ -497,6 +500,7 @@ void NodeCore::handle_message(Link& l, Message&& m, int64_t now_us) {
   if (auto* ack = std::get_if<AckMsg>(&m.body)) {
     on_ack(l, id, ack->acked, Result<Bytes>(std::move(ack->data)), now_us);
   } else if (auto* nack = std::get_if<NackMsg>(&m.body)) {
+    streams_nacked(l.id, *nack, now_us);  // streams
     on_ack(l, id, nack->acked,
            Result<Bytes>(refused(std::string("peer answered NACK ") + opcode_name(nack->acked) +
                                  ": " + nack->reason)),
@@ -516,6 +520,8 @@ void NodeCore::handle_message(Link& l, Message&& m, int64_t now_us) {
   } else if (std::holds_alternative<IhaveMsg>(m.body) || std::holds_alternative<GraftMsg>(m.body) ||
              std::holds_alternative<PruneMsg>(m.body)) {
     on_tree_control(l, std::move(m), now_us);
+  } else if (auto* stream = std::get_if<StreamMsg>(&m.body)) {  // streams
+    on_stream(l.id, l.peer, std::move(*stream), now_us);
   } else if (auto* unknown = std::get_if<UnknownMsg>(&m.body)) {
     send_nack(l, id, unknown->opcode, NackCode::kUnknownOpcode,
               "unknown opcode " + std::to_string(unknown->opcode), {}, now_us);
@@ -1201,6 +1207,7 @@ void NodeCore::on_connection_opt(Link& l, uint32_t id, const SetConnectionOptMsg
                                  int64_t now_us) {
   const Bytes echo{opt.option, opt.setting};
   const uint8_t acked = static_cast<uint8_t>(Opcode::kSetConnectionOpt);
+  if (streams_option(l, l.id, l.peer, id, opt, now_us)) return;  // streams
   if (opt.option == kOptionBroadcastTree) {
     if (opt.setting != kBroadcastTreeVersion) {
       send_nack(l, id, acked, NackCode::kUnsupportedOption,
@@ -1409,6 +1416,7 @@ std::optional<int64_t> NodeCore::next_timer_us() const {
   int64_t next = next_maintain_us_;
   if (auto t = tree_.next_timer_us()) next = std::min(*t, next);
   if (!held_.empty()) next = std::min(held_.begin()->second.deadline_us, next);
+  if (auto t = stream_deadline_us()) next = std::min(*t, next);  // streams
   return next;
 }
 
@@ -1432,6 +1440,7 @@ void NodeCore::close_link(Link& l, const std::string& reason, bool emit_close, i
   l.out.clear();
   tree_.remove_link(l.id);
   end_relays_of(l.id, reason, now_us);
+  end_streams_of(l.id, reason, now_us);  // streams
   end_connect_waits(l, reason, now_us);
   for (auto it = pending_.begin(); it != pending_.end();) {
     if (it->second.link == l.id) {
@@ -1877,6 +1886,7 @@ void NodeCore::on_timer(int64_t now_us) {
   tree_.on_timer(now_us);  // GRAFTs for announced SHOUTs that did not come
   drain_tree(now_us);
   expire_verdicts(now_us);
+  stream_timer(now_us);  // streams
   if (now_us < next_maintain_us_) return;
   maintain(now_us);
 }
