@@ -86,6 +86,12 @@ Result<void> OverlayConfig::validate() const {
     return invalid_argument(
         "max_pending_shout_verdicts and shout_verdict_timeout_ms must be positive");
   }
+  if (max_inbound_streams_per_peer == 0 || max_outbound_streams == 0 || max_stream_window == 0 ||
+      stream_idle_timeout_ms <= 0) {
+    return invalid_argument(
+        "max_inbound_streams_per_peer, max_outbound_streams, max_stream_window and "
+        "stream_idle_timeout_ms must be positive");
+  }
   if (misbehaviour_limit <= 0 || misbehaviour_ban_ms <= 0 || max_bans == 0) {
     return invalid_argument(
         "misbehaviour_limit, misbehaviour_ban_ms and max_bans must be positive");

@@ -67,6 +67,7 @@ void NodeCore::on_connection_opt(Link& l, uint32_t id, const SetConnectionOptMsg
                                  int64_t now_us) {
   const Bytes echo{opt.option, opt.setting};
   const uint8_t acked = static_cast<uint8_t>(Opcode::kSetConnectionOpt);
+  if (streams_option(l, l.id, l.peer, id, opt, now_us)) return;
   if (opt.option == kOptionBroadcastTree) {
     if (opt.setting != kBroadcastTreeVersion) {
       send_nack(l, id, acked, NackCode::kUnsupportedOption,

@@ -107,6 +107,7 @@ void NodeCore::established(Link& l, int64_t now_us) {
   }
   if (!replacing) events_.push_back(PeerEvent{l.peer, true, ""});
   offer_options(l, now_us);
+  offer_streams(l, l.take_id(), now_us);
   send_peer_exchange(l, now_us);
 }
 
@@ -130,6 +131,7 @@ void NodeCore::close_link(Link& l, const std::string& reason, bool emit_close, i
   l.out.clear();
   tree_.remove_link(l.id);
   end_relays_of(l.id, reason, now_us);
+  end_streams_of(l.id, reason, now_us);
   end_connect_waits(l, reason, now_us);
   pending_->remove_link(l.id, [&](const PendingTable::Entry& p) {
     complete(p.token, cancelled("link closed: " + reason));

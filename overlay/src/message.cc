@@ -40,6 +40,71 @@ bool read_keys(ByteReader& r, std::vector<ShoutKey>& keys) {
   return true;
 }
 
+void write_reason(ByteWriter& w, uint8_t code, const std::string& reason) {
+  const size_t len = std::min<size_t>(reason.size(), 255);
+  w.u8(code);
+  w.u8(static_cast<uint8_t>(len));
+  w.bytes(as_bytes(std::string_view(reason).substr(0, len)));
+}
+
+// app u16 ‖ kind u8 ‖ stream u32 ‖ what the kind carries (message.h).
+void write_stream(ByteWriter& w, const StreamMsg& s) {
+  w.u16(s.app);
+  w.u8(static_cast<uint8_t>(s.kind));
+  w.u32(s.stream);
+  switch (s.kind) {
+    case StreamKind::kOpen:
+      w.u32(s.credit);
+      w.bytes(s.payload);
+      break;
+    case StreamKind::kCredit:
+      w.u32(s.credit);
+      break;
+    case StreamKind::kCancel:
+    case StreamKind::kEnd:
+      write_reason(w, s.code, s.reason);
+      break;
+    case StreamKind::kData:
+      w.bytes(s.payload);
+      break;
+  }
+}
+
+Result<StreamMsg> read_stream(ByteReader& r) {
+  StreamMsg s;
+  uint8_t kind = 0;
+  if (!r.u16(s.app) || !r.u8(kind) || !r.u32(s.stream))
+    return malformed("STREAM message truncated");
+  if (kind > static_cast<uint8_t>(StreamKind::kEnd)) {
+    return malformed("STREAM kind " + std::to_string(kind) + " unknown");
+  }
+  s.kind = static_cast<StreamKind>(kind);
+  switch (s.kind) {
+    case StreamKind::kOpen:
+      if (!r.u32(s.credit)) return malformed("STREAM OPEN truncated");
+      s.payload = to_bytes(r.rest());
+      break;
+    case StreamKind::kCredit:
+      if (!r.u32(s.credit) || r.remaining() != 0)
+        return malformed("STREAM CREDIT is not credit u32");
+      break;
+    case StreamKind::kCancel:
+    case StreamKind::kEnd: {
+      uint8_t len = 0;
+      ByteView reason;
+      if (!r.u8(s.code) || !r.u8(len) || !r.bytes(len, reason) || r.remaining() != 0) {
+        return malformed("STREAM CANCEL/END is not code u8 ‖ reason_len u8 ‖ reason");
+      }
+      s.reason.assign(reason.begin(), reason.end());
+      break;
+    }
+    case StreamKind::kData:
+      s.payload = to_bytes(r.rest());
+      break;
+  }
+  return s;
+}
+
 }  // namespace
 
 const char* opcode_name(uint8_t opcode) {
@@ -72,6 +137,8 @@ const char* opcode_name(uint8_t opcode) {
       return "PRUNE";
     case 13:
       return "CONTENT_SHOUT";
+    case 14:
+      return "STREAM";
     default:
       return "UNKNOWN";
   }
@@ -90,6 +157,7 @@ uint8_t opcode_of(const Message& m) {
                         [](const GraftMsg&) -> uint8_t { return 11; },
                         [](const PruneMsg&) -> uint8_t { return 12; },
                         [](const ContentShoutMsg&) -> uint8_t { return 13; },
+                        [](const StreamMsg&) -> uint8_t { return 14; },
                         [](const UnknownMsg& u) -> uint8_t { return u.opcode; },
                     },
                     m.body);
@@ -147,6 +215,7 @@ void encode_message(const Message& m, Bytes& out) {
                    w.u8(s.hops_left);
                    w.bytes(s.payload);
                  },
+                 [&](const StreamMsg& s) { write_stream(w, s); },
                  [&](const UnknownMsg&) {},
              },
              m.body);
@@ -240,6 +309,12 @@ Result<Message> decode_message(ByteView in) {
       if (!r.u16(s.app) || !r.u8(s.hops_left)) return truncated();
       s.payload = to_bytes(r.rest());
       m.body = std::move(s);
+      break;
+    }
+    case 14: {
+      auto s = read_stream(r);
+      if (!s) return s.error();
+      m.body = std::move(*s);
       break;
     }
     default:

@@ -10,6 +10,7 @@
 #include "pending_table.h"
 #include "relay_table.h"
 #include "shout_verdicts.h"
+#include "stream_table.h"
 #include "whisper_box.h"
 
 namespace chorus::overlay {
@@ -63,6 +64,7 @@ NodeCore::NodeCore(Identity identity, OverlayConfig config, int64_t now_us)
   next_maintain_us_ = now_us;
   next_exchange_us_ = now_us + ms_to_us(config_.peer_exchange_interval_ms);
   next_rotate_us_ = now_us + ms_to_us(config_.rotate_interval_ms);
+  streams_ = std::make_unique<StreamTable>(stream_limits(config_, max_payload_bytes()));
 }
 
 NodeCore::~NodeCore() = default;
@@ -166,6 +168,7 @@ void NodeCore::handle_message(Link& l, Message&& m, int64_t now_us) {
   if (auto* ack = std::get_if<AckMsg>(&m.body)) {
     on_ack(l, id, ack->acked, Result<Bytes>(std::move(ack->data)), now_us);
   } else if (auto* nack = std::get_if<NackMsg>(&m.body)) {
+    streams_nacked(l.id, *nack, now_us);
     on_ack(l, id, nack->acked,
            Result<Bytes>(refused(std::string("peer answered NACK ") + opcode_name(nack->acked) +
                                  ": " + nack->reason)),
@@ -185,6 +188,8 @@ void NodeCore::handle_message(Link& l, Message&& m, int64_t now_us) {
   } else if (std::holds_alternative<IhaveMsg>(m.body) || std::holds_alternative<GraftMsg>(m.body) ||
              std::holds_alternative<PruneMsg>(m.body)) {
     on_tree_control(l, std::move(m), now_us);
+  } else if (auto* stream = std::get_if<StreamMsg>(&m.body)) {
+    on_stream(l.id, l.peer, std::move(*stream), now_us);
   } else if (auto* unknown = std::get_if<UnknownMsg>(&m.body)) {
     send_nack(l, id, unknown->opcode, NackCode::kUnknownOpcode,
               "unknown opcode " + std::to_string(unknown->opcode), {}, now_us);
@@ -211,6 +216,7 @@ std::optional<int64_t> NodeCore::next_timer_us() const {
   int64_t next = next_maintain_us_;
   if (auto t = tree_.next_timer_us()) next = std::min(*t, next);
   if (auto t = verdicts_->next_deadline()) next = std::min(*t, next);
+  if (auto t = stream_deadline_us()) next = std::min(*t, next);
   return next;
 }
 

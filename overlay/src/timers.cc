@@ -13,6 +13,7 @@ void NodeCore::on_timer(int64_t now_us) {
   tree_.on_timer(now_us);  // GRAFTs for announced SHOUTs that did not come
   drain_tree(now_us);
   expire_verdicts(now_us);
+  stream_timer(now_us);
   if (now_us < next_maintain_us_) return;
   maintain(now_us);
 }

@@ -505,6 +505,36 @@ int main() {
     root["content_shout"] = j;
   }
 
+  // ---- streams (spec/overlay.md, "Streams"): opcode 14, id 0,
+  // app u16 ‖ kind u8 ‖ stream u32 ‖ what the kind carries.
+  {
+    Json list = Json::array();
+    auto add = [&](std::string name, uint8_t kind, uint32_t stream, Json fields,
+                   const Bytes& rest) {
+      fields["app"] = 7;
+      fields["kind"] = kind;
+      fields["stream"] = stream;
+      Json j;
+      j["name"] = std::move(name);
+      j["fields"] = std::move(fields);
+      j["encoding"] = hex(Out().u8(14).be(0, 4).be(7, 2).u8(kind).be(stream, 4).raw(rest).b);
+      list.push_back(j);
+    };
+    const Bytes request = Out().str("blocks after 0x01").b;
+    add("OPEN", 0, 1, {{"credit", 16}, {"payload", hex(request)}}, Out().be(16, 4).raw(request).b);
+    add("CREDIT", 1, 1, {{"credit", 8}}, Out().be(8, 4).b);
+    const std::string enough = "have enough";
+    add("CANCEL", 2, 1, {{"code", 0}, {"reason", enough}},
+        Out().u8(0).u8(enough.size()).str(enough).b);
+    const Bytes block = Out().str("a block").b;
+    add("DATA", 3, 0x01020304, {{"payload", hex(block)}}, block);
+    const std::string busy = "too many streams";
+    add("END", 4, 2, {{"code", 5}, {"reason", busy}}, Out().u8(5).u8(busy.size()).str(busy).b);
+    root["streams"] = list;
+    root["streams_offer"] =
+        hex(Out().u8(3).be(5, 4).u8(4).u8(1).b);  // SET_CONNECTION_OPT option 4, v1
+  }
+
   std::string text = root.dump(2);
   std::fwrite(text.data(), 1, text.size(), stdout);
   std::fputc('\n', stdout);

@@ -134,6 +134,23 @@ struct OverlayConfig {
   // replaying one cannot deliver it twice.
   size_t relay_seen_entries = 1 << 14;
 
+  // Streams (spec/overlay.md, "Streams"): requests answered by a series of
+  // DATA messages under credit. Each bound keeps what one peer can make us
+  // hold small: an inbound stream costs a few dozen bytes plus what its app
+  // keeps; the window bounds DATA queued or in flight per stream.
+  // Streams a peer may have open to us on one link; one more is answered
+  // END kLimit at once.
+  size_t max_inbound_streams_per_peer = 16;
+  // Streams this node may have open (opened by it), over all links.
+  size_t max_outbound_streams = 256;
+  // Most credit one stream may hold: the largest window open_stream takes,
+  // and what a peer's OPEN and CREDIT may grant us (more is refused / a
+  // protocol violation). Every node of a network should use the same.
+  uint32_t max_stream_window = 256;
+  // A stream with no DATA, CREDIT or other progress for this long ends on
+  // both sides (kIdleTimeout): a stalled peer or app frees its slot.
+  int64_t stream_idle_timeout_ms = 30'000;
+
   // Peers.
   size_t peer_book_entries = 2048;
   size_t peer_exchange_entries = 16;

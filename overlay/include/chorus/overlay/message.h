@@ -35,6 +35,10 @@ enum class Opcode : uint8_t {
   // Content-addressed SHOUT (spec/overlay.md, "Content-addressed SHOUT");
   // sent only on links where SET_CONNECTION_OPT option 3 was offered or ACKed.
   kContentShout = 13,
+  // Streams (spec/overlay.md, "Streams"): a request answered by a series of
+  // messages under credit; sent only on links where the peer offered
+  // SET_CONNECTION_OPT option 4.
+  kStream = 14,
 };
 
 const char* opcode_name(uint8_t opcode);
@@ -58,7 +62,12 @@ enum class NackCode : uint8_t {
   // The app dropped a request without answering it (its Responder was
   // destroyed): the requester fails now instead of at its timeout.
   kNoResponse = 9,
+  // A stream saw no progress within stream_idle_timeout_ms (END, CANCEL).
+  kIdleTimeout = 10,
 };
+
+// The code of a stream END that finished normally (any other is an error).
+inline constexpr NackCode kStreamFinished = NackCode::kUnspecified;
 
 struct AckMsg {
   uint8_t acked = 0;  // opcode being acknowledged
@@ -144,13 +153,35 @@ struct GraftMsg {
 // "Stop pushing SHOUTs to me eagerly; announce them (IHAVE) instead."
 struct PruneMsg {};
 
+// STREAM (opcode 14): one stream's traffic. `stream` is chosen by the
+// opener, unique among its open streams on this link; OPEN, CREDIT and
+// CANCEL go from opener to responder, DATA and END back. Which fields a
+// kind carries (the others stay zero/empty):
+//   OPEN    credit u32 ‖ payload (rest)   the request; DATA the responder may send
+//   CREDIT  credit u32 (exactly)          adds to what the responder may send
+//   CANCEL  code u8 ‖ reason_len u8 ‖ reason (exactly)
+//   DATA    payload (rest)
+//   END     code u8 ‖ reason_len u8 ‖ reason (exactly); code 0 = finished
+// An unknown kind is malformed.
+enum class StreamKind : uint8_t { kOpen = 0, kCredit = 1, kCancel = 2, kData = 3, kEnd = 4 };
+
+struct StreamMsg {
+  AppId app = 0;
+  StreamKind kind = StreamKind::kOpen;
+  uint32_t stream = 0;
+  uint32_t credit = 0;  // OPEN, CREDIT
+  uint8_t code = 0;     // CANCEL, END: kStreamFinished (0) or a NackCode
+  std::string reason;   // CANCEL, END; at most 255 bytes (the encoder cuts it)
+  Bytes payload;        // OPEN, DATA
+};
+
 struct UnknownMsg {
   uint8_t opcode = 0;
 };
 
 using MessageBody =
     std::variant<AckMsg, NackMsg, PingMsg, SetConnectionOptMsg, ShoutMsg, SpeakMsg, WhisperMsg,
-                 IhaveMsg, GraftMsg, PruneMsg, ContentShoutMsg, UnknownMsg>;
+                 IhaveMsg, GraftMsg, PruneMsg, ContentShoutMsg, StreamMsg, UnknownMsg>;
 
 struct Message {
   uint32_t id = 0;  // request id for ACK/NACK matching; ACK/NACK carry the id they answer

@@ -39,6 +39,7 @@
 #include "chorus/overlay/peer_book.h"
 #include "chorus/overlay/random.h"
 #include "chorus/overlay/seen_cache.h"
+#include "chorus/overlay/stream.h"  // streams
 
 namespace chorus::overlay {
 
@@ -47,6 +48,7 @@ class BanTable;
 class PendingTable;
 class RelayTable;
 class ShoutVerdicts;
+class StreamTable;  // streams (overlay/src/stream_table.h)
 class WhisperBox;
 
 using LinkId = uint64_t;
@@ -115,7 +117,10 @@ struct PeerEvent {
   bool connected;
   std::string reason;  // why it went down
 };
-using Event = std::variant<ShoutEvent, SpeakEvent, WhisperEvent, CompletionEvent, PeerEvent>;
+using Event = std::variant<ShoutEvent, SpeakEvent, WhisperEvent, CompletionEvent, PeerEvent,
+                           // streams (stream.h)
+                           StreamOpenEvent, StreamCreditEvent, StreamClosedEvent, StreamDataEvent,
+                           StreamEndEvent>;
 
 struct PeerInfo {
   PublicKey key;
@@ -274,6 +279,38 @@ class NodeCore {
   Result<void> reject(const PublicKey& to, uint32_t request_id, LinkId via, NackCode code,
                       const std::string& reason, int64_t now_us);
   Result<Token> ping(const PublicKey& to, int64_t now_us);
+
+  // ---- streams (stream.h; spec/overlay.md, "Streams"; node_core_streams.cc)
+  // Opens a stream to the direct peer `to` for `app`, sending `request` and
+  // `window` (1..max_stream_window) credit. The result comes as
+  // StreamDataEvents, then exactly one StreamEndEvent. With automatic
+  // credit the core gives credit back in batches of window/2 as DATA
+  // arrives; with `manual_credit` the app grants it (stream_grant), e.g. as
+  // it writes DATA to disk. If the peer's option-4 offer has not arrived
+  // yet, the OPEN waits for it. kNotFound: no link to `to`; kRefused: the
+  // peer does not speak streams; kLimit: max_outbound_streams open, or the
+  // request is too large; kInvalidArgument: a bad window.
+  Result<StreamId> open_stream(AppId app, const PublicKey& to, ByteView request, uint32_t window,
+                               int64_t now_us, bool manual_credit = false);
+  // Manual credit: lets the responder send `credit` more DATA. kLimit when
+  // the credit not yet used would exceed the window; kNotFound once ended.
+  Result<void> stream_grant(StreamId id, uint32_t credit, int64_t now_us);
+  // Stops a stream we opened: the responder gets CANCEL(code, reason); our
+  // StreamEndEvent (kCancelled) follows from poll_event. DATA still on its
+  // way is dropped. kNotFound once ended.
+  Result<void> stream_cancel(StreamId id, NackCode code, const std::string& reason, int64_t now_us);
+  // Responder: one DATA message (at most max_payload_bytes). kLimit when the
+  // stream has no credit now (a StreamCreditEvent says when it has again);
+  // kNotFound once the stream ended (cancelled, timed out, link closed).
+  Result<void> stream_write(StreamHandle handle, ByteView payload, int64_t now_us);
+  // Responder: ends the stream; kStreamFinished = finished normally, any
+  // other code is an error the opener sees. A StreamClosedEvent follows.
+  Result<void> stream_end(StreamHandle handle, NackCode code, const std::string& reason,
+                          int64_t now_us);
+  // DATA the responder may write now (0 for a stream that ended).
+  uint32_t stream_credit(StreamHandle handle) const;
+  // Streams open on this node, opened by it and by peers.
+  size_t stream_count() const;
 
   // ---- peer control (spec/overlay.md, "Links": misbehaviour and bans)
   // Adds `score` (> 0, else kInvalidArgument) misbehaviour points to the
@@ -437,6 +474,17 @@ class NodeCore {
   void schedule_maintain(int64_t now_us);
   // Makes the next maintain() run no later than `t_us`.
   void wake_at(int64_t t_us) { next_maintain_us_ = std::min(next_maintain_us_, t_us); }
+  // ---- streams glue (node_core_streams.cc): the hooks node_core.cc calls.
+  // (They take the link's id and peer as values: Link is private to node_core.cc.)
+  void offer_streams(Link& l, uint32_t id, int64_t now_us);
+  bool streams_option(Link& l, LinkId link, const PublicKey& peer, uint32_t id,
+                      const SetConnectionOptMsg& opt, int64_t now_us);
+  void streams_nacked(LinkId link, const NackMsg& nack, int64_t now_us);
+  void on_stream(LinkId link, const PublicKey& peer, StreamMsg&& m, int64_t now_us);
+  void end_streams_of(LinkId link, const std::string& reason, int64_t now_us);
+  void stream_timer(int64_t now_us);
+  std::optional<int64_t> stream_deadline_us() const;
+  void pump_streams(int64_t now_us);  // carries out what the StreamTable queued
 
   // ---- constant after construction
   Identity identity_;
@@ -476,6 +524,7 @@ class NodeCore {
   std::unordered_set<AppId> apps_;
   int64_t input_now_us_ = 0;  // the time of the input being handled (for check_peer)
   Bytes scratch_;             // reused encode buffer
+  std::unique_ptr<StreamTable> streams_;  // streams: every open stream, both directions
   NodeStats stats_;
 };
 
