@@ -72,6 +72,8 @@ const char* opcode_name(uint8_t opcode) {
       return "PRUNE";
     case 13:
       return "CONTENT_SHOUT";
+    case 15:
+      return "DIRECT";
     default:
       return "UNKNOWN";
   }
@@ -90,6 +92,7 @@ uint8_t opcode_of(const Message& m) {
                         [](const GraftMsg&) -> uint8_t { return 11; },
                         [](const PruneMsg&) -> uint8_t { return 12; },
                         [](const ContentShoutMsg&) -> uint8_t { return 13; },
+                        [](const DirectMsg&) -> uint8_t { return 15; },
                         [](const UnknownMsg& u) -> uint8_t { return u.opcode; },
                     },
                     m.body);
@@ -146,6 +149,10 @@ void encode_message(const Message& m, Bytes& out) {
                    w.u16(s.app);
                    w.u8(s.hops_left);
                    w.bytes(s.payload);
+                 },
+                 [&](const DirectMsg& d) {
+                   w.u16(d.app);
+                   w.bytes(d.payload);
                  },
                  [&](const UnknownMsg&) {},
              },
@@ -240,6 +247,13 @@ Result<Message> decode_message(ByteView in) {
       if (!r.u16(s.app) || !r.u8(s.hops_left)) return truncated();
       s.payload = to_bytes(r.rest());
       m.body = std::move(s);
+      break;
+    }
+    case 15: {
+      DirectMsg d;
+      if (!r.u16(d.app)) return truncated();
+      d.payload = to_bytes(r.rest());
+      m.body = std::move(d);
       break;
     }
     default:

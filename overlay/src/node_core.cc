@@ -10,6 +10,7 @@
 #include "chorus/overlay/frame_codec.h"
 #include "chorus/overlay/handshake.h"
 #include "chorus/overlay/wire.h"
+#include "send_queue.h"
 
 namespace chorus::overlay {
 namespace {
@@ -46,6 +47,27 @@ constexpr int kScoreMalformedMessage = 5;
 constexpr int kScoreBadShout = 10;
 // group_left_: the top bit marks a SPEAK-to-all that already completed with a failure.
 constexpr size_t kGroupFailed = size_t{1} << (sizeof(size_t) * 8 - 1);
+
+// DIRECT: opcode u8 ‖ id u32 (0) ‖ app u16, then the payload.
+constexpr size_t kDirectHeaderBytes = 7;
+
+// The app an encoded message is sent for, which decides its queue (fair
+// sending); nullopt for the overlay's control messages, which never wait
+// behind apps. Every app message's body starts with its app u16.
+std::optional<AppId> app_of_record(ByteView record) {
+  constexpr size_t kAppAt = 5;  // opcode u8 ‖ id u32 ‖ app u16
+  if (record.size() < kAppAt + 2) return std::nullopt;
+  switch (static_cast<Opcode>(record[0])) {
+    case Opcode::kShout:
+    case Opcode::kSpeak:
+    case Opcode::kWhisper:
+    case Opcode::kContentShout:
+    case Opcode::kDirect:
+      return static_cast<AppId>(record[kAppAt] << 8 | record[kAppAt + 1]);
+    default:
+      return std::nullopt;
+  }
+}
 
 enum PendingKind : int { kPingCommand, kWhisperAck, kRequest, kSpeakAck };
 
@@ -100,6 +122,7 @@ struct NodeCore::Link {
   Bytes rx;              // received bytes not yet forming a whole frame
   Bytes plain;           // records waiting to be sealed (first byte: codec)
   Bytes out;             // sealed bytes waiting for flush()
+  SendQueue sendq;       // app messages waiting for room in the write window
   size_t in_flight = 0;  // handed to the driver, not yet written
   PublicKey peer{};
   uint16_t peer_listen_port = 0;
@@ -134,7 +157,9 @@ struct NodeCore::Link {
     if (next_id == 0) next_id = 1;
     return v;
   }
-  size_t queued() const { return in_flight + out.size() + plain.size(); }
+  // Bytes on their way to the socket: what the write window bounds.
+  size_t unwritten() const { return in_flight + out.size() + plain.size(); }
+  size_t queued() const { return unwritten() + sendq.bytes(); }
 };
 
 struct NodeCore::Pending {
@@ -219,6 +244,20 @@ void NodeCore::unregister_app(AppId app) {
   validating_apps_.erase(app);
 }
 
+void NodeCore::set_app_priority(AppId app, AppPriority priority) {
+  if (priority == AppPriority::kNormal) {
+    priorities_.erase(app);
+  } else {
+    priorities_[app] = priority;
+  }
+}
+
+AppPriority NodeCore::app_priority(AppId app) const {
+  if (priorities_.empty()) return AppPriority::kNormal;
+  auto it = priorities_.find(app);
+  return it == priorities_.end() ? AppPriority::kNormal : it->second;
+}
+
 // ---------------------------------------------------------------- inputs
 
 LinkId NodeCore::on_accepted(const SocketAddress& remote, int64_t now_us) {
@@ -259,6 +298,7 @@ void NodeCore::on_sent(LinkId link, size_t bytes, int64_t /*now_us*/) {
   if (it == links_.end()) return;
   Link& l = *it->second;
   l.in_flight -= std::min(l.in_flight, bytes);
+  if (!l.sendq.empty()) mark_dirty(l);  // the window has room: flush() takes more
 }
 
 void NodeCore::start_handshake(Link& l) {
@@ -516,6 +556,15 @@ void NodeCore::handle_message(Link& l, Message&& m, int64_t now_us) {
   } else if (std::holds_alternative<IhaveMsg>(m.body) || std::holds_alternative<GraftMsg>(m.body) ||
              std::holds_alternative<PruneMsg>(m.body)) {
     on_tree_control(l, std::move(m), now_us);
+  } else if (auto* direct = std::get_if<DirectMsg>(&m.body)) {
+    // Nothing answers a DIRECT (id 0 matches no request): for an app not
+    // registered here it is dropped and counted, not NACKed.
+    if (apps_.count(direct->app)) {
+      ++stats_.directs_received;
+      events_.push_back(DirectEvent{direct->app, l.peer, std::move(direct->payload)});
+    } else {
+      ++stats_.directs_unknown_app;
+    }
   } else if (auto* unknown = std::get_if<UnknownMsg>(&m.body)) {
     send_nack(l, id, unknown->opcode, NackCode::kUnknownOpcode,
               "unknown opcode " + std::to_string(unknown->opcode), {}, now_us);
@@ -1289,17 +1338,23 @@ void NodeCore::send_nack(Link& l, uint32_t id, uint8_t acked, NackCode code, std
 bool NodeCore::enqueue(Link& l, ByteView record, int64_t now_us) {
   if (l.closed || l.state != Link::State::kEstablished) return false;
   const size_t frame_payload_max = config_.max_frame_bytes - kFrameTagBytes;
-  const size_t need = kRecordLengthBytes + record.size();
-  if (1 + need > frame_payload_max) return false;  // cannot fit any frame
-  if (l.plain.size() + need > frame_payload_max) seal_pending(l);
-  if (l.plain.empty()) l.plain.push_back(kCodecNone);
-  const uint32_t len = static_cast<uint32_t>(record.size());
-  const uint8_t prefix[4] = {static_cast<uint8_t>(len >> 24), static_cast<uint8_t>(len >> 16),
-                             static_cast<uint8_t>(len >> 8), static_cast<uint8_t>(len)};
-  l.plain.insert(l.plain.end(), prefix, prefix + 4);
-  l.plain.insert(l.plain.end(), record.begin(), record.end());
+  if (1 + kRecordLengthBytes + record.size() > frame_payload_max) return false;  // fits no frame
+  // Straight into the frame while the window has room and nothing waits
+  // (the common case, and the cheap one); otherwise into the app's queue.
+  const std::optional<AppId> app =
+      l.sendq.empty() && l.unwritten() < config_.link_write_window_bytes ? std::nullopt
+                                                                         : app_of_record(record);
+  if (!app) {
+    append_record(l, record);
+  } else {
+    if (!room_for(l, *app, record.size())) {
+      ++stats_.app_queue_refused;
+      return false;
+    }
+    l.sendq.push(app_priority(*app), *app, record);
+    ++stats_.messages_queued;
+  }
   ++stats_.messages_sent;
-  if (l.plain.size() >= kSealAtBytes) seal_pending(l);
   mark_dirty(l);
   if (l.queued() > config_.max_send_queue_bytes) {
     close_link(l,
@@ -1309,6 +1364,32 @@ bool NodeCore::enqueue(Link& l, ByteView record, int64_t now_us) {
     return false;
   }
   return true;
+}
+
+void NodeCore::append_record(Link& l, ByteView record) {
+  const size_t frame_payload_max = config_.max_frame_bytes - kFrameTagBytes;
+  const size_t need = kRecordLengthBytes + record.size();
+  if (l.plain.size() + need > frame_payload_max) seal_pending(l);
+  if (l.plain.empty()) l.plain.push_back(kCodecNone);
+  const uint32_t len = static_cast<uint32_t>(record.size());
+  const uint8_t prefix[kRecordLengthBytes] = {
+      static_cast<uint8_t>(len >> 24), static_cast<uint8_t>(len >> 16),
+      static_cast<uint8_t>(len >> 8), static_cast<uint8_t>(len)};
+  l.plain.insert(l.plain.end(), prefix, prefix + kRecordLengthBytes);
+  l.plain.insert(l.plain.end(), record.begin(), record.end());
+  if (l.plain.size() >= kSealAtBytes) seal_pending(l);
+}
+
+void NodeCore::drain_send_queue(Link& l) {
+  while (!l.sendq.empty() && l.unwritten() < config_.link_write_window_bytes) {
+    append_record(l, l.sendq.front());
+    l.sendq.pop();
+  }
+}
+
+bool NodeCore::room_for(const Link& l, AppId app, size_t bytes) const {
+  if (l.sendq.empty() && l.unwritten() < config_.link_write_window_bytes) return true;
+  return l.sendq.app_bytes(app) + bytes <= config_.max_app_queue_bytes;
 }
 
 void NodeCore::seal_pending(Link& l) {
@@ -1363,7 +1444,10 @@ void NodeCore::flush(int64_t now_us) {
     Link& l = *it->second;
     l.dirty = false;
     if (l.closed) continue;
-    if (l.state == Link::State::kEstablished) seal_pending(l);
+    if (l.state == Link::State::kEstablished) {
+      drain_send_queue(l);
+      seal_pending(l);
+    }
     if (l.out.empty()) continue;
     l.in_flight += l.out.size();
     stats_.bytes_sent += l.out.size();
@@ -1675,6 +1759,11 @@ Result<NodeCore::Outgoing> NodeCore::prepare_whisper(AppId app, const PublicKey&
       v && v->state == Link::State::kEstablished && v->peer == next) {
     out.link = v;
   }
+  if (!room_for(*out.link, app, payload.size() + kMaxMessageOverhead)) {
+    ++stats_.app_queue_refused;
+    return limit_exceeded("app " + std::to_string(app) + " has max_app_queue_bytes queued to " +
+                          address_to_text(next));
+  }
   out.msg.app = app;
   out.msg.flags = static_cast<uint8_t>(flags | (encrypt ? kWhisperEncrypted : 0));
   if (relay) {
@@ -1827,6 +1916,32 @@ Result<void> NodeCore::reject(const PublicKey& to, uint32_t request_id, LinkId v
     return invalid_argument("a relayed request cannot be refused; it times out at its origin");
   }
   send_nack(*l, request_id, static_cast<uint8_t>(Opcode::kWhisper), code, reason, {}, now_us);
+  return {};
+}
+
+Result<void> NodeCore::send_direct(AppId app, const PublicKey& to, ByteView payload,
+                                   int64_t now_us) {
+  if (shut_down_) return cancelled("node is shut down");
+  if (payload.size() > max_payload_bytes()) return limit_exceeded("DIRECT payload too large");
+  auto it = by_key_.find(to);
+  if (it == by_key_.end()) return not_found("no direct link to " + address_to_text(to));
+  Link& l = *links_[it->second];
+  if (!room_for(l, app, kDirectHeaderBytes + payload.size())) {
+    ++stats_.app_queue_refused;
+    return limit_exceeded("app " + std::to_string(app) + " has max_app_queue_bytes queued to " +
+                          address_to_text(to));
+  }
+  // Encoded here rather than through DirectMsg: one copy of the payload.
+  scratch_.clear();
+  ByteWriter w(scratch_);
+  w.u8(static_cast<uint8_t>(Opcode::kDirect));
+  w.u32(0);
+  w.u16(app);
+  w.bytes(payload);
+  if (!enqueue(l, scratch_, now_us)) {
+    return io_error("link to " + address_to_text(to) + " closed");
+  }
+  ++stats_.directs_sent;
   return {};
 }
 

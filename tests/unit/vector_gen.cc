@@ -505,6 +505,16 @@ int main() {
     root["content_shout"] = j;
   }
 
+  // ---- DIRECT (spec/overlay.md, "DIRECT"): opcode 15 ‖ id 0 ‖ app u16 ‖ payload.
+  {
+    const Bytes payload = Out().str("a vote, sent often").b;
+    Json j;
+    j["app"] = 9;
+    j["payload"] = hex(payload);
+    j["encoding"] = hex(Out().u8(15).be(0, 4).be(9, 2).raw(payload).b);
+    root["direct"] = j;
+  }
+
   std::string text = root.dump(2);
   std::fwrite(text.data(), 1, text.size(), stdout);
   std::fputc('\n', stdout);

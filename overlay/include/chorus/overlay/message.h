@@ -35,6 +35,11 @@ enum class Opcode : uint8_t {
   // Content-addressed SHOUT (spec/overlay.md, "Content-addressed SHOUT");
   // sent only on links where SET_CONNECTION_OPT option 3 was offered or ACKed.
   kContentShout = 13,
+  // 14: reserved for streams.
+  // An app message to one direct peer with no ACK and no reply (spec/overlay.md,
+  // "DIRECT"): the smallest header, for high-rate traffic the app makes
+  // reliable itself or can afford to lose.
+  kDirect = 15,
 };
 
 const char* opcode_name(uint8_t opcode);
@@ -144,13 +149,19 @@ struct GraftMsg {
 // "Stop pushing SHOUTs to me eagerly; announce them (IHAVE) instead."
 struct PruneMsg {};
 
+// DIRECT: app u16 ‖ payload. Its message id is always 0: nothing answers it.
+struct DirectMsg {
+  AppId app = 0;
+  Bytes payload;
+};
+
 struct UnknownMsg {
   uint8_t opcode = 0;
 };
 
 using MessageBody =
     std::variant<AckMsg, NackMsg, PingMsg, SetConnectionOptMsg, ShoutMsg, SpeakMsg, WhisperMsg,
-                 IhaveMsg, GraftMsg, PruneMsg, ContentShoutMsg, UnknownMsg>;
+                 IhaveMsg, GraftMsg, PruneMsg, ContentShoutMsg, DirectMsg, UnknownMsg>;
 
 struct Message {
   uint32_t id = 0;  // request id for ACK/NACK matching; ACK/NACK carry the id they answer
