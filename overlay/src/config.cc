@@ -52,6 +52,14 @@ Result<void> OverlayConfig::validate() const {
   if (max_send_queue_bytes < 2 * max_frame_bytes) {
     return invalid_argument("max_send_queue_bytes must hold at least two frames");
   }
+  if (link_write_window_bytes < (64u << 10) || link_write_window_bytes > max_send_queue_bytes) {
+    return invalid_argument(
+        "link_write_window_bytes must be within 64 KiB .. max_send_queue_bytes");
+  }
+  if (max_app_queue_bytes < max_frame_bytes || max_app_queue_bytes > max_send_queue_bytes) {
+    return invalid_argument(
+        "max_app_queue_bytes must be within max_frame_bytes .. max_send_queue_bytes");
+  }
   if (handshake_timeout_ms <= 0 || ping_interval_ms <= 0 || ping_timeout_ms <= 0 ||
       request_timeout_ms <= 0 || reconnect_base_ms <= 0 || reconnect_max_ms < reconnect_base_ms ||
       peer_exchange_interval_ms <= 0 || rotate_interval_ms < 0 || seen_cache_age_ms <= 0 ||

@@ -146,31 +146,6 @@ void NodeCore::send_nack(Link& l, uint32_t id, uint8_t acked, NackCode code, std
   send(l, Message{id, NackMsg{acked, code, std::move(reason), std::move(data)}}, now_us);
 }
 
-bool NodeCore::enqueue(Link& l, ByteView record, int64_t now_us) {
-  if (l.closed || l.state != Link::State::kEstablished) return false;
-  const size_t frame_payload_max = config_.max_frame_bytes - kFrameTagBytes;
-  const size_t need = kRecordLengthBytes + record.size();
-  if (1 + need > frame_payload_max) return false;  // cannot fit any frame
-  if (l.plain.size() + need > frame_payload_max) seal_pending(l);
-  if (l.plain.empty()) l.plain.push_back(kCodecNone);
-  const uint32_t len = static_cast<uint32_t>(record.size());
-  const uint8_t prefix[4] = {static_cast<uint8_t>(len >> 24), static_cast<uint8_t>(len >> 16),
-                             static_cast<uint8_t>(len >> 8), static_cast<uint8_t>(len)};
-  l.plain.insert(l.plain.end(), prefix, prefix + 4);
-  l.plain.insert(l.plain.end(), record.begin(), record.end());
-  ++stats_.messages_sent;
-  if (l.plain.size() >= kSealAtBytes) seal_pending(l);
-  mark_dirty(l);
-  if (l.queued() > config_.max_send_queue_bytes) {
-    close_link(l,
-               "send queue above " + std::to_string(config_.max_send_queue_bytes) +
-                   " bytes (peer not reading)",
-               true, now_us);
-    return false;
-  }
-  return true;
-}
-
 void NodeCore::seal_pending(Link& l) {
   if (l.plain.size() <= 1) return;
   ++stats_.frames_sent;
@@ -224,7 +199,10 @@ void NodeCore::flush(int64_t now_us) {
     Link& l = *it->second;
     l.dirty = false;
     if (l.closed) continue;
-    if (l.state == Link::State::kEstablished) seal_pending(l);
+    if (l.state == Link::State::kEstablished) {
+      drain_send_queue(l);
+      seal_pending(l);
+    }
     if (l.out.empty()) continue;
     l.in_flight += l.out.size();
     stats_.bytes_sent += l.out.size();

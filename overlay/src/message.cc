@@ -139,6 +139,8 @@ const char* opcode_name(uint8_t opcode) {
       return "CONTENT_SHOUT";
     case 14:
       return "STREAM";
+    case 15:
+      return "DIRECT";
     default:
       return "UNKNOWN";
   }
@@ -158,6 +160,7 @@ uint8_t opcode_of(const Message& m) {
                         [](const PruneMsg&) -> uint8_t { return 12; },
                         [](const ContentShoutMsg&) -> uint8_t { return 13; },
                         [](const StreamMsg&) -> uint8_t { return 14; },
+                        [](const DirectMsg&) -> uint8_t { return 15; },
                         [](const UnknownMsg& u) -> uint8_t { return u.opcode; },
                     },
                     m.body);
@@ -216,6 +219,10 @@ void encode_message(const Message& m, Bytes& out) {
                    w.bytes(s.payload);
                  },
                  [&](const StreamMsg& s) { write_stream(w, s); },
+                 [&](const DirectMsg& d) {
+                   w.u16(d.app);
+                   w.bytes(d.payload);
+                 },
                  [&](const UnknownMsg&) {},
              },
              m.body);
@@ -315,6 +322,13 @@ Result<Message> decode_message(ByteView in) {
       auto s = read_stream(r);
       if (!s) return s.error();
       m.body = std::move(*s);
+      break;
+    }
+    case 15: {
+      DirectMsg d;
+      if (!r.u16(d.app)) return truncated();
+      d.payload = to_bytes(r.rest());
+      m.body = std::move(d);
       break;
     }
     default:

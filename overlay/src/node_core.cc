@@ -119,6 +119,7 @@ void NodeCore::on_sent(LinkId link, size_t bytes, int64_t /*now_us*/) {
   if (it == links_.end()) return;
   Link& l = *it->second;
   l.in_flight -= std::min(l.in_flight, bytes);
+  if (!l.sendq.empty()) mark_dirty(l);  // the window has room: flush() takes more
 }
 
 void NodeCore::on_bytes(LinkId link, std::span<uint8_t> data, int64_t now_us) {
@@ -190,6 +191,15 @@ void NodeCore::handle_message(Link& l, Message&& m, int64_t now_us) {
     on_tree_control(l, std::move(m), now_us);
   } else if (auto* stream = std::get_if<StreamMsg>(&m.body)) {
     on_stream(l.id, l.peer, std::move(*stream), now_us);
+  } else if (auto* direct = std::get_if<DirectMsg>(&m.body)) {
+    // Nothing answers a DIRECT (id 0 matches no request): for an app not
+    // registered here it is dropped and counted, not NACKed.
+    if (apps_.count(direct->app)) {
+      ++stats_.directs_received;
+      events_.push_back(DirectEvent{direct->app, l.peer, std::move(direct->payload)});
+    } else {
+      ++stats_.directs_unknown_app;
+    }
   } else if (auto* unknown = std::get_if<UnknownMsg>(&m.body)) {
     send_nack(l, id, unknown->opcode, NackCode::kUnknownOpcode,
               "unknown opcode " + std::to_string(unknown->opcode), {}, now_us);

@@ -19,6 +19,7 @@
 #include "chorus/overlay/frame_codec.h"
 #include "chorus/overlay/handshake.h"
 #include "chorus/overlay/node_core.h"
+#include "send_queue.h"
 #include "chorus/overlay/token_bucket.h"
 #include "chorus/overlay/wire.h"
 
@@ -108,6 +109,7 @@ struct NodeCore::Link {
   Bytes rx;              // received bytes not yet forming a whole frame
   Bytes plain;           // records waiting to be sealed (first byte: codec)
   Bytes out;             // sealed bytes waiting for flush()
+  SendQueue sendq;       // app messages waiting for room in the write window
   size_t in_flight = 0;  // handed to the driver, not yet written
   PublicKey peer{};
   uint16_t peer_listen_port = 0;
@@ -140,7 +142,9 @@ struct NodeCore::Link {
     if (next_id == 0) next_id = 1;
     return v;
   }
-  size_t queued() const { return in_flight + out.size() + plain.size(); }
+  // Bytes on their way to the socket: what the write window bounds.
+  size_t unwritten() const { return in_flight + out.size() + plain.size(); }
+  size_t queued() const { return unwritten() + sendq.bytes(); }
 };
 
 }  // namespace chorus::overlay

@@ -75,6 +75,11 @@ Result<NodeCore::Outgoing> NodeCore::prepare_whisper(AppId app, const PublicKey&
       v && v->state == Link::State::kEstablished && v->peer == next) {
     out.link = v;
   }
+  if (!room_for(*out.link, app, payload.size() + kMaxMessageOverhead)) {
+    ++stats_.app_queue_refused;
+    return limit_exceeded("app " + std::to_string(app) + " has max_app_queue_bytes queued to " +
+                          address_to_text(next));
+  }
   out.msg.app = app;
   out.msg.flags = static_cast<uint8_t>(flags | (encrypt ? kWhisperEncrypted : 0));
   if (relay) {

@@ -107,6 +107,7 @@ void overlay_seeds(Writer& w, const Json& ov, const Json& comp) {
   messages.push_back(hex(ov["content_shout"]["encoding"]));
   for (const auto& m : ov["streams"]) messages.push_back(hex(m["encoding"]));
   messages.push_back(hex(ov["streams_offer"]));
+  messages.push_back(hex(ov["direct"]["encoding"]));
   for (const char* k : {"offer_snappy", "prefer_zlib", "ack_offer", "nack_disabled"})
     messages.push_back(hex(comp[k]["message"]));
   for (const auto& m : messages) w.add("overlay_message_fuzz", m);

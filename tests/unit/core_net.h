@@ -74,6 +74,10 @@ class Net {
     std::vector<Event> events;
     std::vector<CloseAction> closes;
     bool mute = false;  // its sent bytes vanish and are never reported sent
+    // A slow socket: sent bytes are delivered, but reported written
+    // (on_sent) only as release_writes() lets them out.
+    bool hold_writes = false;
+    std::deque<std::pair<LinkId, size_t>> unwritten;
   };
 
   int64_t now_us = 1'000'000;
@@ -82,7 +86,7 @@ class Net {
   size_t add(const Identity& id, OverlayConfig cfg) {
     size_t i = nodes_.size();
     cfg.listen_port = port_of(i);
-    nodes_.push_back(Node{std::make_unique<NodeCore>(id, cfg, now_us), {}, {}, false});
+    nodes_.push_back(Node{std::make_unique<NodeCore>(id, cfg, now_us), {}, {}, false, false, {}});
     return i;
   }
   // A node with identity seed i + 1 and config seed i + 100.
@@ -167,9 +171,30 @@ class Net {
         });
       }
     }
-    for (auto [link, size] : sent) n.core->on_sent(link, size, now_us);
+    for (auto [link, size] : sent) {
+      if (n.hold_writes) {
+        n.unwritten.emplace_back(link, size);
+      } else {
+        n.core->on_sent(link, size, now_us);
+      }
+    }
     Event e;
     while (n.core->poll_event(e)) n.events.push_back(std::move(e));
+  }
+
+  // Reports up to `max_bytes` of node i's held writes as written (whole
+  // sends only, at least one), then drains it. The number reported.
+  size_t release_writes(size_t i, size_t max_bytes) {
+    Node& n = nodes_[i];
+    size_t done = 0;
+    while (!n.unwritten.empty() && (done == 0 || done + n.unwritten.front().second <= max_bytes)) {
+      auto [link, size] = n.unwritten.front();
+      n.unwritten.pop_front();
+      n.core->on_sent(link, size, now_us);
+      done += size;
+    }
+    drain(i);
+    return done;
   }
 
   std::vector<Event>& events(size_t i) { return nodes_[i].events; }

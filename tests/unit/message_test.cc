@@ -240,9 +240,26 @@ TEST(Message, NackReasonIsCutAt255Bytes) {
   EXPECT_EQ(n.code, NackCode::kLimit);
 }
 
+TEST(Message, DirectMatchesItsVectorAndRefusesATruncatedHeader) {
+  const auto& v = vectors()["direct"];
+  Message m{0, DirectMsg{static_cast<AppId>(v["app"]), hex_bytes(v["payload"])}};
+  EXPECT_EQ(hex(encode_message(m)), v["encoding"]);
+  auto back = decode_message(hex_bytes(v["encoding"]));
+  ASSERT_TRUE(back.ok());
+  const auto& d = std::get<DirectMsg>(back->body);
+  EXPECT_EQ(d.app, v["app"]);
+  EXPECT_EQ(d.payload, hex_bytes(v["payload"]));
+  EXPECT_EQ(opcode_name(15), std::string("DIRECT"));
+  const Bytes cut = {15, 0, 0, 0, 0, 7};  // app u16 cut short
+  auto bad = decode_message(cut);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().code(), ErrorCode::kMalformed);
+}
+
 TEST(Message, UnknownOpcodesDecodeToUnknownMsgWhateverTheirBody) {
   for (int op = 7; op < 256; ++op) {
     if (op >= 10 && op <= 14) continue;  // IHAVE, GRAFT, PRUNE, CONTENT_SHOUT, STREAM (own tests)
+    if (op == 15) continue;              // DIRECT (own test)
     Bytes b = {static_cast<uint8_t>(op), 0, 0, 0, 42, 1, 2, 3};
     auto m = decode_message(b);
     ASSERT_TRUE(m.ok()) << op;

@@ -535,6 +535,16 @@ int main() {
         hex(Out().u8(3).be(5, 4).u8(4).u8(1).b);  // SET_CONNECTION_OPT option 4, v1
   }
 
+  // ---- DIRECT (spec/overlay.md, "DIRECT"): opcode 15 ‖ id 0 ‖ app u16 ‖ payload.
+  {
+    const Bytes payload = Out().str("a vote, sent often").b;
+    Json j;
+    j["app"] = 9;
+    j["payload"] = hex(payload);
+    j["encoding"] = hex(Out().u8(15).be(0, 4).be(9, 2).raw(payload).b);
+    root["direct"] = j;
+  }
+
   std::string text = root.dump(2);
   std::fwrite(text.data(), 1, text.size(), stdout);
   std::fputc('\n', stdout);

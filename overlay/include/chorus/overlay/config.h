@@ -10,6 +10,7 @@
 
 #include "chorus/base/result.h"
 #include "chorus/compression/method.h"
+#include "chorus/overlay/app_priority.h"
 
 namespace chorus::overlay {
 
@@ -43,7 +44,17 @@ struct OverlayConfig {
   // peer offers it too; ChaCha20-Poly1305 otherwise).
   bool allow_aes_gcm = true;
   size_t max_send_queue_bytes = 32u << 20;  // unwritten bytes per link before it is closed
-  size_t max_pending_requests = 4096;       // un-answered PING/WHISPER/SPEAK-ACK, per node
+  // Fair sending (spec/overlay.md, "Fair sending"): a link hands its socket
+  // at most this many unwritten bytes; app messages beyond it wait in
+  // per-app queues and go by priority (AppPriority) and turn. Smaller: a
+  // high-priority message waits less behind bulk traffic; larger: more
+  // throughput on links with a long round trip (it bounds bytes in flight).
+  size_t link_write_window_bytes = 1u << 20;
+  // What one app may have waiting on one link. Past it the app's message is
+  // refused (kLimit for commands; a relayed SHOUT is dropped and counted),
+  // so one app's backlog cannot make the link close for every other app.
+  size_t max_app_queue_bytes = 8u << 20;
+  size_t max_pending_requests = 4096;  // un-answered PING/WHISPER/SPEAK-ACK, per node
 
   // Timers.
   int64_t handshake_timeout_ms = 5000;

@@ -39,6 +39,10 @@ enum class Opcode : uint8_t {
   // messages under credit; sent only on links where the peer offered
   // SET_CONNECTION_OPT option 4.
   kStream = 14,
+  // An app message to one direct peer with no ACK and no reply (spec/overlay.md,
+  // "DIRECT"): the smallest header, for high-rate traffic the app makes
+  // reliable itself or can afford to lose.
+  kDirect = 15,
 };
 
 const char* opcode_name(uint8_t opcode);
@@ -175,13 +179,19 @@ struct StreamMsg {
   Bytes payload;        // OPEN, DATA
 };
 
+// DIRECT: app u16 ‖ payload. Its message id is always 0: nothing answers it.
+struct DirectMsg {
+  AppId app = 0;
+  Bytes payload;
+};
+
 struct UnknownMsg {
   uint8_t opcode = 0;
 };
 
 using MessageBody =
     std::variant<AckMsg, NackMsg, PingMsg, SetConnectionOptMsg, ShoutMsg, SpeakMsg, WhisperMsg,
-                 IhaveMsg, GraftMsg, PruneMsg, ContentShoutMsg, StreamMsg, UnknownMsg>;
+                 IhaveMsg, GraftMsg, PruneMsg, ContentShoutMsg, StreamMsg, DirectMsg, UnknownMsg>;
 
 struct Message {
   uint32_t id = 0;  // request id for ACK/NACK matching; ACK/NACK carry the id they answer

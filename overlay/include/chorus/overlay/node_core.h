@@ -117,10 +117,16 @@ struct PeerEvent {
   bool connected;
   std::string reason;  // why it went down
 };
+// A DIRECT message (send_direct): no ACK, no reply.
+struct DirectEvent {
+  AppId app;
+  PublicKey from;
+  Bytes payload;
+};
 using Event = std::variant<ShoutEvent, SpeakEvent, WhisperEvent, CompletionEvent, PeerEvent,
                            // streams (stream.h)
                            StreamOpenEvent, StreamCreditEvent, StreamClosedEvent, StreamDataEvent,
-                           StreamEndEvent>;
+                           StreamEndEvent, DirectEvent>;
 
 struct PeerInfo {
   PublicKey key;
@@ -177,6 +183,16 @@ struct NodeStats {
   uint64_t shout_verdicts_penalized = 0;
   uint64_t shout_verdicts_timed_out = 0;
   uint64_t shout_verdicts_overflow = 0;
+  // Fair sending: app messages that waited in a link's per-app queue (the
+  // write window was full), and those refused because their app's queue on
+  // that link was full (max_app_queue_bytes).
+  uint64_t messages_queued = 0;
+  uint64_t app_queue_refused = 0;
+  // DIRECT messages sent and delivered, and those dropped on arrival
+  // because no app of theirs is registered here.
+  uint64_t directs_sent = 0;
+  uint64_t directs_received = 0;
+  uint64_t directs_unknown_app = 0;
 };
 
 class NodeCore {
@@ -209,6 +225,10 @@ class NodeCore {
   // passed on only once shout_verdict says kForward.
   void register_app(AppId app, bool validate_shouts = false);
   void unregister_app(AppId app);
+  // How `app`'s messages share each link with other apps' (AppPriority;
+  // every app starts at kNormal). Applies to what is queued from now on.
+  void set_app_priority(AppId app, AppPriority priority);
+  AppPriority app_priority(AppId app) const;
   // Closes every link and stops dialling.
   void shutdown(const std::string& reason);
 
@@ -279,6 +299,13 @@ class NodeCore {
   Result<void> reject(const PublicKey& to, uint32_t request_id, LinkId via, NackCode code,
                       const std::string& reason, int64_t now_us);
   Result<Token> ping(const PublicKey& to, int64_t now_us);
+  // A DIRECT message to the direct peer `to`: no ACK, no completion, no
+  // end-to-end box (the link is encrypted), 7 bytes of header. Delivered
+  // at most once and, per app and link, in order; lost if the link goes
+  // down first. kNotFound without a link to `to`; kLimit when the payload is
+  // too large or `app`'s queue on that link is full (max_app_queue_bytes):
+  // the app should slow down.
+  Result<void> send_direct(AppId app, const PublicKey& to, ByteView payload, int64_t now_us);
 
   // ---- streams (stream.h; spec/overlay.md, "Streams"; node_core_streams.cc)
   // Opens a stream to the direct peer `to` for `app`, sending `request` and
@@ -380,9 +407,20 @@ class NodeCore {
   void send_ack(Link& l, uint32_t id, Opcode acked, Bytes data, int64_t now_us);
   void send_nack(Link& l, uint32_t id, uint8_t acked, NackCode code, std::string reason, Bytes data,
                  int64_t now_us);
-  bool enqueue(Link& l, ByteView record, int64_t now_us);
   void seal_pending(Link& l);
   void mark_dirty(Link& l);
+
+  // ---- fair sending (fair_sending.cc; state: each Link's SendQueue)
+  // Control messages and, while the write window has room and nothing
+  // waits, app messages go into the link's frame at once; other app
+  // messages wait in its SendQueue. False when refused or the link closed.
+  bool enqueue(Link& l, ByteView record, int64_t now_us);
+  // Fair sending: adds one record to the link's unsealed frame; moves
+  // queued app messages there while the write window has room; whether
+  // `app` may queue `bytes` more on `l`.
+  void append_record(Link& l, ByteView record);
+  void drain_send_queue(Link& l);
+  bool room_for(const Link& l, AppId app, size_t bytes) const;
 
   // ---- dispatch of one received message (node_core.cc)
   void handle_message(Link& l, Message&& m, int64_t now_us);
@@ -522,6 +560,7 @@ class NodeCore {
   bool shut_down_ = false;
   bool swept_closed_ = false;  // a link closed since the last sweep in flush()
   std::unordered_set<AppId> apps_;
+  std::unordered_map<AppId, AppPriority> priorities_;  // apps not at kNormal
   int64_t input_now_us_ = 0;  // the time of the input being handled (for check_peer)
   Bytes scratch_;             // reused encode buffer
   std::unique_ptr<StreamTable> streams_;  // streams: every open stream, both directions
