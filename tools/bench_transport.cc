@@ -16,6 +16,7 @@
 
 #include "chorus/overlay/frame_codec.h"
 #include "chorus/overlay/node.h"
+#include "chorus/overlay/random.h"
 #include "commands.h"
 #include "overlay_flags.h"
 #include "transport_bench.h"

@@ -147,6 +147,9 @@ Result<void> RealRun::start(uint32_t i) {
   overlay::NodeOptions opts;
   opts.name = "s" + std::to_string(i);
   if (!rn.listening) opts.listen.reset();
+  // Made here, not read back from the node (which keeps its secret): a
+  // restarted node comes back under the same key.
+  if (!rn.identity) rn.identity = overlay::Identity::generate();
   opts.identity = rn.identity;
   std::vector<overlay::SocketAddress> pool;
   for (uint32_t j = 0; j < started_; ++j)
@@ -166,7 +169,6 @@ Result<void> RealRun::start(uint32_t i) {
   auto node = overlay::Node::create(opts);
   if (!node) return node.error();
   rn.node = std::move(*node);
-  rn.identity = rn.node->identity();
   if (s_.app_dht) {
     dht::DhtOptions d;
     d.bootstrap = opts.overlay.bootstrap;

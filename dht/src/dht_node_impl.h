@@ -25,6 +25,7 @@
 #include "chorus/dht/dht.h"
 #include "chorus/dht/dht_core.h"
 #include "chorus/overlay/node.h"
+#include "chorus/overlay/uv_helpers.h"
 
 namespace chorus::dht {
 
@@ -39,13 +40,11 @@ constexpr auto kLoopWait = std::chrono::seconds(10);
 constexpr int kMaxDrainRounds = 1000;
 constexpr int64_t kUsPerMs = 1000;
 
-// The driver's monotonic clock (uv_hrtime), in microseconds.
-int64_t now_us();
+// The driver's monotonic clock: the overlay driver's (uv_hrtime, in
+// microseconds), so the DHT and its node's core read one clock.
+using overlay::now_us;
 // Unix time in ms: what datagram nonces carry (DhtCore::set_wall_clock).
 int64_t wall_ms();
-std::string uv_error(int code);
-int to_sockaddr(const Address& a, sockaddr_storage& ss);
-std::optional<Address> from_sockaddr(const sockaddr* sa);
 bool is_loopback(const std::string& host);
 std::shared_ptr<spdlog::logger> dht_logger();
 

@@ -6,11 +6,6 @@
 
 namespace chorus::dht {
 
-int64_t now_us() {
-  constexpr uint64_t kNsPerUs = 1000;
-  return static_cast<int64_t>(uv_hrtime() / kNsPerUs);
-}
-
 // Unix time in ms: what datagram nonces carry (DhtCore::set_wall_clock).
 int64_t wall_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(

@@ -1,35 +1,15 @@
 // The driver's socket: binding the UDP socket and timer on the node's loop,
 // sending (try_send first, a bounded queue behind it), receiving, and
 // closing both when the DHT or its node stops.
+#include "chorus/overlay/node_secrets.h"
+#include "chorus/overlay/uv_helpers.h"
 #include "dht_node_impl.h"
 
 namespace chorus::dht {
 
-std::string uv_error(int code) {
-  return std::string(uv_err_name(code)) + ": " + uv_strerror(code);
-}
-
-int to_sockaddr(const Address& a, sockaddr_storage& ss) {
-  if (a.host.find(':') != std::string::npos) {
-    return uv_ip6_addr(a.host.c_str(), a.port, reinterpret_cast<sockaddr_in6*>(&ss));
-  }
-  return uv_ip4_addr(a.host.c_str(), a.port, reinterpret_cast<sockaddr_in*>(&ss));
-}
-
-std::optional<Address> from_sockaddr(const sockaddr* sa) {
-  char host[INET6_ADDRSTRLEN] = {};
-  if (sa->sa_family == AF_INET) {
-    auto* a = reinterpret_cast<const sockaddr_in*>(sa);
-    uv_ip4_name(a, host, sizeof host);
-    return Address{host, ntohs(a->sin_port)};
-  }
-  if (sa->sa_family == AF_INET6) {
-    auto* a = reinterpret_cast<const sockaddr_in6*>(sa);
-    uv_ip6_name(a, host, sizeof host);
-    return Address{host, ntohs(a->sin6_port)};
-  }
-  return std::nullopt;
-}
+using overlay::from_sockaddr;
+using overlay::to_sockaddr;
+using overlay::uv_error;
 
 bool is_loopback(const std::string& host) {
   return host.rfind("127.", 0) == 0 || host == "::1" || host == "localhost";
@@ -93,8 +73,8 @@ Result<Address> Dht::Impl::start_on_loop() {
   rc = uv_udp_recv_start(&udp, on_alloc, on_recv);
   if (rc != 0) return fail("cannot receive on UDP " + addr.to_string() + ": ", rc);
 
-  core = std::make_unique<DhtCore>(node.identity(), config.read_only ? Address{} : addr, config,
-                                   now_us());
+  core = std::make_unique<DhtCore>(overlay::detail::NodeSecrets::identity(node),
+                                   config.read_only ? Address{} : addr, config, now_us());
   core->set_wall_clock(wall_ms(), now_us());
   running = true;
 

@@ -106,6 +106,11 @@ overlay::NodeStats& operator+=(overlay::NodeStats& a, const overlay::NodeStats& 
   a.shout_verdicts_penalized += b.shout_verdicts_penalized;
   a.shout_verdicts_timed_out += b.shout_verdicts_timed_out;
   a.shout_verdicts_overflow += b.shout_verdicts_overflow;
+  a.messages_queued += b.messages_queued;
+  a.app_queue_refused += b.app_queue_refused;
+  a.directs_sent += b.directs_sent;
+  a.directs_received += b.directs_received;
+  a.directs_unknown_app += b.directs_unknown_app;
   return a;
 }
 

@@ -426,6 +426,10 @@ TEST_F(HostileTest, PeerThatNeverReadsIsDroppedWhenItsQueueOverflows) {
   OverlayConfig config = patient_config();  // no PING timeout: only the queue may close it
   config.max_send_queue_bytes = 2u << 20;
   config.max_frame_bytes = 64u << 10;
+  // An app's own queue holds less than the link's bound, but the write
+  // window on top of it does not fit: the link, not the app, overflows.
+  config.link_write_window_bytes = 1u << 20;
+  config.max_app_queue_bytes = 2u << 20;
   start_pair(config);
 
   Identity me = Identity::generate();

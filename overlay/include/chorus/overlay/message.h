@@ -68,6 +68,9 @@ enum class NackCode : uint8_t {
   kNoResponse = 9,
   // A stream saw no progress within stream_idle_timeout_ms (END, CANCEL).
   kIdleTimeout = 10,
+  // The responder's app ended a stream with an error of its own (END; the
+  // reason says which).
+  kAppError = 11,
 };
 
 // The code of a stream END that finished normally (any other is an error).

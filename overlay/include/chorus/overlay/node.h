@@ -18,20 +18,28 @@
 //
 // Lifetime. stop() (or the destructor) closes every link and joins the loop
 // thread; do not call either from the loop thread itself.
+//
+// Keys. The node's secret key stays inside it: key() gives the public key,
+// and nothing in this API returns the secret (NodeOptions::identity and
+// key_file hand it in; never log or persist them yourself).
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "chorus/base/bytes.h"
 #include "chorus/base/result.h"
 #include "chorus/overlay/config.h"
 #include "chorus/overlay/identity.h"
 #include "chorus/overlay/message.h"
-#include "chorus/overlay/node_core.h"
+#include "chorus/overlay/node_types.h"
+#include "chorus/overlay/stream_writer.h"
 
 struct uv_loop_s;  // libuv's loop; node.h must not pull in uv.h
 
@@ -88,10 +96,18 @@ struct WhisperInfo {
   const PublicKey* relay = nullptr;
 };
 
+// A DIRECT message (Node::send): from a direct peer, no ACK, no reply.
+struct DirectInfo {
+  AppId app;
+  const PublicKey& from;
+  ByteView payload;  // valid during the callback
+};
+
 class Node;
 namespace detail {
-struct NodeAnchor;  // what a Responder or ShoutVerdict holds of its node: a weak handle
-}
+struct NodeAnchor;   // what a Responder or ShoutVerdict holds of its node: a weak handle
+struct NodeSecrets;  // drivers in this tree that seal under the node's key (not installed)
+}  // namespace detail
 
 // The verdict on one SHOUT held for an app's validate_shout handler: resolve
 // it once, from any thread, when the handler returned kLater (an app that
@@ -160,14 +176,14 @@ class Responder {
  private:
   friend class Node;
   Responder(std::weak_ptr<detail::NodeAnchor> node, AppId app, PublicKey to, uint32_t id,
-            LinkId link)
+            uint64_t link)
       : node_(std::move(node)), app_(app), to_(to), id_(id), link_(link), armed_(true) {}
   void drop() noexcept;  // the NACK of an unanswered request
   std::weak_ptr<detail::NodeAnchor> node_;
   AppId app_ = 0;
   PublicKey to_{};
   uint32_t id_ = 0;
-  LinkId link_ = 0;
+  uint64_t link_ = 0;      // the core's link the request came on
   bool armed_ = false;     // a request not yet answered
   bool answered_ = false;  // reply() was called
 };
@@ -186,6 +202,14 @@ struct AppHandlers {
   // shout_verdict_timeout_ms (OverlayConfig). Without it, SHOUTs are passed
   // on before on_shout runs, as always.
   std::function<ShoutDecision(const ShoutInfo&, ShoutVerdict)> validate_shout = nullptr;
+  // DIRECT messages (Node::send) from direct peers.
+  std::function<void(const DirectInfo&)> on_direct = nullptr;
+  // Streams peers open to the app (stream_writer.h). Without it, an OPEN
+  // for the app is ended at once (the opener gets kRefused).
+  std::function<void(const StreamRequest&, StreamWriter)> on_stream = nullptr;
+  // The app's share of each link when links are busy (app_priority.h):
+  // kHigh apps are sent first, kBulk ones when nothing else waits.
+  AppPriority priority = AppPriority::kNormal;
 };
 
 struct SpeakOptions {
@@ -234,10 +258,8 @@ class Node {
   // Idempotent. Pending completions end with kCancelled.
   void stop();
 
+  // The node's public key: its address. Any thread.
   const PublicKey& key() const;
-  // The node's key pair, for drivers that speak for this node under its key
-  // (the DHT seals its datagrams with it). Never log or persist it.
-  const Identity& identity() const;
   // The bound address (port resolved) once started; nullopt if initiate-only.
   std::optional<SocketAddress> listen_address() const;
 
@@ -264,6 +286,26 @@ class Node {
   void request(AppId app, const PublicKey& to, Bytes payload, RequestOptions options,
                ReplyCallback done);
   void ping(const PublicKey& to, PingCallback done);
+
+  // DIRECT (spec/overlay.md, "DIRECT"): one message to the direct peer
+  // `to`, 7 bytes of header, no ACK, no retry, for apps with their own
+  // replies and resends (gossip of votes, keep-alives). `done` says only
+  // whether it was queued: kNotFound without a link, kLimit when the
+  // payload is too large or the app already has max_app_queue_bytes
+  // waiting for `to` (fair sending's backpressure: try again after
+  // when_writable), kCancelled after stop.
+  void send(AppId app, const PublicKey& to, Bytes payload, DoneCallback done = {});
+
+  // Streams (stream_writer.h; spec/overlay.md, "Streams"): sends `request`
+  // to `app` on the direct peer `to` and hands back what its on_stream
+  // writes, under credit-based flow control. `callbacks.on_end` runs
+  // exactly once, also when the stream cannot open (kNotFound: no link;
+  // kRefused: the peer does not speak streams or the app serves none;
+  // kLimit: max_outbound_streams open, a window above max_stream_window,
+  // a request too large; kInvalidArgument: a window of 0; kCancelled: the
+  // node stopped).
+  void open_stream(AppId app, const PublicKey& to, Bytes request, StreamCallbacks callbacks,
+                   StreamOptions options = {});
 
   // Reaching nodes that are not direct peers (dht::Reach builds on these).
   // Dials `address` now, even beyond max_outbound_links, and completes when
@@ -306,8 +348,22 @@ class Node {
   // for exceeding max_send_queue_bytes.
   void when_writable(const PublicKey& peer, size_t below_bytes, std::function<void()> fn);
 
-  // Thread-safe. Runs `fn` on the loop thread; dropped after stop().
-  void post(std::function<void()> fn);
+  // Thread-safe. Runs `fn` on the loop thread, later (never inside this
+  // call, even on the loop thread), in the order posted from one thread.
+  // Exactly one of the two runs, once:
+  //   `fn`          on the loop thread, when the loop gets to it (before
+  //                 start(): in the loop's first turn);
+  //   `if_dropped`  when the node stops first (post() after stop() began,
+  //                 or stop() or the destructor of a node never started):
+  //                 on the loop thread during its shutdown, else on the
+  //                 thread that calls stop() (or the destructor), or on this
+  //                 call's thread, before it returns, once the node has
+  //                 stopped. It may be empty: then a dropped `fn` is just
+  //                 destroyed. Use it to keep an "every callback once"
+  //                 promise (fail your own pending operation with
+  //                 kCancelled) without a flag of your own.
+  // The function that does not run is destroyed without being called.
+  void post(std::function<void()> fn, std::function<void()> if_dropped = {});
 
   // Runs CPU-heavy `work` (proof of work, batch signature checks) off the
   // loop, on libuv's threadpool, then `done` on the loop thread. The pool is
@@ -346,6 +402,9 @@ class Node {
  private:
   friend class Responder;
   friend class ShoutVerdict;
+  friend class StreamWriter;
+  friend struct detail::StreamWriterState;
+  friend struct detail::NodeSecrets;
   struct Impl;
   explicit Node(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
