@@ -85,6 +85,9 @@ Runner add_node_command(CLI::App& cmd) {
     opts.overlay.network_id = args->network;
     opts.overlay.max_send_queue_bytes =
         std::max(opts.overlay.max_send_queue_bytes, 2 * args->max_frame_bytes);
+    // One app may queue at least a whole frame of its own.
+    opts.overlay.max_app_queue_bytes =
+        std::max(opts.overlay.max_app_queue_bytes, args->max_frame_bytes);
     for (const auto& b : args->bootstrap) {
       auto a = overlay::parse_socket_address(b);
       if (!a) {

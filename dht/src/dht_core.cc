@@ -5,6 +5,8 @@
 
 #include <algorithm>
 
+#include "chorus/dht/datagram.h"
+#include "chorus/dht/rpc.h"
 #include "operations.h"
 #include "republisher.h"
 #include "rpc_table.h"
@@ -19,7 +21,7 @@ DhtCore::DhtCore(const overlay::Identity& identity, Address self, DhtConfig conf
       random_(config.seed),
       table_(overlay::dht_id(identity.public_key()), config.k),
       store_(config.store),
-      codec_(identity_, config.datagram, random_),
+      codec_(std::make_unique<DatagramCodec>(identity_, config.datagram, random_)),
       started_ms_(to_ms(now_us)),
       now_ms_(to_ms(now_us)) {
   tokens_ = std::make_unique<WriteTokens>(random_, now_ms_);
@@ -29,6 +31,10 @@ DhtCore::DhtCore(const overlay::Identity& identity, Address self, DhtConfig conf
 }
 
 DhtCore::~DhtCore() = default;
+
+const DatagramStats& DhtCore::codec_stats() const {
+  return codec_->stats();
+}
 
 size_t DhtCore::pending_rpcs() const {
   return rpcs_->size();
@@ -44,7 +50,7 @@ void DhtCore::on_datagram(const Address& from, ByteView bytes, int64_t now_us) {
   now_ms_ = to_ms(now_us);
   ++stats_.datagrams_in;
   stats_.bytes_in += bytes.size();
-  auto opened = codec_.open(bytes, wall_ms(now_ms_));
+  auto opened = codec_->open(bytes, wall_ms(now_ms_));
   if (!opened.ok()) {
     ++stats_.dropped_bad;
     return;
@@ -220,7 +226,7 @@ void DhtCore::cancel_listen(Token listen, int64_t now_us) {
 void DhtCore::housekeeping(int64_t now_ms) {
   next_housekeeping_ms_ = now_ms + config_.housekeeping_ms;
   store_.expire(now_ms);
-  codec_.expire(wall_ms(now_ms));
+  codec_->expire(wall_ms(now_ms));
   tokens_->rotate_if_due(now_ms, config_.token_rotate_ms);
   // Every listen due for renewal runs its lookup again: a registration lasts
   // two refresh periods, so renewing a few per tick would let the rest lapse.

@@ -3,6 +3,7 @@
 // keeps what is in flight).
 #include <algorithm>
 
+#include "chorus/dht/datagram.h"
 #include "chorus/dht/dht_core.h"
 #include "operations.h"
 #include "rpc_table.h"
@@ -44,9 +45,9 @@ uint64_t DhtCore::send_request(const Contact& to, Body body, Token op, Purpose p
     rpc.refused_locally = true;
     ++stats_.rpcs_refused_locally;
   } else if (key_unknown) {
-    send_bytes(to.address, codec_.sign(bytes, wall_ms(now_ms)));
+    send_bytes(to.address, codec_->sign(bytes, wall_ms(now_ms)));
   } else {
-    send_bytes(to.address, codec_.seal(to.key, bytes, wall_ms(now_ms)));
+    send_bytes(to.address, codec_->seal(to.key, bytes, wall_ms(now_ms)));
   }
   rpcs_->add(txid, std::move(rpc));
   return txid;
@@ -55,7 +56,7 @@ uint64_t DhtCore::send_request(const Contact& to, Body body, Token op, Purpose p
 void DhtCore::send_reply(const Address& to, const PublicKey& key, uint64_t txid, Body body,
                          int64_t now_ms) {
   Message m{txid, 0, std::move(body)};
-  send_bytes(to, codec_.seal(key, encode_message(m), wall_ms(now_ms)));
+  send_bytes(to, codec_->seal(key, encode_message(m), wall_ms(now_ms)));
 }
 
 void DhtCore::observe(const Contact& c, int64_t now_ms) {

@@ -169,13 +169,13 @@ struct BodyWriter {
 };
 
 // The variant order is the wire order of the kinds; keep them tied.
-static_assert(std::variant_size_v<StoreBody> == 9);
-static_assert(
-    std::is_same_v<std::variant_alternative_t<static_cast<size_t>(StoreKind::kPut), StoreBody>,
-                   PutBody>);
-static_assert(
-    std::is_same_v<std::variant_alternative_t<static_cast<size_t>(StoreKind::kListen), StoreBody>,
-                   ListenBody>);
+static_assert(std::variant_size_v<StoreBody::Variant> == 9);
+static_assert(std::is_same_v<
+              std::variant_alternative_t<static_cast<size_t>(StoreKind::kPut), StoreBody::Variant>,
+              PutBody>);
+static_assert(std::is_same_v<std::variant_alternative_t<static_cast<size_t>(StoreKind::kListen),
+                                                        StoreBody::Variant>,
+                             ListenBody>);
 
 // ---- decoding
 //
@@ -482,6 +482,13 @@ Bytes encode_message(const Message& m) {
   return out;
 }
 
+// GCC 12 reports moving a Message out of this function as "may be used
+// uninitialized" inside std::variant's storage (a known false positive of
+// its -Wmaybe-uninitialized with variants); every path sets the body.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 Result<Message> decode_message(ByteView bytes, std::optional<Op> answering) {
   Decoder d(bytes);
   uint8_t op = d.u8("empty message");
@@ -545,8 +552,11 @@ Result<Message> decode_message(ByteView bytes, std::optional<Op> answering) {
   }
   if (d.failed()) return malformed("dht message: " + d.error());
   if (d.remaining() != 0) return malformed("dht message: trailing bytes");
-  return m;
+  return Result<Message>(std::move(m));
 }
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
 Result<MessageHead> peek_head(ByteView bytes) {
   ByteReader r(bytes);

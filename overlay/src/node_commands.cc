@@ -47,6 +47,9 @@ std::function<void(CompletionEvent&)> reply_to(ReplyCallback done) {
   };
 }
 
+// What a command the app gave up on completes with.
+constexpr const char* kCancelledByApp = "cancelled by the app";
+
 }  // namespace
 
 // ------------------------------------------------------------ plumbing
@@ -260,66 +263,95 @@ void Node::shout(AppId app, Bytes payload, DoneCallback done) {
       });
 }
 
-void Node::speak(AppId app, Bytes payload, SpeakOptions options, DoneCallback done) {
-  impl_->run_on_loop(
-      [m = impl_.get(), app, p = std::move(payload), options, done = std::move(done)]() mutable {
-        auto r = m->core->speak(app, p, options.to, options.ack, now_us());
-        m->track(std::move(r), done_to(std::move(done)));
-      });
+PendingCommand Node::speak(AppId app, Bytes payload, SpeakOptions options, DoneCallback done) {
+  return PendingCommand(impl_->command(
+      [m = impl_.get(), app, p = std::move(payload), options] {
+        return m->core->speak(app, p, options.to, options.ack, now_us());
+      },
+      done_to(std::move(done))));
 }
 
-void Node::whisper(AppId app, const PublicKey& to, Bytes payload, bool encrypt,
-                   WhisperCallback done) {
-  impl_->run_on_loop([m = impl_.get(), app, to, p = std::move(payload), encrypt,
-                      done = std::move(done)]() mutable {
-    auto r = m->core->whisper(app, to, p, encrypt, now_us());
-    m->track(std::move(r), ack_hash_to(std::move(done)));
+PendingCommand Node::whisper(AppId app, const PublicKey& to, Bytes payload, bool encrypt,
+                             WhisperCallback done) {
+  return PendingCommand(
+      impl_->command([m = impl_.get(), app, to, p = std::move(payload),
+                      encrypt] { return m->core->whisper(app, to, p, encrypt, now_us()); },
+                     ack_hash_to(std::move(done))));
+}
+
+PendingCommand Node::whisper_via(AppId app, const PublicKey& relay, const PublicKey& to,
+                                 Bytes payload, WhisperCallback done) {
+  return PendingCommand(impl_->command(
+      [m = impl_.get(), app, relay, to, p = std::move(payload)] {
+        return m->core->whisper_via(app, relay, to, p, now_us());
+      },
+      ack_hash_to(std::move(done))));
+}
+
+PendingCommand Node::request(AppId app, const PublicKey& to, Bytes payload, RequestOptions options,
+                             ReplyCallback done) {
+  return PendingCommand(impl_->command(
+      [m = impl_.get(), app, to, p = std::move(payload), options] {
+        return m->core->request(app, to, p, options.encrypt, options.timeout_ms, now_us());
+      },
+      reply_to(std::move(done))));
+}
+
+PendingCommand Node::request_via(AppId app, const PublicKey& relay, const PublicKey& to,
+                                 Bytes payload, int64_t timeout_ms, ReplyCallback done) {
+  return PendingCommand(impl_->command(
+      [m = impl_.get(), app, relay, to, p = std::move(payload), timeout_ms] {
+        return m->core->request_via(app, relay, to, p, timeout_ms, now_us());
+      },
+      reply_to(std::move(done))));
+}
+
+PendingCommand Node::connect(const SocketAddress& address, const PublicKey& key,
+                             DoneCallback done) {
+  return PendingCommand(impl_->command(
+      [m = impl_.get(), address, key] { return m->core->connect(address, key, now_us()); },
+      done_to(std::move(done))));
+}
+
+PendingCommand Node::ping(const PublicKey& to, PingCallback done) {
+  return PendingCommand(
+      impl_->command([m = impl_.get(), to] { return m->core->ping(to, now_us()); },
+                     [done = std::move(done)](CompletionEvent& ev) {
+                       if (!done) return;
+                       if (!ev.result) return done(ev.result.error());
+                       done(ev.rtt_us);
+                     }));
+}
+
+// ------------------------------------------------------------ PendingCommand
+
+std::shared_ptr<detail::CommandState> Node::Impl::command(
+    std::function<Result<Token>()> op, std::function<void(CompletionEvent&)> fn) {
+  auto s = std::make_shared<detail::CommandState>(anchor);
+  run_on_loop([this, s, op = std::move(op), fn = std::move(fn)]() mutable {
+    if (s->cancel_requested) return track(cancelled(kCancelledByApp), std::move(fn));
+    auto r = op();
+    if (r) s->token = *r;
+    track(std::move(r), std::move(fn));
   });
+  return s;
 }
 
-void Node::whisper_via(AppId app, const PublicKey& relay, const PublicKey& to, Bytes payload,
-                       WhisperCallback done) {
-  impl_->run_on_loop(
-      [m = impl_.get(), app, relay, to, p = std::move(payload), done = std::move(done)]() mutable {
-        auto r = m->core->whisper_via(app, relay, to, p, now_us());
-        m->track(std::move(r), ack_hash_to(std::move(done)));
-      });
-}
-
-void Node::request(AppId app, const PublicKey& to, Bytes payload, RequestOptions options,
-                   ReplyCallback done) {
-  impl_->run_on_loop([m = impl_.get(), app, to, p = std::move(payload), options,
-                      done = std::move(done)]() mutable {
-    auto r = m->core->request(app, to, p, options.encrypt, options.timeout_ms, now_us());
-    m->track(std::move(r), reply_to(std::move(done)));
-  });
-}
-
-void Node::request_via(AppId app, const PublicKey& relay, const PublicKey& to, Bytes payload,
-                       int64_t timeout_ms, ReplyCallback done) {
-  impl_->run_on_loop([m = impl_.get(), app, relay, to, p = std::move(payload), timeout_ms,
-                      done = std::move(done)]() mutable {
-    auto r = m->core->request_via(app, relay, to, p, timeout_ms, now_us());
-    m->track(std::move(r), reply_to(std::move(done)));
-  });
-}
-
-void Node::connect(const SocketAddress& address, const PublicKey& key, DoneCallback done) {
-  impl_->run_on_loop([m = impl_.get(), address, key, done = std::move(done)]() mutable {
-    auto r = m->core->connect(address, key, now_us());
-    m->track(std::move(r), done_to(std::move(done)));
-  });
-}
-
-void Node::ping(const PublicKey& to, PingCallback done) {
-  impl_->run_on_loop([m = impl_.get(), to, done = std::move(done)]() mutable {
-    auto r = m->core->ping(to, now_us());
-    m->track(std::move(r), [done = std::move(done)](CompletionEvent& ev) {
-      if (!done) return;
-      if (!ev.result) return done(ev.result.error());
-      done(ev.rtt_us);
-    });
-  });
+void PendingCommand::cancel() {
+  if (!s_ || s_->cancel_requested.exchange(true)) return;
+  auto a = s_->anchor.lock();
+  if (!a) return;
+  std::lock_guard<std::mutex> g(a->mu);
+  if (!a->node) return;
+  Node::Impl* m = a->node->impl_.get();
+  // Not issued yet: the command sees the flag and completes kCancelled
+  // itself. Completed already: the core says kNotFound, and nothing runs.
+  // Dropped at stop: the stop cancels every command anyway.
+  m->run_on_loop(
+      [m, s = s_] {
+        if (s->token != 0) (void)m->core->cancel(s->token, kCancelledByApp, now_us());
+      },
+      /*droppable=*/true);
 }
 
 }  // namespace chorus::overlay

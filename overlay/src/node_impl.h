@@ -46,6 +46,15 @@ struct NodeAnchor {
   Node* node = nullptr;
 };
 
+// What a PendingCommand shares with its command: the request to cancel,
+// from any thread, and the core's token once the loop issued it.
+struct CommandState {
+  explicit CommandState(std::weak_ptr<NodeAnchor> a) : anchor(std::move(a)) {}
+  std::weak_ptr<NodeAnchor> anchor;
+  std::atomic<bool> cancel_requested{false};
+  Token token = 0;  // loop
+};
+
 // What the copies of one StreamWriter share. Destroyed with the last copy:
 // a stream its app neither finished nor failed is ended then (NACK code 9).
 struct StreamWriterState {
@@ -181,6 +190,11 @@ struct Node::Impl {
   void run_on_loop(std::function<void()> fn, bool droppable = false);
   // Registers `fn` for `token`, or reports `r`'s error on the next drain.
   void track(Result<Token> r, std::function<void(CompletionEvent&)> fn);
+  // A command that may wait: `op` issues it on the loop (unless its handle
+  // was cancelled first) and `fn` gets its completion; the state lets a
+  // PendingCommand cancel it.
+  std::shared_ptr<detail::CommandState> command(std::function<Result<Token>()> op,
+                                                std::function<void(CompletionEvent&)> fn);
   // Runs a peer-control call of the core on the loop; `done` gets its result.
   void control(std::function<Result<void>()> op, DoneCallback done);
   void check_waiters();

@@ -39,6 +39,23 @@ uint8_t PendingTable::acked_opcode(int kind) {
   }
 }
 
+bool PendingTable::remove_token(Token token) {
+  if (token == 0) return false;
+  size_t removed = 0;
+  for (auto it = entries_.begin(); it != entries_.end();) {
+    if (it->second.token == token) {
+      it = entries_.erase(it);
+      ++removed;
+    } else {
+      ++it;
+    }
+  }
+  auto g = group_left_.find(token);
+  const bool completed = g != group_left_.end() && (g->second & kGroupFailed) != 0;
+  if (g != group_left_.end()) group_left_.erase(g);
+  return removed > 0 && !completed;
+}
+
 bool PendingTable::settle(Token token, bool ok) {
   auto g = group_left_.find(token);
   if (g == group_left_.end()) return token != 0;

@@ -56,6 +56,12 @@ class PendingTable {
   // The opcode an answer to an entry of `kind` acknowledges.
   static uint8_t acked_opcode(int kind);
 
+  // Removes every entry of `token` (a command the app cancelled). True when
+  // its completion is still owed: something was pending and it has not
+  // completed already (a SPEAK-to-all that failed keeps entries to swallow
+  // late answers, but completed at its first failure).
+  bool remove_token(Token token);
+
   // ---- SPEAK-to-all: one token, `addressees` ACKs
   void start_group(Token token, size_t addressees) { group_left_[token] = addressees; }
   // One answer to `token` came, ok or not. True when the token completes

@@ -152,6 +152,22 @@ Result<Token> NodeCore::speak(AppId app, ByteView payload, std::optional<PublicK
   return token;
 }
 
+Result<void> NodeCore::cancel(Token token, const std::string& reason, int64_t /*now_us*/) {
+  bool owed = pending_->remove_token(token);
+  for (size_t i = 0; i < connect_waits_.size();) {
+    if (connect_waits_[i].token == token) {
+      connect_waits_[i] = connect_waits_.back();
+      connect_waits_.pop_back();
+      owed = true;
+    } else {
+      ++i;
+    }
+  }
+  if (!owed) return not_found("no command waits under that token");
+  events_.push_back(CompletionEvent{token, cancelled(reason), 0});
+  return {};
+}
+
 Result<Token> NodeCore::ping(const PublicKey& to, int64_t now_us) {
   if (shut_down_) return cancelled("node is shut down");
   auto it = by_key_.find(to);

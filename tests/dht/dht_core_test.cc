@@ -2,6 +2,8 @@
 // its own DatagramCodec, so every forged, spoofed, oversized or garbage
 // datagram reaches the core exactly as it would off the wire.
 #include "chorus/dht/dht_core.h"
+#include "chorus/dht/datagram.h"
+#include "chorus/dht/rpc.h"
 
 #include <gtest/gtest.h>
 

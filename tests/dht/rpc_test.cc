@@ -73,7 +73,7 @@ TEST(RpcRoundTrip, EveryStoreKindKeepsItsFields) {
         req->body);
     ++kinds;
   }
-  EXPECT_EQ(kinds, std::variant_size_v<StoreBody>);
+  EXPECT_EQ(kinds, std::variant_size_v<StoreBody::Variant>);
 }
 
 TEST(RpcRoundTrip, FoundReplyKeepsContactsValuesAndLock) {

@@ -57,6 +57,8 @@ class Session {
     c.peer_book_entries = 64;
     c.max_frame_bytes = 256 * 1024;
     c.max_send_queue_bytes = 1 << 20;
+    c.link_write_window_bytes = 256 << 10;
+    c.max_app_queue_bytes = 512 << 10;
     c.compression.assign(compression::kAllMethods.begin(), compression::kAllMethods.end());
     if (config_bits & 1) c.compression.resize(config_bits >> 1 & 3);
     if ((config_bits & 8) && !c.compression.empty()) c.preferred_compression = c.compression.back();

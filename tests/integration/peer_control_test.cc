@@ -158,6 +158,64 @@ TEST_F(PeerControlTest, DroppedResponderFailsTheRequestAtOnce) {
   EXPECT_TRUE(ping(*b, a.key())) << "the link stays";
 }
 
+// A request the app gives up on: its callback runs once, kCancelled, long
+// before its timeout, and the answer that comes later is ignored. One
+// cancelled before the loop issued it never reaches the peer.
+TEST_F(PeerControlTest, CancelledRequestEndsOnceAndOneCancelledAtOnceIsNeverSent) {
+  auto held = std::make_shared<std::promise<Responder>>();
+  auto held_f = held->get_future();
+  auto seen = std::make_shared<std::vector<std::string>>();  // loop thread of a
+  auto last = std::make_shared<std::promise<void>>();
+  AppHandlers keeper;
+  keeper.on_whisper = [held, seen, last](const WhisperInfo& w, Responder r) {
+    std::string what(w.payload.begin(), w.payload.end());
+    seen->push_back(what);
+    if (what == "hold") held->set_value(std::move(r));
+    if (what == "last") {
+      (void)r.reply(text("ok"));
+      last->set_value();
+    }
+  };
+  TestNode a = start_node(fast_config(), true, {{kApp, keeper}});
+  TestNode b = start_pair_member(fast_config(), a.addr());
+  ASSERT_TRUE(b.watch->wait_up(a.key()));
+
+  struct Ends {
+    std::atomic<int> count{0};
+    std::promise<Result<Bytes>> first;
+  };
+  auto ends = std::make_shared<Ends>();
+  RequestOptions o;
+  o.timeout_ms = 60'000;
+  PendingCommand pending = b->request(kApp, a.key(), text("hold"), o, [ends](Result<Bytes> r) {
+    if (++ends->count == 1) ends->first.set_value(std::move(r));
+  });
+  Responder r = await(held_f, kWait, "the request");
+  pending.cancel();
+  auto end_f = ends->first.get_future();
+  auto ended = await(end_f, kWait, "the cancelled request's end");
+  ASSERT_FALSE(ended);
+  EXPECT_EQ(ended.error().code(), ErrorCode::kCancelled) << ended.error().to_string();
+  ASSERT_TRUE(r.reply(text("too late")));  // reaches b, which ignores it
+  pending.cancel();                        // a second cancel does nothing
+
+  // Cancelled right after the call, from the same thread: the loop sees
+  // the cancel before it issues the request.
+  auto never = std::make_shared<std::promise<Result<Bytes>>>();
+  auto never_f = never->get_future();
+  b->request(kApp, a.key(), text("never"), o, [never](Result<Bytes> x) {
+     never->set_value(x);
+   }).cancel();
+  auto n = await(never_f, kWait, "the request cancelled at once");
+  ASSERT_FALSE(n);
+  EXPECT_EQ(n.error().code(), ErrorCode::kCancelled);
+  ASSERT_TRUE(request(*b, kApp, a.key(), text("last")));  // after "never" on the same link
+  auto last_f = last->get_future();
+  await(last_f, kWait, "the last request");
+  EXPECT_EQ(on_loop(*a, [seen] { return *seen; }), (std::vector<std::string>{"hold", "last"}));
+  EXPECT_EQ(ends->count.load(), 1);
+}
+
 TEST_F(PeerControlTest, ResponderReportsAnsweredNonRequestsAndADeadNode) {
   auto kept = std::make_shared<std::promise<Responder>>();
   auto kept_f = kept->get_future();

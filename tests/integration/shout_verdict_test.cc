@@ -184,8 +184,14 @@ TEST_F(ShoutVerdictTest, ContentAddressedShoutFromTwoOriginsIsDeliveredOncePerNo
   }
   uint64_t sent = 0, bytes = 0, bad = 0;
   for (size_t i = 0; i < kNodes; ++i) {
+    // A publisher sees the payload only when the other publisher's copy
+    // reached it before its own shout ran (its loop was slow): at most once.
     const bool publisher = i == 0 || i == kNodes - 1;
-    EXPECT_EQ(inbox[i]->count(vote), publisher ? 0u : 1u) << i;
+    if (publisher) {
+      EXPECT_LE(inbox[i]->count(vote), 1u) << i;
+    } else {
+      EXPECT_EQ(inbox[i]->count(vote), 1u) << i;
+    }
     auto s = on_loop(*n[i], [&] { return n[i]->stats(); });
     sent += s.shouts_sent;
     bytes += s.shout_bytes_sent;

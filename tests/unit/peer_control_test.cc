@@ -199,6 +199,61 @@ TEST(PeerControl, RejectedRequestFailsTheRequesterAtOnceWithTheCode) {
   EXPECT_NE(c->result.error().message().find("dropped unanswered"), std::string::npos);
 }
 
+// Every completion of `token` in `events`.
+size_t completions_of(const std::vector<Event>& events, Token token) {
+  size_t n = 0;
+  for (const auto& c : events_of<CompletionEvent>(events)) n += c.token == token;
+  return n;
+}
+
+TEST(PeerControl, CancelledRequestCompletesOnceAndItsLateAnswerIsIgnored) {
+  Net net;
+  link_pair(net);
+  net.core(1).register_app(kApp);
+  auto t = net.core(0).request(kApp, net.key(1), bytes_of("q"), false, 10'000, net.now_us);
+  ASSERT_TRUE(t.ok());
+  net.run(10 * kMs);
+  auto w = events_of<WhisperEvent>(net.events(1));
+  ASSERT_EQ(w.size(), 1u);
+  ASSERT_TRUE(net.core(0).cancel(*t, "the user went away", net.now_us).ok());
+  net.run(1 * kMs);
+  auto c = completion(net.events(0), *t);
+  ASSERT_TRUE(c.has_value());
+  ASSERT_FALSE(c->result.ok());
+  EXPECT_EQ(c->result.error().code(), ErrorCode::kCancelled);
+  EXPECT_EQ(c->result.error().message(), "the user went away");
+  // The answer still comes, and is ignored; so is a second cancel.
+  ASSERT_TRUE(net.core(1)
+                  .respond(kApp, net.key(0), w[0].request_id, bytes_of("a"), false, net.now_us)
+                  .ok());
+  net.run(20 * kMs);
+  EXPECT_EQ(completions_of(net.events(0), *t), 1u);
+  EXPECT_EQ(net.core(0).cancel(*t, "again", net.now_us).error().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(net.core(0).cancel(12345, "never issued", net.now_us).error().code(),
+            ErrorCode::kNotFound);
+}
+
+TEST(PeerControl, CancelAfterCompletionAndOfAFailedSpeakGroupDoesNothing) {
+  Net net;
+  link_pair(net);
+  net.core(1).register_app(kApp);
+  auto p = net.core(0).ping(net.key(1), net.now_us);
+  ASSERT_TRUE(p.ok());
+  net.run(20 * kMs);
+  ASSERT_EQ(completions_of(net.events(0), *p), 1u);
+  EXPECT_EQ(net.core(0).cancel(*p, "late", net.now_us).error().code(), ErrorCode::kNotFound);
+  net.run(1 * kMs);
+  EXPECT_EQ(completions_of(net.events(0), *p), 1u);
+
+  // A SPEAK with ACK still waiting: cancelled, it completes once.
+  auto s = net.core(0).speak(kApp, bytes_of("s"), net.key(1), true, net.now_us);
+  ASSERT_TRUE(s.ok());
+  ASSERT_TRUE(net.core(0).cancel(*s, "enough", net.now_us).ok());
+  net.run(20 * kMs);  // the ACK arrives after the cancel
+  EXPECT_EQ(completions_of(net.events(0), *s), 1u);
+  EXPECT_EQ(completion(net.events(0), *s)->result.error().code(), ErrorCode::kCancelled);
+}
+
 TEST(PeerControl, NodesOfDifferentNetworksNeverLinkAndBothSayWhy) {
   Net net;
   OverlayConfig test = test_config(0), live = test_config(0);

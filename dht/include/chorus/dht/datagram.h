@@ -33,6 +33,7 @@
 #include "chorus/base/bytes.h"
 #include "chorus/base/result.h"
 #include "chorus/dht/config.h"
+#include "chorus/dht/events.h"
 #include "chorus/dht/types.h"
 #include "chorus/overlay/identity.h"
 #include "chorus/overlay/random.h"
@@ -74,14 +75,7 @@ class DatagramCodec {
   Result<Bytes> sign_with_nonce(ByteView message, const std::array<uint8_t, 24>& nonce,
                                 uint32_t message_id);
 
-  struct Stats {
-    // sealed counts datagrams out, opened complete messages in.
-    uint64_t sealed = 0, opened = 0, bad_auth = 0, malformed = 0, replayed = 0, stale = 0,
-             fragments_dropped = 0;
-    // Gauges: bytes held for partial messages (payload plus bookkeeping)
-    // and how many partial messages that is.
-    uint64_t reassembly_bytes = 0, partial_messages = 0;
-  };
+  using Stats = DatagramStats;  // events.h
   const Stats& stats() const { return stats_; }
 
  private:

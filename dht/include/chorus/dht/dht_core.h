@@ -52,11 +52,9 @@
 
 #include "chorus/base/result.h"
 #include "chorus/dht/config.h"
-#include "chorus/dht/datagram.h"
 #include "chorus/dht/events.h"
 #include "chorus/dht/lookup.h"
 #include "chorus/dht/routing_table.h"
-#include "chorus/dht/rpc.h"
 #include "chorus/dht/types.h"
 #include "chorus/dht/value_store.h"
 #include "chorus/overlay/identity.h"
@@ -67,6 +65,14 @@ namespace chorus::dht {
 class Operation;
 class ListenOp;
 class RpcTable;
+class DatagramCodec;  // datagram.h: internal, not installed
+// rpc.h: internal, not installed.
+struct Message;
+struct Body;
+struct StoreBody;
+struct StoreReq;
+struct NotifyReq;
+struct FoundReply;
 class WriteTokens;
 class Republisher;
 enum class Phase : uint8_t;
@@ -146,7 +152,7 @@ class DhtCore {
   const RoutingTable& table() const { return table_; }
   const ValueStore& store() const { return store_; }
   const DhtStats& stats() const { return stats_; }
-  const DatagramCodec::Stats& codec_stats() const { return codec_.stats(); }
+  const DatagramStats& codec_stats() const;
   const PublicKey& key() const { return identity_.public_key(); }
   const NodeId& id() const { return table_.self(); }
   const Address& address() const { return self_; }
@@ -224,7 +230,7 @@ class DhtCore {
   overlay::Random random_;
   RoutingTable table_;
   ValueStore store_;
-  DatagramCodec codec_;
+  std::unique_ptr<DatagramCodec> codec_;
   int64_t started_ms_ = 0;
   int64_t now_ms_ = 0;
   int64_t wall_offset_ms_ = 0;  // wall clock minus now_ms_, set_wall_clock

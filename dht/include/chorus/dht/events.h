@@ -62,6 +62,16 @@ struct HoldEvent {
 };
 using DhtEvent = std::variant<DoneEvent, ListenEvent, HoldEvent>;
 
+// The datagram layer's counters (DhtCore::codec_stats).
+struct DatagramStats {
+  // sealed counts datagrams out, opened complete messages in.
+  uint64_t sealed = 0, opened = 0, bad_auth = 0, malformed = 0, replayed = 0, stale = 0,
+           fragments_dropped = 0;
+  // Gauges: bytes held for partial messages (payload plus bookkeeping)
+  // and how many partial messages that is.
+  uint64_t reassembly_bytes = 0, partial_messages = 0;
+};
+
 struct DhtStats {
   uint64_t datagrams_in = 0, datagrams_out = 0, bytes_in = 0, bytes_out = 0;
   uint64_t rpcs_sent = 0, rpcs_answered = 0, rpcs_timed_out = 0;

@@ -95,8 +95,14 @@ struct AbortBody {
 struct ListenBody {
   uint32_t duration_s = 0;  // 0 cancels
 };
-using StoreBody = std::variant<PutBody, PutSignedBody, LockBody, UnlockBody, CasBody, DiffBody,
+// Structs deriving from their variants (rather than aliases) so that
+// dht_core.h can name them without including this internal header.
+struct StoreBody : std::variant<PutBody, PutSignedBody, LockBody, UnlockBody, CasBody, DiffBody,
+                                RepairBody, AbortBody, ListenBody> {
+  using Variant = std::variant<PutBody, PutSignedBody, LockBody, UnlockBody, CasBody, DiffBody,
                                RepairBody, AbortBody, ListenBody>;
+  using variant::variant;
+};
 
 struct StoreReq {
   WriteToken token{};
@@ -138,8 +144,12 @@ struct Nack {
   int64_t remaining_ms = 0;  // kLockHeld: how long the holder's lease still runs
 };
 
-using Body = std::variant<PingReq, FindNodeReq, FindValueReq, StoreReq, NotifyReq, FoundReply,
-                          StoreReply, EmptyReply, Nack>;
+struct Body : std::variant<PingReq, FindNodeReq, FindValueReq, StoreReq, NotifyReq, FoundReply,
+                           StoreReply, EmptyReply, Nack> {
+  using Variant = std::variant<PingReq, FindNodeReq, FindValueReq, StoreReq, NotifyReq, FoundReply,
+                               StoreReply, EmptyReply, Nack>;
+  using variant::variant;
+};
 
 struct Message {
   uint64_t txid = 0;

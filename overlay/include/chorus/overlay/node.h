@@ -105,9 +105,28 @@ struct DirectInfo {
 
 class Node;
 namespace detail {
-struct NodeAnchor;   // what a Responder or ShoutVerdict holds of its node: a weak handle
-struct NodeSecrets;  // drivers in this tree that seal under the node's key (not installed)
+struct NodeAnchor;    // what a Responder or ShoutVerdict holds of its node: a weak handle
+struct NodeSecrets;   // drivers in this tree that seal under the node's key (not installed)
+struct CommandState;  // what a PendingCommand shares with its command
 }  // namespace detail
+
+// The handle of a command that waits for a peer (speak, whisper, request,
+// their _via forms, ping, connect), to give up on it. Copyable; any thread.
+// cancel() makes the command's callback run with kCancelled ("cancelled by
+// the app") unless it has run or is about to run with its result: either
+// way it runs exactly once, never inside cancel(). An answer arriving after
+// the cancel is ignored. A default-made handle, or one whose node is gone,
+// cancels nothing.
+class PendingCommand {
+ public:
+  PendingCommand() = default;
+  void cancel();
+
+ private:
+  friend class Node;
+  explicit PendingCommand(std::shared_ptr<detail::CommandState> s) : s_(std::move(s)) {}
+  std::shared_ptr<detail::CommandState> s_;
+};
 
 // The verdict on one SHOUT held for an app's validate_shout handler: resolve
 // it once, from any thread, when the handler returned kLater (an app that
@@ -280,12 +299,14 @@ class Node {
   void add_peer(const SocketAddress& address);
 
   void shout(AppId app, Bytes payload, DoneCallback done = {});
-  void speak(AppId app, Bytes payload, SpeakOptions options = {}, DoneCallback done = {});
-  void whisper(AppId app, const PublicKey& to, Bytes payload, bool encrypt = false,
-               WhisperCallback done = {});
-  void request(AppId app, const PublicKey& to, Bytes payload, RequestOptions options,
-               ReplyCallback done);
-  void ping(const PublicKey& to, PingCallback done);
+  // The commands that wait for a peer return a PendingCommand to cancel
+  // them with; ignore it when you will not.
+  PendingCommand speak(AppId app, Bytes payload, SpeakOptions options = {}, DoneCallback done = {});
+  PendingCommand whisper(AppId app, const PublicKey& to, Bytes payload, bool encrypt = false,
+                         WhisperCallback done = {});
+  PendingCommand request(AppId app, const PublicKey& to, Bytes payload, RequestOptions options,
+                         ReplyCallback done);
+  PendingCommand ping(const PublicKey& to, PingCallback done);
 
   // DIRECT (spec/overlay.md, "DIRECT"): one message to the direct peer
   // `to`, 7 bytes of header, no ACK, no retry, for apps with their own
@@ -312,15 +333,15 @@ class Node {
   // a link to `key` is up (at once if one is): kAuthFailed when the address
   // answers with another key, kTimeout after handshake_timeout_ms, kIo when
   // the connection fails.
-  void connect(const SocketAddress& address, const PublicKey& key, DoneCallback done);
+  PendingCommand connect(const SocketAddress& address, const PublicKey& key, DoneCallback done);
   // WHISPER / request to `to` through the direct peer `relay`, which passes
   // it to its own direct peer `to`. Always sealed end to end to `to`.
   // kRefused with the reason when the relay or target refuses (relaying
   // off, `to` not the relay's peer, limits, the target's own refusals).
-  void whisper_via(AppId app, const PublicKey& relay, const PublicKey& to, Bytes payload,
-                   WhisperCallback done);
-  void request_via(AppId app, const PublicKey& relay, const PublicKey& to, Bytes payload,
-                   int64_t timeout_ms, ReplyCallback done);
+  PendingCommand whisper_via(AppId app, const PublicKey& relay, const PublicKey& to, Bytes payload,
+                             WhisperCallback done);
+  PendingCommand request_via(AppId app, const PublicKey& relay, const PublicKey& to, Bytes payload,
+                             int64_t timeout_ms, ReplyCallback done);
 
   // Peer control (spec/overlay.md, "Links"). Thread-safe like the other
   // commands; `done` runs on the loop thread with the result.
@@ -403,6 +424,7 @@ class Node {
   friend class Responder;
   friend class ShoutVerdict;
   friend class StreamWriter;
+  friend class PendingCommand;
   friend struct detail::StreamWriterState;
   friend struct detail::NodeSecrets;
   struct Impl;

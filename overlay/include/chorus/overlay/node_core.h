@@ -227,6 +227,13 @@ class NodeCore {
   Result<void> reject(const PublicKey& to, uint32_t request_id, LinkId via, NackCode code,
                       const std::string& reason, int64_t now_us);
   Result<Token> ping(const PublicKey& to, int64_t now_us);
+  // Gives up on a command that waits (speak with ACK, whisper, request,
+  // their _via forms, ping, connect): its completion comes now, with
+  // kCancelled and `reason`, and a late answer is ignored. A dial that
+  // connect() started goes on (the link may be useful). kNotFound when
+  // `token` completed already (its completion may still be unpolled) or
+  // never named a waiting command.
+  Result<void> cancel(Token token, const std::string& reason, int64_t now_us);
   // A DIRECT message to the direct peer `to`: no ACK, no completion, no
   // end-to-end box (the link is encrypted), 7 bytes of header. Delivered
   // at most once and, per app and link, in order; lost if the link goes
