@@ -98,8 +98,12 @@ void NodeCore::append_record(Link& l, ByteView record) {
 
 void NodeCore::drain_send_queue(Link& l) {
   while (!l.sendq.empty() && l.unwritten() < config_.link_write_window_bytes) {
+    const AppPriority priority = l.sendq.top_priority();
     append_record(l, l.sendq.front());
     l.sendq.pop();
+    // A frame is read only once it has arrived whole: end it after urgent
+    // records, or a vote would wait for the bulk data sealed behind it.
+    if (!l.sendq.empty() && l.sendq.top_priority() > priority) seal_pending(l);
   }
 }
 

@@ -19,9 +19,9 @@
 #include "chorus/overlay/frame_codec.h"
 #include "chorus/overlay/handshake.h"
 #include "chorus/overlay/node_core.h"
-#include "send_queue.h"
 #include "chorus/overlay/token_bucket.h"
 #include "chorus/overlay/wire.h"
+#include "send_queue.h"
 
 namespace chorus::overlay::detail {
 

@@ -78,6 +78,13 @@ SendQueue::AppQueue* SendQueue::select() {
   return nullptr;
 }
 
+AppPriority SendQueue::top_priority() const {
+  assert(!empty());
+  size_t i = 0;
+  while (classes_[i].records == 0) ++i;
+  return static_cast<AppPriority>(i);
+}
+
 ByteView SendQueue::front() {
   assert(!empty());
   if (!current_) current_ = select();

@@ -36,6 +36,8 @@ class SendQueue {
   size_t bytes() const { return bytes_; }
   size_t records() const { return records_; }
   size_t app_bytes(AppId app) const;
+  // The highest priority with a record queued. Precondition: !empty().
+  AppPriority top_priority() const;
 
   // The record that goes next. Precondition: !empty(). Valid until the next
   // push() or pop().

@@ -20,6 +20,8 @@ using overlay::SocketAddress;
 
 constexpr uint32_t kNone = UINT32_MAX;
 constexpr uint16_t kPort = 7000;
+// What a slow link delivers at a time of a large send (about a TCP window).
+constexpr size_t kSegmentBytes = 16 * 1024;
 
 // Reasons carried by events as small numbers (no string per event).
 enum Reason : uint64_t {
@@ -289,11 +291,14 @@ void Simulator::drain(NodeId n) {
         continue;
       }
       Pipe::Side& side = pipe.side[s];
-      int64_t done = std::max(now_us_, side.busy_until_us);
-      if (config_.link.bandwidth_bytes_per_s > 0) {
-        done += static_cast<int64_t>(
-            std::ceil(static_cast<double>(size) * 1e6 / config_.link.bandwidth_bytes_per_s));
-      }
+      const int64_t begin = std::max(now_us_, side.busy_until_us);
+      const double bandwidth = config_.link.bandwidth_bytes_per_s;
+      auto carried_at = [&](size_t bytes) {
+        return bandwidth > 0 ? begin + static_cast<int64_t>(
+                                           std::ceil(static_cast<double>(bytes) * 1e6 / bandwidth))
+                             : begin;
+      };
+      const int64_t done = carried_at(size);
       side.busy_until_us = done;
       side.queued_bytes += size;
       node.queued_bytes += size;
@@ -308,13 +313,27 @@ void Simulator::drain(NodeId n) {
       sent.size = size;
       push(std::move(sent));
       Ev arrive;
-      arrive.at = done + pipe.latency_us;
       arrive.kind = Kind::kBytes;
       arrive.side = static_cast<uint8_t>(1 - s);
       arrive.node = pipe.side[1 - s].node;
       arrive.pipe = p;
       arrive.generation = pipe.generation;
       arrive.link = pipe.side[1 - s].link;
+      // A large send on a slow link arrives as a stream does, segment by
+      // segment as the bandwidth carries it, so a small frame at its front
+      // is not held back until the last byte.
+      size_t offset = 0;
+      while (bandwidth > 0 && size - offset > kSegmentBytes) {
+        Ev segment = arrive;
+        segment.bytes.assign(snd->bytes.begin() + static_cast<ptrdiff_t>(offset),
+                             snd->bytes.begin() + static_cast<ptrdiff_t>(offset + kSegmentBytes));
+        offset += kSegmentBytes;
+        segment.at = carried_at(offset) + pipe.latency_us;
+        push(std::move(segment));
+      }
+      if (offset > 0)
+        snd->bytes.erase(snd->bytes.begin(), snd->bytes.begin() + static_cast<ptrdiff_t>(offset));
+      arrive.at = done + pipe.latency_us;
       arrive.bytes = std::move(snd->bytes);
       push(std::move(arrive));
     } else if (auto* cl = std::get_if<CloseAction>(&a)) {
