@@ -121,5 +121,69 @@ TEST(PeerControlSim, BannedKeyStaysOutAcrossRestartsUntilTheBanExpires) {
   EXPECT_FALSE(sim.core(bad)->peers().empty()) << "the ban ended";
 }
 
+// Cancel handles across real latencies: requests held by their responders
+// for a second, one direct and one through a relay, cancelled after 100 ms,
+// complete once with kCancelled then, and the answers that still come are
+// ignored; an uncancelled twin shows that those answers did arrive.
+TEST(PeerControlSim, CancelledRequestsEndOnceAndTheirLateAnswersAreIgnored) {
+  Simulator sim(SimConfig{.seed = 9});
+  struct Held {
+    NodeId node;
+    PublicKey from;
+    uint32_t id;
+    overlay::LinkId link;
+  };
+  std::vector<Held> held;
+  const NodeId asker = 1;
+  std::map<overlay::Token, std::vector<std::pair<int64_t, Result<Bytes>>>> completions;
+  sim.on_start = [](NodeId, NodeCore& core) { core.register_app(kApp); };
+  sim.on_event = [&](NodeId n, Event& e) {
+    if (auto* w = std::get_if<overlay::WhisperEvent>(&e); w && w->is_request) {
+      held.push_back({n, w->from, w->request_id, w->link});
+    } else if (auto* c = std::get_if<overlay::CompletionEvent>(&e); c && n == asker) {
+      completions[c->token].emplace_back(sim.now_us(), c->result);
+    }
+  };
+  OverlayConfig c = base_config();
+  const NodeId relay = sim.add_node(c);
+  c.bootstrap.push_back(sim.address(relay));
+  ASSERT_EQ(sim.add_node(c), asker);
+  const NodeId target = sim.add_node(c);
+  ASSERT_TRUE(sim.run_until(3 * kSecond));
+  overlay::Token direct = 0, relayed = 0, kept = 0;
+  const Bytes ask = {1, 2, 3};
+  sim.command(asker, [&](NodeCore& core, int64_t now) {
+    direct = core.request(kApp, sim.key(relay), ask, true, 5000, now).value();
+    relayed = core.request_via(kApp, sim.key(relay), sim.key(target), ask, 5000, now).value();
+    kept = core.request(kApp, sim.key(relay), ask, true, 5000, now).value();
+  });
+  const int64_t start = sim.now_us();
+  sim.at(start + 100'000, [&] {
+    sim.command(asker, [&](NodeCore& core, int64_t now) {
+      EXPECT_TRUE(core.cancel(direct, "gave up", now).ok());
+      EXPECT_TRUE(core.cancel(relayed, "gave up", now).ok());
+      EXPECT_FALSE(core.cancel(direct, "twice", now).ok());
+    });
+  });
+  sim.at(start + kSecond, [&] {
+    for (const Held& h : held) {
+      sim.command(h.node, [&](NodeCore& core, int64_t now) {
+        EXPECT_TRUE(core.respond(kApp, h.from, h.id, Bytes{9}, true, now, h.link).ok());
+      });
+    }
+  });
+  ASSERT_TRUE(sim.run_until(start + 10 * kSecond));
+  EXPECT_EQ(held.size(), 3u);
+  for (overlay::Token t : {direct, relayed}) {
+    ASSERT_EQ(completions[t].size(), 1u) << "token " << t;
+    EXPECT_EQ(completions[t][0].first, start + 100'000);
+    ASSERT_FALSE(completions[t][0].second.ok());
+    EXPECT_EQ(completions[t][0].second.error().code(), ErrorCode::kCancelled);
+  }
+  ASSERT_EQ(completions[kept].size(), 1u);
+  ASSERT_TRUE(completions[kept][0].second.ok());
+  EXPECT_EQ(*completions[kept][0].second, Bytes{9});
+}
+
 }  // namespace
 }  // namespace chorus::swarm
