@@ -10,6 +10,8 @@ constexpr size_t kLengthBytes = 4;
 // The consumed front of a queue's buffer is dropped once it is this large
 // and more than half the buffer, so compaction costs O(1) per byte queued.
 constexpr size_t kCompactAtBytes = 64 * 1024;
+// An emptied queue keeps at most this much of its buffer for the next burst.
+constexpr size_t kKeepCapacityBytes = 64 * 1024;
 
 uint32_t read_length(const uint8_t* p) {
   return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};
@@ -22,7 +24,8 @@ size_t SendQueue::AppQueue::front_size() const {
 }
 
 void SendQueue::push(AppPriority priority, AppId app, ByteView record) {
-  Class& c = classes_[static_cast<size_t>(priority)];
+  if (!classes_) classes_ = std::make_unique<Classes>();
+  Class& c = (*classes_)[static_cast<size_t>(priority)];
   auto it =
       std::find_if(c.apps.begin(), c.apps.end(), [app](const AppQueue& q) { return q.app == app; });
   if (it == c.apps.end()) {
@@ -44,14 +47,15 @@ void SendQueue::push(AppPriority priority, AppId app, ByteView record) {
 
 size_t SendQueue::app_bytes(AppId app) const {
   size_t n = 0;
-  for (const Class& c : classes_)
+  if (!classes_) return 0;
+  for (const Class& c : *classes_)
     for (const AppQueue& q : c.apps)
       if (q.app == app) n += q.bytes;
   return n;
 }
 
 SendQueue::AppQueue* SendQueue::select() {
-  for (Class& c : classes_) {
+  for (Class& c : *classes_) {
     if (c.records == 0) continue;
     // Deficit round robin. Every pass over the apps grants each one that
     // has records a quantum, so the loop ends: the largest record fits
@@ -81,7 +85,7 @@ SendQueue::AppQueue* SendQueue::select() {
 AppPriority SendQueue::top_priority() const {
   assert(!empty());
   size_t i = 0;
-  while (classes_[i].records == 0) ++i;
+  while ((*classes_)[i].records == 0) ++i;
   return static_cast<AppPriority>(i);
 }
 
@@ -94,7 +98,11 @@ ByteView SendQueue::front() {
 
 void SendQueue::compact(AppQueue& q) {
   if (q.head == q.buf.size()) {
-    q.buf.clear();
+    if (q.buf.capacity() > kKeepCapacityBytes) {
+      Bytes().swap(q.buf);  // a burst's buffer is not kept for the link's life
+    } else {
+      q.buf.clear();
+    }
     q.head = 0;
   } else if (q.head >= kCompactAtBytes && q.head * 2 > q.buf.size()) {
     q.buf.erase(q.buf.begin(), q.buf.begin() + static_cast<ptrdiff_t>(q.head));
@@ -124,7 +132,7 @@ void SendQueue::pop() {
 }
 
 void SendQueue::clear() {
-  for (Class& c : classes_) c = Class{};
+  classes_.reset();
   current_ = nullptr;
   current_class_ = nullptr;
   bytes_ = 0;

@@ -14,6 +14,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "chorus/base/bytes.h"
@@ -64,7 +65,10 @@ class SendQueue {
   AppQueue* select();
   static void compact(AppQueue& q);
 
-  std::array<Class, kAppPriorityCount> classes_;
+  using Classes = std::array<Class, kAppPriorityCount>;
+  // Made by the first push: most links never queue, and a link is kept per
+  // peer, so an idle queue costs one pointer.
+  std::unique_ptr<Classes> classes_;
   AppQueue* current_ = nullptr;  // what front() chose, for pop()
   Class* current_class_ = nullptr;
   size_t bytes_ = 0;
