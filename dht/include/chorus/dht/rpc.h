@@ -97,11 +97,11 @@ struct ListenBody {
 };
 // Structs deriving from their variants (rather than aliases) so that
 // dht_core.h can name them without including this internal header.
-struct StoreBody : std::variant<PutBody, PutSignedBody, LockBody, UnlockBody, CasBody, DiffBody,
-                                RepairBody, AbortBody, ListenBody> {
-  using Variant = std::variant<PutBody, PutSignedBody, LockBody, UnlockBody, CasBody, DiffBody,
-                               RepairBody, AbortBody, ListenBody>;
-  using variant::variant;
+using StoreBodyVariant = std::variant<PutBody, PutSignedBody, LockBody, UnlockBody, CasBody,
+                                      DiffBody, RepairBody, AbortBody, ListenBody>;
+struct StoreBody : StoreBodyVariant {
+  using Variant = StoreBodyVariant;
+  using Variant::Variant;
 };
 
 struct StoreReq {
@@ -144,11 +144,11 @@ struct Nack {
   int64_t remaining_ms = 0;  // kLockHeld: how long the holder's lease still runs
 };
 
-struct Body : std::variant<PingReq, FindNodeReq, FindValueReq, StoreReq, NotifyReq, FoundReply,
-                           StoreReply, EmptyReply, Nack> {
-  using Variant = std::variant<PingReq, FindNodeReq, FindValueReq, StoreReq, NotifyReq, FoundReply,
-                               StoreReply, EmptyReply, Nack>;
-  using variant::variant;
+using BodyVariant = std::variant<PingReq, FindNodeReq, FindValueReq, StoreReq, NotifyReq,
+                                 FoundReply, StoreReply, EmptyReply, Nack>;
+struct Body : BodyVariant {
+  using Variant = BodyVariant;
+  using Variant::Variant;
 };
 
 struct Message {
