@@ -6,6 +6,7 @@
 
 #include "chorus/nano/keys.h"
 #include "chorus/nano/work.h"
+#include "ledger_weights.h"
 
 namespace chorus::nano {
 namespace {
@@ -14,15 +15,6 @@ constexpr Hash32 kZero{};
 
 bool signed_by(const PublicKey& key, const BlockHash& hash, const Signature& sig) {
   return verify(key, ByteView(hash.data(), hash.size()), sig);
-}
-
-void add_weight(WriteTxn& txn, const PublicKey& rep, Amount amount) {
-  if (amount != 0) txn.put_weight(rep, txn.weight(rep) + amount);
-}
-void sub_weight(WriteTxn& txn, const PublicKey& rep, Amount amount) {
-  if (amount == 0) return;
-  const Amount w = txn.weight(rep);
-  txn.put_weight(rep, w >= amount ? w - amount : 0);  // never below zero, even in a broken store
 }
 
 // Legacy send, receive and change blocks may only follow legacy blocks.

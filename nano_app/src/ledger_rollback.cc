@@ -1,6 +1,8 @@
 // Undoing blocks: the inverse of Ledger::process, head first.
 #include "chorus/nano/ledger.h"
 
+#include "ledger_weights.h"
+
 namespace chorus::nano {
 namespace {
 
@@ -59,16 +61,14 @@ Result<void> Ledger::rollback_head(WriteTxn& txn, const PublicKey& account, uint
   }
 
   // The account's weight moves back to where it was before the block.
-  const Amount weight_now = txn.weight(info->representative);
-  txn.put_weight(info->representative,
-                 weight_now >= info->balance ? weight_now - info->balance : 0);
+  sub_weight(txn, info->representative, info->balance);
   if (b.previous == kZero) {
     txn.del_account(account);
   } else {
     const std::optional<StoredBlock> previous = txn.block(b.previous);
     if (!previous) return io_error("previous block missing from the store");
     const PublicKey rep = representative_at(txn, b.previous);
-    txn.put_weight(rep, txn.weight(rep) + previous->sideband.balance);
+    add_weight(txn, rep, previous->sideband.balance);
     txn.put_account(
         account, AccountInfo{b.previous, rep, info->open_block, previous->sideband.balance, now_s,
                              info->block_count - 1, previous->sideband.details.epoch});
