@@ -6,6 +6,8 @@ find_package(spdlog REQUIRED)
 find_package(CLI11 CONFIG REQUIRED)
 find_package(nlohmann_json 3 REQUIRED)
 find_package(Threads REQUIRED)
+# The NANO ledger store (nano_app/): Debian's liblmdb.
+pkg_check_modules(LMDB REQUIRED IMPORTED_TARGET lmdb)
 # Scenario files of `chorus swarm --scenario` (swarm/): toml++ (used header-only).
 pkg_check_modules(TOMLPP REQUIRED IMPORTED_TARGET tomlplusplus)
 

@@ -8,6 +8,7 @@ PACKAGES=(
   clang clang-format
   libclang-rt-dev  # libFuzzer and the sanitizer runtimes for clang (only Recommended by clang)
   libuv1-dev libsodium-dev
+  liblmdb-dev  # the NANO ledger store
   libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
   libtomlplusplus-dev  # swarm scenario files (TOML)
   libgtest-dev libgmock-dev libbenchmark-dev

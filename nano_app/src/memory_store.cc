@@ -54,6 +54,14 @@ class MemoryRead : public ReadTxn {
       out.emplace_back(*it);
     return out;
   }
+  std::vector<std::pair<PendingKey, PendingInfo>> pending_from(const PendingKey& start,
+                                                               size_t limit) override {
+    std::vector<std::pair<PendingKey, PendingInfo>> out;
+    for (auto it = t_.pending.lower_bound(start); it != t_.pending.end() && out.size() < limit;
+         ++it)
+      out.emplace_back(*it);
+    return out;
+  }
   uint64_t pending_count() override { return t_.pending.size(); }
   Amount weight(const PublicKey& rep) override { return find_opt(t_.weights, rep).value_or(0); }
   std::vector<std::pair<PublicKey, Amount>> weights() override {
@@ -97,6 +105,10 @@ class MemoryWrite final : public WriteTxn {
   std::vector<std::pair<PendingKey, PendingInfo>> pending_of(const PublicKey& a,
                                                              size_t limit) override {
     return read_.pending_of(a, limit);
+  }
+  std::vector<std::pair<PendingKey, PendingInfo>> pending_from(const PendingKey& s,
+                                                               size_t limit) override {
+    return read_.pending_from(s, limit);
   }
   uint64_t pending_count() override { return read_.pending_count(); }
   Amount weight(const PublicKey& rep) override { return read_.weight(rep); }

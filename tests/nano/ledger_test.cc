@@ -7,96 +7,25 @@
 
 #include <map>
 
+#include "block_maker.h"
 #include "chorus/nano/keys.h"
+#include "chorus/nano/ledger_check.h"
 #include "chorus/nano/memory_store.h"
 #include "chorus/nano/work.h"
+#include "test_store.h"
 
 namespace chorus::nano {
 namespace {
 
-constexpr uint64_t kNow = 1'700'000'000;
-constexpr Hash32 kZero{};
+using namespace test;  // NOLINT: the fixtures' keys and block makers
 
-struct Key {
-  PrivateKey priv;
-  PublicKey pub;
-};
-Key key_of(uint8_t n) {
-  Seed seed{};
-  seed[0] = n;
-  Key k;
-  k.priv = derive_private_key(seed, 0);
-  k.pub = public_key(k.priv);
-  return k;
-}
-Key genesis_key() {
-  Key k;
-  k.priv = dev_genesis_private_key();
-  k.pub = public_key(k.priv);
-  return k;
-}
-
-// A nonce whose work value lies in [at_least, below): "just enough" and
-// "just too little" work are both made this way.
-uint64_t work_between(const Hash32& root, uint64_t at_least, uint64_t below = ~uint64_t{0}) {
-  for (uint64_t nonce = 0; nonce < (1u << 24); ++nonce) {
-    const uint64_t v = work_value(root, nonce);
-    if (v >= at_least && (below == ~uint64_t{0} || v < below)) return nonce;
-  }
-  ADD_FAILURE() << "no work value in the range asked";
-  return 0;
-}
-
-class LedgerTest : public ::testing::Test {
+class LedgerTest : public ::testing::TestWithParam<std::string>, protected test::BlockMaker {
  protected:
-  LedgerTest() : net_(dev_network()), ledger_(net_), store_(make_memory_store()) {
+  LedgerTest() : ledger_(net_), store_(make_test_store(GetParam(), dir_)) {
     EXPECT_TRUE(init_crypto());
     auto txn = store_->begin_write();
     ledger_.initialize(*txn, kNow);
     EXPECT_TRUE(txn->commit().ok());
-    g_ = genesis_key();
-  }
-
-  // Signs with `signer` and gives the block work for the highest threshold
-  // of its epoch (epoch 2 send) unless `work` is given.
-  Block finish(Block b, const PrivateKey& signer, std::optional<uint64_t> work = std::nullopt) {
-    b.work = work ? *work : work_between(block_root(b), net_.work.epoch_2);
-    const BlockHash h = block_hash(b);
-    b.signature = sign(signer, ByteView(h.data(), h.size()));
-    return b;
-  }
-  Block state(const Key& k, const BlockHash& previous, const PublicKey& rep, Amount balance,
-              const Hash32& link) {
-    Block b;
-    b.type = BlockType::kState;
-    b.account = k.pub;
-    b.previous = previous;
-    b.representative = rep;
-    b.balance = balance;
-    b.link = link;
-    return finish(b, k.priv);
-  }
-  Block epoch_block(const PublicKey& account, const BlockHash& previous, const PublicKey& rep,
-                    Amount balance, Epoch e) {
-    Block b;
-    b.type = BlockType::kState;
-    b.account = account;
-    b.previous = previous;
-    b.representative = rep;
-    b.balance = balance;
-    b.link = net_.epoch_info(e).link;
-    return finish(b, g_.priv);  // the dev network's epoch signer is its genesis key
-  }
-  Block legacy(BlockType t, const Key& k, const BlockHash& previous, const Hash32& link,
-               Amount balance = 0, const PublicKey& rep = {}) {
-    Block b;
-    b.type = t;
-    b.previous = previous;
-    b.link = link;
-    b.balance = balance;
-    b.representative = rep;
-    if (t == BlockType::kOpen) b.account = k.pub;
-    return finish(b, k.priv);
   }
 
   BlockStatus process(const Block& b) {
@@ -145,6 +74,9 @@ class LedgerTest : public ::testing::Test {
     }
     EXPECT_EQ(balances + total_pending(*r), net_.genesis_amount);
     EXPECT_EQ(weights, balances);
+    // The library's own check must agree with this independent one.
+    const LedgerCheckReport report = check_ledger(*r, net_);
+    EXPECT_TRUE(report.ok()) << report.problems.front();
   }
   Amount total_pending(ReadTxn& r) {
     Amount sum = 0;
@@ -154,14 +86,13 @@ class LedgerTest : public ::testing::Test {
     return sum;
   }
 
-  const NetworkParams& net_;
+  test::TempDir dir_;  // before store_: the store lives in it
   Ledger ledger_;
   std::unique_ptr<LedgerStore> store_;
-  Key g_;
   std::vector<PublicKey> receivers_;  // accounts sends went to, for expect_consistent
 };
 
-TEST_F(LedgerTest, DevGenesisIsNanoNodesAndItsLedgerStartsFromIt) {
+TEST_P(LedgerTest, DevGenesisIsNanoNodesAndItsLedgerStartsFromIt) {
   EXPECT_EQ(to_hex_upper(ByteView(net_.genesis_account.data(), 32)),
             "B0311EA55708D6A53C75CDBF88300259C6D018522FE3D4D0A242E431F9E8B6D0");
   EXPECT_EQ(g_.pub, net_.genesis_account) << "the dev genesis key signs for the genesis account";
@@ -197,7 +128,7 @@ TEST(LedgerNetworks, LiveConstantsAreData) {
   EXPECT_NE(live.overlay_network_id(), dev_network().overlay_network_id());
 }
 
-TEST_F(LedgerTest, StateSendThenOpenMovesBalanceWeightAndReceivable) {
+TEST_P(LedgerTest, StateSendThenOpenMovesBalanceWeightAndReceivable) {
   const Key a = key_of(1);
   receivers_.push_back(a.pub);
   const Amount amount = 1000;
@@ -230,13 +161,13 @@ TEST_F(LedgerTest, StateSendThenOpenMovesBalanceWeightAndReceivable) {
   expect_consistent();
 }
 
-TEST_F(LedgerTest, TheSameBlockTwiceIsOld) {
+TEST_P(LedgerTest, TheSameBlockTwiceIsOld) {
   const Block send = state(g_, net_.genesis_hash, g_.pub, kAmountMax - 1, key_of(1).pub);
   process_ok(send);
   EXPECT_EQ(process(send), BlockStatus::kOld);
 }
 
-TEST_F(LedgerTest, ASignatureByAnotherKeyIsBadSignature) {
+TEST_P(LedgerTest, ASignatureByAnotherKeyIsBadSignature) {
   Block send = state(g_, net_.genesis_hash, g_.pub, kAmountMax - 1, key_of(1).pub);
   send = finish(send, key_of(2).priv, send.work);
   EXPECT_EQ(process(send), BlockStatus::kBadSignature);
@@ -246,7 +177,7 @@ TEST_F(LedgerTest, ASignatureByAnotherKeyIsBadSignature) {
   EXPECT_EQ(process(gap), BlockStatus::kBadSignature);
 }
 
-TEST_F(LedgerTest, ForksOnEveryStateBlockKind) {
+TEST_P(LedgerTest, ForksOnEveryStateBlockKind) {
   const Key a = key_of(1);
   const Block send1 = state(g_, net_.genesis_hash, g_.pub, kAmountMax - 10, a.pub);
   const Block send2 = state(g_, net_.genesis_hash, g_.pub, kAmountMax - 20, a.pub);
@@ -261,7 +192,7 @@ TEST_F(LedgerTest, ForksOnEveryStateBlockKind) {
   EXPECT_EQ(process(open2), BlockStatus::kFork);
 }
 
-TEST_F(LedgerTest, UnknownPreviousIsGapPreviousAndUnknownSourceIsGapSource) {
+TEST_P(LedgerTest, UnknownPreviousIsGapPreviousAndUnknownSourceIsGapSource) {
   const Key a = key_of(1);
   EXPECT_EQ(process(state(g_, key_of(7).pub, g_.pub, 1, a.pub)), BlockStatus::kGapPrevious);
   // A first block must have previous zero (a) and a link to receive (b).
@@ -270,7 +201,7 @@ TEST_F(LedgerTest, UnknownPreviousIsGapPreviousAndUnknownSourceIsGapSource) {
   EXPECT_EQ(process(state(a, kZero, a.pub, 1, key_of(8).pub)), BlockStatus::kGapSource);
 }
 
-TEST_F(LedgerTest, ReceivingTwiceOrWhatWasNotSentIsUnreceivable) {
+TEST_P(LedgerTest, ReceivingTwiceOrWhatWasNotSentIsUnreceivable) {
   const Key a = key_of(1);
   const Block send = state(g_, net_.genesis_hash, g_.pub, kAmountMax - 10, a.pub);
   process_ok(send);
@@ -283,7 +214,7 @@ TEST_F(LedgerTest, ReceivingTwiceOrWhatWasNotSentIsUnreceivable) {
             BlockStatus::kUnreceivable);
 }
 
-TEST_F(LedgerTest, AmountsThatDoNotAddUpAreBalanceMismatch) {
+TEST_P(LedgerTest, AmountsThatDoNotAddUpAreBalanceMismatch) {
   const Key a = key_of(1);
   const Block send = state(g_, net_.genesis_hash, g_.pub, kAmountMax - 10, a.pub);
   process_ok(send);
@@ -297,7 +228,7 @@ TEST_F(LedgerTest, AmountsThatDoNotAddUpAreBalanceMismatch) {
   EXPECT_EQ(weight(a.pub), 0);
 }
 
-TEST_F(LedgerTest, LegacyChainsSendReceiveOpenChangeAndNegativeSpend) {
+TEST_P(LedgerTest, LegacyChainsSendReceiveOpenChangeAndNegativeSpend) {
   const Key a = key_of(1);
   receivers_.push_back(a.pub);
   receivers_.push_back(g_.pub);
@@ -338,7 +269,7 @@ TEST_F(LedgerTest, LegacyChainsSendReceiveOpenChangeAndNegativeSpend) {
   expect_consistent();
 }
 
-TEST_F(LedgerTest, LegacyAfterStateIsBlockPosition) {
+TEST_P(LedgerTest, LegacyAfterStateIsBlockPosition) {
   const Key a = key_of(1);
   const Block send = state(g_, net_.genesis_hash, g_.pub, kAmountMax - 10, a.pub);
   process_ok(send);
@@ -350,7 +281,7 @@ TEST_F(LedgerTest, LegacyAfterStateIsBlockPosition) {
             BlockStatus::kBlockPosition);
 }
 
-TEST_F(LedgerTest, EpochUpgradesInOrderKeepBalanceAndRepresentative) {
+TEST_P(LedgerTest, EpochUpgradesInOrderKeepBalanceAndRepresentative) {
   const Block e1 = epoch_block(g_.pub, net_.genesis_hash, g_.pub, kAmountMax, Epoch::k1);
   // Epoch 2 before epoch 1 is out of order.
   EXPECT_EQ(process(epoch_block(g_.pub, net_.genesis_hash, g_.pub, kAmountMax, Epoch::k2)),
@@ -375,7 +306,7 @@ TEST_F(LedgerTest, EpochUpgradesInOrderKeepBalanceAndRepresentative) {
   EXPECT_TRUE(r->block(block_hash(e2))->sideband.details.is_epoch);
 }
 
-TEST_F(LedgerTest, EpochOpensNeedSomethingReceivableAndNeverTheBurnAccount) {
+TEST_P(LedgerTest, EpochOpensNeedSomethingReceivableAndNeverTheBurnAccount) {
   const Key a = key_of(1);
   EXPECT_EQ(process(epoch_block(a.pub, kZero, kZero, 0, Epoch::k1)),
             BlockStatus::kGapEpochOpenPending);
@@ -397,7 +328,7 @@ TEST_F(LedgerTest, EpochOpensNeedSomethingReceivableAndNeverTheBurnAccount) {
   EXPECT_EQ(info(a.pub).balance, 10);
 }
 
-TEST_F(LedgerTest, SendsFromAnUpgradedAccountNeedAStateReceive) {
+TEST_P(LedgerTest, SendsFromAnUpgradedAccountNeedAStateReceive) {
   const Key a = key_of(1);
   const Block e1 = epoch_block(g_.pub, net_.genesis_hash, g_.pub, kAmountMax, Epoch::k1);
   process_ok(e1);
@@ -413,7 +344,7 @@ TEST_F(LedgerTest, SendsFromAnUpgradedAccountNeedAStateReceive) {
   EXPECT_EQ(r->block(block_hash(open))->sideband.source_epoch, Epoch::k1);
 }
 
-TEST_F(LedgerTest, WorkJustBelowEachThresholdIsInsufficient) {
+TEST_P(LedgerTest, WorkJustBelowEachThresholdIsInsufficient) {
   const Key a = key_of(1);
   const WorkThresholds& w = net_.work;
   // Epoch 0: everything needs epoch_1.
@@ -446,7 +377,7 @@ TEST_F(LedgerTest, WorkJustBelowEachThresholdIsInsufficient) {
   EXPECT_EQ(info(a.pub).epoch, Epoch::k2);
 }
 
-TEST_F(LedgerTest, LegacyWorkJustBelowEpoch1IsInsufficient) {
+TEST_P(LedgerTest, LegacyWorkJustBelowEpoch1IsInsufficient) {
   const Key a = key_of(1);
   Block send = legacy(BlockType::kSend, g_, net_.genesis_hash, a.pub, kAmountMax - 5);
   EXPECT_EQ(process(finish(send, g_.priv, work_between(block_root(send), 0, net_.work.epoch_1))),
@@ -458,7 +389,7 @@ TEST_F(LedgerTest, LegacyWorkJustBelowEpoch1IsInsufficient) {
             BlockStatus::kInsufficientWork);
 }
 
-TEST_F(LedgerTest, RollingBackAReceivedSendRollsBackTheReceiverFirst) {
+TEST_P(LedgerTest, RollingBackAReceivedSendRollsBackTheReceiverFirst) {
   const Key a = key_of(1), b = key_of(2);
   receivers_ = {a.pub, b.pub, g_.pub};
   const Block send_a = state(g_, net_.genesis_hash, g_.pub, kAmountMax - 100, a.pub);
@@ -497,7 +428,7 @@ TEST_F(LedgerTest, RollingBackAReceivedSendRollsBackTheReceiverFirst) {
   process_ok(open_a);
 }
 
-TEST_F(LedgerTest, RollbackOfAReceiveMakesItReceivableAgain) {
+TEST_P(LedgerTest, RollbackOfAReceiveMakesItReceivableAgain) {
   const Key a = key_of(1);
   receivers_ = {a.pub};
   const Block send = state(g_, net_.genesis_hash, g_.pub, kAmountMax - 100, a.pub);
@@ -523,7 +454,7 @@ TEST_F(LedgerTest, RollbackOfAReceiveMakesItReceivableAgain) {
   expect_consistent();
 }
 
-TEST_F(LedgerTest, RollbackStopsAtTheConfirmationHeightAndAnAbortLeavesNoTrace) {
+TEST_P(LedgerTest, RollbackStopsAtTheConfirmationHeightAndAnAbortLeavesNoTrace) {
   const Key a = key_of(1);
   const Block send = state(g_, net_.genesis_hash, g_.pub, kAmountMax - 100, a.pub);
   process_ok(send);
@@ -552,23 +483,8 @@ TEST_F(LedgerTest, RollbackStopsAtTheConfirmationHeightAndAnAbortLeavesNoTrace) 
   EXPECT_EQ(ledger_.rollback(*txn, key_of(5).pub, kNow).error().code(), ErrorCode::kNotFound);
 }
 
-TEST(MemoryStore, AnUncommittedWriteIsUndoneInFull) {
-  auto store = make_memory_store();
-  Ledger ledger(dev_network());
-  {
-    auto txn = store->begin_write();
-    ledger.initialize(*txn, kNow);
-    txn->put_pending(PendingKey{{1}, {2}}, PendingInfo{{3}, 4, Epoch::k1});
-    txn->put_weight({9}, 77);
-    EXPECT_EQ(txn->block_count(), 1u) << "a transaction sees its own writes";
-  }
-  auto r = store->begin_read();
-  EXPECT_EQ(r->block_count(), 0u);
-  EXPECT_EQ(r->account_count(), 0u);
-  EXPECT_EQ(r->pending_count(), 0u);
-  EXPECT_EQ(r->weight({9}), 0);
-  EXPECT_TRUE(r->weights().empty());
-}
+INSTANTIATE_TEST_SUITE_P(Stores, LedgerTest, ::testing::Values("memory", "lmdb"),
+                         [](const auto& p) { return p.param; });
 
 }  // namespace
 }  // namespace chorus::nano

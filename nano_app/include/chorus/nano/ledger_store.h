@@ -37,6 +37,10 @@ class ReadTxn {
   // Up to `limit` receivable entries of `account`, in send-hash order.
   virtual std::vector<std::pair<PendingKey, PendingInfo>> pending_of(const PublicKey& account,
                                                                      size_t limit) = 0;
+  // Up to `limit` receivable entries of every account, in key order,
+  // starting at `start` (inclusive): how a check walks them all.
+  virtual std::vector<std::pair<PendingKey, PendingInfo>> pending_from(const PendingKey& start,
+                                                                       size_t limit) = 0;
   virtual uint64_t pending_count() = 0;
 
   // Zero for a key that represents nothing.
