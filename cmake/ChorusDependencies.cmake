@@ -8,6 +8,9 @@ find_package(nlohmann_json 3 REQUIRED)
 find_package(Threads REQUIRED)
 # The NANO ledger store (nano_app/): Debian's liblmdb.
 pkg_check_modules(LMDB REQUIRED IMPORTED_TARGET lmdb)
+# HTTP and WebSocket servers on the libuv loop (web/): libwebsockets, whose
+# libuv event library is a plugin it loads at run time.
+pkg_check_modules(LWS REQUIRED IMPORTED_TARGET libwebsockets)
 # Scenario files of `chorus swarm --scenario` (swarm/): toml++ (used header-only).
 pkg_check_modules(TOMLPP REQUIRED IMPORTED_TARGET tomlplusplus)
 
@@ -27,6 +30,8 @@ if(NOT TARGET Snappy::snappy)
 endif()
 if(CHORUS_TESTS)
   find_package(GTest REQUIRED)
+  # A real HTTP client for the servers' tests.
+  pkg_check_modules(CURL REQUIRED IMPORTED_TARGET libcurl)
 endif()
 if(CHORUS_BENCH)
   find_package(benchmark REQUIRED)

@@ -30,13 +30,16 @@ set(CPACK_DEBIAN_RUNTIME_PACKAGE_SHLIBDEPS ON)
 # Our own libraries link each other; dpkg-shlibdeps finds them in the
 # package being built (paths relative to its staging directory).
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS_PRIVATE_DIRS usr/${CMAKE_INSTALL_LIBDIR})
+# libwebsockets loads its libuv event library as a plugin, which
+# dpkg-shlibdeps cannot see.
+set(CPACK_DEBIAN_RUNTIME_PACKAGE_DEPENDS "libwebsockets-evlib-uv")
 set(CPACK_DEBIAN_RUNTIME_DESCRIPTION
   "Chorus P2P framework: shared libraries and the chorus, chorus-nano tools")
 
 set(CPACK_DEBIAN_DEVELOPMENT_PACKAGE_NAME chorus-dev)
 set(CPACK_DEBIAN_DEVELOPMENT_PACKAGE_SECTION libdevel)
 set(CPACK_DEBIAN_DEVELOPMENT_PACKAGE_DEPENDS
-  "chorus (= ${PROJECT_VERSION}-${CPACK_DEBIAN_PACKAGE_RELEASE}), libspdlog-dev, nlohmann-json3-dev, libsodium-dev, libuv1-dev, liblmdb-dev, zlib1g-dev, libbz2-dev, liblzma-dev, libsnappy-dev, pkg-config")
+  "chorus (= ${PROJECT_VERSION}-${CPACK_DEBIAN_PACKAGE_RELEASE}), libspdlog-dev, nlohmann-json3-dev, libsodium-dev, libuv1-dev, liblmdb-dev, libwebsockets-dev, zlib1g-dev, libbz2-dev, liblzma-dev, libsnappy-dev, pkg-config")
 set(CPACK_DEBIAN_DEVELOPMENT_DESCRIPTION
   "Chorus P2P framework: headers, static libraries, CMake package and pkg-config file")
 

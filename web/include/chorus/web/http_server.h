@@ -1,0 +1,105 @@
+// chorus::web::HttpServer — an HTTP/1.1 server on a libuv loop the caller
+// already runs (a Node's: see LoopHooks), for JSON RPC, health checks and,
+// later, WebSocket endpoints. libwebsockets does the protocol; this class
+// gives it the shape the rest of Chorus uses: Result errors, explicit
+// lifetimes, bounds on everything a client controls.
+//
+//   HttpServerOptions o;  o.host = "127.0.0.1";  o.port = 7076;
+//   auto server = HttpServer::start(loop, o, [](const HttpRequest& r, Responder reply) {
+//     reply({200, "application/json", R"({"ok":true})"});
+//   });
+//   ...
+//   (*server)->stop();   // on the loop thread; handles close as the loop runs on
+//
+// Threads. start(), stop() and every handler call happen on the loop's
+// thread. A Responder may be called later (after work on another thread,
+// posted back), but on the loop thread, and at most once; calling it after
+// the client went away does nothing.
+//
+// Bounds. A body above max_body_bytes gets 413 and the connection closes;
+// connections beyond max_connections get 503 and close; a client that sends
+// nothing for idle_timeout_s is dropped (libwebsockets' own timeouts).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "chorus/base/result.h"
+
+struct uv_loop_s;
+
+namespace chorus::web {
+
+struct HttpRequest {
+  std::string method;  // "GET" or "POST"
+  std::string path;    // "/", "/health", without the query
+  std::string body;    // POST only
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+};
+
+// Answers one request. Copyable (handlers may hand it on); only the first
+// call of any copy sends.
+class Responder {
+ public:
+  Responder() = default;
+  void operator()(HttpResponse response) const;
+  // False once the request is answered or its connection closed.
+  bool pending() const;
+
+  struct Slot;  // the server's side of the request (opaque)
+  explicit Responder(std::shared_ptr<Slot> slot) : slot_(std::move(slot)) {}
+
+ private:
+  std::shared_ptr<Slot> slot_;
+};
+
+using HttpHandler = std::function<void(const HttpRequest& request, Responder reply)>;
+
+struct HttpServerOptions {
+  std::string host = "127.0.0.1";
+  uint16_t port = 0;  // 0: the kernel picks; port() tells
+  size_t max_body_bytes = 1 << 20;
+  size_t max_connections = 256;
+  unsigned idle_timeout_s = 30;
+};
+
+struct HttpServerStats {
+  uint64_t requests = 0;
+  uint64_t refused_too_large = 0;
+  uint64_t refused_busy = 0;
+  size_t connections = 0;
+};
+
+class HttpServer {
+ public:
+  // kInvalidArgument for a bad host; kIo when the address cannot be bound.
+  static Result<std::unique_ptr<HttpServer>> start(uv_loop_s* loop, HttpServerOptions options,
+                                                   HttpHandler handler);
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  uint16_t port() const;
+  HttpServerStats stats() const;
+
+  // Closes the listener and every connection; requests not yet answered
+  // are dropped. The loop must go on running for the handles to close.
+  // The destructor calls it.
+  void stop();
+
+  struct Impl;
+
+ private:
+  explicit HttpServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace chorus::web
