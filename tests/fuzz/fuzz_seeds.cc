@@ -15,6 +15,8 @@
 #include "chorus/nano/block.h"
 #include "chorus/nano/keys.h"
 #include "chorus/nano/message.h"
+#include "chorus/nano/network.h"
+#include "chorus/nano/work.h"
 #include "chorus/overlay/frame_codec.h"
 
 namespace {
@@ -245,6 +247,40 @@ void nano_seeds(Writer& w, const Json& verify) {
   w.add("nano_text_fuzz", {one(1), text("340282366920938463463374607431768211455")});
   w.add("nano_text_fuzz", {one(2), text("000000000000000000000000000000FF")});
   w.add("nano_text_fuzz", {one(3), text((*j)["work"].get<std::string>())});
+
+  // A genesis send on the dev network, signed and with work: a block the
+  // ledger accepts, for the processing and RPC targets to mutate.
+  const nano::NetworkParams& dev = nano::dev_network();
+  nano::Block send;
+  send.account = dev.genesis_account;
+  send.previous = dev.genesis_hash;
+  send.representative = dev.genesis_account;
+  send.balance = dev.genesis_amount - 1000;
+  send.link = nano::Hash32{7};
+  auto work = nano::generate_work(nano::block_root(send), dev.work.epoch_2);
+  if (!work.ok()) throw std::runtime_error(work.error().message());
+  send.work = *work;
+  const nano::BlockHash h = nano::block_hash(send);
+  send.signature = nano::sign(nano::dev_genesis_private_key(), ByteView(h.data(), h.size()));
+  Bytes typed = nano::serialize_typed_block(send);
+  w.add("nano_process_fuzz", {typed});
+  w.add("nano_process_fuzz", {typed, typed});
+  const std::string account = (*j)["account"].get<std::string>();
+  Json process{{"action", "process"}, {"json_block", true}, {"block", nano::block_to_json(send)}};
+  for (
+      const std::string& req :
+      {std::string(R"({"action":"version"})"), std::string(R"({"action":"block_count"})"),
+       R"({"action":"account_info","account":")" + account +
+           R"(","representative":"true","weight":true,"receivable":"1"})",
+       R"({"action":"receivable","account":")" + account +
+           R"(","count":"10","threshold":"1","source":true})",
+       R"({"action":"accounts_balances","accounts":[")" + account + R"("]})",
+       R"({"action":"chain","block":")" + nano::to_hex_upper(ByteView(dev.genesis_hash)) +
+           R"(","count":5})",
+       R"({"action":"work_validate","hash":"0000000000000000000000000000000000000000000000000000000000000001","work":"0000000000000000"})",
+       process.dump()}) {
+    w.add("nano_rpc_fuzz", {text(req)});
+  }
 }
 
 }  // namespace

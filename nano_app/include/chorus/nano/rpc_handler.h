@@ -1,0 +1,92 @@
+// RpcHandler: nano-node's JSON RPC, as a core with no I/O. A request body
+// goes in; the response text comes out through a callback (at once for
+// reads, later for `process` and `work_generate`, which wait on the block
+// processor and the work pool). The HTTP side is chorus::web::HttpServer;
+// actions, fields and error strings are in spec/nano-rpc.md.
+//
+// Compatibility: the same action names, field names, encodings (amounts
+// and counts as decimal strings, hashes upper-case hex, work lower-case
+// hex) and error strings as nano-node, so that wallets and tools written
+// for it work here. Booleans and numbers are accepted as JSON values or as
+// strings, accounts with `nano_` or `xrb_`.
+//
+// Until elections exist (NANO part 2) every block in the ledger counts as
+// confirmed: `include_only_confirmed` changes nothing, `confirmed` is
+// "true" and `cemented` equals `count`.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "chorus/nano/ledger_store.h"
+#include "chorus/nano/network.h"
+
+namespace chorus::nano {
+
+// What the handler asks of the node it serves. Every function may be left
+// empty: the actions that need it then answer with an error.
+struct RpcServices {
+  // Hands a block to the node's block processor; `done` gets its status
+  // once processed (on any thread).
+  std::function<void(const Block& block, std::function<void(BlockStatus)> done)> process;
+  // Finds work for `root` at `difficulty`; `done` gets nullopt when the
+  // search was cancelled or hit its bound.
+  std::function<void(const Hash32& root, uint64_t difficulty,
+                     std::function<void(std::optional<uint64_t>)> done)>
+      work_generate;
+  // Stops the search for `root`, if one runs (work_cancel).
+  std::function<void(const Hash32& root)> work_cancel;
+  std::function<uint64_t()> unchecked_count;
+  // {"<address>:<port>": "<protocol version>", ...} for `peers`.
+  std::function<nlohmann::ordered_json()> peers;
+};
+
+struct RpcLimits {
+  size_t max_body_bytes = 1 << 20;
+  size_t max_accounts = 10000;  // in accounts_* requests
+  size_t max_count = 100000;    // blocks in chain/successors, entries in receivable
+  // The most work_generate may ask for, as a multiple of the highest
+  // network threshold (nano-node: max_work_generate_multiplier).
+  double max_work_multiplier = 64.0;
+};
+
+class RpcHandler {
+ public:
+  RpcHandler(const NetworkParams& network, LedgerStore& store, RpcServices services,
+             RpcLimits limits = {});
+
+  using Reply = std::function<void(std::string response)>;
+
+  // Answers one request. `reply` is called exactly once, with a JSON
+  // object: the action's answer or {"error": "..."}.
+  void handle(std::string_view body, Reply reply) const;
+
+  // The same for a parsed request (the IPC and WebSocket paths, tests).
+  void handle_json(const nlohmann::ordered_json& request, Reply reply) const;
+
+  const RpcLimits& limits() const { return limits_; }
+
+ private:
+  struct Call;
+  // The actions that wait: `reply` runs on the thread their service's
+  // `done` runs on.
+  void process(const nlohmann::ordered_json& request, Reply reply) const;
+  void work_generate(const nlohmann::ordered_json& request, Reply reply) const;
+  uint64_t entry_threshold() const;
+  const NetworkParams& network_;
+  LedgerStore& store_;
+  RpcServices services_;
+  RpcLimits limits_;
+};
+
+// nano-node's error text for a block status ("Fork", "Gap previous block",
+// ...); empty for kProgress.
+std::string_view block_status_rpc_error(BlockStatus status);
+
+}  // namespace chorus::nano

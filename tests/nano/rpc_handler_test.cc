@@ -1,0 +1,276 @@
+// The RPC core against a real ledger (memory and LMDB stores) and a real
+// block processor: nano-node's answers, field by field, and its errors.
+#include "chorus/nano/rpc_handler.h"
+
+#include <gtest/gtest.h>
+
+#include "block_maker.h"
+#include "chorus/nano/account.h"
+#include "chorus/nano/block_processor.h"
+#include "test_store.h"
+
+namespace chorus::nano {
+namespace {
+
+using namespace test;  // NOLINT: the fixtures' keys and block makers
+using Json = nlohmann::ordered_json;
+
+class RpcHandlerTest : public ::testing::TestWithParam<std::string>, protected BlockMaker {
+ protected:
+  RpcHandlerTest()
+      : ledger_(net_),
+        store_(make_test_store(GetParam(), dir_)),
+        processor_(ledger_, *store_),
+        rpc_(net_, *store_, services()) {
+    auto txn = store_->begin_write();
+    ledger_.initialize(*txn, kNow);
+    EXPECT_TRUE(txn->commit().ok());
+  }
+
+  RpcServices services() {
+    RpcServices s;
+    s.process = [this](const Block& b, std::function<void(BlockStatus)> done) {
+      ASSERT_TRUE(processor_.add(b, BlockSource::kLocal).ok());
+      auto r = processor_.run_batch(kNow);
+      ASSERT_TRUE(r.ok());
+      done(r->front().status);
+    };
+    s.work_generate = [](const Hash32& root, uint64_t difficulty,
+                         std::function<void(std::optional<uint64_t>)> done) {
+      WorkOptions o;
+      o.threads = 1;
+      auto w = generate_work(root, difficulty, o);
+      done(w.ok() ? std::optional<uint64_t>(*w) : std::nullopt);
+    };
+    s.unchecked_count = [this] { return processor_.unchecked().size(); };
+    return s;
+  }
+
+  // The answer to `request`, which must come at once.
+  Json ask_text(const std::string& request) {
+    std::optional<std::string> answer;
+    rpc_.handle(request, [&](std::string r) {
+      EXPECT_FALSE(answer.has_value()) << "replied twice";
+      answer = std::move(r);
+    });
+    EXPECT_TRUE(answer.has_value()) << "no reply to " << request;
+    return Json::parse(answer.value_or("{}"));
+  }
+  Json ask(const Json& request) { return ask_text(request.dump()); }
+  std::string error_of(const Json& request) {
+    Json r = ask(request);
+    return r.value("error", std::string("<no error>"));
+  }
+
+  std::string acct(const PublicKey& k) { return encode_account(k); }
+  std::string hex(const Hash32& h) { return to_hex_upper(ByteView(h.data(), 32)); }
+
+  // A genesis send of `amount` to `to`, through the process action.
+  Block send_from_genesis(const PublicKey& to, Amount amount) {
+    auto info = store_->begin_read()->account(g_.pub);
+    Block b = state(g_, info->head, g_.pub, info->balance - amount, to);
+    Json r = ask(Json{{"action", "process"}, {"json_block", true}, {"block", block_to_json(b)}});
+    EXPECT_EQ(r.value("hash", ""), hex(block_hash(b))) << r.dump();
+    return b;
+  }
+
+  TempDir dir_;
+  Ledger ledger_;
+  std::unique_ptr<LedgerStore> store_;
+  BlockProcessor processor_;
+  RpcHandler rpc_;
+};
+
+TEST_P(RpcHandlerTest, VersionAndBlockCountSpeakForTheDevNetwork) {
+  Json v = ask_text(R"({"action":"version"})");
+  EXPECT_EQ(v["network"], "dev");
+  EXPECT_EQ(v["network_identifier"], hex(net_.genesis_hash));
+  EXPECT_EQ(v["rpc_version"], "1");
+  Json c = ask_text(R"({"action":"block_count"})");
+  EXPECT_EQ(c["count"], "1");
+  EXPECT_EQ(c["unchecked"], "0");
+}
+
+TEST_P(RpcHandlerTest, ASendShowsInBalancesReceivableAndAccountInfo) {
+  const Key a = key_of(1);
+  const Block send = send_from_genesis(a.pub, 1000);
+  Json bal = ask(Json{{"action", "account_balance"}, {"account", acct(a.pub)}});
+  EXPECT_EQ(bal, (Json{{"balance", "0"}, {"pending", "1000"}, {"receivable", "1000"}}));
+  Json gb = ask(Json{{"action", "account_balance"}, {"account", acct(g_.pub)}});
+  EXPECT_EQ(gb["balance"], amount_to_string(net_.genesis_amount - 1000));
+
+  Json rec = ask(Json{{"action", "receivable"}, {"account", acct(a.pub)}});
+  EXPECT_EQ(rec["blocks"], Json::array({hex(block_hash(send))}));
+  Json with_source = ask(Json{
+      {"action", "pending"}, {"account", acct(a.pub)}, {"source", "true"}, {"threshold", "1"}});
+  EXPECT_EQ(with_source["blocks"][hex(block_hash(send))]["amount"], "1000");
+  EXPECT_EQ(with_source["blocks"][hex(block_hash(send))]["source"], acct(g_.pub));
+  Json over = ask(Json{{"action", "receivable"}, {"account", acct(a.pub)}, {"threshold", "1001"}});
+  EXPECT_TRUE(over["blocks"].empty());
+
+  Json info = ask(Json{{"action", "account_info"},
+                       {"account", acct(g_.pub)},
+                       {"representative", true},
+                       {"weight", "true"},
+                       {"receivable", true}});
+  EXPECT_EQ(info["frontier"], hex(block_hash(send)));
+  EXPECT_EQ(info["open_block"], hex(net_.genesis_hash));
+  EXPECT_EQ(info["representative_block"], hex(block_hash(send)));
+  EXPECT_EQ(info["block_count"], "2");
+  EXPECT_EQ(info["account_version"], "0");
+  EXPECT_EQ(info["representative"], acct(g_.pub));
+  EXPECT_EQ(info["weight"], amount_to_string(net_.genesis_amount - 1000));
+  EXPECT_EQ(info["receivable"], "0");
+  EXPECT_EQ(error_of(Json{{"action", "account_info"}, {"account", acct(a.pub)}}),
+            "Account not found");
+
+  Json bi =
+      ask(Json{{"action", "block_info"}, {"hash", hex(block_hash(send))}, {"json_block", true}});
+  EXPECT_EQ(bi["block_account"], acct(g_.pub));
+  EXPECT_EQ(bi["amount"], "1000");
+  EXPECT_EQ(bi["height"], "2");
+  EXPECT_EQ(bi["subtype"], "send");
+  EXPECT_EQ(bi["contents"]["link_as_account"], acct(a.pub));
+  Json as_text = ask(Json{{"action", "block_info"}, {"hash", hex(block_hash(send))}});
+  EXPECT_TRUE(as_text["contents"].is_string()) << "without json_block, contents is JSON text";
+
+  Json ba = ask(Json{{"action", "block_account"}, {"hash", hex(block_hash(send))}});
+  EXPECT_EQ(ba["account"], acct(g_.pub));
+  Json fr = ask(Json{{"action", "accounts_frontiers"}, {"accounts", {acct(g_.pub), acct(a.pub)}}});
+  EXPECT_EQ(fr["frontiers"][acct(g_.pub)], hex(block_hash(send)));
+  EXPECT_EQ(fr["errors"][acct(a.pub)], "Account not found");
+  Json ar = ask(Json{{"action", "accounts_receivable"}, {"accounts", {acct(a.pub)}}, {"count", 5}});
+  EXPECT_EQ(ar["blocks"][acct(a.pub)], Json::array({hex(block_hash(send))}));
+}
+
+TEST_P(RpcHandlerTest, ChainAndSuccessorsWalkBothWays) {
+  const Key a = key_of(2);
+  const Block s1 = send_from_genesis(a.pub, 1);
+  const Block s2 = send_from_genesis(a.pub, 1);
+  Json down = ask(Json{{"action", "chain"}, {"block", hex(block_hash(s2))}, {"count", "10"}});
+  EXPECT_EQ(down["blocks"],
+            Json::array({hex(block_hash(s2)), hex(block_hash(s1)), hex(net_.genesis_hash)}));
+  Json up = ask(Json{{"action", "successors"}, {"block", hex(net_.genesis_hash)}, {"count", 2}});
+  EXPECT_EQ(up["blocks"], Json::array({hex(net_.genesis_hash), hex(block_hash(s1))}));
+  Json skip = ask(
+      Json{{"action", "chain"}, {"block", hex(block_hash(s2))}, {"count", "1"}, {"offset", "1"}});
+  EXPECT_EQ(skip["blocks"], Json::array({hex(block_hash(s1))}));
+  EXPECT_EQ(error_of(Json{{"action", "chain"}, {"block", hex(block_hash(s2))}, {"count", "0"}}),
+            "Invalid count");
+}
+
+TEST_P(RpcHandlerTest, ProcessAnswersWithNanoNodesErrorStrings) {
+  const Key a = key_of(3);
+  const Block send = send_from_genesis(a.pub, 5);
+  const Json as_json = block_to_json(send);
+  // The same block again, as text (the default), is old.
+  EXPECT_EQ(error_of(Json{{"action", "process"}, {"block", as_json.dump()}}), "Old block");
+  Block fork = state(g_, net_.genesis_hash, g_.pub, net_.genesis_amount - 6, a.pub);
+  EXPECT_EQ(
+      error_of(Json{{"action", "process"}, {"json_block", "true"}, {"block", block_to_json(fork)}}),
+      "Fork");
+  Block gap = state(g_, Hash32{9}, g_.pub, 1, a.pub);
+  EXPECT_EQ(
+      error_of(Json{{"action", "process"}, {"json_block", true}, {"block", block_to_json(gap)}}),
+      "Gap previous block");
+  // A forged signature on a block already stored is still "Old block" (the
+  // signature is not hashed); on a new block it is "Bad signature".
+  Block stored_forged = send;
+  stored_forged.signature[0] ^= 1;
+  EXPECT_EQ(
+      error_of(Json{
+          {"action", "process"}, {"json_block", true}, {"block", block_to_json(stored_forged)}}),
+      "Old block");
+  Block forged = state(g_, block_hash(send), g_.pub, net_.genesis_amount - 7, a.pub);
+  forged.signature[0] ^= 1;
+  EXPECT_EQ(
+      error_of(Json{{"action", "process"}, {"json_block", true}, {"block", block_to_json(forged)}}),
+      "Bad signature");
+  Block poor = state(g_, block_hash(send), g_.pub, 1, a.pub);
+  poor.work = work_between(block_root(poor), 0, net_.work.epoch_2_receive);
+  EXPECT_EQ(
+      error_of(Json{{"action", "process"}, {"json_block", true}, {"block", block_to_json(poor)}}),
+      "Block work is less than threshold");
+  // A subtype that does not fit the block is refused before processing.
+  Block send2 = state(g_, block_hash(send), g_.pub, net_.genesis_amount - 10, a.pub);
+  EXPECT_EQ(error_of(Json{{"action", "process"},
+                          {"json_block", true},
+                          {"subtype", "receive"},
+                          {"block", block_to_json(send2)}}),
+            "Invalid block balance for given subtype");
+  EXPECT_EQ(error_of(Json{{"action", "process"},
+                          {"json_block", true},
+                          {"subtype", "sideways"},
+                          {"block", block_to_json(send2)}}),
+            "Invalid block subtype");
+  Json unsigned_block = block_to_json(send2);
+  unsigned_block.erase("signature");
+  EXPECT_EQ(error_of(Json{{"action", "process"}, {"json_block", true}, {"block", unsigned_block}}),
+            "Block is invalid");
+  Json ok = ask(Json{{"action", "process"},
+                     {"json_block", true},
+                     {"subtype", "send"},
+                     {"block", block_to_json(send2)}});
+  EXPECT_EQ(ok["hash"], hex(block_hash(send2)));
+}
+
+TEST_P(RpcHandlerTest, KeysAccountsAndWork) {
+  Json k = ask(Json{{"action", "key_expand"}, {"key", hex(g_.priv)}});
+  EXPECT_EQ(k["public"], hex(g_.pub));
+  EXPECT_EQ(k["account"], acct(g_.pub));
+  Seed seed{};
+  Json d = ask(Json{{"action", "deterministic_key"}, {"seed", hex(seed)}, {"index", 3}});
+  EXPECT_EQ(d["private"], hex(derive_private_key(seed, 3)));
+  EXPECT_EQ(ask(Json{{"action", "account_key"}, {"account", acct(g_.pub)}})["key"], hex(g_.pub));
+  EXPECT_EQ(ask(Json{{"action", "account_get"}, {"key", hex(g_.pub)}})["account"], acct(g_.pub));
+  std::string xrb = acct(g_.pub);
+  xrb.replace(0, 5, "xrb_");
+  EXPECT_EQ(ask(Json{{"action", "account_key"}, {"account", xrb}})["key"], hex(g_.pub));
+  EXPECT_EQ(ask(Json{{"action", "validate_account_number"}, {"account", xrb}})["valid"], "1");
+  EXPECT_EQ(ask(Json{{"action", "validate_account_number"}, {"account", "nano_1"}})["valid"], "0");
+
+  const Hash32 root{7};
+  Json w = ask(Json{{"action", "work_generate"}, {"hash", hex(root)}});
+  ASSERT_TRUE(w.contains("work")) << w.dump();
+  const uint64_t work = *parse_hex_u64(w["work"].get<std::string>(), "work");
+  EXPECT_GE(work_value(root, work), net_.work.epoch_2);
+  Json v = ask(Json{{"action", "work_validate"}, {"hash", hex(root)}, {"work", w["work"]}});
+  EXPECT_EQ(v["valid_all"], "1");
+  EXPECT_EQ(v["difficulty"], w["difficulty"]);
+  EXPECT_EQ(
+      error_of(Json{{"action", "work_generate"}, {"hash", hex(root)}, {"multiplier", "1000"}}),
+      "Difficulty above config limit or below publish threshold");
+}
+
+TEST_P(RpcHandlerTest, BadRequestsGetAJsonErrorNeverACrash) {
+  EXPECT_EQ(error_of(Json{{"action", "no_such_thing"}}), "Unknown command");
+  EXPECT_EQ(ask_text(std::string("not json"))["error"], "Unable to parse JSON");
+  EXPECT_EQ(ask_text(std::string("[1,2]"))["error"], "Unable to parse JSON");
+  EXPECT_EQ(ask_text(std::string(R"({"action":5})"))["error"], "Unknown command");
+  EXPECT_EQ(error_of(Json{{"action", "account_info"}}), "Unable to parse JSON");
+  EXPECT_EQ(error_of(Json{{"action", "account_info"}, {"account", "nano_bad"}}),
+            "Bad account number");
+  EXPECT_EQ(error_of(Json{{"action", "account_info"}, {"account", {{"x", 1}}}}),
+            "Unable to parse JSON");
+  EXPECT_EQ(error_of(Json{{"action", "block_info"}, {"hash", "00"}}), "Invalid block hash");
+  EXPECT_EQ(error_of(Json{{"action", "block_info"}, {"hash", hex(Hash32{1})}}), "Block not found");
+  EXPECT_EQ(
+      error_of(Json{{"action", "account_info"}, {"account", acct(g_.pub)}, {"weight", "maybe"}}),
+      "Unable to parse JSON");
+  EXPECT_EQ(error_of(Json{{"action", "receivable"}, {"account", acct(g_.pub)}, {"count", "-1"}}),
+            "Invalid count");
+  EXPECT_EQ(error_of(Json{{"action", "accounts_balances"}, {"accounts", "nano_x"}}),
+            "Unable to parse JSON");
+  std::string deep(100, '[');
+  EXPECT_EQ(ask_text(R"({"action":"version","x":)" + deep + "}")["error"], "Unable to parse JSON");
+  Json many = Json::array();
+  for (int i = 0; i < 10001; ++i) many.push_back(acct(g_.pub));
+  EXPECT_NE(error_of(Json{{"action", "accounts_balances"}, {"accounts", many}}).find("Too many"),
+            std::string::npos);
+}
+
+INSTANTIATE_TEST_SUITE_P(Stores, RpcHandlerTest, ::testing::Values("memory", "lmdb"),
+                         [](const auto& p) { return p.param; });
+
+}  // namespace
+}  // namespace chorus::nano
