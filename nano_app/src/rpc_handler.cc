@@ -337,6 +337,17 @@ struct RpcHandler::Call {
     out["blocks"] = blocks;
   }
 
+  // Account heads in key order from `account` (nano-node's frontiers).
+  void frontiers() {
+    const PublicKey start = req.account("account");
+    const uint64_t count = req.count_required(h.limits_.max_count);
+    auto txn = h.store_.begin_read();
+    Json frontiers = Json::object();
+    for (auto& [a, info] : txn->accounts_from(start, count))
+      frontiers[encode_account(a)] = hex(info.head);
+    out["frontiers"] = frontiers;
+  }
+
   void validate_account_number() {
     out["valid"] = decode_account(req.string("account")).ok() ? "1" : "0";
   }
@@ -458,6 +469,7 @@ void RpcHandler::handle_json(const Json& request, Reply reply) const {
         {"block", &Call::block_info},
         {"blocks_info", &Call::blocks_info},
         {"block_account", &Call::block_account},
+        {"frontiers", &Call::frontiers},
         {"validate_account_number", &Call::validate_account_number},
         {"account_key", &Call::account_key},
         {"account_get", &Call::account_get},

@@ -85,7 +85,7 @@ void RpcHandler::process(const Json& request, Reply reply) const {
     if (!services_.process) throw Failure("Stopped");
     if (req.flag("async", false)) {
       if (block.type != BlockType::kState) throw Failure("Must be a state block");
-      services_.process(block, [](BlockStatus) {});
+      services_.process(block, [](std::optional<BlockStatus>) {});
       reply(Json{{"started", "1"}}.dump());
       return;
     }
@@ -97,11 +97,13 @@ void RpcHandler::process(const Json& request, Reply reply) const {
     return;
   }
   const std::string hash = to_hex_upper(ByteView(block_hash(block).data(), 32));
-  services_.process(block, [reply = std::move(reply), hash](BlockStatus status) {
-    if (status == BlockStatus::kProgress) {
+  services_.process(block, [reply = std::move(reply), hash](std::optional<BlockStatus> status) {
+    if (!status) {
+      reply(error_json("Stopped"));
+    } else if (*status == BlockStatus::kProgress) {
       reply(Json{{"hash", hash}}.dump());
     } else {
-      reply(error_json(block_status_rpc_error(status)));
+      reply(error_json(block_status_rpc_error(*status)));
     }
   });
 }

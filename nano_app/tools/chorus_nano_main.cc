@@ -1,4 +1,5 @@
-// chorus-nano: the NANO primitives from the command line (spec/nano.md).
+// chorus-nano: the NANO primitives and a node's ledger from the command line
+// (spec/nano.md).
 //
 // Every command prints one JSON object on stdout and exits 0. On bad input
 // it prints a message on stderr, nothing on stdout, and exits 1 (2 for a
@@ -21,7 +22,9 @@
 #include "chorus/nano/block.h"
 #include "chorus/nano/keys.h"
 #include "chorus/nano/work.h"
+#include "ledger_command.h"
 #include "nano_bench.h"
+#include "node_command.h"
 
 namespace {
 
@@ -129,12 +132,22 @@ int main(int argc, char** argv) {
   bench->add_option("--min-time-ms", bench_min_time_ms, "time per measurement")
       ->check(CLI::Range(1u, 60000u));
 
+  LedgerCommand ledger(app);
+  NodeCommand node(app);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
 
+  if (node.parsed()) {
+    if (!init_crypto()) {
+      std::cerr << "chorus-nano: libsodium failed to start\n";
+      return 1;
+    }
+    return node.run();
+  }
   try {
     if (!init_crypto()) throw Failure{"libsodium failed to start"};
     Json out;
@@ -215,6 +228,8 @@ int main(int argc, char** argv) {
         throw Failure{"no work found within " + std::to_string(generate_timeout_s) + " s"};
       }
       out["work"] = u64_to_hex(get(std::move(found)));
+    } else if (ledger.parsed()) {
+      out = get(ledger.run());
     } else if (bench->parsed()) {
       BenchOptions bo;
       bo.min_time_ms = bench_min_time_ms;

@@ -10,6 +10,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "chorus/compression/codec.h"
 #include "chorus/nano/block.h"
@@ -267,18 +268,19 @@ void nano_seeds(Writer& w, const Json& verify) {
   w.add("nano_process_fuzz", {typed, typed});
   const std::string account = (*j)["account"].get<std::string>();
   Json process{{"action", "process"}, {"json_block", true}, {"block", nano::block_to_json(send)}};
-  for (
-      const std::string& req :
-      {std::string(R"({"action":"version"})"), std::string(R"({"action":"block_count"})"),
-       R"({"action":"account_info","account":")" + account +
-           R"(","representative":"true","weight":true,"receivable":"1"})",
-       R"({"action":"receivable","account":")" + account +
-           R"(","count":"10","threshold":"1","source":true})",
-       R"({"action":"accounts_balances","accounts":[")" + account + R"("]})",
-       R"({"action":"chain","block":")" + nano::to_hex_upper(ByteView(dev.genesis_hash)) +
-           R"(","count":5})",
-       R"({"action":"work_validate","hash":"0000000000000000000000000000000000000000000000000000000000000001","work":"0000000000000000"})",
-       process.dump()}) {
+  const std::vector<std::string> requests = {
+      std::string(R"({"action":"version"})"),
+      std::string(R"({"action":"block_count"})"),
+      R"({"action":"account_info","account":")" + account +
+          R"(","representative":"true","weight":true,"receivable":"1"})",
+      R"({"action":"receivable","account":")" + account +
+          R"(","count":"10","threshold":"1","source":true})",
+      R"({"action":"accounts_balances","accounts":[")" + account + R"("]})",
+      R"({"action":"chain","block":")" + nano::to_hex_upper(ByteView(dev.genesis_hash)) +
+          R"(","count":5})",
+      R"({"action":"work_validate","hash":"0000000000000000000000000000000000000000000000000000000000000001","work":"0000000000000000"})",
+      process.dump()};
+  for (const std::string& req : requests) {
     w.add("nano_rpc_fuzz", {text(req)});
   }
 }

@@ -24,7 +24,7 @@ struct World {
     ledger.initialize(*txn, 1'700'000'000);
     FUZZ_CHECK(txn->commit().ok());
     RpcServices s;
-    s.process = [this](const Block& b, std::function<void(BlockStatus)> done) {
+    s.process = [this](const Block& b, std::function<void(std::optional<BlockStatus>)> done) {
       if (!processor.add(b, BlockSource::kLocal).ok()) return done(BlockStatus::kOld);
       auto r = processor.run_batch(1'700'000'000);
       FUZZ_CHECK(r.ok());

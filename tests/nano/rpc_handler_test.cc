@@ -29,7 +29,7 @@ class RpcHandlerTest : public ::testing::TestWithParam<std::string>, protected B
 
   RpcServices services() {
     RpcServices s;
-    s.process = [this](const Block& b, std::function<void(BlockStatus)> done) {
+    s.process = [this](const Block& b, std::function<void(std::optional<BlockStatus>)> done) {
       ASSERT_TRUE(processor_.add(b, BlockSource::kLocal).ok());
       auto r = processor_.run_batch(kNow);
       ASSERT_TRUE(r.ok());

@@ -69,13 +69,18 @@ class ServerOnNode {
       server_ = std::move(*s);
       port.set_value(server_->port());
     };
-    hooks.stopping = [this] { server_.reset(); };
+    hooks.stopping = [this] {
+      if (server_) server_->stop();
+    };
     EXPECT_TRUE(node_->add_loop_hooks(std::move(hooks)).ok());
     EXPECT_TRUE(node_->start().ok());
     EXPECT_EQ(ready.wait_for(10s), std::future_status::ready);
     started_ = ready.get();
   }
-  ~ServerOnNode() { node_->stop(); }
+  ~ServerOnNode() {
+    node_->stop();
+    server_.reset();  // after its loop has finished
+  }
 
   const Result<uint16_t>& started() const { return started_; }
   std::string url(const std::string& path) const {

@@ -3,6 +3,12 @@
 #include <libwebsockets.h>
 #include <spdlog/spdlog.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstring>
 #include <mutex>
 #include <set>
@@ -51,12 +57,36 @@ void route_lws_log(int level, const char* line) {
   }
 }
 
+// Binds and closes a socket on host:port first: libwebsockets 4.1 leaves a
+// context it cannot free (on a foreign loop) when its listener fails to
+// bind, so a busy port is found out before the context exists.
+Result<void> probe_bind(const std::string& host, uint16_t port) {
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(port);
+  if (inet_pton(AF_INET, host.c_str(), &sa.sin_addr) != 1)
+    return invalid_argument("http server: host must be a numeric IPv4 address, got '" + host + "'");
+  if (port == 0) return {};
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return io_error(std::string("http server: socket: ") + std::strerror(errno));
+  const int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  const int rc = ::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0)
+    return io_error("http server: cannot listen on " + host + ":" + std::to_string(port) + ": " +
+                    std::strerror(err));
+  return {};
+}
+
 }  // namespace
 
 struct HttpServer::Impl {
   HttpServerOptions options;
   HttpHandler handler;
   lws_context* context = nullptr;
+  bool stopped = false;  // the first lws_context_destroy was called
   std::set<Session*> sessions;
   HttpServerStats stats;
   uint16_t port = 0;
@@ -185,6 +215,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(uv_loop_s* loop, HttpServe
   if (!loop) return invalid_argument("http server: no loop");
   if (!handler) return invalid_argument("http server: no handler");
   if (options.host.empty()) return invalid_argument("http server: empty host");
+  if (auto probe = probe_bind(options.host, options.port); !probe.ok()) return probe.error();
   static std::once_flag log_once;
   std::call_once(log_once, [] { lws_set_log_level(LLL_ERR | LLL_WARN, route_lws_log); });
 
@@ -233,6 +264,11 @@ HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 HttpServer::~HttpServer() {
   stop();
+  // With a foreign loop, libwebsockets frees its context only when destroy
+  // is called again after the loop has closed its handles, which is why a
+  // server is destroyed after its loop has finished.
+  if (impl_->context) lws_context_destroy(impl_->context);
+  impl_->context = nullptr;
 }
 
 uint16_t HttpServer::port() const {
@@ -244,11 +280,10 @@ HttpServerStats HttpServer::stats() const {
 }
 
 void HttpServer::stop() {
-  if (!impl_->context) return;
+  if (!impl_->context || impl_->stopped) return;
+  impl_->stopped = true;
   for (Session* s : impl_->sessions) s->slot->open = false;
-  lws_context* context = impl_->context;
-  impl_->context = nullptr;
-  lws_context_destroy(context);
+  lws_context_destroy(impl_->context);
   // Sessions closed during destroy were deleted by their callbacks; any
   // left (never closed by the library) go now.
   for (Session* s : impl_->sessions) delete s;

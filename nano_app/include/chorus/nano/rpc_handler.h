@@ -33,8 +33,10 @@ namespace chorus::nano {
 // empty: the actions that need it then answer with an error.
 struct RpcServices {
   // Hands a block to the node's block processor; `done` gets its status
-  // once processed (on any thread).
-  std::function<void(const Block& block, std::function<void(BlockStatus)> done)> process;
+  // once processed (on any thread), or nullopt when the node could not
+  // process it (stopping, queue full).
+  std::function<void(const Block& block, std::function<void(std::optional<BlockStatus>)> done)>
+      process;
   // Finds work for `root` at `difficulty`; `done` gets nullopt when the
   // search was cancelled or hit its bound.
   std::function<void(const Hash32& root, uint64_t difficulty,

@@ -10,6 +10,8 @@
 //   });
 //   ...
 //   (*server)->stop();   // on the loop thread; handles close as the loop runs on
+//   ...                   // the loop finishes (Node::stop, LoopThread::stop)
+//   server.reset();       // then the server is destroyed
 //
 // Threads. start(), stop() and every handler call happen on the loop's
 // thread. A Responder may be called later (after work on another thread,
@@ -80,9 +82,13 @@ struct HttpServerStats {
 
 class HttpServer {
  public:
-  // kInvalidArgument for a bad host; kIo when the address cannot be bound.
+  // kInvalidArgument for a host that is not a numeric IPv4 address; kIo
+  // when the address cannot be bound.
   static Result<std::unique_ptr<HttpServer>> start(uv_loop_s* loop, HttpServerOptions options,
                                                    HttpHandler handler);
+  // After stop() and after the loop has finished running: libwebsockets
+  // frees what it holds on the loop only then. (Destroying a server whose
+  // loop still runs is a use of freed memory waiting to happen.)
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
@@ -90,9 +96,9 @@ class HttpServer {
   uint16_t port() const;
   HttpServerStats stats() const;
 
-  // Closes the listener and every connection; requests not yet answered
-  // are dropped. The loop must go on running for the handles to close.
-  // The destructor calls it.
+  // On the loop thread: closes the listener and every connection; requests
+  // not yet answered are dropped. The loop must go on running for the
+  // handles to close.
   void stop();
 
   struct Impl;

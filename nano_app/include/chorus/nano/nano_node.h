@@ -1,0 +1,83 @@
+// NanoNode: a NANO node assembled from components (chorus::System), each
+// started after what it depends on and stopped before it:
+//
+//   store    LMDB in `data_dir` (memory when empty)
+//   ledger   LedgerService over the store: the one writer
+//   work     WorkPool for work_generate
+//   server   the overlay Node (only with `overlay`): publishes accepted
+//            local blocks as content-addressed SHOUTs and checks every
+//            block a peer SHOUTs before it is passed on
+//   rpc      nano-node's JSON RPC over HTTP (only with `rpc`), on a loop
+//            thread of its own, so a slow request never delays the overlay
+//
+// Any subset that keeps the dependencies makes a node: a ledger with a
+// memory store and nothing else, an RPC over a ledger with no network.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "chorus/base/result.h"
+#include "chorus/base/system.h"
+#include "chorus/nano/ledger_service.h"
+#include "chorus/nano/network.h"
+#include "chorus/nano/rpc_handler.h"
+#include "chorus/nano/work_pool.h"
+#include "chorus/overlay/node.h"
+
+namespace chorus::nano {
+
+// The overlay app that carries published blocks (content-addressed SHOUT).
+inline constexpr overlay::AppId kNanoPublishApp = 0x4E50;  // "NP"
+
+struct NanoNodeOptions {
+  const NetworkParams* network = &dev_network();
+  std::string data_dir;  // empty: memory store
+  uint64_t map_size_bytes = uint64_t{64} << 30;
+  bool sync = true;
+  BlockProcessorConfig processor;
+  WorkPoolConfig work;
+  // The overlay; nullopt: no network. Its network_id is set from `network`.
+  std::optional<overlay::NodeOptions> overlay;
+  std::vector<overlay::SocketAddress> bootstrap;
+  // Where the RPC listens; nullopt: no RPC.
+  std::optional<overlay::SocketAddress> rpc;
+  RpcLimits rpc_limits;
+  // Called on the ledger thread for every block accepted (keep it short).
+  std::function<void(const ProcessedBlock&)> on_accepted;
+  // Seconds since the Unix epoch; tests hand in a fixed clock.
+  std::function<uint64_t()> now_s;
+};
+
+class NanoNode {
+ public:
+  // Builds the components the options ask for and starts them in order; on
+  // an error nothing is left running and the error names the component.
+  static Result<std::unique_ptr<NanoNode>> start(NanoNodeOptions options);
+  ~NanoNode();  // stop()
+  NanoNode(const NanoNode&) = delete;
+  NanoNode& operator=(const NanoNode&) = delete;
+
+  // Stops the components in reverse order; the store is closed last.
+  void stop();
+
+  LedgerService& ledger();
+  LedgerStore& store();
+  WorkPool& work();
+  overlay::Node* server();                                    // null without a network
+  std::optional<overlay::SocketAddress> rpc_address() const;  // once listening
+  // The components in start order, with what each depends on.
+  std::vector<std::pair<std::string, std::vector<std::string>>> components() const;
+
+  struct Parts;
+
+ private:
+  explicit NanoNode(std::unique_ptr<Parts> parts);
+  std::unique_ptr<Parts> parts_;
+};
+
+}  // namespace chorus::nano

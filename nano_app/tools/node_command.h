@@ -1,0 +1,29 @@
+// chorus-nano node: runs a NANO node (spec/nano.md §chorus-nano node).
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <string>
+#include <vector>
+
+namespace chorus::nano {
+
+class NodeCommand {
+ public:
+  explicit NodeCommand(CLI::App& app);
+  bool parsed() const { return cmd_->parsed(); }
+  // Runs until SIGINT or SIGTERM; the process exit code.
+  int run();
+
+ private:
+  CLI::App* cmd_;
+  std::string config_;
+  std::string network_;
+  std::string data_;
+  std::string listen_;
+  std::vector<std::string> bootstrap_;
+  std::string rpc_;
+  bool no_sync_ = false;
+};
+
+}  // namespace chorus::nano

@@ -1,0 +1,202 @@
+// NanoNode as components: subsets that run, a store swapped for another,
+// the RPC over real HTTP (libcurl), and blocks published through one
+// node's RPC reaching another node's ledger over the overlay.
+#include "chorus/nano/nano_node.h"
+
+#include <curl/curl.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <future>
+#include <thread>
+#include <mutex>
+
+#include "block_maker.h"
+#include "chorus/nano/account.h"
+#include "chorus/nano/ledger_check.h"
+#include "test_store.h"
+
+namespace chorus::nano {
+namespace {
+
+using namespace test;  // NOLINT: the fixtures' keys and block makers
+using namespace std::chrono_literals;
+using Json = nlohmann::ordered_json;
+
+size_t collect(char* data, size_t size, size_t n, void* out) {
+  static_cast<std::string*>(out)->append(data, size * n);
+  return size * n;
+}
+
+// POSTs `request` to the node's RPC and parses the answer.
+Json post(const overlay::SocketAddress& rpc, const Json& request) {
+  CURL* curl = curl_easy_init();
+  const std::string url = "http://" + rpc.to_string() + "/";
+  const std::string body = request.dump();
+  std::string answer;
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.c_str());
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 10000L);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &answer);
+  const CURLcode rc = curl_easy_perform(curl);
+  long status = 0;
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+  curl_easy_cleanup(curl);
+  EXPECT_EQ(rc, CURLE_OK) << curl_easy_strerror(rc);
+  EXPECT_EQ(status, 200);
+  return Json::parse(answer, nullptr, false);
+}
+
+// Counts accepted blocks; waits for a number of them with a bound.
+class Accepted {
+ public:
+  std::function<void(const ProcessedBlock&)> hook() {
+    return [this](const ProcessedBlock& b) {
+      std::lock_guard<std::mutex> lock(mu_);
+      hashes_.push_back(b.hash);
+      cv_.notify_all();
+    };
+  }
+  bool wait_for(size_t n, std::chrono::milliseconds bound) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, bound, [&] { return hashes_.size() >= n; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<BlockHash> hashes_;
+};
+
+class NanoNodeTest : public ::testing::Test, protected BlockMaker {
+ protected:
+  NanoNodeOptions base() {
+    NanoNodeOptions o;
+    o.now_s = [] { return kNow; };
+    return o;
+  }
+  Block genesis_send(const PublicKey& to, Amount amount, const BlockHash& previous,
+                     Amount balance_before) {
+    return state(g_, previous, g_.pub, balance_before - amount, to);
+  }
+};
+
+TEST_F(NanoNodeTest, ALedgerWithAMemoryStoreAndNothingElseIsANode) {
+  Accepted accepted;
+  NanoNodeOptions o = base();
+  o.on_accepted = accepted.hook();
+  auto node = NanoNode::start(o);
+  ASSERT_TRUE(node.ok()) << node.error().message();
+  std::vector<std::string> names;
+  for (auto& [name, deps] : (*node)->components()) names.push_back(name);
+  EXPECT_EQ(names, (std::vector<std::string>{"store", "ledger", "work"}));
+  EXPECT_EQ((*node)->server(), nullptr);
+  EXPECT_FALSE((*node)->rpc_address().has_value());
+
+  std::promise<std::optional<BlockStatus>> status;
+  const Block send = genesis_send(key_of(1).pub, 10, net_.genesis_hash, net_.genesis_amount);
+  ASSERT_TRUE((*node)
+                  ->ledger()
+                  .submit(send, BlockSource::kLocal,
+                          [&](std::optional<BlockStatus> s) { status.set_value(s); })
+                  .ok());
+  auto f = status.get_future();
+  ASSERT_EQ(f.wait_for(10s), std::future_status::ready);
+  EXPECT_EQ(f.get(), BlockStatus::kProgress);
+  EXPECT_TRUE(accepted.wait_for(1, 10s));
+  EXPECT_EQ((*node)->store().begin_read()->block_count(), 2u);
+}
+
+TEST_F(NanoNodeTest, TheLmdbStoreSwapsInAndKeepsTheLedgerAcrossRestarts) {
+  TempDir dir;
+  const Block send = genesis_send(key_of(2).pub, 10, net_.genesis_hash, net_.genesis_amount);
+  {
+    NanoNodeOptions o = base();
+    o.data_dir = dir.path();
+    o.map_size_bytes = 64 << 20;
+    auto node = NanoNode::start(o);
+    ASSERT_TRUE(node.ok()) << node.error().message();
+    std::promise<std::optional<BlockStatus>> status;
+    ASSERT_TRUE((*node)
+                    ->ledger()
+                    .submit(send, BlockSource::kLocal,
+                            [&](std::optional<BlockStatus> s) { status.set_value(s); })
+                    .ok());
+    EXPECT_EQ(status.get_future().get(), BlockStatus::kProgress);
+  }
+  NanoNodeOptions o = base();
+  o.data_dir = dir.path();
+  o.map_size_bytes = 64 << 20;
+  auto node = NanoNode::start(o);
+  ASSERT_TRUE(node.ok());
+  auto r = (*node)->store().begin_read();
+  EXPECT_TRUE(r->block_exists(block_hash(send)));
+  EXPECT_TRUE(check_ledger(*r, net_).ok());
+
+  NanoNodeOptions missing = base();
+  missing.data_dir = dir.path() + "/nope";
+  auto refused = NanoNode::start(missing);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().message().rfind("store: ", 0), 0u) << refused.error().message();
+}
+
+TEST_F(NanoNodeTest, TheRpcAnswersOverHttpAndProcessesBlocks) {
+  NanoNodeOptions o = base();
+  o.rpc = overlay::SocketAddress{"127.0.0.1", 0};
+  auto node = NanoNode::start(o);
+  ASSERT_TRUE(node.ok()) << node.error().message();
+  auto rpc = (*node)->rpc_address();
+  ASSERT_TRUE(rpc.has_value());
+  EXPECT_EQ(post(*rpc, {{"action", "block_count"}})["count"], "1");
+  const Key a = key_of(3);
+  const Block send = genesis_send(a.pub, 1000, net_.genesis_hash, net_.genesis_amount);
+  Json r =
+      post(*rpc, {{"action", "process"}, {"json_block", true}, {"block", block_to_json(send)}});
+  EXPECT_EQ(r["hash"], to_hex_upper(ByteView(block_hash(send).data(), 32))) << r.dump();
+  Json bal = post(*rpc, {{"action", "account_balance"}, {"account", encode_account(a.pub)}});
+  EXPECT_EQ(bal["receivable"], "1000");
+  EXPECT_EQ(
+      post(*rpc,
+           {{"action", "process"}, {"json_block", true}, {"block", block_to_json(send)}})["error"],
+      "Old block");
+  Json w = post(*rpc, {{"action", "work_generate"}, {"hash", std::string(64, '1')}});
+  EXPECT_TRUE(w.contains("work")) << w.dump();
+}
+
+TEST_F(NanoNodeTest, ABlockProcessedThroughOneNodeReachesAnotherOverTheOverlay) {
+  Accepted at_b;
+  NanoNodeOptions oa = base();
+  oa.overlay = overlay::NodeOptions{};
+  oa.rpc = overlay::SocketAddress{"127.0.0.1", 0};
+  auto a = NanoNode::start(oa);
+  ASSERT_TRUE(a.ok()) << a.error().message();
+  NanoNodeOptions ob = base();
+  ob.overlay = overlay::NodeOptions{};
+  ob.bootstrap.push_back(*(*a)->server()->listen_address());
+  ob.on_accepted = at_b.hook();
+  auto b = NanoNode::start(ob);
+  ASSERT_TRUE(b.ok()) << b.error().message();
+  // Wait for the link (a's peers through its RPC), then publish.
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (post(*(*a)->rpc_address(), {{"action", "peers"}})["peers"].empty() &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);  // polling the RPC, bounded by the deadline
+  }
+  const Key k = key_of(4);
+  Block send = genesis_send(k.pub, 5, net_.genesis_hash, net_.genesis_amount);
+  Block send2 = genesis_send(k.pub, 5, block_hash(send), net_.genesis_amount - 5);
+  // The second first: a waits for the first, then both go out.
+  for (const Block& blk : {send2, send}) {
+    post(*(*a)->rpc_address(),
+         {{"action", "process"}, {"json_block", true}, {"block", block_to_json(blk)}});
+  }
+  ASSERT_TRUE(at_b.wait_for(2, 10s)) << "both blocks reach the second node";
+  auto r = (*b)->store().begin_read();
+  EXPECT_TRUE(r->block_exists(block_hash(send2)));
+  EXPECT_TRUE(check_ledger(*r, net_).ok());
+}
+
+}  // namespace
+}  // namespace chorus::nano
