@@ -79,7 +79,8 @@ ParsedBlock read_block() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"chorus-nano: NANO keys, accounts, blocks, signatures and work"};
+  CLI::App app{
+      "chorus-nano: NANO keys, accounts, blocks, signatures and work; a node and its ledger"};
   app.require_subcommand(1);
 
   std::string seed_hex, index_str;

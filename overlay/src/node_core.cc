@@ -251,7 +251,8 @@ std::vector<PeerInfo> NodeCore::peers() const {
   std::vector<PeerInfo> out;
   for (auto& [key, id] : by_key_) {
     const Link& l = *links_.at(id);
-    out.push_back(PeerInfo{l.peer, l.remote, l.outbound, l.peer_listen_port, l.rtt_us, l.queued()});
+    out.push_back(PeerInfo{l.peer, l.remote, l.outbound, l.peer_listen_port, l.rtt_us, l.queued(),
+                           l.content});
   }
   return out;
 }

@@ -9,8 +9,8 @@
 #include <chrono>
 #include <condition_variable>
 #include <future>
-#include <thread>
 #include <mutex>
+#include <thread>
 
 #include "block_maker.h"
 #include "chorus/nano/account.h"
@@ -69,6 +69,24 @@ class Accepted {
   std::condition_variable cv_;
   std::vector<BlockHash> hashes_;
 };
+
+// True once `node` has a link that carries content-addressed SHOUTs;
+// asked on the node's loop, bounded by `bound`.
+bool link_ready(overlay::Node& node, std::chrono::milliseconds bound) {
+  const auto deadline = std::chrono::steady_clock::now() + bound;
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::promise<bool> ready;
+    auto f = ready.get_future();
+    node.post([&] {
+      bool any = false;
+      for (const auto& p : node.peers()) any = any || p.content_shouts;
+      ready.set_value(any);
+    });
+    if (f.get()) return true;
+    std::this_thread::sleep_for(5ms);  // between two asks, within the bound
+  }
+  return false;
+}
 
 class NanoNodeTest : public ::testing::Test, protected BlockMaker {
  protected:
@@ -178,12 +196,10 @@ TEST_F(NanoNodeTest, ABlockProcessedThroughOneNodeReachesAnotherOverTheOverlay) 
   ob.on_accepted = at_b.hook();
   auto b = NanoNode::start(ob);
   ASSERT_TRUE(b.ok()) << b.error().message();
-  // Wait for the link (a's peers through its RPC), then publish.
-  const auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (post(*(*a)->rpc_address(), {{"action", "peers"}})["peers"].empty() &&
-         std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(10ms);  // polling the RPC, bounded by the deadline
-  }
+  // Wait until a's link to b carries content-addressed SHOUTs (a SHOUT made
+  // before that would not go to b), then publish.
+  ASSERT_TRUE(link_ready(*(*a)->server(), 10s));
+  EXPECT_FALSE(post(*(*a)->rpc_address(), {{"action", "peers"}})["peers"].empty());
   const Key k = key_of(4);
   Block send = genesis_send(k.pub, 5, net_.genesis_hash, net_.genesis_amount);
   Block send2 = genesis_send(k.pub, 5, block_hash(send), net_.genesis_amount - 5);

@@ -26,6 +26,10 @@ struct PeerInfo {
   uint16_t listen_port;  // the port it listens on (0: initiate-only)
   int64_t rtt_us;        // last PING round trip (0: none yet)
   size_t queued_bytes;   // waiting to be written to it
+  // Content-addressed SHOUTs travel on the link (the connection option is
+  // settled). A SHOUT of a content app made before this is true does not
+  // go to this peer.
+  bool content_shouts = false;
 };
 
 // Counters of one node since it started (Node::stats(), NodeCore::stats()).
