@@ -7,6 +7,7 @@
 #include <mutex>
 #include <set>
 
+#include "bootstrap.h"
 #include "chorus/nano/lmdb_store.h"
 #include "chorus/nano/memory_store.h"
 #include "chorus/web/http_server.h"
@@ -112,6 +113,9 @@ class ServerComponent final : public Component {
     };
     auto reg = (*node)->register_app(kNanoPublishApp, std::move(h));
     if (!reg.ok()) return reg.error();
+    (*node)->on_peer([this](const PublicKey& peer, bool up, const std::string&) {
+      for (auto& l : peer_listeners_) l(peer, up);
+    });
     auto started = (*node)->start();
     if (!started.ok()) return started.error();
     node_ = std::move(*node);
@@ -123,6 +127,10 @@ class ServerComponent final : public Component {
     node_.reset();
   }
   overlay::Node* node() { return node_.get(); }
+  // Before start: told of every link up and down, on the loop thread.
+  void add_peer_listener(std::function<void(const PublicKey&, bool)> l) {
+    peer_listeners_.push_back(std::move(l));
+  }
 
  private:
   overlay::ShoutDecision on_block(const overlay::ShoutInfo& info, overlay::ShoutVerdict verdict) {
@@ -162,7 +170,64 @@ class ServerComponent final : public Component {
   LedgerComponent& ledger_;
   std::mutex mu_;
   std::set<BlockHash> deferred_;  // under mu_; bounded like unchecked
+  std::vector<std::function<void(const PublicKey&, bool)>> peer_listeners_;
   std::unique_ptr<overlay::Node> node_;
+};
+
+// Frontiers and chains over overlay streams, serving and catching up.
+class BootstrapComponent final : public Component {
+ public:
+  BootstrapComponent(const NanoNodeOptions& o, StoreComponent& store, LedgerComponent& ledger,
+                     ServerComponent& server)
+      : o_(o), store_(store), ledger_(ledger), server_(server) {
+    server_.add_peer_listener([this](const PublicKey& peer, bool up) {
+      // The loop thread: bootstrap_ is set and reset there too.
+      if (bootstrap_) bootstrap_->on_peer(peer, up);
+    });
+  }
+  Result<void> start() override {
+    overlay::Node* node = server_.node();
+    auto b =
+        std::make_shared<Bootstrap>(o_.bootstrap_config, store_.store(), ledger_.service(), *node);
+    auto reg = node->register_app(kNanoBootstrapApp, b->handlers());
+    if (!reg.ok()) return reg.error();
+    std::promise<void> set;
+    node->post(
+        [&] {
+          bootstrap_ = b;
+          // Links that came up before this component started.
+          for (const auto& p : node->peers()) bootstrap_->on_peer(p.key, true);
+          set.set_value();
+        },
+        [&] { set.set_value(); });
+    set.get_future().wait();
+    stats_source_ = b;
+    return {};
+  }
+  void stop() override {
+    overlay::Node* node = server_.node();
+    (void)node->unregister_app(kNanoBootstrapApp);
+    std::promise<void> cleared;
+    node->post(
+        [&] {
+          bootstrap_.reset();
+          cleared.set_value();
+        },
+        [&] { cleared.set_value(); });
+    cleared.get_future().wait();
+  }
+  BootstrapStats stats() const {
+    auto b = stats_source_.lock();
+    return b ? b->stats() : BootstrapStats{};
+  }
+
+ private:
+  const NanoNodeOptions& o_;
+  StoreComponent& store_;
+  LedgerComponent& ledger_;
+  ServerComponent& server_;
+  std::shared_ptr<Bootstrap> bootstrap_;  // the loop thread's
+  std::weak_ptr<Bootstrap> stats_source_;
 };
 
 class RpcComponent final : public Component {
@@ -270,6 +335,7 @@ struct NanoNode::Parts {
   LedgerComponent* ledger = nullptr;
   WorkComponent* work = nullptr;
   ServerComponent* server = nullptr;
+  BootstrapComponent* bootstrap = nullptr;
   RpcComponent* rpc = nullptr;
 };
 
@@ -289,6 +355,12 @@ Result<std::unique_ptr<NanoNode>> NanoNode::start(NanoNodeOptions options) {
   if (o.overlay) {
     parts->server =
         *sys.add("server", std::make_unique<ServerComponent>(o, *parts->ledger), {"ledger"});
+    if (o.bootstrap_config.enabled) {
+      parts->bootstrap = *sys.add(
+          "bootstrap",
+          std::make_unique<BootstrapComponent>(o, *parts->store, *parts->ledger, *parts->server),
+          {"store", "ledger", "server"});
+    }
   }
   if (o.rpc) {
     std::vector<std::string> deps{"store", "ledger", "work"};
@@ -321,6 +393,9 @@ WorkPool& NanoNode::work() {
 }
 overlay::Node* NanoNode::server() {
   return parts_->server ? parts_->server->node() : nullptr;
+}
+BootstrapStats NanoNode::bootstrap_stats() const {
+  return parts_->bootstrap ? parts_->bootstrap->stats() : BootstrapStats{};
 }
 std::optional<overlay::SocketAddress> NanoNode::rpc_address() const {
   return parts_->rpc ? parts_->rpc->address() : std::nullopt;

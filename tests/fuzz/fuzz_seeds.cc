@@ -14,6 +14,7 @@
 
 #include "chorus/compression/codec.h"
 #include "chorus/nano/block.h"
+#include "chorus/nano/bootstrap_wire.h"
 #include "chorus/nano/keys.h"
 #include "chorus/nano/message.h"
 #include "chorus/nano/network.h"
@@ -283,6 +284,13 @@ void nano_seeds(Writer& w, const Json& verify) {
   for (const std::string& req : requests) {
     w.add("nano_rpc_fuzz", {text(req)});
   }
+  w.add("nano_bootstrap_fuzz",
+        {one(0), nano::serialize_bootstrap_request(nano::FrontiersRequest{{}, 1000})});
+  w.add("nano_bootstrap_fuzz", {one(0), nano::serialize_bootstrap_request(nano::ChainRequest{
+                                            dev.genesis_account, dev.genesis_hash, 4096})});
+  w.add("nano_bootstrap_fuzz",
+        {one(1), nano::serialize_frontiers(
+                     {{dev.genesis_account, dev.genesis_hash}, {nano::PublicKey{0xff}, h}})});
 }
 
 }  // namespace

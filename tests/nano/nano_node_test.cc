@@ -6,6 +6,7 @@
 #include <curl/curl.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <future>
@@ -14,6 +15,7 @@
 
 #include "block_maker.h"
 #include "chorus/nano/account.h"
+#include "chorus/nano/bootstrap_wire.h"
 #include "chorus/nano/ledger_check.h"
 #include "test_store.h"
 
@@ -212,6 +214,133 @@ TEST_F(NanoNodeTest, ABlockProcessedThroughOneNodeReachesAnotherOverTheOverlay) 
   auto r = (*b)->store().begin_read();
   EXPECT_TRUE(r->block_exists(block_hash(send2)));
   EXPECT_TRUE(check_ledger(*r, net_).ok());
+}
+
+// Genesis sends to `n` accounts which each open, submitted to `node`'s
+// ledger directly; waits until all are in.
+std::vector<Block> fill(NanoNode& node, BlockMaker& m, int n) {
+  std::vector<Block> blocks;
+  BlockHash head = m.net_.genesis_hash;
+  Amount balance = m.net_.genesis_amount;
+  for (int i = 0; i < n; ++i) {
+    const Key k = key_of(static_cast<uint8_t>(100 + i));
+    Block send = m.state(m.g_, head, m.g_.pub, --balance, k.pub);
+    head = block_hash(send);
+    blocks.push_back(send);
+    blocks.push_back(m.state(k, kZero, k.pub, 1, head));
+  }
+  std::promise<void> all;
+  auto left = std::make_shared<std::atomic<int>>(static_cast<int>(blocks.size()));
+  for (const Block& b : blocks) {
+    EXPECT_TRUE(node.ledger()
+                    .submit(b, BlockSource::kLocal,
+                            [&all, left](std::optional<BlockStatus> s) {
+                              EXPECT_EQ(s, BlockStatus::kProgress);
+                              if (--*left == 0) all.set_value();
+                            })
+                    .ok());
+  }
+  EXPECT_EQ(all.get_future().wait_for(30s), std::future_status::ready);
+  return blocks;
+}
+
+TEST_F(NanoNodeTest, ALateJoinerCatchesUpByBootstrap) {
+  NanoNodeOptions oa = base();
+  oa.overlay = overlay::NodeOptions{};
+  auto a = NanoNode::start(oa);
+  ASSERT_TRUE(a.ok()) << a.error().message();
+  const std::vector<Block> blocks = fill(**a, *this, 150);  // 300 blocks, 151 accounts
+  Accepted at_b;
+  NanoNodeOptions ob = base();
+  ob.overlay = overlay::NodeOptions{};
+  ob.bootstrap.push_back(*(*a)->server()->listen_address());
+  ob.bootstrap_config.max_chain_blocks = 1;  // several chain requests per account
+  ob.on_accepted = at_b.hook();
+  auto b = NanoNode::start(ob);
+  ASSERT_TRUE(b.ok()) << b.error().message();
+  ASSERT_TRUE(at_b.wait_for(blocks.size(), 30s)) << "every block reaches the late joiner";
+  auto r = (*b)->store().begin_read();
+  EXPECT_EQ(r->block_count(), blocks.size() + 1);
+  EXPECT_TRUE(check_ledger(*r, net_).ok());
+  EXPECT_GE((*b)->bootstrap_stats().blocks_received, blocks.size());
+}
+
+// A peer that answers bootstrap requests with lies: frontiers whose heads
+// do not exist, and chains of forged or garbled blocks, or that stalls.
+enum class Lie { kForge, kGarble, kStall };
+
+class Liar {
+ public:
+  explicit Liar(BlockMaker& m, Lie lie) {
+    overlay::NodeOptions o;
+    o.overlay.network_id = m.net_.overlay_network_id();
+    o.overlay.content_shout_apps.push_back(kNanoPublishApp);
+    auto created = overlay::Node::create(o);
+    EXPECT_TRUE(created.ok());
+    node_ = std::move(created.value());
+    forged_ = m.state(m.g_, m.net_.genesis_hash, m.g_.pub, 5, key_of(200).pub);
+    forged_.signature[3] ^= 1;
+    overlay::AppHandlers h;
+    h.on_stream = [this, lie](const overlay::StreamRequest& r, overlay::StreamWriter w) {
+      auto req = parse_bootstrap_request(r.payload);
+      if (!req.ok()) return (void)w.fail("?");
+      if (lie == Lie::kStall) {
+        stalled_.push_back(w);  // open, silent, never finished
+        return;
+      }
+      if (std::holds_alternative<FrontiersRequest>(*req)) {
+        std::vector<Frontier> page;
+        for (uint8_t i = 1; i <= 10; ++i) page.emplace_back(PublicKey{i}, BlockHash{i, 7});
+        (void)w.write(serialize_frontiers(page));
+        (void)w.finish();
+        return;
+      }
+      if (lie == Lie::kGarble) {
+        (void)w.write(Bytes{6, 1, 2, 3});
+      } else {
+        (void)w.write(serialize_typed_block(forged_));
+      }
+      (void)w.finish();
+    };
+    EXPECT_TRUE(node_->register_app(kNanoBootstrapApp, std::move(h)).ok());
+    EXPECT_TRUE(node_->start().ok());
+  }
+  ~Liar() { node_->stop(); }
+  overlay::SocketAddress address() { return *node_->listen_address(); }
+
+ private:
+  std::unique_ptr<overlay::Node> node_;
+  Block forged_;
+  std::vector<overlay::StreamWriter> stalled_;  // the loop thread's
+};
+
+TEST_F(NanoNodeTest, LyingPeersArePenalizedAndTheNodeCompletesFromAnHonestOne) {
+  NanoNodeOptions oa = base();
+  oa.overlay = overlay::NodeOptions{};
+  auto honest = NanoNode::start(oa);
+  ASSERT_TRUE(honest.ok());
+  const std::vector<Block> blocks = fill(**honest, *this, 40);
+  Liar forger(*this, Lie::kForge);
+  Liar garbler(*this, Lie::kGarble);
+  Liar staller(*this, Lie::kStall);
+  Accepted at_b;
+  NanoNodeOptions ob = base();
+  ob.overlay = overlay::NodeOptions{};
+  ob.overlay->overlay.stream_idle_timeout_ms = 300;  // a stalled stream ends soon
+  ob.bootstrap = {forger.address(), garbler.address(), staller.address(),
+                  *(*honest)->server()->listen_address()};
+  ob.on_accepted = at_b.hook();
+  auto b = NanoNode::start(ob);
+  ASSERT_TRUE(b.ok());
+  ASSERT_TRUE(at_b.wait_for(blocks.size(), 30s)) << "completes from the honest peer";
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while ((*b)->bootstrap_stats().sessions_failed < 3 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(10ms);  // the liars' sessions end on their own; bounded
+  EXPECT_GE((*b)->bootstrap_stats().sessions_failed, 3u) << "forger, garbler and staller";
+  auto r = (*b)->store().begin_read();
+  EXPECT_EQ(r->block_count(), blocks.size() + 1);
+  EXPECT_TRUE(check_ledger(*r, net_).ok());
+  EXPECT_FALSE(r->block_exists(BlockHash{1, 7}));
 }
 
 }  // namespace

@@ -7,6 +7,8 @@
 //   server   the overlay Node (only with `overlay`): publishes accepted
 //            local blocks as content-addressed SHOUTs and checks every
 //            block a peer SHOUTs before it is passed on
+//   bootstrap  frontiers and chains over overlay streams, both ways (with
+//            `overlay`, unless bootstrap_config.enabled is false)
 //   rpc      nano-node's JSON RPC over HTTP (only with `rpc`), on a loop
 //            thread of its own, so a slow request never delays the overlay
 //
@@ -33,6 +35,26 @@ namespace chorus::nano {
 
 // The overlay app that carries published blocks (content-addressed SHOUT).
 inline constexpr overlay::AppId kNanoPublishApp = 0x4E50;  // "NP"
+// The overlay app of bootstrap streams (bootstrap_wire.h).
+inline constexpr overlay::AppId kNanoBootstrapApp = 0x4E42;  // "NB"
+
+// Catching up from peers (spec/nano.md §Bootstrap): when a link comes up,
+// the node asks that peer for its frontiers, then for the chains it lacks.
+struct BootstrapConfig {
+  bool enabled = true;
+  uint32_t max_frontiers = 1'000'000;  // accounts asked of one peer
+  uint32_t max_chain_blocks = 4096;    // blocks per chain request
+  int parallel_chains = 4;             // chain streams open at once per peer
+  size_t max_wanted = 100'000;         // accounts waiting for their chain
+};
+
+struct BootstrapStats {
+  uint64_t sessions_started = 0;
+  uint64_t sessions_completed = 0;
+  uint64_t sessions_failed = 0;  // the peer lied or broke off
+  uint64_t blocks_received = 0;
+  double last_session_blocks_per_s = 0;
+};
 
 struct NanoNodeOptions {
   const NetworkParams* network = &dev_network();
@@ -43,7 +65,8 @@ struct NanoNodeOptions {
   WorkPoolConfig work;
   // The overlay; nullopt: no network. Its network_id is set from `network`.
   std::optional<overlay::NodeOptions> overlay;
-  std::vector<overlay::SocketAddress> bootstrap;
+  std::vector<overlay::SocketAddress> bootstrap;  // peers to dial
+  BootstrapConfig bootstrap_config;               // catching up (needs `overlay`)
   // Where the RPC listens; nullopt: no RPC.
   std::optional<overlay::SocketAddress> rpc;
   RpcLimits rpc_limits;
@@ -68,7 +91,8 @@ class NanoNode {
   LedgerService& ledger();
   LedgerStore& store();
   WorkPool& work();
-  overlay::Node* server();                                    // null without a network
+  overlay::Node* server();  // null without a network
+  BootstrapStats bootstrap_stats() const;
   std::optional<overlay::SocketAddress> rpc_address() const;  // once listening
   // The components in start order, with what each depends on.
   std::vector<std::pair<std::string, std::vector<std::string>>> components() const;
