@@ -28,10 +28,10 @@ if(NOT TARGET Snappy::snappy)
   set_target_properties(Snappy::snappy PROPERTIES
     IMPORTED_LOCATION "${SNAPPY_LIBRARY}" INTERFACE_INCLUDE_DIRECTORIES "${SNAPPY_INCLUDE_DIR}")
 endif()
+# An HTTP client: `chorus-nano devnet` asks its nodes' RPC, tests ask servers.
+pkg_check_modules(CURL REQUIRED IMPORTED_TARGET libcurl)
 if(CHORUS_TESTS)
   find_package(GTest REQUIRED)
-  # A real HTTP client for the servers' tests.
-  pkg_check_modules(CURL REQUIRED IMPORTED_TARGET libcurl)
 endif()
 if(CHORUS_BENCH)
   find_package(benchmark REQUIRED)

@@ -10,7 +10,7 @@ PACKAGES=(
   libuv1-dev libsodium-dev
   liblmdb-dev  # the NANO ledger store
   libwebsockets-dev libwebsockets-evlib-uv  # HTTP/WebSocket servers on the loop (web/)
-  libcurl4-openssl-dev curl  # real HTTP clients in tests
+  libcurl4-openssl-dev curl  # HTTP client: chorus-nano devnet, and tests
   libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
   libtomlplusplus-dev  # swarm scenario files (TOML)
   libgtest-dev libgmock-dev libbenchmark-dev

@@ -2,20 +2,14 @@
 
 #include <spdlog/spdlog.h>
 
+#include "next_key.h"
+
 namespace chorus::nano {
 namespace {
 
 // Misbehaviour score for a peer whose bootstrap answers are provably wrong
 // (malformed, out of order, more than asked, forged blocks).
 constexpr int kScoreLie = 50;
-
-template <size_t N>
-bool next_key(std::array<uint8_t, N>& k) {
-  for (size_t i = N; i-- > 0;) {
-    if (++k[i] != 0) return true;
-  }
-  return false;
-}
 
 }  // namespace
 

@@ -3,21 +3,12 @@
 #include <map>
 
 #include "chorus/nano/ledger.h"
+#include "next_key.h"
 
 namespace chorus::nano {
 namespace {
 
 constexpr size_t kPage = 1024;
-
-// The smallest key after `k` (keys are big-endian numbers); false when `k`
-// is the largest.
-template <size_t N>
-bool next_key(std::array<uint8_t, N>& k) {
-  for (size_t i = N; i-- > 0;) {
-    if (++k[i] != 0) return true;
-  }
-  return false;
-}
 
 std::string hex(const Hash32& h) {
   return to_hex_upper(ByteView(h.data(), h.size()));

@@ -300,17 +300,17 @@ class RpcComponent final : public Component {
     });
   }
 
-  nlohmann::ordered_json peers() {
+  std::vector<RpcServices::Peer> peers() {
     auto done = std::make_shared<std::promise<std::vector<overlay::PeerInfo>>>();
     auto f = done->get_future();
     overlay::Node* node = server_->node();
     node->post([node, done] { done->set_value(node->peers()); }, [done] { done->set_value({}); });
-    nlohmann::ordered_json out = nlohmann::ordered_json::object();
+    std::vector<RpcServices::Peer> out;
     if (f.wait_for(std::chrono::seconds(1)) != std::future_status::ready) return out;
     for (const auto& p : f.get()) {
       const uint16_t port = p.listen_port != 0 ? p.listen_port : p.remote.port;
-      out[p.remote.host + ":" + std::to_string(port)] =
-          std::to_string(o_.network->protocol_version);
+      out.push_back({p.remote.host + ":" + std::to_string(port),
+                     to_hex_upper(ByteView(p.key.data(), p.key.size())), p.content_shouts});
     }
     return out;
   }

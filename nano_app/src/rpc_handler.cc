@@ -396,7 +396,21 @@ struct RpcHandler::Call {
   }
 
   void peers() {
-    Json peers = h.services_.peers ? h.services_.peers() : Json::object();
+    const bool details = req.flag("peer_details", false);
+    Json peers = Json::object();
+    if (h.services_.peers) {
+      for (const auto& p : h.services_.peers()) {
+        const std::string version = std::to_string(h.network_.protocol_version);
+        if (details) {
+          peers[p.address] = Json{{"protocol_version", version},
+                                  {"node_id", "node_" + p.node_id},
+                                  {"type", "tcp"},
+                                  {"ready", p.ready ? "true" : "false"}};
+        } else {
+          peers[p.address] = version;
+        }
+      }
+    }
     out["peers"] = peers.empty() ? Json("") : peers;
   }
 

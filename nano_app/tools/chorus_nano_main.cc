@@ -18,10 +18,13 @@
 #include <string>
 #include <thread>
 
+#include <unistd.h>
+
 #include "chorus/nano/account.h"
 #include "chorus/nano/block.h"
 #include "chorus/nano/keys.h"
 #include "chorus/nano/work.h"
+#include "devnet_command.h"
 #include "ledger_command.h"
 #include "nano_bench.h"
 #include "node_command.h"
@@ -135,6 +138,7 @@ int main(int argc, char** argv) {
 
   LedgerCommand ledger(app);
   NodeCommand node(app);
+  DevnetCommand devnet(app);
 
   try {
     app.parse(argc, argv);
@@ -142,6 +146,20 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
 
+  if (devnet.parsed()) {
+    if (!init_crypto()) {
+      std::cerr << "chorus-nano: libsodium failed to start\n";
+      return 1;
+    }
+    char self[4096];
+    const ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0) {
+      std::cerr << "chorus-nano devnet: cannot find its own executable\n";
+      return 1;
+    }
+    self[n] = '\0';
+    return devnet.run(self);
+  }
   if (node.parsed()) {
     if (!init_crypto()) {
       std::cerr << "chorus-nano: libsodium failed to start\n";

@@ -21,6 +21,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -45,8 +46,13 @@ struct RpcServices {
   // Stops the search for `root`, if one runs (work_cancel).
   std::function<void(const Hash32& root)> work_cancel;
   std::function<uint64_t()> unchecked_count;
-  // {"<address>:<port>": "<protocol version>", ...} for `peers`.
-  std::function<nlohmann::ordered_json()> peers;
+  // The links, for `peers` and `telemetry`.
+  struct Peer {
+    std::string address;  // "HOST:PORT" it listens on
+    std::string node_id;  // its overlay key, hex
+    bool ready = false;   // published blocks travel to it (PeerInfo::content_shouts)
+  };
+  std::function<std::vector<Peer>()> peers;
 };
 
 struct RpcLimits {
