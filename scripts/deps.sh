@@ -11,6 +11,7 @@ PACKAGES=(
   liblmdb-dev  # the NANO ledger store
   libwebsockets-dev libwebsockets-evlib-uv  # HTTP/WebSocket servers on the loop (web/)
   libcurl4-openssl-dev curl  # HTTP client: chorus-nano devnet, and tests
+  nodejs  # tests with existing NANO clients from npm (tests/nano/js)
   libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
   libtomlplusplus-dev  # swarm scenario files (TOML)
   libgtest-dev libgmock-dev libbenchmark-dev
@@ -29,6 +30,10 @@ for p in "${PACKAGES[@]}"; do
     missing+=("$p")
   fi
 done
+
+# npm comes with some nodejs builds and is a package of its own in Debian's:
+# ask for it only when the command is missing.
+if ! command -v npm >/dev/null 2>&1; then missing+=(npm); fi
 
 if [ "${#missing[@]}" -eq 0 ]; then
   echo "deps: all ${#PACKAGES[@]} packages present"

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <future>
 #include <mutex>
@@ -111,9 +112,14 @@ class ServerComponent final : public Component {
     h.validate_shout = [this](const overlay::ShoutInfo& info, overlay::ShoutVerdict verdict) {
       return on_block(info, std::move(verdict));
     };
+    h.on_direct = [this, n = node->get()](const overlay::DirectInfo& d) {
+      on_hello(*n, d.from, d.payload);
+    };
     auto reg = (*node)->register_app(kNanoPublishApp, std::move(h));
     if (!reg.ok()) return reg.error();
-    (*node)->on_peer([this](const PublicKey& peer, bool up, const std::string&) {
+    overlay::Node* n = node->get();
+    (*node)->on_peer([this, n](const PublicKey& peer, bool up, const std::string&) {
+      if (up) n->send(kNanoPublishApp, peer, hello());
       for (auto& l : peer_listeners_) l(peer, up);
     });
     auto started = (*node)->start();
@@ -158,6 +164,40 @@ class ServerComponent final : public Component {
         });
     if (!submitted.ok()) return overlay::ShoutDecision::kDrop;
     return overlay::ShoutDecision::kLater;
+  }
+
+  // The NANO hello, sent as a DIRECT to each peer at link-up: 'H', the
+  // network magic, the genesis hash, the newest and oldest protocol
+  // versions spoken. A peer on another NANO network (same overlay network
+  // id, other genesis, or versions that do not meet) is disconnected and
+  // kept away for ten minutes.
+  Bytes hello() const {
+    Bytes b(37);
+    b[0] = 'H';
+    b[1] = o_.network->magic[0];
+    b[2] = o_.network->magic[1];
+    std::copy(o_.network->genesis_hash.begin(), o_.network->genesis_hash.end(), b.begin() + 3);
+    b[35] = o_.network->protocol_version;
+    b[36] = o_.network->protocol_version_min;
+    return b;
+  }
+  void on_hello(overlay::Node& node, const PublicKey& from, ByteView p) {
+    const NetworkParams& net = *o_.network;
+    std::string refusal;
+    if (p.size() != 37 || p[0] != 'H') {
+      refusal = "malformed NANO hello";
+    } else if (p[1] != net.magic[0] || p[2] != net.magic[1]) {
+      refusal = "another NANO network (magic)";
+    } else if (!std::equal(net.genesis_hash.begin(), net.genesis_hash.end(), p.begin() + 3)) {
+      refusal = "another NANO network (genesis)";
+    } else if (p[35] < net.protocol_version_min || p[36] > net.protocol_version) {
+      refusal = "NANO protocol versions " + std::to_string(p[36]) + ".." + std::to_string(p[35]) +
+                " do not meet ours";
+    }
+    if (refusal.empty()) return;
+    spdlog::warn("nano: refusing a peer: {}", refusal);
+    node.ban(from, 600'000);
+    node.disconnect(from, refusal);
   }
 
   void remember(const BlockHash& hash) {

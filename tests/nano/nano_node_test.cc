@@ -343,5 +343,48 @@ TEST_F(NanoNodeTest, LyingPeersArePenalizedAndTheNodeCompletesFromAnHonestOne) {
   EXPECT_FALSE(r->block_exists(BlockHash{1, 7}));
 }
 
+TEST_F(NanoNodeTest, APeerOfAnotherNanoNetworkIsRefusedAtItsHello) {
+  // Same overlay network id ("nano/dev"), another genesis: only the NANO
+  // hello can tell them apart.
+  NetworkParams other = net_;
+  other.genesis_hash[0] ^= 1;
+  NanoNodeOptions oa = base();
+  oa.overlay = overlay::NodeOptions{};
+  auto a = NanoNode::start(oa);
+  ASSERT_TRUE(a.ok());
+  NanoNodeOptions ob = base();
+  ob.network = &other;
+  ob.overlay = overlay::NodeOptions{};
+  ob.bootstrap_config.enabled = false;
+  ob.bootstrap.push_back(*(*a)->server()->listen_address());
+  auto b = NanoNode::start(ob);
+  ASSERT_TRUE(b.ok());
+  // The link comes up, the hellos cross, and it goes down; b stays away.
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  bool refused = false;
+  while (!refused && std::chrono::steady_clock::now() < deadline) {
+    std::promise<size_t> n;
+    auto f = n.get_future();
+    (*a)->server()->post([&] {
+      size_t count = 0;
+      for (const auto& p : (*a)->server()->peers()) count += p.content_shouts;
+      n.set_value(count);
+    });
+    std::promise<uint64_t> bans;
+    auto fb = bans.get_future();
+    (*a)->server()->post([&] { bans.set_value((*a)->server()->stats().bans); });
+    refused = f.get() == 0 && fb.get() >= 1;
+    if (!refused) std::this_thread::sleep_for(10ms);  // bounded by the deadline
+  }
+  EXPECT_TRUE(refused) << "a disconnected and banned the peer of the other network";
+  // And a peer of the same network is not refused.
+  NanoNodeOptions oc = base();
+  oc.overlay = overlay::NodeOptions{};
+  oc.bootstrap.push_back(*(*a)->server()->listen_address());
+  auto c = NanoNode::start(oc);
+  ASSERT_TRUE(c.ok());
+  ASSERT_TRUE(link_ready(*(*c)->server(), 10s));
+}
+
 }  // namespace
 }  // namespace chorus::nano
