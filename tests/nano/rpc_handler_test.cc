@@ -1,12 +1,19 @@
 // The RPC core against a real ledger (memory and LMDB stores) and a real
-// block processor: nano-node's answers, field by field, and its errors.
+// block processor: nano-node's answers, field by field, and its errors;
+// "lmdb_http" asks every request over HTTP (chorus::web::HttpServer, a
+// libcurl client), as wallets do.
 #include "chorus/nano/rpc_handler.h"
 
+#include <curl/curl.h>
 #include <gtest/gtest.h>
+
+#include <future>
 
 #include "block_maker.h"
 #include "chorus/nano/account.h"
 #include "chorus/nano/block_processor.h"
+#include "chorus/web/http_server.h"
+#include "chorus/web/loop_thread.h"
 #include "test_store.h"
 
 namespace chorus::nano {
@@ -25,6 +32,37 @@ class RpcHandlerTest : public ::testing::TestWithParam<std::string>, protected B
     auto txn = store_->begin_write();
     ledger_.initialize(*txn, kNow);
     EXPECT_TRUE(txn->commit().ok());
+    if (GetParam().find("http") != std::string::npos) serve_http();
+  }
+  ~RpcHandlerTest() override {
+    if (loop_) loop_->stop([this] { http_->stop(); });
+    loop_.reset();
+    http_.reset();
+    if (curl_) curl_easy_cleanup(curl_);
+  }
+
+  void serve_http() {
+    auto loop = web::LoopThread::start("rpc-test");
+    ASSERT_TRUE(loop.ok());
+    loop_ = std::move(*loop);
+    std::promise<uint16_t> port;
+    loop_->post([&](uv_loop_s* uv) {
+      auto s =
+          web::HttpServer::start(uv, {}, [this](const web::HttpRequest& r, web::Responder reply) {
+            rpc_.handle(r.body, [reply](std::string text) {
+              reply({200, "application/json", text});
+            });
+          });
+      EXPECT_TRUE(s.ok());
+      http_ = std::move(*s);
+      port.set_value(http_->port());
+    });
+    url_ = "http://127.0.0.1:" + std::to_string(port.get_future().get()) + "/";
+    curl_ = curl_easy_init();
+  }
+  static size_t collect(char* data, size_t size, size_t n, void* out) {
+    static_cast<std::string*>(out)->append(data, size * n);
+    return size * n;
   }
 
   RpcServices services() {
@@ -48,6 +86,19 @@ class RpcHandlerTest : public ::testing::TestWithParam<std::string>, protected B
 
   // The answer to `request`, which must come at once.
   Json ask_text(const std::string& request) {
+    if (curl_) {
+      std::string text;
+      curl_easy_setopt(curl_, CURLOPT_URL, url_.c_str());
+      curl_easy_setopt(curl_, CURLOPT_POSTFIELDS, request.c_str());
+      curl_easy_setopt(curl_, CURLOPT_POSTFIELDSIZE, static_cast<long>(request.size()));
+      curl_easy_setopt(curl_, CURLOPT_WRITEFUNCTION, collect);
+      curl_easy_setopt(curl_, CURLOPT_WRITEDATA, &text);
+      EXPECT_EQ(curl_easy_perform(curl_), CURLE_OK);
+      long status = 0;
+      curl_easy_getinfo(curl_, CURLINFO_RESPONSE_CODE, &status);
+      EXPECT_EQ(status, 200) << request.substr(0, 80);
+      return Json::parse(text, nullptr, false);
+    }
     std::optional<std::string> answer;
     rpc_.handle(request, [&](std::string r) {
       EXPECT_FALSE(answer.has_value()) << "replied twice";
@@ -79,6 +130,10 @@ class RpcHandlerTest : public ::testing::TestWithParam<std::string>, protected B
   std::unique_ptr<LedgerStore> store_;
   BlockProcessor processor_;
   RpcHandler rpc_;
+  std::unique_ptr<web::LoopThread> loop_;
+  std::unique_ptr<web::HttpServer> http_;  // the loop thread's
+  std::string url_;
+  CURL* curl_ = nullptr;
 };
 
 TEST_P(RpcHandlerTest, VersionAndBlockCountSpeakForTheDevNetwork) {
@@ -269,7 +324,7 @@ TEST_P(RpcHandlerTest, BadRequestsGetAJsonErrorNeverACrash) {
             std::string::npos);
 }
 
-INSTANTIATE_TEST_SUITE_P(Stores, RpcHandlerTest, ::testing::Values("memory", "lmdb"),
+INSTANTIATE_TEST_SUITE_P(Stores, RpcHandlerTest, ::testing::Values("memory", "lmdb", "lmdb_http"),
                          [](const auto& p) { return p.param; });
 
 }  // namespace

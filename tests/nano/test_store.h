@@ -34,7 +34,7 @@ class TempDir {
   std::string path_;
 };
 
-// "memory" or "lmdb" (in `dir`): scenarios run on both, since the rules
+// "memory", or "lmdb..." (in `dir`): scenarios run on both, since the rules
 // must not depend on where the tables live.
 inline std::unique_ptr<LedgerStore> make_test_store(const std::string& kind, const TempDir& dir) {
   if (kind == "memory") return make_memory_store();
