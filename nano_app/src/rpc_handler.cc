@@ -450,21 +450,18 @@ void RpcHandler::handle(std::string_view body, Reply reply) const {
   handle_json(*parsed, std::move(reply));
 }
 
-namespace {
-std::string error_text(std::string_view message) {
-  return Json{{"error", std::string(message)}}.dump();
-}
-}  // namespace
-
 void RpcHandler::handle_json(const Json& request, Reply reply) const {
   Call call{*this, Request(request)};
   std::string action;
-  try {
+  bool handed_on = false;  // process and work_generate answer themselves
+  const bool ok = rpc::answer_failures(reply, [&] {
     if (!request.is_object()) throw Failure("Unable to parse JSON");
     action = call.req.string("action");
     // The actions whose answer comes later answer through `reply` themselves.
-    if (action == "process") return process(request, std::move(reply));
-    if (action == "work_generate") return work_generate(request, std::move(reply));
+    if (action == "process" || action == "work_generate") {
+      handed_on = true;
+      return;
+    }
     static const std::map<std::string, void (Call::*)()> kActions = {
         {"version", &Call::version},
         {"block_count", &Call::block_count},
@@ -504,13 +501,11 @@ void RpcHandler::handle_json(const Json& request, Reply reply) const {
       if (it == kActions.end()) throw Failure("Unknown command");
       (call.*(it->second))();
     }
-  } catch (const Failure& f) {
-    reply(error_text(f.what()));
-    return;
-  } catch (const std::exception&) {
-    // A value of a type nothing expected (nlohmann's type errors).
-    reply(error_text("Unable to parse JSON"));
-    return;
+  });
+  if (!ok) return;
+  if (handed_on) {
+    if (action == "process") return process(request, std::move(reply));
+    return work_generate(request, std::move(reply));
   }
   reply(call.out.dump());
 }

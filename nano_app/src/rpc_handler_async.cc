@@ -10,13 +10,10 @@
 namespace chorus::nano {
 
 using Json = nlohmann::ordered_json;
+using rpc::error_json;
 using rpc::Failure;
 
 namespace {
-
-std::string error_json(std::string_view text) {
-  return Json{{"error", std::string(text)}}.dump();
-}
 
 // The block of a process request: "block" as a JSON string, or as an
 // object with json_block; both signature and work are required.
@@ -71,7 +68,8 @@ uint64_t RpcHandler::entry_threshold() const {
 
 void RpcHandler::process(const Json& request, Reply reply) const {
   Block block;
-  try {
+  bool started = false;  // answered already: an async process
+  const bool ok = rpc::answer_failures(reply, [&] {
     const rpc::Request req(request);
     block = request_block(req, request);
     if (block.type == BlockType::kState) {
@@ -87,15 +85,10 @@ void RpcHandler::process(const Json& request, Reply reply) const {
       if (block.type != BlockType::kState) throw Failure("Must be a state block");
       services_.process(block, [](std::optional<BlockStatus>) {});
       reply(Json{{"started", "1"}}.dump());
-      return;
+      started = true;
     }
-  } catch (const Failure& f) {
-    reply(error_json(f.what()));
-    return;
-  } catch (const std::exception&) {
-    reply(error_json("Unable to parse JSON"));
-    return;
-  }
+  });
+  if (!ok || started) return;
   const std::string hash = to_hex_upper(ByteView(block_hash(block).data(), 32));
   services_.process(block, [reply = std::move(reply), hash](std::optional<BlockStatus> status) {
     if (!status) {
@@ -111,7 +104,7 @@ void RpcHandler::process(const Json& request, Reply reply) const {
 void RpcHandler::work_generate(const Json& request, Reply reply) const {
   BlockHash root;
   uint64_t difficulty = 0;
-  try {
+  const bool ok = rpc::answer_failures(reply, [&] {
     const rpc::Request req(request);
     root = req.hash("hash");
     const uint64_t base = network_.work.epoch_2;
@@ -122,13 +115,8 @@ void RpcHandler::work_generate(const Json& request, Reply reply) const {
     if (difficulty < entry_threshold() || !limit || difficulty > *limit)
       throw Failure("Difficulty above config limit or below publish threshold");
     if (!services_.work_generate) throw Failure("Work generation is disabled");
-  } catch (const Failure& f) {
-    reply(error_json(f.what()));
-    return;
-  } catch (const std::exception&) {
-    reply(error_json("Unable to parse JSON"));
-    return;
-  }
+  });
+  if (!ok) return;
   const uint64_t base = network_.work.epoch_2;
   services_.work_generate(
       root, difficulty, [reply = std::move(reply), root, base](std::optional<uint64_t> work) {

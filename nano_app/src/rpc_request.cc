@@ -151,6 +151,10 @@ std::optional<uint64_t> Request::difficulty(uint64_t base) const {
   return std::nullopt;
 }
 
+std::string error_json(std::string_view text) {
+  return nlohmann::ordered_json{{"error", std::string(text)}}.dump();
+}
+
 std::string multiplier_text(double multiplier) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.16g", multiplier);

@@ -6,9 +6,11 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -58,5 +60,24 @@ class Request {
 
 // nano-node's text for a multiplier.
 std::string multiplier_text(double multiplier);
+
+// {"error": text}, as every failed action answers.
+std::string error_json(std::string_view text);
+
+// Runs `body`. A Failure it throws, or a type error of a value nothing
+// expected (nlohmann's), is answered through `reply` as nano-node answers
+// it; then false. True when `body` ran to its end.
+template <typename Body>
+bool answer_failures(const std::function<void(std::string)>& reply, Body&& body) {
+  try {
+    body();
+    return true;
+  } catch (const Failure& f) {
+    reply(error_json(f.what()));
+  } catch (const std::exception&) {
+    reply(error_json("Unable to parse JSON"));
+  }
+  return false;
+}
 
 }  // namespace chorus::nano::rpc
