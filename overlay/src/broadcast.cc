@@ -57,7 +57,7 @@ void NodeCore::on_shout(Link& l, ShoutMsg&& s, int64_t now_us) {
 // A content-addressed SHOUT: named by the hash of its payload, no signature
 // to check (the app checks the payload, which authenticates itself).
 void NodeCore::on_content_shout(Link& l, ContentShoutMsg&& c, int64_t now_us) {
-  l.content = true;  // sending one proves the peer speaks the form
+  if (!l.content) settle_content(l, true, now_us);  // sending one proves the peer speaks the form
   if (!take_shout_token(l, now_us)) return;
   const Hash256 cid = content_id_of(c.payload);
   const SeenKey key = content_shout_key(c.app, cid);
@@ -151,6 +151,38 @@ void NodeCore::penalize_shout_sender(LinkId from, AppId app, int64_t now_us) {
   misbehaved(*l, kScoreBadShout, "SHOUT rejected as invalid by app " + std::to_string(app), now_us);
 }
 
+// While our content offer on `l` is unanswered, a CONTENT_SHOUT for it
+// waits (at most kMaxContentWait records or bytes of a frame): a block
+// published in the first round trip of a link is not lost to that peer.
+bool NodeCore::send_content(Link& l, const Bytes& record, int64_t now_us) {
+  if (l.content) return enqueue(l, record, now_us);
+  if (l.content_wait.size() >= kMaxContentWaitRecords ||
+      l.content_wait_bytes + record.size() > config_.max_frame_bytes) {
+    ++stats_.content_shouts_wait_dropped;
+    return false;
+  }
+  l.content_wait.push_back(record);
+  l.content_wait_bytes += record.size();
+  ++stats_.content_shouts_waited;
+  return true;
+}
+
+// The content option is settled on `l`: the peer speaks CONTENT_SHOUT (its
+// ACK, its offer, or one it sent) or not (a NACK). What waited goes or is
+// dropped.
+void NodeCore::settle_content(Link& l, bool speaks, int64_t now_us) {
+  l.content_offer_id = 0;
+  std::vector<Bytes> waiting = std::move(l.content_wait);
+  l.content_wait.clear();
+  l.content_wait_bytes = 0;
+  if (!speaks) {
+    stats_.content_shouts_wait_dropped += waiting.size();
+    return;
+  }
+  l.content = true;
+  for (const Bytes& r : waiting) enqueue(l, r, now_us);
+}
+
 bool NodeCore::content_mode(AppId app) const {
   const auto& apps = config_.content_shout_apps;
   return std::find(apps.begin(), apps.end(), app) != apps.end();
@@ -185,8 +217,11 @@ void NodeCore::tree_forward(Message fwd, const SeenKey& key, LinkId from, bool f
   size_t pushed = 0;
   for (auto& [id, l] : links_) {
     if (id == from || !routable(*l) || (origin && l->peer == *origin)) continue;
-    if (!origin && !l->content) continue;
-    if (tree_.eager(id)) {
+    if (!origin && !l->content && l->content_offer_id == 0) continue;
+    if (!origin && !l->content) {
+      send_content(*l, *record, now_us);  // waits for the option's answer
+      ++pushed;
+    } else if (tree_.eager(id)) {
       enqueue(*l, *record, now_us);
       ++pushed;
     } else {
@@ -255,12 +290,18 @@ void NodeCore::broadcast(const Message& m, std::initializer_list<LinkId> except,
   std::vector<Link*> targets;
   for (auto& [id, l] : links_) {
     if (!routable(*l)) continue;
-    if (content && !l->content) continue;  // it does not speak the form
+    if (content && !l->content && l->content_offer_id == 0) continue;  // not its form
     if (std::find(except.begin(), except.end(), id) != except.end()) continue;
     if (skip_key && l->peer == *skip_key) continue;
     targets.push_back(l.get());
   }
-  for (Link* t : targets) enqueue(*t, record, now_us);
+  for (Link* t : targets) {
+    if (content) {
+      send_content(*t, record, now_us);
+    } else {
+      enqueue(*t, record, now_us);
+    }
+  }
   if (content || std::holds_alternative<ShoutMsg>(m.body)) {
     stats_.shouts_sent += targets.size();
     stats_.shout_bytes_sent += targets.size() * record.size();

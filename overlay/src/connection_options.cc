@@ -36,23 +36,28 @@ void NodeCore::offer_options(Link& l, int64_t now_us) {
          now_us);
   }
   if (!config_.content_shout_apps.empty()) {
-    send(l, Message{l.take_id(), SetConnectionOptMsg{kOptionContentShout, kContentShoutVersion}},
-         now_us);
+    l.content_offer_id = l.take_id();
+    send(
+        l,
+        Message{l.content_offer_id, SetConnectionOptMsg{kOptionContentShout, kContentShoutVersion}},
+        now_us);
   }
 }
 
 // The peer's answer to one of our offers.
-void NodeCore::on_option_answer(Link& l, const Result<Bytes>& result, int64_t now_us) {
+void NodeCore::on_option_answer(Link& l, uint32_t id, const Result<Bytes>& result, int64_t now_us) {
+  if (id != 0 && id == l.content_offer_id) {
+    settle_content(l,
+                   result && result->size() == 2 && (*result)[0] == kOptionContentShout &&
+                       (*result)[1] == kContentShoutVersion,
+                   now_us);
+    return;
+  }
   // Our broadcast-tree offer ACKed: the peer speaks the tree opcodes. A
   // NACK (an older node) leaves the link out of the tree: full SHOUTs.
   if (result && result->size() == 2 && (*result)[0] == kOptionBroadcastTree &&
       (*result)[1] == kBroadcastTreeVersion && routable(l)) {
     tree_.add_link(l.id, now_us);
-    return;
-  }
-  if (result && result->size() == 2 && (*result)[0] == kOptionContentShout &&
-      (*result)[1] == kContentShoutVersion) {
-    l.content = true;
     return;
   }
   // ACK echoes option and setting; a NACK leaves the option off.
@@ -88,8 +93,8 @@ void NodeCore::on_connection_opt(Link& l, uint32_t id, const SetConnectionOptMsg
       return;
     }
     // We speak it, whatever our own apps' modes: we relay such SHOUTs.
-    l.content = true;
     send_ack(l, id, Opcode::kSetConnectionOpt, echo, now_us);
+    settle_content(l, true, now_us);
     return;
   }
   if (opt.option != kOptionCompression && opt.option != kOptionPreferredCompression) {

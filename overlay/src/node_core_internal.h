@@ -42,6 +42,9 @@ inline constexpr double kRotateJitterBase = 0.5;
 inline constexpr double kRotateJitterSpan = 1.0;
 
 // ---- framing (spec/overlay.md, "Frames"; spec/compression.md)
+// CONTENT_SHOUTs one link holds while its content option is unanswered
+// (and at most max_frame_bytes of them).
+inline constexpr size_t kMaxContentWaitRecords = 256;
 inline constexpr size_t kSealAtBytes = 64 * 1024;  // seal a frame once this much is queued
 inline constexpr size_t kRecordLengthBytes = 4;
 inline constexpr uint8_t kCodecNone = 0;  // first plaintext byte: frame not compressed
@@ -125,6 +128,12 @@ struct NodeCore::Link {
   bool closed = false;
   bool penalize_on_close = true;
   bool content = false;  // the peer speaks CONTENT_SHOUT (option 3 offered or ACKed)
+  // Our content offer, while its answer is awaited (0: none). CONTENT_SHOUT
+  // records meant for the link wait in content_wait until the answer: sent
+  // on ACK, dropped on NACK (the peer will never take them).
+  uint32_t content_offer_id = 0;
+  std::vector<Bytes> content_wait;
+  size_t content_wait_bytes = 0;
   // Replaced by a newer link to the same peer (duplicate tie-break): no new
   // traffic goes here, but answers to requests already sent still arrive
   // until it closes, duplicate_link_grace_ms after this time.

@@ -11,7 +11,7 @@ using namespace detail;
 
 void NodeCore::on_ack(Link& l, uint32_t id, uint8_t acked, Result<Bytes> result, int64_t now_us) {
   if (acked == static_cast<uint8_t>(Opcode::kSetConnectionOpt)) {
-    on_option_answer(l, result, now_us);
+    on_option_answer(l, id, result, now_us);
     return;
   }
   if (acked == static_cast<uint8_t>(Opcode::kPing) && id != 0 && id == l.ping_id) {

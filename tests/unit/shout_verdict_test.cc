@@ -313,6 +313,64 @@ TEST(ContentShout, PeerThatNacksTheOfferGetsNoContentShouts) {
   EXPECT_FALSE(raw.closed_reason());
 }
 
+// The id of the core's content offer to `raw` (0: none).
+uint32_t content_offer_id(const RawPeer& raw) {
+  for (const auto& [id, o] : raw.received_of<SetConnectionOptMsg>())
+    if (o.option == 3 && o.setting == 1) return id;
+  return 0;
+}
+
+TEST(ContentShout, ShoutsMadeBeforeTheOfferIsAnsweredGoWhenThePeerAcks) {
+  // A block published in the first round trip of a new link is not lost to
+  // that peer: it waits for the peer's answer, then goes in order.
+  NodeCore core(identity_of(1), content_config(1), 1'000'000);
+  core.register_app(kApp);
+  RawPeer raw(core, identity_of(2));
+  ASSERT_TRUE(raw.established());
+  const uint32_t offer = content_offer_id(raw);
+  ASSERT_NE(offer, 0u);
+  ASSERT_TRUE(core.shout(kApp, bytes_of("block 1"), 1'000'000).ok());
+  ASSERT_TRUE(core.shout(kApp, bytes_of("block 2"), 1'000'000).ok());
+  raw.send(Message{1, PingMsg{}});                          // pumps the core
+  EXPECT_TRUE(raw.received_of<ContentShoutMsg>().empty());  // not before the answer
+  EXPECT_EQ(core.stats().content_shouts_waited, 2u);
+  EXPECT_FALSE(core.peers().at(0).content_shouts);
+  raw.send(Message{offer, AckMsg{static_cast<uint8_t>(Opcode::kSetConnectionOpt), {3, 1}}});
+  auto got = raw.received_of<ContentShoutMsg>();
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].second.payload, bytes_of("block 1"));
+  EXPECT_EQ(got[1].second.payload, bytes_of("block 2"));
+  EXPECT_TRUE(core.peers().at(0).content_shouts);
+  EXPECT_EQ(core.stats().content_shouts_wait_dropped, 0u);
+}
+
+TEST(ContentShout, ShoutsWaitingForANackedOfferAreDroppedAndTheWaitIsBounded) {
+  NodeCore core(identity_of(1), content_config(1), 1'000'000);
+  core.register_app(kApp);
+  RawPeer raw(core, identity_of(2));
+  ASSERT_TRUE(raw.established());
+  const uint32_t offer = content_offer_id(raw);
+  ASSERT_NE(offer, 0u);
+  // More than a link holds while it waits: the rest are dropped at once.
+  const size_t n = 300;
+  for (size_t i = 0; i < n; ++i)
+    ASSERT_TRUE(core.shout(kApp, bytes_of("block " + std::to_string(i)), 1'000'000).ok());
+  const NodeStats st = core.stats();
+  EXPECT_EQ(st.content_shouts_waited, 256u);
+  EXPECT_EQ(st.content_shouts_wait_dropped, n - 256);
+  raw.send(Message{offer, NackMsg{static_cast<uint8_t>(Opcode::kSetConnectionOpt),
+                                  NackCode::kUnsupportedOption,
+                                  "unknown option 3",
+                                  {3, 1}}});
+  raw.send(Message{1, PingMsg{}});
+  EXPECT_TRUE(raw.received_of<ContentShoutMsg>().empty());  // it would not understand them
+  EXPECT_EQ(core.stats().content_shouts_wait_dropped, n);
+  EXPECT_FALSE(raw.closed_reason());
+  // From now on nothing waits for this peer.
+  ASSERT_TRUE(core.shout(kApp, bytes_of("later"), 1'000'000).ok());
+  EXPECT_EQ(core.stats().content_shouts_waited, 256u);
+}
+
 TEST(ContentShout, ANodeWithoutContentAppsAcceptsTheOfferAndRelays) {
   NodeCore core(identity_of(1), test_config(1), 1'000'000);
   RawPeer raw(core, identity_of(2));

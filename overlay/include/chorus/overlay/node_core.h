@@ -362,7 +362,10 @@ class NodeCore {
 
   // ---- connection options (connection_options.cc)
   void offer_options(Link& l, int64_t now_us);
-  void on_option_answer(Link& l, const Result<Bytes>& result, int64_t now_us);
+  void on_option_answer(Link& l, uint32_t id, const Result<Bytes>& result, int64_t now_us);
+  // CONTENT_SHOUT to a link: sent, or held while our offer is unanswered.
+  bool send_content(Link& l, const Bytes& record, int64_t now_us);
+  void settle_content(Link& l, bool speaks, int64_t now_us);
   void on_connection_opt(Link& l, uint32_t id, const SetConnectionOptMsg& opt, int64_t now_us);
   void choose_codec(Link& l);
   bool offered(uint8_t setting) const;

@@ -27,8 +27,8 @@ struct PeerInfo {
   int64_t rtt_us;        // last PING round trip (0: none yet)
   size_t queued_bytes;   // waiting to be written to it
   // Content-addressed SHOUTs travel on the link (the connection option is
-  // settled). A SHOUT of a content app made before this is true does not
-  // go to this peer.
+  // settled). Those made before wait (bounded) for the peer's answer and go
+  // when it ACKs; a peer that NACKs never gets them.
   bool content_shouts = false;
 };
 
@@ -79,6 +79,10 @@ struct NodeStats {
   uint64_t shout_verdicts_penalized = 0;
   uint64_t shout_verdicts_timed_out = 0;
   uint64_t shout_verdicts_overflow = 0;
+  // Content-addressed SHOUTs that waited for a link's content option to be
+  // answered, and those dropped from that wait (a NACK, or the wait full).
+  uint64_t content_shouts_waited = 0;
+  uint64_t content_shouts_wait_dropped = 0;
   // Fair sending: app messages that waited in a link's per-app queue (the
   // write window was full), and those refused because their app's queue on
   // that link was full (max_app_queue_bytes).
