@@ -333,11 +333,14 @@ class RpcComponent final : public Component {
   // thread, and goes back to the loop to be sent.
   void answer(const web::HttpRequest& req, web::Responder reply) {
     web::LoopThread* loop = loop_.get();
-    rpc_->handle(req.body, [loop, reply](std::string text) {
-      web::HttpResponse r{200, "application/json", std::move(text)};
-      if (loop->on_loop_thread()) return reply(std::move(r));
-      loop->post([reply, r = std::move(r)](uv_loop_s*) mutable { reply(std::move(r)); });
-    });
+    rpc_->handle(
+        req.body,
+        [loop, reply](std::string text) {
+          web::HttpResponse r{200, "application/json", std::move(text)};
+          if (loop->on_loop_thread()) return reply(std::move(r));
+          loop->post([reply, r = std::move(r)](uv_loop_s*) mutable { reply(std::move(r)); });
+        },
+        req.peer);
   }
 
   std::vector<RpcServices::Peer> peers() {

@@ -8,6 +8,7 @@
 #include "chorus/nano/ledger.h"
 #include "chorus/nano/work.h"
 #include "rpc_request.h"
+#include "rpc_work_clients.h"
 
 namespace chorus::nano {
 
@@ -439,18 +440,22 @@ struct RpcHandler::Call {
 
 RpcHandler::RpcHandler(const NetworkParams& network, LedgerStore& store, RpcServices services,
                        RpcLimits limits)
-    : network_(network), store_(store), services_(std::move(services)), limits_(limits) {}
+    : network_(network),
+      store_(store),
+      services_(std::move(services)),
+      limits_(limits),
+      work_clients_(std::make_shared<WorkClients>()) {}
 
-void RpcHandler::handle(std::string_view body, Reply reply) const {
+void RpcHandler::handle(std::string_view body, Reply reply, std::string_view client) const {
   auto parsed = parse_json_text(body, limits_.max_body_bytes);
   if (!parsed.ok() || !parsed->is_object()) {
     reply(R"({"error":"Unable to parse JSON"})");
     return;
   }
-  handle_json(*parsed, std::move(reply));
+  handle_json(*parsed, std::move(reply), client);
 }
 
-void RpcHandler::handle_json(const Json& request, Reply reply) const {
+void RpcHandler::handle_json(const Json& request, Reply reply, std::string_view client) const {
   Call call{*this, Request(request)};
   std::string action;
   bool handed_on = false;  // process and work_generate answer themselves
@@ -505,7 +510,7 @@ void RpcHandler::handle_json(const Json& request, Reply reply) const {
   if (!ok) return;
   if (handed_on) {
     if (action == "process") return process(request, std::move(reply));
-    return work_generate(request, std::move(reply));
+    return work_generate(request, std::move(reply), client);
   }
   reply(call.out.dump());
 }

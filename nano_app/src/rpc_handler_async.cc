@@ -6,6 +6,7 @@
 #include "chorus/nano/rpc_handler.h"
 #include "chorus/nano/work.h"
 #include "rpc_request.h"
+#include "rpc_work_clients.h"
 
 namespace chorus::nano {
 
@@ -101,7 +102,7 @@ void RpcHandler::process(const Json& request, Reply reply) const {
   });
 }
 
-void RpcHandler::work_generate(const Json& request, Reply reply) const {
+void RpcHandler::work_generate(const Json& request, Reply reply, std::string_view client) const {
   BlockHash root;
   uint64_t difficulty = 0;
   const bool ok = rpc::answer_failures(reply, [&] {
@@ -115,11 +116,17 @@ void RpcHandler::work_generate(const Json& request, Reply reply) const {
     if (difficulty < entry_threshold() || !limit || difficulty > *limit)
       throw Failure("Difficulty above config limit or below publish threshold");
     if (!services_.work_generate) throw Failure("Work generation is disabled");
+    if (!work_clients_->take(client, limits_.max_work_per_client))
+      throw Failure("Too many work requests from this client");
   });
   if (!ok) return;
   const uint64_t base = network_.work.epoch_2;
+  const std::string who = limits_.max_work_per_client ? std::string(client) : std::string();
   services_.work_generate(
-      root, difficulty, [reply = std::move(reply), root, base](std::optional<uint64_t> work) {
+      root, difficulty,
+      [reply = std::move(reply), root, base, clients = work_clients_,
+       who](std::optional<uint64_t> work) {
+        clients->give_back(who);
         if (!work) {
           reply(error_json("Cancelled"));
           return;

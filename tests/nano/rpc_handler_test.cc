@@ -49,9 +49,12 @@ class RpcHandlerTest : public ::testing::TestWithParam<std::string>, protected B
     loop_->post([&](uv_loop_s* uv) {
       auto s =
           web::HttpServer::start(uv, {}, [this](const web::HttpRequest& r, web::Responder reply) {
-            rpc_.handle(r.body, [reply](std::string text) {
-              reply({200, "application/json", text});
-            });
+            rpc_.handle(
+                r.body,
+                [reply](std::string text) {
+                  reply({200, "application/json", text});
+                },
+                r.peer);
           });
       EXPECT_TRUE(s.ok());
       http_ = std::move(*s);
@@ -326,6 +329,47 @@ TEST_P(RpcHandlerTest, BadRequestsGetAJsonErrorNeverACrash) {
 
 INSTANTIATE_TEST_SUITE_P(Stores, RpcHandlerTest, ::testing::Values("memory", "lmdb", "lmdb_http"),
                          [](const auto& p) { return p.param; });
+
+TEST(RpcWorkBounds, OneClientCannotHoldMoreThanItsShareOfTheWorkPool) {
+  // Searches are held (as a busy pool holds them) until the test ends them.
+  std::vector<std::function<void(std::optional<uint64_t>)>> searching;
+  RpcServices s;
+  s.work_generate = [&](const Hash32&, uint64_t,
+                        std::function<void(std::optional<uint64_t>)> done) {
+    searching.push_back(std::move(done));
+  };
+  auto store = make_memory_store();
+  RpcLimits limits;
+  limits.max_work_per_client = 2;
+  RpcHandler rpc(dev_network(), *store, std::move(s), limits);
+  std::vector<std::string> answers;
+  auto ask = [&](const std::string& client) {
+    const std::string body =
+        R"({"action":"work_generate","hash":")" + std::string(64, 'A') + R"("})";
+    rpc.handle(
+        body, [&](std::string r) { answers.push_back(std::move(r)); }, client);
+  };
+  ask("10.0.0.1");
+  ask("10.0.0.1");
+  EXPECT_EQ(searching.size(), 2u);
+  EXPECT_TRUE(answers.empty());
+  ask("10.0.0.1");  // a third from the same client: refused at once
+  ASSERT_EQ(answers.size(), 1u);
+  EXPECT_EQ(Json::parse(answers[0])["error"], "Too many work requests from this client");
+  ask("10.0.0.2");  // another client still gets its share
+  EXPECT_EQ(searching.size(), 3u);
+  searching[0](std::nullopt);  // a search ends (here: cancelled)...
+  ASSERT_EQ(answers.size(), 2u);
+  EXPECT_EQ(Json::parse(answers[1])["error"], "Cancelled");
+  ask("10.0.0.1");  // ...and its client may ask again
+  EXPECT_EQ(searching.size(), 4u);
+  ask("");  // no client named: only the pool's own bound applies
+  ask("");
+  ask("");
+  EXPECT_EQ(searching.size(), 7u);
+  for (size_t i = 1; i < searching.size(); ++i) searching[i](std::nullopt);
+  EXPECT_EQ(answers.size(), 8u);
+}
 
 }  // namespace
 }  // namespace chorus::nano

@@ -111,17 +111,17 @@ class HttpServerTest : public ::testing::Test {
 TEST_F(HttpServerTest, AnswersPostsAndGetsOnOneKeptAliveConnection) {
   ServerOnNode s([](const HttpRequest& r, Responder reply) {
     reply({200, "application/json",
-           R"({"method":")" + r.method + R"(","path":")" + r.path + R"(","length":)" +
-               std::to_string(r.body.size()) + "}"});
+           R"({"method":")" + r.method + R"(","path":")" + r.path + R"(","peer":")" + r.peer +
+               R"(","length":)" + std::to_string(r.body.size()) + "}"});
   });
   ASSERT_TRUE(s.started().ok()) << s.started().error().message();
   Reply post = call(curl_, "POST", s.url("/"), R"({"action":"version"})");
   ASSERT_EQ(post.code, CURLE_OK) << curl_easy_strerror(post.code);
   EXPECT_EQ(post.status, 200);
-  EXPECT_EQ(post.body, R"({"method":"POST","path":"/","length":20})");
+  EXPECT_EQ(post.body, R"({"method":"POST","path":"/","peer":"127.0.0.1","length":20})");
   Reply get = call(curl_, "GET", s.url("/health?x=1"));
   EXPECT_EQ(get.status, 200);
-  EXPECT_EQ(get.body, R"({"method":"GET","path":"/health","length":0})");
+  EXPECT_EQ(get.body, R"({"method":"GET","path":"/health","peer":"127.0.0.1","length":0})");
   long connects = -1;
   curl_easy_getinfo(curl_, CURLINFO_NUM_CONNECTS, &connects);
   EXPECT_EQ(connects, 0) << "the second request reused the first connection";

@@ -160,6 +160,8 @@ int HttpServer::Impl::on_http(lws* wsi, Session*& s, const char* path) {
   s->slot = std::make_shared<Responder::Slot>();
   s->slot->wsi = wsi;
   s->request.path = path ? path : "/";
+  char peer[64] = {0};
+  if (lws_get_peer_simple(wsi, peer, sizeof peer)) s->request.peer = peer;
   if (lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0) {
     s->request.method = "POST";
     return 0;  // the body follows: BODY, then BODY_COMPLETION

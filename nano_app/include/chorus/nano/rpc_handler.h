@@ -18,6 +18,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -62,6 +63,10 @@ struct RpcLimits {
   // The most work_generate may ask for, as a multiple of the highest
   // network threshold (nano-node: max_work_generate_multiplier).
   double max_work_multiplier = 64.0;
+  // work_generate searches one client (RpcHandler::handle's `client`) may
+  // have waiting or running at once; 0: no bound. The pool's own queue
+  // bounds everyone together; this keeps one client from filling it.
+  size_t max_work_per_client = 4;
 };
 
 class RpcHandler {
@@ -72,11 +77,13 @@ class RpcHandler {
   using Reply = std::function<void(std::string response)>;
 
   // Answers one request. `reply` is called exactly once, with a JSON
-  // object: the action's answer or {"error": "..."}.
-  void handle(std::string_view body, Reply reply) const;
+  // object: the action's answer or {"error": "..."}. `client` names who
+  // asks (the HTTP peer's address) for per-client bounds; empty: none.
+  void handle(std::string_view body, Reply reply, std::string_view client = {}) const;
 
   // The same for a parsed request (the IPC and WebSocket paths, tests).
-  void handle_json(const nlohmann::ordered_json& request, Reply reply) const;
+  void handle_json(const nlohmann::ordered_json& request, Reply reply,
+                   std::string_view client = {}) const;
 
   const RpcLimits& limits() const { return limits_; }
 
@@ -85,12 +92,17 @@ class RpcHandler {
   // The actions that wait: `reply` runs on the thread their service's
   // `done` runs on.
   void process(const nlohmann::ordered_json& request, Reply reply) const;
-  void work_generate(const nlohmann::ordered_json& request, Reply reply) const;
+  void work_generate(const nlohmann::ordered_json& request, Reply reply,
+                     std::string_view client) const;
   uint64_t entry_threshold() const;
   const NetworkParams& network_;
   LedgerStore& store_;
   RpcServices services_;
   RpcLimits limits_;
+  // Searches per client; shared with the searches' callbacks, which may
+  // run after the handler is gone (the pool stops after the RPC).
+  struct WorkClients;
+  std::shared_ptr<WorkClients> work_clients_;
 };
 
 // nano-node's error text for a block status ("Fork", "Gap previous block",

@@ -39,6 +39,7 @@ struct HttpRequest {
   std::string method;  // "GET" or "POST"
   std::string path;    // "/", "/health", without the query
   std::string body;    // POST only
+  std::string peer;    // the client's IP address, for per-client bounds
 };
 
 struct HttpResponse {
