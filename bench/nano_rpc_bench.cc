@@ -6,7 +6,6 @@
 //   build/bin/nano_rpc_bench [requests] [--no-sync]
 // (process answers after its batch commits: with fsync, one request at a
 // time pays one fsync each.)
-#include <curl/curl.h>
 
 #include <chrono>
 #include <cstdio>
@@ -19,6 +18,7 @@
 #include "chorus/nano/keys.h"
 #include "chorus/nano/nano_node.h"
 #include "chorus/nano/work.h"
+#include "chorus/web/http_client.h"
 
 using namespace chorus;
 using namespace chorus::nano;
@@ -26,24 +26,14 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-size_t collect(char* data, size_t size, size_t n, void* out) {
-  static_cast<std::string*>(out)->append(data, size * n);
-  return size * n;
-}
-
 // Requests per second for `bodies`, and how many answers had "error".
-std::pair<double, size_t> run(CURL* curl, const std::string& url,
+std::pair<double, size_t> run(web::HttpClient& http, const std::string& url,
                               const std::vector<std::string>& bodies) {
   size_t errors = 0;
   const auto t0 = Clock::now();
   for (const auto& body : bodies) {
-    std::string answer;
-    curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.c_str());
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &answer);
-    if (curl_easy_perform(curl) != CURLE_OK || answer.find("\"error\"") != std::string::npos)
-      ++errors;
+    auto answer = http.post(url, body);
+    if (!answer.ok() || answer->body.find("\"error\"") != std::string::npos) ++errors;
   }
   const double s = std::chrono::duration<double>(Clock::now() - t0).count();
   return {static_cast<double>(bodies.size()) / s, errors};
@@ -97,11 +87,10 @@ int main(int argc, char** argv) {
       n, R"({"action":"account_info","account":")" + genesis +
              R"(","representative":"true","weight":"true","receivable":"true"})");
 
-  CURL* curl = curl_easy_init();
-  auto [v_rate, v_err] = run(curl, url, version);
-  auto [p_rate, p_err] = run(curl, url, process);
-  auto [i_rate, i_err] = run(curl, url, info);
-  curl_easy_cleanup(curl);
+  web::HttpClient http;
+  auto [v_rate, v_err] = run(http, url, version);
+  auto [p_rate, p_err] = run(http, url, process);
+  auto [i_rate, i_err] = run(http, url, info);
   node->reset();
   std::filesystem::remove_all(tmpl);
   std::printf(

@@ -1,6 +1,5 @@
 #include "devnet_command.h"
 
-#include <curl/curl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -21,6 +20,7 @@
 #include "chorus/nano/keys.h"
 #include "chorus/nano/network.h"
 #include "chorus/nano/work.h"
+#include "chorus/web/http_client.h"
 
 namespace chorus::nano {
 namespace {
@@ -94,29 +94,12 @@ Result<NodeProc> spawn_node(const std::string& self, const std::string& data,
   return p;
 }
 
-size_t collect(char* data, size_t size, size_t n, void* out) {
-  static_cast<std::string*>(out)->append(data, size * n);
-  return size * n;
-}
-
 class Rpc {
  public:
-  Rpc() : curl_(curl_easy_init()) {}
-  ~Rpc() { curl_easy_cleanup(curl_); }
-  Rpc(const Rpc&) = delete;
-  Rpc& operator=(const Rpc&) = delete;
   std::optional<Json> call(const std::string& rpc, const Json& request) {
-    std::string answer;
-    const std::string url = "http://" + rpc + "/";
-    const std::string body = request.dump();
-    curl_easy_reset(curl_);
-    curl_easy_setopt(curl_, CURLOPT_URL, url.c_str());
-    curl_easy_setopt(curl_, CURLOPT_POSTFIELDS, body.c_str());
-    curl_easy_setopt(curl_, CURLOPT_TIMEOUT_MS, 10000L);
-    curl_easy_setopt(curl_, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(curl_, CURLOPT_WRITEDATA, &answer);
-    if (curl_easy_perform(curl_) != CURLE_OK) return std::nullopt;
-    Json j = Json::parse(answer, nullptr, false);
+    auto answer = http_.post("http://" + rpc + "/", request.dump());
+    if (!answer.ok()) return std::nullopt;
+    Json j = Json::parse(answer->body, nullptr, false);
     if (j.is_discarded()) return std::nullopt;
     return j;
   }
@@ -127,7 +110,7 @@ class Rpc {
   }
 
  private:
-  CURL* curl_;
+  web::HttpClient http_;
 };
 
 // The devnet's wallet: accounts, what they hold, what waits to be received.

@@ -3,7 +3,6 @@
 // blocks per write transaction), 20 times. After each kill the ledger must
 // pass `chorus-nano ledger check` (balances, weights, receivable entries and
 // heights add up) and still hold every block the node had acknowledged.
-#include <curl/curl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
@@ -20,6 +19,7 @@
 #include "chorus/nano/account.h"
 #include "chorus/nano/ledger_check.h"
 #include "chorus/nano/lmdb_store.h"
+#include "chorus/web/http_client.h"
 #include "test_store.h"
 
 namespace chorus::nano {
@@ -75,23 +75,11 @@ class NodeProcess {
   std::string rpc_;
 };
 
-size_t collect(char* data, size_t size, size_t n, void* out) {
-  static_cast<std::string*>(out)->append(data, size * n);
-  return size * n;
-}
-
 // nullopt when the node did not answer (killed).
-std::optional<Json> post(CURL* curl, const std::string& rpc, const std::string& body) {
-  std::string answer;
-  const std::string url = "http://" + rpc + "/";
-  curl_easy_reset(curl);
-  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.c_str());
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 5000L);
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &answer);
-  if (curl_easy_perform(curl) != CURLE_OK) return std::nullopt;
-  Json j = Json::parse(answer, nullptr, false);
+std::optional<Json> post(web::HttpClient& http, const std::string& rpc, const std::string& body) {
+  auto answer = http.post("http://" + rpc + "/", body);
+  if (!answer.ok()) return std::nullopt;
+  Json j = Json::parse(answer->body, nullptr, false);
   if (j.is_discarded()) return std::nullopt;
   return j;
 }
@@ -137,7 +125,7 @@ TEST_F(CrashTest, TwentySigkillsDuringBatchesLeaveAWholeLedgerAndLoseNothingAckn
                          .dump());
   }
   std::mt19937 rng(20261205);
-  CURL* curl = curl_easy_init();
+  web::HttpClient http({5000});
   std::vector<BlockHash> acknowledged;
   size_t next = 0;  // the first block not yet acknowledged
   for (int kill = 0; kill < 20; ++kill) {
@@ -151,13 +139,13 @@ TEST_F(CrashTest, TwentySigkillsDuringBatchesLeaveAWholeLedgerAndLoseNothingAckn
       if (i % 100 == 99) {
         Json sync = Json::parse(bodies[i]);
         sync.erase("async");
-        auto answer = post(curl, node.rpc(), sync.dump());
+        auto answer = post(http, node.rpc(), sync.dump());
         ASSERT_TRUE(answer.has_value());
         const std::string error = answer->value("error", "");
         ASSERT_TRUE(answer->contains("hash") || error == "Old block") << answer->dump();
         acknowledged.push_back(block_hash(blocks[i]));
       } else {
-        post(curl, node.rpc(), bodies[i]);
+        post(http, node.rpc(), bodies[i]);
       }
     }
     node.kill();  // mid-stream: the intake holds blocks, a batch may be open
@@ -172,7 +160,6 @@ TEST_F(CrashTest, TwentySigkillsDuringBatchesLeaveAWholeLedgerAndLoseNothingAckn
     // Go on from the first block the ledger does not have.
     while (next < blocks.size() && txn->block_exists(block_hash(blocks[next]))) ++next;
   }
-  curl_easy_cleanup(curl);
   std::printf("20 kills: %zu of %zu blocks in the ledger, %zu acknowledged and kept\n", next,
               blocks.size(), acknowledged.size());
   EXPECT_GE(acknowledged.size(), 20u);

@@ -2,8 +2,8 @@
 // the RPC over real HTTP (libcurl), and blocks published through one
 // node's RPC reaching another node's ledger over the overlay.
 #include "chorus/nano/nano_node.h"
+#include "chorus/web/http_client.h"
 
-#include <curl/curl.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -26,29 +26,14 @@ using namespace test;  // NOLINT: the fixtures' keys and block makers
 using namespace std::chrono_literals;
 using Json = nlohmann::ordered_json;
 
-size_t collect(char* data, size_t size, size_t n, void* out) {
-  static_cast<std::string*>(out)->append(data, size * n);
-  return size * n;
-}
-
 // POSTs `request` to the node's RPC and parses the answer.
 Json post(const overlay::SocketAddress& rpc, const Json& request) {
-  CURL* curl = curl_easy_init();
-  const std::string url = "http://" + rpc.to_string() + "/";
-  const std::string body = request.dump();
-  std::string answer;
-  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.c_str());
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 10000L);
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &answer);
-  const CURLcode rc = curl_easy_perform(curl);
-  long status = 0;
-  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-  curl_easy_cleanup(curl);
-  EXPECT_EQ(rc, CURLE_OK) << curl_easy_strerror(rc);
-  EXPECT_EQ(status, 200);
-  return Json::parse(answer, nullptr, false);
+  web::HttpClient http;
+  auto answer = http.post("http://" + rpc.to_string() + "/", request.dump());
+  EXPECT_TRUE(answer.ok()) << answer.error().message();
+  if (!answer.ok()) return Json();
+  EXPECT_EQ(answer->status, 200);
+  return Json::parse(answer->body, nullptr, false);
 }
 
 // Counts accepted blocks; waits for a number of them with a bound.

@@ -3,8 +3,8 @@
 // "lmdb_http" asks every request over HTTP (chorus::web::HttpServer, a
 // libcurl client), as wallets do.
 #include "chorus/nano/rpc_handler.h"
+#include "chorus/web/http_client.h"
 
-#include <curl/curl.h>
 #include <gtest/gtest.h>
 
 #include <future>
@@ -38,7 +38,6 @@ class RpcHandlerTest : public ::testing::TestWithParam<std::string>, protected B
     if (loop_) loop_->stop([this] { http_->stop(); });
     loop_.reset();
     http_.reset();
-    if (curl_) curl_easy_cleanup(curl_);
   }
 
   void serve_http() {
@@ -61,13 +60,8 @@ class RpcHandlerTest : public ::testing::TestWithParam<std::string>, protected B
       port.set_value(http_->port());
     });
     url_ = "http://127.0.0.1:" + std::to_string(port.get_future().get()) + "/";
-    curl_ = curl_easy_init();
+    client_ = std::make_unique<web::HttpClient>();
   }
-  static size_t collect(char* data, size_t size, size_t n, void* out) {
-    static_cast<std::string*>(out)->append(data, size * n);
-    return size * n;
-  }
-
   RpcServices services() {
     RpcServices s;
     s.process = [this](const Block& b, std::function<void(std::optional<BlockStatus>)> done) {
@@ -89,18 +83,12 @@ class RpcHandlerTest : public ::testing::TestWithParam<std::string>, protected B
 
   // The answer to `request`, which must come at once.
   Json ask_text(const std::string& request) {
-    if (curl_) {
-      std::string text;
-      curl_easy_setopt(curl_, CURLOPT_URL, url_.c_str());
-      curl_easy_setopt(curl_, CURLOPT_POSTFIELDS, request.c_str());
-      curl_easy_setopt(curl_, CURLOPT_POSTFIELDSIZE, static_cast<long>(request.size()));
-      curl_easy_setopt(curl_, CURLOPT_WRITEFUNCTION, collect);
-      curl_easy_setopt(curl_, CURLOPT_WRITEDATA, &text);
-      EXPECT_EQ(curl_easy_perform(curl_), CURLE_OK);
-      long status = 0;
-      curl_easy_getinfo(curl_, CURLINFO_RESPONSE_CODE, &status);
-      EXPECT_EQ(status, 200) << request.substr(0, 80);
-      return Json::parse(text, nullptr, false);
+    if (client_) {
+      auto answer = client_->post(url_, request);
+      EXPECT_TRUE(answer.ok()) << answer.error().message();
+      if (!answer.ok()) return Json();
+      EXPECT_EQ(answer->status, 200) << request.substr(0, 80);
+      return Json::parse(answer->body, nullptr, false);
     }
     std::optional<std::string> answer;
     rpc_.handle(request, [&](std::string r) {
@@ -136,7 +124,7 @@ class RpcHandlerTest : public ::testing::TestWithParam<std::string>, protected B
   std::unique_ptr<web::LoopThread> loop_;
   std::unique_ptr<web::HttpServer> http_;  // the loop thread's
   std::string url_;
-  CURL* curl_ = nullptr;
+  std::unique_ptr<web::HttpClient> client_;
 };
 
 TEST_P(RpcHandlerTest, VersionAndBlockCountSpeakForTheDevNetwork) {

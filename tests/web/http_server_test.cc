@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "chorus/overlay/node.h"
+#include "chorus/web/http_client.h"
 
 namespace chorus::web {
 namespace {
@@ -198,6 +199,34 @@ TEST_F(HttpServerTest, ABusyPortIsAnIoErrorAndStoppingWithAnOpenRequestIsClean) 
   client.join();
   EXPECT_FALSE(kept.pending());
   kept({200, "text/plain", "late"});  // after the server is gone: nothing happens
+}
+
+TEST(HttpClientTest, KeepsItsConnectionBoundsAnswersAndSaysWhenNoneCame) {
+  ServerOnNode s([](const HttpRequest& r, Responder reply) {
+    if (r.path == "/big") return reply({200, "text/plain", std::string(10000, 'b')});
+    reply({201, "text/plain", r.method + ":" + r.body});
+  });
+  ASSERT_TRUE(s.started().ok());
+  HttpClientOptions o;
+  o.max_body_bytes = 5000;
+  HttpClient client(o);
+  auto posted = client.post(s.url("/"), "hello");
+  ASSERT_TRUE(posted.ok()) << posted.error().message();
+  EXPECT_EQ(posted->status, 201);
+  EXPECT_EQ(posted->body, "POST:hello");
+  EXPECT_EQ(posted->content_type, "text/plain");
+  auto got = client.get(s.url("/x"));
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->body, "GET:");
+  EXPECT_EQ(client.connects(), 1) << "the second request reused the connection";
+  auto big = client.get(s.url("/big"));
+  ASSERT_FALSE(big.ok());
+  EXPECT_EQ(big.error().code(), ErrorCode::kLimit);
+  EXPECT_TRUE(client.post(s.url("/"), "again").ok());  // the client goes on after it
+  // Nobody listens on port 1 of loopback: refused at once.
+  auto refused = client.post("http://127.0.0.1:1/", "{}");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code(), ErrorCode::kIo);
 }
 
 }  // namespace
