@@ -245,7 +245,8 @@ void Bootstrap::fail(const std::shared_ptr<Session>& s, const std::string& why) 
 }
 
 void Bootstrap::maybe_done(const std::shared_ptr<Session>& s) {
-  if (s->failed || !s->frontiers_done || s->chains_open != 0 || !s->wanted.empty()) return;
+  if (s->done || s->failed || !s->frontiers_done || s->chains_open != 0 || !s->wanted.empty())
+    return;
   auto it = sessions_.find(s->peer);
   if (it == sessions_.end() || it->second != s) return;
   const double secs =
@@ -256,8 +257,7 @@ void Bootstrap::maybe_done(const std::shared_ptr<Session>& s) {
   if (s->blocks > 0 && secs > 0) stats_.last_session_blocks_per_s = s->blocks / secs;
   // The session stays in the map (so a link that flaps does not restart it
   // at once) until its link goes down.
-  s->failed = false;
-  s->frontiers_done = false;  // done: maybe_done does not count it twice
+  s->done = true;
 }
 
 }  // namespace chorus::nano

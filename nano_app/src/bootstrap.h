@@ -38,6 +38,7 @@ class Bootstrap : public std::enable_shared_from_this<Bootstrap> {
     bool frontiers_done = false;
     int chains_open = 0;
     bool failed = false;
+    bool done = false;  // completed and counted; kept until its link goes
     std::chrono::steady_clock::time_point started;
     uint64_t blocks = 0;
   };

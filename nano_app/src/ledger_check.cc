@@ -10,10 +10,6 @@ namespace {
 
 constexpr size_t kPage = 1024;
 
-std::string hex(const Hash32& h) {
-  return to_hex_upper(ByteView(h.data(), h.size()));
-}
-
 class Checker {
  public:
   Checker(ReadTxn& txn, const NetworkParams& net, size_t max) : txn_(txn), net_(net), max_(max) {}
@@ -54,7 +50,7 @@ class Checker {
 
   // Walks the chain from its head down to the open block.
   void chain(const PublicKey& account, const AccountInfo& info) {
-    const std::string who = "account " + hex(account);
+    const std::string who = "account " + to_hex_upper(account);
     balances_ += info.balance;
     by_rep_[info.representative] += info.balance;
     if (info.block_count == 0) {
@@ -66,17 +62,18 @@ class Checker {
     for (uint64_t height = info.block_count; height >= 1; --height) {
       auto b = txn_.block(hash);
       if (!b) {
-        problem(who + ": block " + hex(hash) + " at height " + std::to_string(height) +
+        problem(who + ": block " + to_hex_upper(hash) + " at height " + std::to_string(height) +
                 " is missing");
         return;
       }
       ++chained_;
-      if (b->sideband.account != account) problem(who + ": block " + hex(hash) + " is another's");
+      if (b->sideband.account != account)
+        problem(who + ": block " + to_hex_upper(hash) + " is another's");
       if (b->sideband.height != height)
-        problem(who + ": block " + hex(hash) + " has height " + std::to_string(b->sideband.height) +
-                ", expected " + std::to_string(height));
+        problem(who + ": block " + to_hex_upper(hash) + " has height " +
+                std::to_string(b->sideband.height) + ", expected " + std::to_string(height));
       if (b->successor != successor)
-        problem(who + ": block " + hex(hash) + " has the wrong successor");
+        problem(who + ": block " + to_hex_upper(hash) + " has the wrong successor");
       if (height == info.block_count && b->sideband.balance != info.balance)
         problem(who + ": head balance differs from the account's");
       if (height == 1) {
@@ -108,7 +105,7 @@ class Checker {
   void entry(const PendingKey& key, const PendingInfo& info) {
     receivable_ += info.amount;
     auto send = txn_.block(key.hash);
-    const std::string what = "receivable " + hex(key.hash);
+    const std::string what = "receivable " + to_hex_upper(key.hash);
     if (!send) {
       problem(what + ": its send is missing");
       return;
@@ -127,12 +124,12 @@ class Checker {
       auto it = by_rep_.find(rep);
       const Amount expected = it == by_rep_.end() ? 0 : it->second;
       if (w != expected)
-        problem("weight of " + hex(rep) + " is " + amount_to_string(w) + ", balances give " +
-                amount_to_string(expected));
+        problem("weight of " + to_hex_upper(rep) + " is " + amount_to_string(w) +
+                ", balances give " + amount_to_string(expected));
     }
     for (auto& [rep, sum] : by_rep_) {
       if (sum != 0 && seen.count(rep) == 0)
-        problem("representative " + hex(rep) + " has no weight entry");
+        problem("representative " + to_hex_upper(rep) + " has no weight entry");
     }
   }
 

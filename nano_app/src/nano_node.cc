@@ -352,8 +352,8 @@ class RpcComponent final : public Component {
     if (f.wait_for(std::chrono::seconds(1)) != std::future_status::ready) return out;
     for (const auto& p : f.get()) {
       const uint16_t port = p.listen_port != 0 ? p.listen_port : p.remote.port;
-      out.push_back({p.remote.host + ":" + std::to_string(port),
-                     to_hex_upper(ByteView(p.key.data(), p.key.size())), p.content_shouts});
+      out.push_back(
+          {p.remote.host + ":" + std::to_string(port), to_hex_upper(p.key), p.content_shouts});
     }
     return out;
   }

@@ -52,9 +52,6 @@ std::string_view block_status_rpc_error(BlockStatus s) {
 
 namespace {
 
-std::string hex(const Hash32& h) {
-  return to_hex_upper(ByteView(h.data(), h.size()));
-}
 std::string epoch_name(Epoch e) {
   return e == Epoch::k0 ? "0" : e == Epoch::k1 ? "1" : "2";
 }
@@ -110,7 +107,7 @@ struct RpcHandler::Call {
     j["balance"] = amount_to_string(b->sideband.balance);
     j["height"] = std::to_string(b->sideband.height);
     j["local_timestamp"] = std::to_string(b->sideband.timestamp);
-    j["successor"] = hex(b->successor);
+    j["successor"] = to_hex_upper(b->successor);
     j["confirmed"] = "true";
     Json contents = block_to_json(b->block);
     if (json_block) {
@@ -135,7 +132,7 @@ struct RpcHandler::Call {
     out["node_vendor"] = "Chorus 0.1.0";
     out["store_vendor"] = "LMDB";
     out["network"] = h.network_.name;
-    out["network_identifier"] = hex(h.network_.genesis_hash);
+    out["network_identifier"] = to_hex_upper(h.network_.genesis_hash);
     out["build_info"] = "chorus-nano";
   }
 
@@ -153,15 +150,15 @@ struct RpcHandler::Call {
     auto txn = h.store_.begin_read();
     const AccountInfo info = account_info(*txn, a);
     const ConfirmationHeight ch = txn->confirmation_height(a);
-    out["frontier"] = hex(info.head);
-    out["open_block"] = hex(info.open_block);
-    out["representative_block"] = hex(representative_block(*txn, info.head));
+    out["frontier"] = to_hex_upper(info.head);
+    out["open_block"] = to_hex_upper(info.open_block);
+    out["representative_block"] = to_hex_upper(representative_block(*txn, info.head));
     out["balance"] = amount_to_string(info.balance);
     out["modified_timestamp"] = std::to_string(info.modified);
     out["block_count"] = std::to_string(info.block_count);
     out["account_version"] = epoch_name(info.epoch);
     out["confirmation_height"] = std::to_string(ch.height);
-    out["confirmation_height_frontier"] = hex(ch.frontier);
+    out["confirmation_height_frontier"] = to_hex_upper(ch.frontier);
     if (req.flag("representative", false))
       out["representative"] = encode_account(info.representative);
     if (req.flag("weight", false)) out["weight"] = amount_to_string(txn->weight(a));
@@ -220,7 +217,7 @@ struct RpcHandler::Call {
     for (auto& [text, key] : accounts) {
       auto info = txn->account(key);
       if (info) {
-        frontiers[text] = hex(info->head);
+        frontiers[text] = to_hex_upper(info->head);
       } else {
         errors[text] = "Account not found";
       }
@@ -242,7 +239,7 @@ struct RpcHandler::Call {
     }
     if (simple) {
       Json list = Json::array();
-      for (auto& [k, p] : entries) list.push_back(hex(k.hash));
+      for (auto& [k, p] : entries) list.push_back(to_hex_upper(k.hash));
       return list;
     }
     Json blocks = Json::object();
@@ -252,9 +249,9 @@ struct RpcHandler::Call {
         Json e{{"amount", amount_to_string(p.amount)}};
         if (source) e["source"] = encode_account(p.source);
         if (min_version) e["min_version"] = epoch_name(p.epoch);
-        blocks[hex(k.hash)] = e;
+        blocks[to_hex_upper(k.hash)] = e;
       } else {
-        blocks[hex(k.hash)] = amount_to_string(p.amount);
+        blocks[to_hex_upper(k.hash)] = amount_to_string(p.amount);
       }
     }
     return blocks;
@@ -331,7 +328,7 @@ struct RpcHandler::Call {
       if (offset > 0) {
         --offset;
       } else {
-        blocks.push_back(hex(hash));
+        blocks.push_back(to_hex_upper(hash));
       }
       hash = successors ? b->successor : b->block.previous;
     }
@@ -345,7 +342,7 @@ struct RpcHandler::Call {
     auto txn = h.store_.begin_read();
     Json frontiers = Json::object();
     for (auto& [a, info] : txn->accounts_from(start, count))
-      frontiers[encode_account(a)] = hex(info.head);
+      frontiers[encode_account(a)] = to_hex_upper(info.head);
     out["frontiers"] = frontiers;
   }
 
@@ -353,7 +350,7 @@ struct RpcHandler::Call {
     out["valid"] = decode_account(req.string("account")).ok() ? "1" : "0";
   }
 
-  void account_key() { out["key"] = hex(req.account("account")); }
+  void account_key() { out["key"] = to_hex_upper(req.account("account")); }
 
   void account_get() {
     auto key = parse_hex_fixed<32>(req.string("key"), "key");
@@ -363,8 +360,8 @@ struct RpcHandler::Call {
 
   void key_out(const PrivateKey& priv) {
     const PublicKey pub = public_key(priv);
-    out["private"] = hex(priv);
-    out["public"] = hex(pub);
+    out["private"] = to_hex_upper(priv);
+    out["public"] = to_hex_upper(pub);
     out["account"] = encode_account(pub);
   }
 
@@ -427,7 +424,7 @@ struct RpcHandler::Call {
     out["peer_count"] = std::to_string(h.services_.peers ? h.services_.peers().size() : size_t{0});
     out["protocol_version"] = std::to_string(h.network_.protocol_version);
     out["uptime"] = "0";
-    out["genesis_block"] = hex(h.network_.genesis_hash);
+    out["genesis_block"] = to_hex_upper(h.network_.genesis_hash);
     out["major_version"] = "0";
     out["minor_version"] = "1";
     out["patch_version"] = "0";

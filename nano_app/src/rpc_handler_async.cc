@@ -90,7 +90,7 @@ void RpcHandler::process(const Json& request, Reply reply) const {
     }
   });
   if (!ok || started) return;
-  const std::string hash = to_hex_upper(ByteView(block_hash(block).data(), 32));
+  const std::string hash = to_hex_upper(block_hash(block));
   services_.process(block, [reply = std::move(reply), hash](std::optional<BlockStatus> status) {
     if (!status) {
       reply(error_json("Stopped"));
@@ -132,7 +132,7 @@ void RpcHandler::work_generate(const Json& request, Reply reply, std::string_vie
           return;
         }
         const uint64_t value = work_value(root, *work);
-        reply(Json{{"hash", to_hex_upper(ByteView(root.data(), 32))},
+        reply(Json{{"hash", to_hex_upper(root)},
                    {"work", u64_to_hex(*work)},
                    {"difficulty", u64_to_hex(value)},
                    {"multiplier", rpc::multiplier_text(multiplier_from_difficulty(value, base))}}

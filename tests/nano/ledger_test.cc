@@ -93,7 +93,7 @@ class LedgerTest : public ::testing::TestWithParam<std::string>, protected test:
 };
 
 TEST_P(LedgerTest, DevGenesisIsNanoNodesAndItsLedgerStartsFromIt) {
-  EXPECT_EQ(to_hex_upper(ByteView(net_.genesis_account.data(), 32)),
+  EXPECT_EQ(to_hex_upper(net_.genesis_account),
             "B0311EA55708D6A53C75CDBF88300259C6D018522FE3D4D0A242E431F9E8B6D0");
   EXPECT_EQ(g_.pub, net_.genesis_account) << "the dev genesis key signs for the genesis account";
   const BlockHash h = net_.genesis_hash;
@@ -116,7 +116,7 @@ TEST_P(LedgerTest, DevGenesisIsNanoNodesAndItsLedgerStartsFromIt) {
 
 TEST(LedgerNetworks, LiveConstantsAreData) {
   const NetworkParams& live = live_network();
-  EXPECT_EQ(to_hex_upper(ByteView(live.genesis_hash.data(), 32)),
+  EXPECT_EQ(to_hex_upper(live.genesis_hash),
             "991CF190094C00F0B68E2E5F75F6BEE95A2E0BD93CEAA4A6734DB9F19B728948");
   EXPECT_EQ(live.magic[1], 'C');
   EXPECT_EQ(live.work.epoch_1, 0xffffffc000000000ULL);

@@ -105,7 +105,7 @@ class RpcHandlerTest : public ::testing::TestWithParam<std::string>, protected B
   }
 
   std::string acct(const PublicKey& k) { return encode_account(k); }
-  std::string hex(const Hash32& h) { return to_hex_upper(ByteView(h.data(), 32)); }
+  std::string hex(const Hash32& h) { return to_hex_upper(h); }
 
   // A genesis send of `amount` to `to`, through the process action.
   Block send_from_genesis(const PublicKey& to, Amount amount) {

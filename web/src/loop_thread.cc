@@ -14,6 +14,7 @@ struct LoopThread::Impl {
   std::thread thread;
   std::mutex mu;
   std::deque<std::function<void(uv_loop_s*)>> queue;
+  size_t max_queued = 0;
   std::function<void()> last;
   bool stopping = false;  // under mu
   bool joined = false;
@@ -40,8 +41,9 @@ struct LoopThread::Impl {
   }
 };
 
-Result<std::unique_ptr<LoopThread>> LoopThread::start(std::string name) {
+Result<std::unique_ptr<LoopThread>> LoopThread::start(std::string name, size_t max_queued) {
   auto impl = std::make_unique<Impl>();
+  impl->max_queued = max_queued;
   int rc = uv_loop_init(&impl->loop);
   if (rc != 0) return io_error("loop " + name + ": " + uv_strerror(rc));
   rc = uv_async_init(&impl->loop, &impl->wake, &Impl::on_wake);
@@ -73,7 +75,7 @@ LoopThread::~LoopThread() {
 
 bool LoopThread::post(std::function<void(uv_loop_s*)> fn) {
   std::lock_guard<std::mutex> lock(impl_->mu);
-  if (impl_->stopping) return false;
+  if (impl_->stopping || impl_->queue.size() >= impl_->max_queued) return false;
   impl_->queue.push_back(std::move(fn));
   uv_async_send(&impl_->wake);
   return true;

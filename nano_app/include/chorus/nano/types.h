@@ -25,6 +25,10 @@ inline constexpr Amount kAmountMax = ~Amount{0};
 
 // Upper-case hex, as the node prints keys, hashes and signatures.
 std::string to_hex_upper(ByteView b);
+template <size_t N>
+std::string to_hex_upper(const std::array<uint8_t, N>& a) {
+  return to_hex_upper(ByteView(a.data(), N));
+}
 
 // Exactly 2*N hex digits (either case) into N bytes; `what` names the field
 // in the error message (kInvalidArgument).

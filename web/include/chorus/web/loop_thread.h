@@ -7,6 +7,7 @@
 //   t->stop([&] { server.reset(); });           // last words, then join
 #pragma once
 
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <string>
@@ -19,14 +20,15 @@ namespace chorus::web {
 
 class LoopThread {
  public:
-  // kIo when the loop or the thread cannot be made.
-  static Result<std::unique_ptr<LoopThread>> start(std::string name);
+  // kIo when the loop or the thread cannot be made. At most `max_queued`
+  // posted functions wait to run; post() refuses more.
+  static Result<std::unique_ptr<LoopThread>> start(std::string name, size_t max_queued = 65536);
   ~LoopThread();  // stop({})
   LoopThread(const LoopThread&) = delete;
   LoopThread& operator=(const LoopThread&) = delete;
 
-  // Runs `fn` on the loop thread, in order; false once stopping (then `fn`
-  // never runs).
+  // Runs `fn` on the loop thread, in order; false once stopping or while
+  // max_queued wait (then `fn` never runs).
   bool post(std::function<void(uv_loop_s* loop)> fn);
   // Runs `last` on the loop thread (close handles there), lets the loop
   // finish what those closes started, and joins the thread. Not from the
