@@ -441,7 +441,7 @@ RpcHandler::RpcHandler(const NetworkParams& network, LedgerStore& store, RpcServ
       store_(store),
       services_(std::move(services)),
       limits_(limits),
-      work_clients_(std::make_shared<WorkClients>()) {}
+      work_clients_(std::make_shared<WorkClients>(limits.max_work_per_client)) {}
 
 void RpcHandler::handle(std::string_view body, Reply reply, std::string_view client) const {
   auto parsed = parse_json_text(body, limits_.max_body_bytes);

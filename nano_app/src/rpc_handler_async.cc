@@ -116,16 +116,14 @@ void RpcHandler::work_generate(const Json& request, Reply reply, std::string_vie
     if (difficulty < entry_threshold() || !limit || difficulty > *limit)
       throw Failure("Difficulty above config limit or below publish threshold");
     if (!services_.work_generate) throw Failure("Work generation is disabled");
-    if (!work_clients_->take(client, limits_.max_work_per_client))
-      throw Failure("Too many work requests from this client");
+    if (!work_clients_->take(client)) throw Failure("Too many work requests from this client");
   });
   if (!ok) return;
   const uint64_t base = network_.work.epoch_2;
-  const std::string who = limits_.max_work_per_client ? std::string(client) : std::string();
   services_.work_generate(
       root, difficulty,
       [reply = std::move(reply), root, base, clients = work_clients_,
-       who](std::optional<uint64_t> work) {
+       who = std::string(client)](std::optional<uint64_t> work) {
         clients->give_back(who);
         if (!work) {
           reply(error_json("Cancelled"));

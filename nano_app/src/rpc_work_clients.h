@@ -12,12 +12,17 @@
 namespace chorus::nano {
 
 struct RpcHandler::WorkClients {
+  explicit WorkClients(size_t max_per_client) : limit(max_per_client) {}
+
+  const size_t limit;  // 0: no bound
   std::mutex mu;
   std::map<std::string, size_t, std::less<>> searching;
 
+  // Searches of an unnamed client, or with no bound, are not counted.
+  bool counted(std::string_view client) const { return !client.empty() && limit != 0; }
   // Counts a search for `client`; false when it has `limit` already.
-  bool take(std::string_view client, size_t limit) {
-    if (client.empty() || limit == 0) return true;
+  bool take(std::string_view client) {
+    if (!counted(client)) return true;
     std::lock_guard lock(mu);
     auto it = searching.try_emplace(std::string(client), 0).first;
     if (it->second >= limit) return false;
@@ -25,7 +30,7 @@ struct RpcHandler::WorkClients {
     return true;
   }
   void give_back(const std::string& client) {
-    if (client.empty()) return;
+    if (!counted(client)) return;
     std::lock_guard lock(mu);
     auto it = searching.find(client);
     if (it != searching.end() && --it->second == 0) searching.erase(it);

@@ -217,7 +217,7 @@ void NodeCore::tree_forward(Message fwd, const SeenKey& key, LinkId from, bool f
   size_t pushed = 0;
   for (auto& [id, l] : links_) {
     if (id == from || !routable(*l) || (origin && l->peer == *origin)) continue;
-    if (!origin && !l->content && l->content_offer_id == 0) continue;
+    if (!origin && !l->content_possible()) continue;
     if (!origin && !l->content) {
       send_content(*l, *record, now_us);  // waits for the option's answer
       ++pushed;
@@ -290,7 +290,7 @@ void NodeCore::broadcast(const Message& m, std::initializer_list<LinkId> except,
   std::vector<Link*> targets;
   for (auto& [id, l] : links_) {
     if (!routable(*l)) continue;
-    if (content && !l->content && l->content_offer_id == 0) continue;  // not its form
+    if (content && !l->content_possible()) continue;  // not its form
     if (std::find(except.begin(), except.end(), id) != except.end()) continue;
     if (skip_key && l->peer == *skip_key) continue;
     targets.push_back(l.get());

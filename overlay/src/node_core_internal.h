@@ -134,6 +134,8 @@ struct NodeCore::Link {
   uint32_t content_offer_id = 0;
   std::vector<Bytes> content_wait;
   size_t content_wait_bytes = 0;
+  // CONTENT_SHOUT may go here: the peer speaks it, or may once it answers.
+  bool content_possible() const { return content || content_offer_id != 0; }
   // Replaced by a newer link to the same peer (duplicate tie-break): no new
   // traffic goes here, but answers to requests already sent still arrive
   // until it closes, duplicate_link_grace_ms after this time.

@@ -263,16 +263,32 @@ TEST(ContentShout, SamePayloadFromTwoOriginsIsDeliveredOncePerNode) {
   EXPECT_LE(total.shouts_sent, 4u);
 }
 
+// The id of the core's content offer to `raw` (0: none).
+uint32_t content_offer_id(const RawPeer& raw) {
+  for (const auto& [id, o] : raw.received_of<SetConnectionOptMsg>())
+    if (o.option == 3 && o.setting == 1) return id;
+  return 0;
+}
+
+// The peer's answer to that offer: it speaks the form, or does not know it.
+void ack_content_offer(RawPeer& raw, uint32_t offer) {
+  raw.send(Message{offer, AckMsg{static_cast<uint8_t>(Opcode::kSetConnectionOpt), {3, 1}}});
+}
+void nack_content_offer(RawPeer& raw, uint32_t offer) {
+  raw.send(Message{offer, NackMsg{static_cast<uint8_t>(Opcode::kSetConnectionOpt),
+                                  NackCode::kUnsupportedOption,
+                                  "unknown option 3",
+                                  {3, 1}}});
+}
+
 TEST(ContentShout, OnTheWireAContentShoutCarriesNoSignature) {
   NodeCore core(identity_of(1), content_config(1), 1'000'000);
   core.register_app(kApp);
   RawPeer raw(core, identity_of(2));
   ASSERT_TRUE(raw.established());
-  uint32_t offer_id = 0;
-  for (const auto& [id, o] : raw.received_of<SetConnectionOptMsg>())
-    if (o.option == 3 && o.setting == 1) offer_id = id;
-  ASSERT_NE(offer_id, 0u);  // the core offers the form
-  raw.send(Message{offer_id, AckMsg{static_cast<uint8_t>(Opcode::kSetConnectionOpt), {3, 1}}});
+  const uint32_t offer = content_offer_id(raw);
+  ASSERT_NE(offer, 0u);  // the core offers the form
+  ack_content_offer(raw, offer);
   const Bytes block = bytes_of("self-signed block");
   ASSERT_TRUE(core.shout(kApp, block, 1'000'000).ok());
   raw.send(Message{1, PingMsg{}});  // pumps the core
@@ -297,27 +313,15 @@ TEST(ContentShout, PeerThatNacksTheOfferGetsNoContentShouts) {
   NodeCore core(identity_of(1), content_config(1), 1'000'000);
   RawPeer raw(core, identity_of(2));
   ASSERT_TRUE(raw.established());
-  uint32_t offer_id = 0;
-  for (const auto& [id, o] : raw.received_of<SetConnectionOptMsg>())
-    if (o.option == 3) offer_id = id;
-  ASSERT_NE(offer_id, 0u);
-  raw.send(Message{offer_id, NackMsg{static_cast<uint8_t>(Opcode::kSetConnectionOpt),
-                                     NackCode::kUnsupportedOption,
-                                     "unknown option 3",
-                                     {3, 1}}});
+  const uint32_t offer = content_offer_id(raw);
+  ASSERT_NE(offer, 0u);
+  nack_content_offer(raw, offer);
   ASSERT_TRUE(core.shout(kApp, bytes_of("block"), 1'000'000).ok());
   ASSERT_TRUE(core.shout(kApp + 1, bytes_of("signed"), 1'000'000).ok());  // not content mode
   raw.send(Message{1, PingMsg{}});
   EXPECT_TRUE(raw.received_of<ContentShoutMsg>().empty());
   EXPECT_EQ(raw.received_of<ShoutMsg>().size(), 1u);
   EXPECT_FALSE(raw.closed_reason());
-}
-
-// The id of the core's content offer to `raw` (0: none).
-uint32_t content_offer_id(const RawPeer& raw) {
-  for (const auto& [id, o] : raw.received_of<SetConnectionOptMsg>())
-    if (o.option == 3 && o.setting == 1) return id;
-  return 0;
 }
 
 TEST(ContentShout, ShoutsMadeBeforeTheOfferIsAnsweredGoWhenThePeerAcks) {
@@ -335,7 +339,7 @@ TEST(ContentShout, ShoutsMadeBeforeTheOfferIsAnsweredGoWhenThePeerAcks) {
   EXPECT_TRUE(raw.received_of<ContentShoutMsg>().empty());  // not before the answer
   EXPECT_EQ(core.stats().content_shouts_waited, 2u);
   EXPECT_FALSE(core.peers().at(0).content_shouts);
-  raw.send(Message{offer, AckMsg{static_cast<uint8_t>(Opcode::kSetConnectionOpt), {3, 1}}});
+  ack_content_offer(raw, offer);
   auto got = raw.received_of<ContentShoutMsg>();
   ASSERT_EQ(got.size(), 2u);
   EXPECT_EQ(got[0].second.payload, bytes_of("block 1"));
@@ -358,10 +362,7 @@ TEST(ContentShout, ShoutsWaitingForANackedOfferAreDroppedAndTheWaitIsBounded) {
   const NodeStats st = core.stats();
   EXPECT_EQ(st.content_shouts_waited, 256u);
   EXPECT_EQ(st.content_shouts_wait_dropped, n - 256);
-  raw.send(Message{offer, NackMsg{static_cast<uint8_t>(Opcode::kSetConnectionOpt),
-                                  NackCode::kUnsupportedOption,
-                                  "unknown option 3",
-                                  {3, 1}}});
+  nack_content_offer(raw, offer);
   raw.send(Message{1, PingMsg{}});
   EXPECT_TRUE(raw.received_of<ContentShoutMsg>().empty());  // it would not understand them
   EXPECT_EQ(core.stats().content_shouts_wait_dropped, n);

@@ -53,7 +53,6 @@ Result<HttpResponse> HttpClient::perform(const std::string& url, const std::stri
   CURL* curl = static_cast<CURL*>(curl_);
   if (!curl) return Error(ErrorCode::kIo, "libcurl could not make a handle");
   HttpResponse response;
-  response.body.clear();
   Sink sink{&response.body, options_.max_body_bytes};
   curl_easy_reset(curl);  // options only: the connection cache stays
   curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
