@@ -1,6 +1,6 @@
 // chorus::web::HttpServer — an HTTP/1.1 server on a libuv loop the caller
 // already runs (a Node's: see LoopHooks), for JSON RPC, health checks and,
-// later, WebSocket endpoints. libwebsockets does the protocol; this class
+// WebSocket endpoints (websocket.h). libwebsockets does the protocol; this class
 // gives it the shape the rest of Chorus uses: Result errors, explicit
 // lifetimes, bounds on everything a client controls.
 //
@@ -28,19 +28,15 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "chorus/base/result.h"
+#include "chorus/web/http_request.h"
+#include "chorus/web/websocket.h"
 
 struct uv_loop_s;
 
 namespace chorus::web {
-
-struct HttpRequest {
-  std::string method;  // "GET" or "POST"
-  std::string path;    // "/", "/health", without the query
-  std::string body;    // POST only
-  std::string peer;    // the client's IP address, for per-client bounds
-};
 
 struct HttpResponse {
   int status = 200;
@@ -72,6 +68,14 @@ struct HttpServerOptions {
   size_t max_body_bytes = 1 << 20;
   size_t max_connections = 256;
   unsigned idle_timeout_s = 30;
+  // Request headers handed to handlers (HttpRequest::headers), lower case.
+  // Only these are read: a header a client may make large costs nothing
+  // unless asked for.
+  std::vector<std::string> keep_headers = {"authentication", "origin"};
+  // WebSocket bounds (websocket.h): one message, and what waits to be
+  // written to one client.
+  size_t max_ws_message_bytes = 1 << 20;
+  size_t max_ws_queued_bytes = 4 << 20;
 };
 
 struct HttpServerStats {
@@ -79,6 +83,13 @@ struct HttpServerStats {
   uint64_t refused_too_large = 0;
   uint64_t refused_busy = 0;
   size_t connections = 0;
+  uint64_t ws_opened = 0;
+  uint64_t ws_refused = 0;  // upgrades the accept handler refused
+  uint64_t ws_messages_in = 0;
+  uint64_t ws_messages_out = 0;
+  uint64_t ws_closed_too_big = 0;  // a message over max_ws_message_bytes
+  uint64_t ws_closed_slow = 0;     // the send queue over max_ws_queued_bytes
+  size_t ws_open = 0;
 };
 
 class HttpServer {
@@ -87,6 +98,10 @@ class HttpServer {
   // when the address cannot be bound.
   static Result<std::unique_ptr<HttpServer>> start(uv_loop_s* loop, HttpServerOptions options,
                                                    HttpHandler handler);
+  // The same, also accepting WebSocket upgrades (GET with Upgrade:
+  // websocket) as `ws` says.
+  static Result<std::unique_ptr<HttpServer>> start(uv_loop_s* loop, HttpServerOptions options,
+                                                   HttpHandler handler, WebSocketHandlers ws);
   // After stop() and after the loop has finished running: libwebsockets
   // frees what it holds on the loop only then. (Destroying a server whose
   // loop still runs is a use of freed memory waiting to happen.)
@@ -98,8 +113,8 @@ class HttpServer {
   HttpServerStats stats() const;
 
   // On the loop thread: closes the listener and every connection; requests
-  // not yet answered are dropped. The loop must go on running for the
-  // handles to close.
+  // not yet answered are dropped, WebSockets closed without on_close. The loop must go on running
+  // for the handles to close.
   void stop();
 
   struct Impl;
