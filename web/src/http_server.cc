@@ -154,6 +154,8 @@ struct HttpServer::Impl {
   static int callback(lws* wsi, lws_callback_reasons reason, void* user, void* in, size_t len);
   int on_http(lws* wsi, Session*& s, const char* path);
   HttpRequest read_request(lws* wsi, const char* path) const;
+  // A WebSocket upgrade's request (a GET), at the filter and at the open.
+  HttpRequest read_upgrade_request(lws* wsi) const;
   int on_upgrade(lws* wsi);
   void on_ws_open(lws* wsi, PerSession& ps);
   int on_ws_receive(lws* wsi, WebSocket::Conn& c, const void* in, size_t len);
@@ -262,12 +264,18 @@ HttpRequest HttpServer::Impl::read_request(lws* wsi, const char* path) const {
   return r;
 }
 
-int HttpServer::Impl::on_upgrade(lws* wsi) {
+HttpRequest HttpServer::Impl::read_upgrade_request(lws* wsi) const {
   std::string path(static_cast<size_t>(lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI)), '\0');
   if (!path.empty() &&
       lws_hdr_copy(wsi, path.data(), static_cast<int>(path.size()) + 1, WSI_TOKEN_GET_URI) < 0)
     path.clear();
-  const HttpRequest request = read_request(wsi, path.c_str());
+  HttpRequest r = read_request(wsi, path.c_str());
+  r.method = "GET";
+  return r;
+}
+
+int HttpServer::Impl::on_upgrade(lws* wsi) {
+  const HttpRequest request = read_upgrade_request(wsi);
   const int status = ws.accept ? ws.accept(request) : 404;
   if (status == 0) return 0;
   ++stats.ws_refused;
@@ -281,12 +289,7 @@ void HttpServer::Impl::on_ws_open(lws* wsi, PerSession& ps) {
   conn->wsi = wsi;
   conn->server = this;
   conn->id = next_ws_id++;
-  std::string path(static_cast<size_t>(lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI)), '\0');
-  if (!path.empty() &&
-      lws_hdr_copy(wsi, path.data(), static_cast<int>(path.size()) + 1, WSI_TOKEN_GET_URI) < 0)
-    path.clear();
-  conn->request = read_request(wsi, path.c_str());
-  conn->request.method = "GET";
+  conn->request = read_upgrade_request(wsi);
   ps.ws = conn.get();
   conns[conn->id] = conn;
   ++stats.ws_opened;
