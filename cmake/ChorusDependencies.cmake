@@ -11,6 +11,8 @@ pkg_check_modules(LMDB REQUIRED IMPORTED_TARGET lmdb)
 # HTTP and WebSocket servers on the libuv loop (web/): libwebsockets, whose
 # libuv event library is a plugin it loads at run time.
 pkg_check_modules(LWS REQUIRED IMPORTED_TARGET libwebsockets)
+# The relay's PBKDF2 (OpenSSL's libcrypto, Debian's libssl-dev).
+pkg_check_modules(LIBCRYPTO REQUIRED IMPORTED_TARGET libcrypto)
 # Scenario files of `chorus swarm --scenario` (swarm/): toml++ (used header-only).
 pkg_check_modules(TOMLPP REQUIRED IMPORTED_TARGET tomlplusplus)
 

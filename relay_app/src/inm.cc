@@ -1,0 +1,49 @@
+#include "chorus/relay/inm.h"
+
+namespace chorus::relay {
+
+std::string Inm::to_json() const {
+  nlohmann::json j = {{"source", source},
+                      {"destination", destination},
+                      {"type", type},
+                      {"nonce", nonce},
+                      {"data", data}};
+  return j.dump();
+}
+
+Result<Inm> Inm::parse(std::string_view text) {
+  if (text.size() > kMaxInmBytes)
+    return malformed("inm: " + std::to_string(text.size()) + " bytes, over the bound");
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return malformed("inm: not a JSON object");
+  Inm m;
+  for (auto [field, out] : {std::pair<const char*, std::string*>{"source", &m.source},
+                            {"destination", &m.destination},
+                            {"type", &m.type},
+                            {"nonce", &m.nonce}}) {
+    auto it = j.find(field);
+    if (it == j.end() || !it->is_string())
+      return malformed(std::string("inm: missing or non-string \"") + field + "\"");
+    *out = it->get<std::string>();
+  }
+  if (m.type != "message" && m.type != "command" && m.type != "response")
+    return malformed("inm: unknown type \"" + m.type + "\"");
+  if (m.source.empty() || m.destination.empty()) return malformed("inm: empty source or destination");
+  auto data = j.find("data");
+  if (data == j.end() || !data->is_object()) return malformed("inm: missing or non-object \"data\"");
+  m.data = std::move(*data);
+  return m;
+}
+
+Inm Inm::response(const std::string& from, bool ok, nlohmann::json d) const {
+  Inm r;
+  r.source = from;
+  r.destination = source;
+  r.type = "response";
+  r.nonce = nonce;
+  r.data = d.is_object() ? std::move(d) : nlohmann::json::object();
+  r.data["ok"] = ok;
+  return r;
+}
+
+}  // namespace chorus::relay
