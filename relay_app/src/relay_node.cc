@@ -406,8 +406,11 @@ struct RelayNode::Impl {
       } else if (r.error().code() != ErrorCode::kNotFound && attempt == 0) {
         spdlog::debug("relay {}: lookup of '{}': {}", name, channel, r.error().message());
       }
-      if (attempt > 0) return retry_lookup(channel, hash, attempt);
-      reserve(channel, hash);
+      // Nothing there: reserve it, first time and now and then while
+      // waiting (a hold refused by replicas still in their start-up grace
+      // leaves no rival value to wait for).
+      if (attempt == 0 || attempt % 10 == 0) return reserve(channel, hash, attempt);
+      retry_lookup(channel, hash, attempt);
     });
   }
 
@@ -438,20 +441,23 @@ struct RelayNode::Impl {
         100, 0);
   }
 
-  void reserve(const std::string& channel, const PasswordHash& hash) {
+  void reserve(const std::string& channel, const PasswordHash& hash, int attempt) {
     auto handle = std::make_shared<dht::HoldHandle>(0);
     *handle = dht->hold(
         lock_key(channel), options.reservation_lease_ms,
-        [this, channel, hash, handle](Result<dht::HoldGrant> g) {
+        [this, channel, hash, handle, attempt](Result<dht::HoldGrant> g) {
           if (stopped) return;
-          if (!g.ok()) {
+          const bool alone = node->peers().empty() && node_sockets.empty();
+          if (!g.ok() && !(alone && g.error().code() != ErrorCode::kRefused)) {
             // Someone else holds it (or is taking it): their value follows.
-            spdlog::debug("relay {}: '{}' held elsewhere: {}", name, channel, g.error().message());
-            return retry_lookup(channel, hash, 1);
+            spdlog::warn("relay {}: '{}' held elsewhere: {}", name, channel, g.error().message());
+            return retry_lookup(channel, hash, attempt + 1);
           }
+          // A node with no peer has no replicas to ask: a network of one
+          // reserves for itself (token 1), and republishes once peers come.
           Owned& o = owned[channel];
-          o.hold = *handle;
-          o.token = g->fencing_token;
+          o.hold = g.ok() ? *handle : 0;
+          o.token = g.ok() ? g->fencing_token : 1;
           o.hash = hash;
           publish_channel(channel, o, false, [this, channel, hash, token = o.token] {
             core->channel_known(channel, hash, token, name, now());
@@ -778,6 +784,9 @@ Result<std::unique_ptr<RelayNode>> RelayNode::start(RelayNodeOptions options) {
 
   dht::DhtOptions dopts;
   for (const auto& b : options.bootstrap) dopts.bootstrap.push_back({b.host, b.port});
+  // Replicas refuse grants for as long after their start as a lease they
+  // may have granted before a restart could last: the relay's lease.
+  dopts.config.lock_grace_after_start_ms = options.reservation_lease_ms;
   auto d = dht::Dht::create(*impl->node, dopts);
   if (!d.ok()) return d.error();
   impl->dht = std::move(*d);

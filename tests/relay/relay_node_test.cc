@@ -32,6 +32,7 @@ class RelayNetwork {
   std::unique_ptr<RelayNode> add(const std::string& name, bool join = true) {
     RelayNodeOptions o;
     o.name = name;
+    o.reservation_lease_ms = 1500;  // and so the replicas' start-up grace
     if (join && !nodes_.empty()) o.bootstrap = {nodes_.front()->listen_address()};
     auto n = RelayNode::start(o);
     EXPECT_TRUE(n.ok()) << n.error().message();
@@ -64,7 +65,8 @@ TEST(RelayNodeTest, NewClientOnOneNodeTalksToAnotherOnTheSameNode) {
   RelayClient alice(*ws, "127.0.0.1", a.ws_address().port);
   RelayClient bob(*ws, "127.0.0.1", a.ws_address().port);
   ASSERT_TRUE(alice.connected()) << alice.error();
-  EXPECT_EQ(alice.call("subscribe", {{"topic", "lobby"}})["ok"], true);
+  json first = alice.call("subscribe", {{"topic", "lobby"}});
+  EXPECT_EQ(first["ok"], true) << first.dump();
   EXPECT_EQ(bob.call("subscribe", {{"topic", "lobby"}})["ok"], true);
   for (int i = 0; i < 20; ++i)
     ASSERT_EQ(alice.call("send", {{"channel", "lobby"}, {"message", "m" + std::to_string(i)}})["ok"], true);
@@ -244,6 +246,7 @@ TEST(RelayNodeTest, HealthGoesThroughEachState) {
   // b is told of a peer that is not there.
   RelayNodeOptions lonely;
   lonely.name = "lonely";
+  lonely.reservation_lease_ms = 1500;
   lonely.bootstrap = {{"127.0.0.1", 1}};
   auto b = RelayNode::start(lonely).value();
   EXPECT_EQ(health(*b), json({{"healthy", "degraded"}, {"reason", "no peers"}}));
@@ -287,6 +290,7 @@ TEST(RelayNodeTest, AnEmptiedChannelIsReleasedAndCanBeOpenedWithANewPassword) {
 TEST(RelayNodeTest, BadInputGetsErrorsThenACloseWhileOthersAreServed) {
   RelayNodeOptions o;
   o.name = "solo";
+  o.reservation_lease_ms = 1500;
   o.max_frame_bytes = 4096;
   o.core.max_strikes = 5;
   auto a = RelayNode::start(o).value();
