@@ -190,8 +190,19 @@ struct RelayNode::Impl {
       if (nodes.count(inm.destination)) send_inm(inm);
       return;
     }
-    // A "*" from a node joined over /node goes on to the overlay.
-    if (inm.destination == kEveryNode && !via_socket.empty()) send_inm(inm);
+    // A "*" goes on to the nodes joined here over /node and, when one of
+    // them sent it, to the overlay (send_inm skips its source).
+    if (inm.destination == kEveryNode) {
+      if (!via_socket.empty()) {
+        send_inm(inm);
+      } else {
+        const std::string text = inm.to_json();
+        for (auto& [id, peer] : node_sockets) {
+          auto n = nodes.find(peer);
+          if (n != nodes.end() && n->second.socket) (void)n->second.socket->send(text);
+        }
+      }
+    }
     handle_inm(inm);
   }
 
