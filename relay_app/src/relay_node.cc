@@ -196,10 +196,10 @@ struct RelayNode::Impl {
       if (!via_socket.empty()) {
         send_inm(inm);
       } else {
-        const std::string text = inm.to_json();
+        const std::string out = inm.to_json();
         for (auto& [id, peer] : node_sockets) {
           auto n = nodes.find(peer);
-          if (n != nodes.end() && n->second.socket) (void)n->second.socket->send(text);
+          if (n != nodes.end() && n->second.socket) (void)n->second.socket->send(out);
         }
       }
     }
