@@ -14,6 +14,7 @@ inline constexpr std::string_view kChatPage = R"PAGE(<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Chorus relay chat</title>
+<link rel="icon" href="data:,">
 <style>
   body { font: 15px/1.4 system-ui, sans-serif; margin: 0; background: #f4f5f7; color: #1d2430; }
   main { max-width: 40rem; margin: 2rem auto; background: #fff; border-radius: 8px;
@@ -24,6 +25,7 @@ inline constexpr std::string_view kChatPage = R"PAGE(<!doctype html>
   button { padding: .4rem .9rem; border: 0; border-radius: 4px; background: #2f6fdb; color: #fff; }
   button:disabled { background: #9db5e4; }
   #status { font-size: .85rem; color: #5b6472; min-height: 1.2em; }
+  #status.error { color: #b3261e; }
   #messages { list-style: none; padding: 0; margin: .75rem 0 0; max-height: 55vh; overflow-y: auto; }
   #messages li { padding: .3rem .5rem; border-bottom: 1px solid #eef0f3; }
   #messages li.mine { color: #2f6fdb; }
@@ -62,8 +64,14 @@ function note(text, cls) {
   $("messages").scrollTop = $("messages").scrollHeight;
 }
 
+function show(text, error) {
+  $("status").textContent = text;
+  $("status").className = error ? "error" : "";
+}
+
 function request(command, data) {
   return new Promise((resolve) => {
+    if (!socket || socket.readyState !== WebSocket.OPEN) return resolve({ ok: false, reason: "not connected" });
     const n = String(++nonce);
     waiting.set(n, resolve);
     socket.send(JSON.stringify({ command, data, nonce: n }));
@@ -73,7 +81,7 @@ function request(command, data) {
 function connect() {
   socket = new WebSocket(url);
   socket.onopen = () => {
-    $("status").textContent = "connected to " + location.host;
+    show("connected to " + location.host);
     $("join").disabled = false;
   };
   socket.onmessage = (event) => {
@@ -89,8 +97,11 @@ function connect() {
     }
   };
   socket.onclose = (event) => {
-    $("status").textContent = "disconnected (" + event.code + (event.reason ? ": " + event.reason : "") +
-      "), reconnecting…";
+    // Answers that will never come: settle them so their forms unblock.
+    for (const resolve of waiting.values()) resolve({ ok: false, reason: "disconnected" });
+    waiting.clear();
+    show("disconnected (" + event.code + (event.reason ? ": " + event.reason : "") +
+      "), reconnecting…", true);
     $("join").disabled = true;
     $("text").disabled = $("send").disabled = true;
     channel = null;
@@ -104,15 +115,23 @@ $("join-form").addEventListener("submit", async (event) => {
   if (!topic) return;
   const data = { topic };
   if ($("password").value) data.password = $("password").value;
-  if (channel && channel !== topic) await request("unsubscribe", { topic: channel });
+  // A first join can take seconds (the channel is looked up or reserved).
+  $("join").disabled = true;
+  show("joining #" + topic + "…");
+  if (channel && channel !== topic) {
+    await request("unsubscribe", { topic: channel });
+    channel = null;
+    $("text").disabled = $("send").disabled = true;
+  }
   const answer = await request("subscribe", data);
+  $("join").disabled = socket.readyState !== WebSocket.OPEN;
   if (answer.ok) {
     channel = topic;
-    $("status").textContent = "in #" + topic;
+    show("in #" + topic);
     $("text").disabled = $("send").disabled = false;
     $("text").focus();
   } else {
-    $("status").textContent = "could not join #" + topic + ": " + answer.reason;
+    show("could not join #" + topic + ": " + answer.reason, true);
   }
 });
 

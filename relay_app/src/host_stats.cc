@@ -53,7 +53,8 @@ nlohmann::json HostStats::to_json() const {
   nlohmann::json j;
   double load[3] = {0, 0, 0};
   if (FILE* f = std::fopen("/proc/loadavg", "r")) {
-    if (std::fscanf(f, "%lf %lf %lf", &load[0], &load[1], &load[2]) != 3) load[0] = load[1] = load[2] = 0;
+    if (std::fscanf(f, "%lf %lf %lf", &load[0], &load[1], &load[2]) != 3)
+      load[0] = load[1] = load[2] = 0;
     std::fclose(f);
   }
   j["load"] = {{"1m", load[0]}, {"5m", load[1]}, {"15m", load[2]}};

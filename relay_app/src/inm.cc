@@ -28,9 +28,11 @@ Result<Inm> Inm::parse(std::string_view text) {
   }
   if (m.type != "message" && m.type != "command" && m.type != "response")
     return malformed("inm: unknown type \"" + m.type + "\"");
-  if (m.source.empty() || m.destination.empty()) return malformed("inm: empty source or destination");
+  if (m.source.empty() || m.destination.empty())
+    return malformed("inm: empty source or destination");
   auto data = j.find("data");
-  if (data == j.end() || !data->is_object()) return malformed("inm: missing or non-object \"data\"");
+  if (data == j.end() || !data->is_object())
+    return malformed("inm: missing or non-object \"data\"");
   m.data = std::move(*data);
   return m;
 }
@@ -44,6 +46,24 @@ Inm Inm::response(const std::string& from, bool ok, nlohmann::json d) const {
   r.data = d.is_object() ? std::move(d) : nlohmann::json::object();
   r.data["ok"] = ok;
   return r;
+}
+
+std::string string_field(const nlohmann::json& j, const char* key, std::string fallback) {
+  if (!j.is_object()) return fallback;
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : fallback;
+}
+
+uint64_t uint_field(const nlohmann::json& j, const char* key, uint64_t fallback) {
+  if (!j.is_object()) return fallback;
+  auto it = j.find(key);
+  return it != j.end() && it->is_number_unsigned() ? it->get<uint64_t>() : fallback;
+}
+
+bool bool_field(const nlohmann::json& j, const char* key, bool fallback) {
+  if (!j.is_object()) return fallback;
+  auto it = j.find(key);
+  return it != j.end() && it->is_boolean() ? it->get<bool>() : fallback;
 }
 
 }  // namespace chorus::relay

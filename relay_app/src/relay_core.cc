@@ -13,8 +13,8 @@ using nlohmann::json;
 // Commands of WS /connect the driver answers (spec/relay.md).
 bool is_network_command(const std::string& c) {
   static const std::set<std::string> kCommands = {
-      "list-nodes",  "list-channels", "list-reserved-channels", "node-stats",
-      "host-stats",  "get-latency",   "get-node-connection",    "get-connection-token"};
+      "list-nodes", "list-channels", "list-reserved-channels", "node-stats",
+      "host-stats", "get-latency",   "get-node-connection",    "get-connection-token"};
   return kCommands.count(c) > 0;
 }
 
@@ -23,6 +23,15 @@ bool valid_topic(const std::string& t, size_t max) {
   if (t.empty() || t.size() > max) return false;
   return std::none_of(t.begin(), t.end(),
                       [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
+}
+
+// At most `max` bytes of `s`, never ending inside a UTF-8 sequence: a cut
+// one would make the response's JSON fail to serialize.
+std::string utf8_prefix(const std::string& s, size_t max) {
+  if (s.size() <= max) return s;
+  size_t n = max;
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xc0) == 0x80) --n;
+  return s.substr(0, n);
 }
 
 }  // namespace
@@ -53,7 +62,9 @@ void RelayCore::respond(ClientId client, const json& nonce, bool ok, std::string
   data["ok"] = ok;
   if (!reason.empty()) data["reason"] = std::move(reason);
   json frame = {{"type", "response"}, {"data", std::move(data)}, {"nonce", nonce}};
-  actions_.push_back(ToClient{client, frame.dump()});
+  // A reason from the driver may carry bytes that are not UTF-8: replaced,
+  // rather than throwing out of the core.
+  actions_.push_back(ToClient{client, frame.dump(-1, ' ', false, json::error_handler_t::replace)});
 }
 
 void RelayCore::refuse(ClientId client, const json& nonce, std::string reason) {
@@ -65,7 +76,8 @@ void RelayCore::refuse(ClientId client, const json& nonce, std::string reason) {
     it->second.closing = true;
     ++stats_.clients_closed;
     actions_.push_back(
-        CloseClient{client, web::kClosePolicy, "too many bad requests: " + std::to_string(config_.max_strikes)});
+        CloseClient{client, web::kClosePolicy,
+                    "too many bad requests: " + std::to_string(config_.max_strikes)});
   }
 }
 
@@ -88,8 +100,9 @@ void RelayCore::client_message(ClientId client, std::string_view text, int64_t n
                       c.tokens + (now_ms - c.last_refill_ms) * config_.client_rate / 1000.0);
   c.last_refill_ms = now_ms;
   if (c.tokens < 1) {
-    refuse(client, nullptr, "rate limit: over " + std::to_string(static_cast<int>(config_.client_rate)) +
-                                " requests per second");
+    refuse(client, nullptr,
+           "rate limit: over " + std::to_string(static_cast<int>(config_.client_rate)) +
+               " requests per second");
     return;
   }
   c.tokens -= 1;
@@ -113,14 +126,15 @@ void RelayCore::client_message(ClientId client, std::string_view text, int64_t n
     json all = json::array();
     for (const auto& [name, info] : channels_) all.push_back(name);
     c.strikes = 0;
-    return respond(client, nonce, true, {}, {{"channels", std::move(all)}, {"subscribed", std::move(mine)}});
+    return respond(client, nonce, true, {},
+                   {{"channels", std::move(all)}, {"subscribed", std::move(mine)}});
   }
   if (is_network_command(command)) {
     c.strikes = 0;
     actions_.push_back(NetworkCommand{client, nonce, command, std::move(data)});
     return;
   }
-  refuse(client, nonce, "unknown command: " + command.substr(0, 64));
+  refuse(client, nonce, "unknown command: " + utf8_prefix(command, 64));
 }
 
 void RelayCore::subscribe(ClientId client, const json& nonce, const json& data) {
@@ -128,15 +142,16 @@ void RelayCore::subscribe(ClientId client, const json& nonce, const json& data) 
   if (topic == data.end() || !topic->is_string()) return refuse(client, nonce, "missing topic");
   const std::string channel = topic->get<std::string>();
   if (!valid_topic(channel, config_.max_topic_bytes))
-    return refuse(client, nonce,
-                  "topic: want 1 to " + std::to_string(config_.max_topic_bytes) +
-                      " printable bytes");
+    return refuse(
+        client, nonce,
+        "topic: want 1 to " + std::to_string(config_.max_topic_bytes) + " printable bytes");
   std::string password;
   if (auto p = data.find("password"); p != data.end() && !p->is_null()) {
     if (!p->is_string()) return refuse(client, nonce, "password: want a string");
     password = p->get<std::string>();
     if (password.size() > config_.max_password_bytes)
-      return refuse(client, nonce, "password: over " + std::to_string(config_.max_password_bytes) + " bytes");
+      return refuse(client, nonce,
+                    "password: over " + std::to_string(config_.max_password_bytes) + " bytes");
   }
   Client& c = clients_[client];
   if (c.channels.count(channel)) return respond(client, nonce, true);
@@ -150,16 +165,20 @@ void RelayCore::subscribe(ClientId client, const json& nonce, const json& data) 
     join(client, channel);
     return respond(client, nonce, true);
   }
-  // Not known here: wait for the driver to find or reserve it.
-  auto& list = waiting_[channel];
-  if (list.size() >= config_.max_waiting_per_channel) return refuse(client, nonce, "busy: try again");
-  if (channels_.size() + waiting_.size() > config_.max_channels) {
-    if (list.empty()) waiting_.erase(channel);
-    return refuse(client, nonce, "too many channels on this node");
+  // Not known here: wait for the driver to find or reserve it. One lookup
+  // per channel: an entry in waiting_ (even one whose clients all closed)
+  // means OpenChannel is out and its answer will come.
+  auto w = waiting_.find(channel);
+  if (w == waiting_.end()) {
+    if (channels_.size() + waiting_.size() >= config_.max_channels)
+      return refuse(client, nonce, "too many channels on this node");
+    waiting_[channel].push_back(Waiting{client, nonce, password});
+    actions_.push_back(OpenChannel{channel, hash_password(channel, password)});
+    return;
   }
-  const bool first = list.empty();
-  list.push_back(Waiting{client, nonce, password});
-  if (first) actions_.push_back(OpenChannel{channel, hash_password(channel, password)});
+  if (w->second.size() >= config_.max_waiting_per_channel)
+    return refuse(client, nonce, "busy: try again");
+  w->second.push_back(Waiting{client, nonce, password});
 }
 
 void RelayCore::unsubscribe(ClientId client, const json& nonce, const json& data) {
@@ -260,16 +279,16 @@ bool RelayCore::inm_received(const Inm& inm, int64_t now_ms) {
     return true;
   }
   if (inm.type == "command") {
-    const std::string command = inm.data.value("command", "");
+    const std::string command = string_field(inm.data, "command");
     if (command == "reserve-channel") {
-      auto hash = hash_from_hex(inm.data.value("hash", ""));
-      const std::string channel = inm.data.value("channel", "");
+      auto hash = hash_from_hex(string_field(inm.data, "hash"));
+      const std::string channel = string_field(inm.data, "channel");
       if (hash && valid_topic(channel, config_.max_topic_bytes))
-        channel_known(channel, *hash, inm.data.value("token", uint64_t{0}), inm.source, now_ms);
+        channel_known(channel, *hash, uint_field(inm.data, "token"), inm.source, now_ms);
       return true;
     }
     if (command == "unreserve-channel") {
-      channel_released(inm.data.value("channel", ""), inm.data.value("token", uint64_t{0}));
+      channel_released(string_field(inm.data, "channel"), uint_field(inm.data, "token"));
       return true;
     }
   }
@@ -296,7 +315,12 @@ void RelayCore::channel_known(const std::string& channel, const PasswordHash& ha
                               const std::string& owner, int64_t) {
   auto it = channels_.find(channel);
   if (it != channels_.end() && it->second.token > token) return;  // an older reservation
-  if (it == channels_.end() && channels_.size() >= config_.max_channels) return;
+  // A channel with subscribers waiting took its place in max_channels when
+  // they subscribed; any other new one needs a free place, so a node full of
+  // others' reservations still answers its own subscribers.
+  if (it == channels_.end() && !waiting_.count(channel) &&
+      channels_.size() + waiting_.size() >= config_.max_channels)
+    return;
   ChannelInfo& info = channels_[channel];
   info.hash = hash;
   info.token = token;

@@ -3,6 +3,12 @@
 namespace chorus::relay {
 
 namespace {
+// The bucket of a second. The first record clears the 59 seconds before it,
+// which are negative in the first minute of the clock: % alone would index
+// before the array.
+size_t slot(int64_t second) {
+  return static_cast<size_t>((second % 60 + 60) % 60);
+}
 nlohmann::json window_json(const TrafficStats::Window& w, int seconds) {
   return {{"packets", w.packets},
           {"bytes", w.bytes},
@@ -20,11 +26,11 @@ void TrafficStats::Series::add(size_t bytes, int64_t second) {
   if (second > last_second) {
     // Clear the buckets of the seconds that passed with nothing.
     const int64_t gap = last_second < 0 ? 60 : std::min<int64_t>(second - last_second, 60);
-    for (int64_t s = second - gap + 1; s <= second; ++s) buckets[static_cast<size_t>(s % 60)] = {};
+    for (int64_t s = second - gap + 1; s <= second; ++s) buckets[slot(s)] = {};
     last_second = second;
   }
   if (second <= last_second - 60) return;  // older than the window
-  Window& w = buckets[static_cast<size_t>(second % 60)];
+  Window& w = buckets[slot(second)];
   ++w.packets;
   w.bytes += bytes;
 }
@@ -34,7 +40,7 @@ TrafficStats::Summary TrafficStats::Series::sum(int64_t second) const {
   for (int64_t age = 0; age < 60; ++age) {
     const int64_t s = second - age;
     if (s < 0 || s > last_second || s <= last_second - 60) continue;
-    const Window& w = buckets[static_cast<size_t>(s % 60)];
+    const Window& w = buckets[slot(s)];
     auto add = [&](Window& into) {
       into.packets += w.packets;
       into.bytes += w.bytes;

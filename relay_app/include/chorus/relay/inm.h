@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -39,5 +40,12 @@ struct Inm {
   // nonce echoed, "ok" set in `data`.
   Inm response(const std::string& from, bool ok, nlohmann::json data = {}) const;
 };
+
+// Fields of JSON that came from another node or a client, read without
+// throwing: a missing field, a field of another type, or a `j` that is not
+// an object all read as `fallback`.
+std::string string_field(const nlohmann::json& j, const char* key, std::string fallback = {});
+uint64_t uint_field(const nlohmann::json& j, const char* key, uint64_t fallback = 0);
+bool bool_field(const nlohmann::json& j, const char* key, bool fallback = false);
 
 }  // namespace chorus::relay

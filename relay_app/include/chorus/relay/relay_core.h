@@ -35,11 +35,11 @@ namespace chorus::relay {
 using ClientId = uint64_t;
 
 struct RelayCoreConfig {
-  std::string name;                    // this node's name in INMs
+  std::string name;  // this node's name in INMs
   size_t max_topic_bytes = 128;
   size_t max_password_bytes = 256;
   size_t max_channels_per_client = 64;
-  size_t max_channels = 10'000;        // known to this node
+  size_t max_channels = 10'000;          // known to this node
   size_t max_waiting_per_channel = 256;  // subscribes waiting for a lookup
   // Per client: requests per second and burst (a token bucket); beyond,
   // an error response; max_strikes bad or refused requests in a row close
@@ -91,15 +91,15 @@ using RelayAction =
 
 struct ChannelInfo {
   PasswordHash hash{};
-  uint64_t token = 0;   // the reservation's fencing token (higher wins)
-  std::string owner;    // the node that reserved it
+  uint64_t token = 0;  // the reservation's fencing token (higher wins)
+  std::string owner;   // the node that reserved it
   size_t local_subscribers = 0;
 };
 
 struct RelayCoreStats {
   uint64_t client_requests = 0;
-  uint64_t client_errors = 0;  // error responses
-  uint64_t clients_closed = 0;  // closed for strikes
+  uint64_t client_errors = 0;    // error responses
+  uint64_t clients_closed = 0;   // closed for strikes
   uint64_t delivered_local = 0;  // frames to clients
   uint64_t inm_messages_in = 0;
   uint64_t inm_duplicates = 0;

@@ -44,12 +44,14 @@ struct RelayNodeOptions {
   std::string key_file;  // empty: a key for this run only
   RelayCoreConfig core;  // core.name is set from `name`
   size_t max_clients = 4096;
-  size_t max_frame_bytes = 1 << 20;    // one client frame
-  size_t max_queued_bytes = 8 << 20;   // waiting to be written to one client
+  size_t max_frame_bytes = 1 << 20;   // one client frame
+  size_t max_queued_bytes = 8 << 20;  // waiting to be written to one client
   // Serve get-connection-token (nodes joining over WS /node) to clients.
   bool open_join = true;
-  int64_t reservation_lease_ms = 30'000;
-  int64_t command_timeout_ms = 3'000;  // a network command's answer
+  // A reservation's DHT lease, renewed while held; also the start-up grace
+  // of this node's DHT replicas, during which no channel can be reserved.
+  int64_t reservation_lease_ms = 10'000;
+  int64_t command_timeout_ms = 3'000;    // a network command's answer
   int64_t announce_interval_ms = 5'000;  // "hello" to every node
 };
 
