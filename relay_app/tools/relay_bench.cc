@@ -238,7 +238,8 @@ int BenchCommand::run() {
                 {"nonce", nonce}};
     (void)conns[static_cast<size_t>(i)]->send(req.dump());
   }
-  for (int t = 0; t < 300 && subscribed + refused < clients_; ++t)
+  // The first opens wait out the replicas' start-up grace (the lease).
+  for (int t = 0; t < 1200 && subscribed + refused < clients_; ++t)
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   if (subscribed != clients_)
     return fail(std::to_string(subscribed.load()) + " of " + std::to_string(clients_) +
