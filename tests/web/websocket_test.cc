@@ -10,11 +10,13 @@
 #include <chrono>
 #include <future>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include "chorus/web/http_server.h"
 #include "chorus/web/loop_thread.h"
 #include "chorus/web/websocket_client.h"
+#include "tls_files.h"
 
 namespace chorus::web {
 namespace {
@@ -131,6 +133,45 @@ TEST(WebSocketTest, EchoesMessagesSeesHeadersAndHearsTheClientsCloseCode) {
   EXPECT_EQ(server.closes[0], std::make_pair(4000, std::string("bye")));
   EXPECT_FALSE(server.last.open());
   EXPECT_FALSE(server.last.send("late").ok()) << "a handle outliving its connection refuses";
+}
+
+TEST(WebSocketTest, TlsServesHttpsAndWssAndRefusesPlainClients) {
+  testing::TlsFiles tls;
+  ASSERT_TRUE(tls.valid);
+  HttpServerOptions o;
+  o.tls_cert_file = tls.cert;
+  o.tls_key_file = tls.key;
+  WsServer server(o);
+  ASSERT_NE(server.port, 0);
+  auto client = WebSocketClient::start().value();
+  WebSocketConnectOptions secure;
+  secure.tls = true;
+  secure.tls_insecure = true;  // self-signed
+  auto ws = client->connect("127.0.0.1", server.port, "/echo", secure);
+  ASSERT_TRUE(ws.ok()) << ws.error().message();
+  ASSERT_TRUE((*ws)->send("over tls").ok());
+  EXPECT_EQ((*ws)->receive(5s).value_or("(nothing)"), "echo over tls");
+  // Verified against the system's CAs, a self-signed certificate fails.
+  WebSocketConnectOptions strict;
+  strict.tls = true;
+  EXPECT_FALSE(client->connect("127.0.0.1", server.port, "/echo", strict).ok());
+  // A client speaking plain WebSocket to the TLS port gets nowhere.
+  EXPECT_FALSE(client->connect("127.0.0.1", server.port, "/echo").ok());
+  // Missing files: a clear error, not a server without TLS.
+  HttpServerOptions missing;
+  missing.tls_cert_file = tls.cert + ".gone";
+  missing.tls_key_file = tls.key;
+  auto loop = LoopThread::start("tls-missing").value();
+  std::promise<std::optional<Error>> refused;
+  auto f = refused.get_future();
+  loop->post([&](uv_loop_s* l) {
+    auto s = HttpServer::start(l, missing, [](const HttpRequest&, Responder) {});
+    refused.set_value(s.ok() ? std::nullopt : std::optional<Error>(s.error()));
+  });
+  const std::optional<Error> e = f.get();
+  ASSERT_TRUE(e.has_value()) << "started without its certificate";
+  EXPECT_EQ(e->code(), ErrorCode::kInvalidArgument) << e->message();
+  loop->stop([] {});
 }
 
 TEST(WebSocketTest, RefusedUpgradesGetTheirHttpStatusAndPlainHttpStillWorks) {

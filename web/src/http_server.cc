@@ -488,6 +488,16 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(uv_loop_s* loop, HttpServe
   // The listener, plus libwebsockets' own descriptors, plus the bound.
   info.fd_limit_per_thread = static_cast<unsigned>(impl->options.max_connections + 4);
   info.server_string = "chorus";
+  const bool tls = !impl->options.tls_cert_file.empty() || !impl->options.tls_key_file.empty();
+  if (tls) {
+    for (const std::string* f : {&impl->options.tls_cert_file, &impl->options.tls_key_file})
+      if (f->empty() || ::access(f->c_str(), R_OK) != 0)
+        return invalid_argument("http server: TLS wants a readable certificate and key, not '" +
+                                *f + "'");
+    info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    info.ssl_cert_filepath = impl->options.tls_cert_file.c_str();
+    info.ssl_private_key_filepath = impl->options.tls_key_file.c_str();
+  }
   impl->context = lws_create_context(&info);
   if (!impl->context) return io_error("http server: cannot start libwebsockets");
   lws_vhost* vhost = lws_create_vhost(impl->context, &info);

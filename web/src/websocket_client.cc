@@ -237,7 +237,7 @@ Result<std::unique_ptr<WebSocketClient>> WebSocketClient::start(WebSocketClientO
     void* loops[1] = {uv};
     lws_context_creation_info info;
     std::memset(&info, 0, sizeof info);
-    info.options = LWS_SERVER_OPTION_LIBUV;
+    info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
     info.foreign_loops = loops;
     info.port = CONTEXT_PORT_NO_LISTEN;
     info.protocols = kProtocols;
@@ -311,6 +311,12 @@ Result<std::unique_ptr<WebSocketConnection>> WebSocketClient::connect(
     i.origin = host_header.c_str();
     i.local_protocol_name = "chorus-client";
     i.opaque_user_data = state.get();
+    if (state->options.tls) {
+      i.ssl_connection = LCCSCF_USE_SSL;
+      if (state->options.tls_insecure)
+        i.ssl_connection |= LCCSCF_ALLOW_SELFSIGNED | LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK |
+                            LCCSCF_ALLOW_EXPIRED | LCCSCF_ALLOW_INSECURE;
+    }
     lws* wsi = lws_client_connect_via_info(&i);
     // On failure libwebsockets may already have called CONNECTION_ERROR,
     // which finished the state.

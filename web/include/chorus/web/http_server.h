@@ -76,6 +76,10 @@ struct HttpServerOptions {
   // written to one client.
   size_t max_ws_message_bytes = 1 << 20;
   size_t max_ws_queued_bytes = 4 << 20;
+  // TLS (https and wss) when both are set: PEM files, read at start.
+  // libwebsockets does the TLS, with OpenSSL.
+  std::string tls_cert_file;
+  std::string tls_key_file;
 };
 
 struct HttpServerStats {

@@ -45,6 +45,11 @@ struct WebSocketConnectOptions {
   // Called on the client's loop thread for each message; unset: messages
   // wait for receive().
   std::function<void(std::string message)> on_message;
+  // wss: TLS to the server. `tls_insecure` also accepts a self-signed or
+  // otherwise unverifiable certificate (tests, and servers known by
+  // address only); otherwise the system's CAs verify it.
+  bool tls = false;
+  bool tls_insecure = false;
 };
 
 class WebSocketConnection {
