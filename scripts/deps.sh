@@ -11,7 +11,9 @@ PACKAGES=(
   liblmdb-dev  # the NANO ledger store
   libwebsockets-dev libwebsockets-evlib-uv  # HTTP/WebSocket servers on the loop (web/)
   libcurl4-openssl-dev curl  # HTTP client: chorus-nano devnet, and tests
+  libssl-dev openssl  # libcrypto: PBKDF2 for relay passwords; TLS certificates in tests
   nodejs  # tests with existing NANO clients from npm (tests/nano/js)
+  chromium  # headless browser for the relay chat page test, driven by playwright-core
   libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
   libtomlplusplus-dev  # swarm scenario files (TOML)
   libgtest-dev libgmock-dev libbenchmark-dev

@@ -221,7 +221,7 @@ bool RelayNode::Impl::local_command(const std::string& command, const json& data
   }
   if (command == "get-node-connection") {
     out["node"] = name;
-    out["url"] = "ws://" + ws_bound.to_string() + "/node";
+    out["url"] = node_url();
     return true;
   }
   if (command == "get-connection-token") {
@@ -244,11 +244,16 @@ bool RelayNode::Impl::local_command(const std::string& command, const json& data
     tokens[token] = Token{who, t + kTokenLifetimeMs};
     out["token"] = token;
     out["node"] = name;
-    out["url"] = "ws://" + ws_bound.to_string() + "/node";
+    out["url"] = node_url();
     return true;
   }
   reason = "unknown command: " + command.substr(0, 64);
   return false;
+}
+
+std::string RelayNode::Impl::node_url() const {
+  const bool tls = !options.tls_cert_file.empty();
+  return (tls ? "wss://" : "ws://") + ws_bound.to_string() + "/node";
 }
 
 void RelayNode::Impl::network_command(NetworkCommand& a) {

@@ -124,6 +124,8 @@ Result<std::unique_ptr<RelayNode>> RelayNode::start(RelayNodeOptions options) {
     ho.max_ws_message_bytes = self->options.max_frame_bytes;
     ho.max_ws_queued_bytes = self->options.max_queued_bytes;
     ho.idle_timeout_s = 300;
+    ho.tls_cert_file = self->options.tls_cert_file;
+    ho.tls_key_file = self->options.tls_key_file;
     web::WebSocketHandlers ws;
     ws.accept = [self](const web::HttpRequest& r) { return self->on_upgrade(r); };
     ws.on_open = [self](web::WebSocket c) { self->on_open(c); };

@@ -129,6 +129,8 @@ struct RelayNode::Impl {
   // The network commands this node answers about itself.
   bool local_command(const std::string& command, const json& data, json& out, std::string& reason);
   void network_command(NetworkCommand& a);
+  // Where nodes join this one (get-node-connection).
+  std::string node_url() const;
 
   // --- channel_reservations.cc --------------------------------------------
   // Looks the channel up; reserves it when absent; retries every

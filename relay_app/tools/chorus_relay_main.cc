@@ -23,7 +23,7 @@ using namespace chorus::relay;
 constexpr size_t kMaxConfigBytes = 64 << 10;
 
 struct Config {
-  std::string name, listen, ws, key;
+  std::string name, listen, ws, key, tls_cert, tls_key;
   std::vector<std::string> bootstrap;
   int64_t max_clients = -1;
   int64_t max_frame_bytes = -1;
@@ -51,7 +51,8 @@ Result<void> read_config(const std::string& path, Config& c) {
       };
       auto want_int = [&](int64_t& out) -> Result<void> {
         auto n = v.value<int64_t>();
-        if (!n || *n <= 0) return chorus::invalid_argument("--config: " + key + ": want a positive integer");
+        if (!n || *n <= 0)
+          return chorus::invalid_argument("--config: " + key + ": want a positive integer");
         out = *n;
         return {};
       };
@@ -64,13 +65,18 @@ Result<void> read_config(const std::string& path, Config& c) {
         r = want_string(c.ws);
       } else if (key == "key") {
         r = want_string(c.key);
+      } else if (key == "tls_cert") {
+        r = want_string(c.tls_cert);
+      } else if (key == "tls_key") {
+        r = want_string(c.tls_key);
       } else if (key == "max_clients") {
         r = want_int(c.max_clients);
       } else if (key == "max_frame_bytes") {
         r = want_int(c.max_frame_bytes);
       } else if (key == "client_rate") {
         auto d = v.value<double>();
-        if (!d || *d <= 0) return chorus::invalid_argument("--config: client_rate: want a positive number");
+        if (!d || *d <= 0)
+          return chorus::invalid_argument("--config: client_rate: want a positive number");
         c.client_rate = *d;
       } else if (key == "open_join") {
         auto b = v.value<bool>();
@@ -78,7 +84,8 @@ Result<void> read_config(const std::string& path, Config& c) {
         c.open_join = *b;
       } else if (key == "bootstrap") {
         auto* arr = v.as_array();
-        if (!arr) return chorus::invalid_argument("--config: bootstrap: want an array of HOST:PORT");
+        if (!arr)
+          return chorus::invalid_argument("--config: bootstrap: want an array of HOST:PORT");
         for (auto&& e : *arr) {
           auto s = e.value<std::string>();
           if (!s) return chorus::invalid_argument("--config: bootstrap: want strings");
@@ -106,6 +113,10 @@ int run_node(Config c) {
   RelayNodeOptions o;
   o.name = c.name;
   o.key_file = c.key;
+  if (c.tls_cert.empty() != c.tls_key.empty())
+    return fail("--tls-cert and --tls-key: give both or neither", 2);
+  o.tls_cert_file = c.tls_cert;
+  o.tls_key_file = c.tls_key;
   if (c.listen.empty()) return fail("--listen: required (the overlay address HOST:PORT)", 2);
   if (c.ws.empty()) return fail("--ws: required (the WebSocket address HOST:PORT)", 2);
   auto listen = chorus::overlay::parse_socket_address(c.listen);
@@ -148,19 +159,26 @@ int run_node(Config c) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"chorus-relay: a WSRelay node — WebSocket channels across relay nodes on the Chorus "
-               "overlay (spec/relay.md). Runs until SIGINT or SIGTERM."};
+  CLI::App app{
+      "chorus-relay: a WSRelay node — WebSocket channels across relay nodes on the Chorus "
+      "overlay (spec/relay.md). Runs until SIGINT or SIGTERM."};
   Config c;
   std::string config;
   std::vector<std::string> bootstrap;
   Config flags;
-  app.add_option("--config", config, "TOML file: name, listen, ws, bootstrap, key, max_clients, "
-                                     "max_frame_bytes, client_rate, open_join");
+  app.add_option("--config", config,
+                 "TOML file: name, listen, ws, bootstrap, key, tls_cert, tls_key, "
+                 "max_clients, max_frame_bytes, client_rate, open_join");
   app.add_option("--listen", flags.listen, "Overlay and DHT address HOST:PORT (TCP and UDP)");
-  app.add_option("--ws", flags.ws, "HTTP/WebSocket address HOST:PORT: GET /, GET /health, WS /connect, WS /node");
+  app.add_option("--ws", flags.ws,
+                 "HTTP/WebSocket address HOST:PORT: GET /, GET /health, WS /connect, WS /node");
   app.add_option("--bootstrap", bootstrap, "A relay node's overlay HOST:PORT (repeatable)");
   app.add_option("--name", flags.name, "This node's name in INMs (default: relay-<key prefix>)");
-  app.add_option("--key", flags.key, "Key file (created 0600 on first run; default: a key for this run)");
+  app.add_option("--key", flags.key,
+                 "Key file (created 0600 on first run; default: a key for this run)");
+  app.add_option("--tls-cert", flags.tls_cert,
+                 "PEM certificate: serve https and wss on --ws (with --tls-key)");
+  app.add_option("--tls-key", flags.tls_key, "PEM private key of --tls-cert");
   BenchCommand bench(app);
   app.require_subcommand(0, 1);
   CLI11_PARSE(app, argc, argv);
@@ -175,6 +193,8 @@ int main(int argc, char** argv) {
   if (!flags.listen.empty()) c.listen = flags.listen;
   if (!flags.ws.empty()) c.ws = flags.ws;
   if (!flags.key.empty()) c.key = flags.key;
+  if (!flags.tls_cert.empty()) c.tls_cert = flags.tls_cert;
+  if (!flags.tls_key.empty()) c.tls_key = flags.tls_key;
   if (!bootstrap.empty()) c.bootstrap = bootstrap;
   return run_node(c);
 }

@@ -132,8 +132,8 @@ struct Tally {
 }  // namespace
 
 BenchCommand::BenchCommand(CLI::App& app) {
-  cmd_ = app.add_subcommand("bench",
-                            "Relay nodes and WebSocket clients on loopback: delivery, order, latency");
+  cmd_ = app.add_subcommand(
+      "bench", "Relay nodes and WebSocket clients on loopback: delivery, order, latency");
   cmd_->add_option("--nodes", nodes_, "Relay node processes (default 3)")->check(CLI::Range(1, 16));
   cmd_->add_option("--clients", clients_, "WebSocket clients, spread over the nodes (default 300)")
       ->check(CLI::Range(2, 4000));
@@ -141,7 +141,8 @@ BenchCommand::BenchCommand(CLI::App& app) {
       ->check(CLI::Range(1, 1000));
   cmd_->add_option("--rate", rate_, "Messages per second, all clients together (default 100)")
       ->check(CLI::Range(1.0, 100000.0));
-  cmd_->add_option("--seconds", seconds_, "How long to send (default 30)")->check(CLI::Range(0.5, 600.0));
+  cmd_->add_option("--seconds", seconds_, "How long to send (default 30)")
+      ->check(CLI::Range(0.5, 600.0));
   cmd_->add_flag("--json", json_, "One JSON object on stdout");
 }
 
@@ -233,9 +234,10 @@ int BenchCommand::run() {
       std::lock_guard<std::mutex> lock(tally.mu);
       tally.waiting[nonce] = [&](bool ok, const std::string&) { (ok ? subscribed : refused)++; };
     }
-    json req = {{"command", "subscribe"},
-                {"data", {{"topic", "bench-" + std::to_string(channel_of[static_cast<size_t>(i)])}}},
-                {"nonce", nonce}};
+    json req = {
+        {"command", "subscribe"},
+        {"data", {{"topic", "bench-" + std::to_string(channel_of[static_cast<size_t>(i)])}}},
+        {"nonce", nonce}};
     (void)conns[static_cast<size_t>(i)]->send(req.dump());
   }
   // The first opens wait out the replicas' start-up grace (the lease).
@@ -253,14 +255,16 @@ int BenchCommand::run() {
   std::vector<int64_t> seq(static_cast<size_t>(clients_), 0);
   uint64_t expected = 0;
   for (int64_t k = 0; k < total; ++k) {
-    std::this_thread::sleep_until(start + std::chrono::microseconds(static_cast<int64_t>(k * 1e6 / rate_)));
+    std::this_thread::sleep_until(start +
+                                  std::chrono::microseconds(static_cast<int64_t>(k * 1e6 / rate_)));
     const int i = static_cast<int>(k % clients_);
     const int64_t s = ++seq[static_cast<size_t>(i)];
     const std::string message =
         std::to_string(i) + ":" + std::to_string(s) + ":" + std::to_string(now_us());
     json req = {{"command", "send"},
-                {"data", {{"channel", "bench-" + std::to_string(channel_of[static_cast<size_t>(i)])},
-                          {"message", message}}},
+                {"data",
+                 {{"channel", "bench-" + std::to_string(channel_of[static_cast<size_t>(i)])},
+                  {"message", message}}},
                 {"nonce", "m" + std::to_string(k)}};
     {
       std::lock_guard<std::mutex> lock(tally.mu);
@@ -269,7 +273,8 @@ int BenchCommand::run() {
       };
     }
     if (conns[static_cast<size_t>(i)]->send(req.dump()).ok())
-      expected += static_cast<uint64_t>(members[static_cast<size_t>(channel_of[static_cast<size_t>(i)])] - 1);
+      expected += static_cast<uint64_t>(
+          members[static_cast<size_t>(channel_of[static_cast<size_t>(i)])] - 1);
   }
   const double send_s = std::chrono::duration<double>(Clock::now() - start).count();
   // Let the last messages arrive.
@@ -282,7 +287,8 @@ int BenchCommand::run() {
   }
   const double elapsed_s = std::chrono::duration<double>(Clock::now() - start).count();
   json cpu = json::array();
-  for (size_t i = 0; i < nodes.size(); ++i) cpu.push_back(cpu_seconds(nodes[i].pid) - cpu_before[i]);
+  for (size_t i = 0; i < nodes.size(); ++i)
+    cpu.push_back(cpu_seconds(nodes[i].pid) - cpu_before[i]);
   for (auto& c : conns) c->close(1000, "bench done", std::chrono::milliseconds(200));
   conns.clear();
   client->reset();
@@ -291,24 +297,25 @@ int BenchCommand::run() {
   std::lock_guard<std::mutex> lock(tally.mu);
   const bool exact = tally.delivered == expected && tally.duplicates == 0 &&
                      tally.out_of_order == 0 && tally.own_echoes == 0;
-  json out = {{"nodes", nodes_},
-              {"clients", clients_},
-              {"channels", channels_},
-              {"rate", rate_},
-              {"seconds", seconds_},
-              {"sent", total},
-              {"acked", tally.acks},
-              {"refused", tally.refused},
-              {"expected", expected},
-              {"delivered", tally.delivered},
-              {"duplicates", tally.duplicates},
-              {"out_of_order", tally.out_of_order},
-              {"own_echoes", tally.own_echoes},
-              {"exactly_once_in_order", exact},
-              {"latency_ms",
-               {{"p50", percentile(tally.latency_ms, 0.50)}, {"p99", percentile(tally.latency_ms, 0.99)}}},
-              {"msgs_per_s", static_cast<double>(tally.delivered) / std::max(send_s, elapsed_s)},
-              {"cpu_s_per_node", cpu}};
+  json out = {
+      {"nodes", nodes_},
+      {"clients", clients_},
+      {"channels", channels_},
+      {"rate", rate_},
+      {"seconds", seconds_},
+      {"sent", total},
+      {"acked", tally.acks},
+      {"refused", tally.refused},
+      {"expected", expected},
+      {"delivered", tally.delivered},
+      {"duplicates", tally.duplicates},
+      {"out_of_order", tally.out_of_order},
+      {"own_echoes", tally.own_echoes},
+      {"exactly_once_in_order", exact},
+      {"latency_ms",
+       {{"p50", percentile(tally.latency_ms, 0.50)}, {"p99", percentile(tally.latency_ms, 0.99)}}},
+      {"msgs_per_s", static_cast<double>(tally.delivered) / std::max(send_s, elapsed_s)},
+      {"cpu_s_per_node", cpu}};
   if (json_) {
     std::cout << out.dump() << std::endl;
   } else {

@@ -42,6 +42,9 @@ struct RelayNodeOptions {
   overlay::SocketAddress ws{"127.0.0.1", 0};
   std::vector<overlay::SocketAddress> bootstrap;
   std::string key_file;  // empty: a key for this run only
+  // TLS on the ws address (https, wss) when both are set: PEM files.
+  std::string tls_cert_file;
+  std::string tls_key_file;
   RelayCoreConfig core;  // core.name is set from `name`
   size_t max_clients = 4096;
   size_t max_frame_bytes = 1 << 20;   // one client frame
