@@ -59,34 +59,31 @@ Found newest(const std::string& channel, const dht::OpResult& r) {
 
 }  // namespace
 
-void RelayNode::Impl::open_channel(const std::string& channel, const PasswordHash& hash,
-                                   int attempt, int64_t deadline_ms) {
+void RelayNode::Impl::open_channel(const ChannelOpening& op, int attempt) {
   if (stopped) return;
-  dht->get(channel_key(channel),
-           [this, channel, hash, attempt, deadline_ms](Result<dht::OpResult> r) {
-             if (stopped) return;
-             if (r.ok()) {
-               Found f = newest(channel, *r);
-               if (f.live) {
-                 core->channel_known(channel, f.hash, f.token, f.owner, now());
-                 run_actions();
-                 return;
-               }
-             } else if (r.error().code() != ErrorCode::kNotFound && attempt == 0) {
-               spdlog::debug("relay {}: lookup of '{}': {}", name, channel, r.error().message());
-             }
-             // Nothing there: reserve it, the first time and every tenth lookup
-             // while waiting (a hold refused by replicas still in their start-up
-             // grace leaves no rival value to wait for).
-             if (attempt % 10 == 0) return reserve(channel, hash, attempt, deadline_ms);
-             retry_lookup(channel, hash, attempt, deadline_ms);
-           });
+  dht->get(channel_key(op.channel), [this, op, attempt](Result<dht::OpResult> r) {
+    if (stopped) return;
+    if (r.ok()) {
+      Found f = newest(op.channel, *r);
+      if (f.live && f.token > op.released_token) {
+        core->channel_known(op.channel, f.hash, f.token, f.owner, now());
+        run_actions();
+        return;
+      }
+    } else if (r.error().code() != ErrorCode::kNotFound && attempt == 0) {
+      spdlog::debug("relay {}: lookup of '{}': {}", name, op.channel, r.error().message());
+    }
+    // Nothing there: reserve it, the first time and every tenth lookup
+    // while waiting (a hold refused by replicas still in their start-up
+    // grace leaves no rival value to wait for).
+    if (attempt % 10 == 0) return reserve(op, attempt);
+    retry_lookup(op, attempt);
+  });
 }
 
-void RelayNode::Impl::retry_lookup(const std::string& channel, const PasswordHash& hash,
-                                   int attempt, int64_t deadline_ms) {
-  if (now() >= deadline_ms) {
-    core->channel_failed(channel, "reservation did not settle");
+void RelayNode::Impl::retry_lookup(const ChannelOpening& op, int attempt) {
+  if (now() >= op.deadline_ms) {
+    core->channel_failed(op.channel, "reservation did not settle");
     run_actions();
     return;
   }
@@ -94,17 +91,15 @@ void RelayNode::Impl::retry_lookup(const std::string& channel, const PasswordHas
   uv_timer_init(loop, t);
   struct Ctx {
     Impl* self;
-    std::string channel;
-    PasswordHash hash;
+    ChannelOpening op;
     int attempt;
-    int64_t deadline_ms;
   };
-  t->data = new Ctx{this, channel, hash, attempt, deadline_ms};
+  t->data = new Ctx{this, op, attempt};
   uv_timer_start(
       t,
       [](uv_timer_t* h) {
         auto* c = static_cast<Ctx*>(h->data);
-        c->self->open_channel(c->channel, c->hash, c->attempt + 1, c->deadline_ms);
+        c->self->open_channel(c->op, c->attempt + 1);
         delete c;
         uv_close(reinterpret_cast<uv_handle_t*>(h),
                  [](uv_handle_t* x) { delete reinterpret_cast<uv_timer_t*>(x); });
@@ -112,18 +107,19 @@ void RelayNode::Impl::retry_lookup(const std::string& channel, const PasswordHas
       kLookupRetryMs, 0);
 }
 
-void RelayNode::Impl::reserve(const std::string& channel, const PasswordHash& hash, int attempt,
-                              int64_t deadline_ms) {
+void RelayNode::Impl::reserve(const ChannelOpening& op, int attempt) {
+  const std::string& channel = op.channel;
+  const PasswordHash& hash = op.hash;
   auto handle = std::make_shared<dht::HoldHandle>(0);
   *handle = dht->hold(
       lock_key(channel), options.reservation_lease_ms,
-      [this, channel, hash, handle, attempt, deadline_ms](Result<dht::HoldGrant> g) {
+      [this, op, channel, hash, handle, attempt](Result<dht::HoldGrant> g) {
         if (stopped) return;
         const bool alone = node->peers().empty() && node_sockets.empty();
         if (!g.ok() && !(alone && g.error().code() != ErrorCode::kRefused)) {
           // Someone else holds it (or is taking it): their value follows.
           spdlog::info("relay {}: '{}' not reserved yet: {}", name, channel, g.error().message());
-          return retry_lookup(channel, hash, attempt, deadline_ms);
+          return retry_lookup(op, attempt);
         }
         // A node with no peer has no replicas to ask: a network of one
         // reserves for itself (token 1), and republishes once peers come.
@@ -190,39 +186,54 @@ void RelayNode::Impl::onboard() {
 }
 
 void RelayNode::Impl::maybe_release(const std::string& channel) {
-  if (!owned.count(channel)) return;
-  auto remaining = std::make_shared<size_t>(0);
-  auto in_use = std::make_shared<bool>(false);
+  if (!owned.count(channel) || release_checks.count(channel)) return;
   std::vector<std::string> others;
   for (const auto& [n, e] : nodes)
     if (now() - e.last_seen_ms < 4 * options.announce_interval_ms) others.push_back(n);
+  release_checks.insert(channel);
+  auto remaining = std::make_shared<size_t>(others.size());
+  auto in_use = std::make_shared<bool>(false);
   auto finish = [this, channel, in_use] {
+    release_checks.erase(channel);
     auto o = owned.find(channel);
-    if (o == owned.end() || *in_use) return;
-    for (const auto& c : core->local_channels())
-      if (c == channel) return;  // someone subscribed here meanwhile
+    if (stopped || o == owned.end() || *in_use) return;
+    auto info = core->channels().find(channel);
+    if (info != core->channels().end() && info->second.local_subscribers > 0)
+      return;  // someone subscribed here meanwhile
     Owned copy = o->second;
     owned.erase(o);
-    dht->release_hold(copy.hold);
-    publish_channel(channel, copy, true, {});
+    release(channel, copy);
     publish_index();
-    send_inm(command_inm(
-        std::string(kEveryNode),
-        {{"command", "unreserve-channel"}, {"channel", channel}, {"token", copy.token}}));
     core->channel_released(channel, copy.token);
     run_actions();
   };
   if (others.empty()) return finish();
-  *remaining = others.size();
   for (const auto& n : others) {
     ask(n, {{"command", "channel-subscribers"}, {"channel", channel}},
         [remaining, in_use, finish](bool ok, json answer) {
           // No answer counts as in use: releasing a channel someone still
-          // uses is worse than keeping an empty one.
+          // uses is worse than keeping an empty one (it is asked again).
           if (!ok || uint_field(answer, "subscribers") > 0) *in_use = true;
           if (--*remaining == 0) finish();
         });
   }
+}
+
+void RelayNode::Impl::release(const std::string& channel, const Owned& o) {
+  dht->release_hold(o.hold);
+  publish_channel(channel, o, true, {});
+  send_inm(
+      command_inm(std::string(kEveryNode),
+                  {{"command", "unreserve-channel"}, {"channel", channel}, {"token", o.token}}));
+}
+
+std::vector<std::string> RelayNode::Impl::idle_owned_channels() const {
+  std::vector<std::string> out;
+  for (const auto& [ch, o] : owned) {
+    auto info = core->channels().find(ch);
+    if (info == core->channels().end() || info->second.local_subscribers == 0) out.push_back(ch);
+  }
+  return out;
 }
 
 void RelayNode::Impl::republish() {
@@ -231,8 +242,10 @@ void RelayNode::Impl::republish() {
 }
 
 void RelayNode::Impl::release_all() {
-  for (auto& [ch, o] : owned) dht->release_hold(o.hold);
+  // Nodes with subscribers left reserve the channels again at once.
+  for (auto& [ch, o] : owned) release(ch, o);
   owned.clear();
+  publish_index();
 }
 
 }  // namespace chorus::relay

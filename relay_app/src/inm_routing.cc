@@ -23,6 +23,15 @@ std::string random_hex(size_t bytes) {
   return to_hex(b);
 }
 
+// Clients see which channels are reserved and by whom, not the password
+// hashes: a PBKDF2 hash still gives an offline guesser something to check
+// guesses against.
+void strip_for_client(const std::string& command, json& answer) {
+  if (command != "list-reserved-channels" || !answer.contains("channels")) return;
+  for (auto& [channel, info] : answer["channels"].items())
+    if (info.is_object()) info.erase("hash");
+}
+
 }  // namespace
 
 Inm RelayNode::Impl::command_inm(const std::string& destination, json data) {
@@ -58,8 +67,11 @@ void RelayNode::Impl::send_inm(const Inm& inm) {
   if (it->second.socket) {
     (void)it->second.socket->send(text);
   } else if (it->second.key) {
-    node->whisper(kRelayApp, *it->second.key, to_bytes(text), /*encrypt=*/true,
-                  [](Result<overlay::Hash256>) {});
+    // Through Reach: a direct peer at once, any other node by its record.
+    reach->whisper(kRelayApp, *it->second.key, to_bytes(text),
+                   [this, inm](Result<overlay::Hash256> r) {
+                     if (!r.ok() && !stopped) fail_pending(inm, r.error().message());
+                   });
   }
 }
 
@@ -268,6 +280,7 @@ void RelayNode::Impl::network_command(NetworkCommand& a) {
     json out;
     std::string reason;
     const bool ok = local_command(a.command, a.data, out, reason);
+    strip_for_client(a.command, out);
     core->answer_client(a.client, a.nonce, ok, std::move(out), reason);
     run_actions();
     return;
@@ -282,10 +295,11 @@ void RelayNode::Impl::network_command(NetworkCommand& a) {
   data.erase("node");
   const ClientId client = a.client;
   const json nonce = a.nonce;
-  ask(target, std::move(data), [this, client, nonce](bool ok, json answer) {
+  ask(target, std::move(data), [this, client, nonce, command = a.command](bool ok, json answer) {
     std::string reason = string_field(answer, "reason");
     answer.erase("ok");
     answer.erase("reason");
+    strip_for_client(command, answer);
     core->answer_client(client, nonce, ok, std::move(answer), reason);
     run_actions();
   });

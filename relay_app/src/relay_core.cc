@@ -360,7 +360,7 @@ void RelayCore::channel_released(const std::string& channel, uint64_t token) {
   if (it == channels_.end() || it->second.token > token) return;
   if (it->second.local_subscribers > 0) {
     // Still in use here: reserve it again, with the same password hash.
-    actions_.push_back(OpenChannel{channel, it->second.hash});
+    actions_.push_back(OpenChannel{channel, it->second.hash, token});
     return;
   }
   channels_.erase(it);

@@ -37,7 +37,8 @@ void RelayNode::Impl::handle(CloseClient& a) {
 void RelayNode::Impl::handle(OpenChannel& a) {
   // Replicas refuse holds for their start-up grace (the lease): a channel
   // opened right after the network started waits that long at most.
-  open_channel(a.channel, a.hash, 0, now() + options.reservation_lease_ms + kSettleMs);
+  open_channel(
+      {a.channel, a.hash, a.released_token, now() + options.reservation_lease_ms + kSettleMs}, 0);
 }
 
 void RelayNode::Impl::on_tick() {
@@ -55,9 +56,16 @@ void RelayNode::Impl::on_tick() {
     republish();
   }
   // Onboarding: as soon as there is a peer, and now and then after.
-  if ((last_onboard_ms == 0 && !node->peers().empty()) || t - last_onboard_ms >= kOnboardMs) {
+  if (!node->peers().empty() && (!onboarded || t - last_onboard_ms >= kOnboardMs)) {
+    onboarded = true;
     last_onboard_ms = t;
     onboard();
+  }
+  // Channels this node reserved and no longer uses here: released once no
+  // node has subscribers left (the last one may have left elsewhere).
+  if (t - last_release_check_ms >= options.announce_interval_ms) {
+    last_release_check_ms = t;
+    for (const auto& ch : idle_owned_channels()) maybe_release(ch);
   }
 }
 
@@ -94,9 +102,14 @@ Result<std::unique_ptr<RelayNode>> RelayNode::start(RelayNodeOptions options) {
   // Replicas refuse grants for as long after their start as a lease they
   // may have granted before a restart could last: the relay's lease.
   dopts.config.lock_grace_after_start_ms = options.reservation_lease_ms;
+  // One hold per channel this node reserves.
+  dopts.config.max_holds = std::max<size_t>(dopts.config.max_holds, options.core.max_channels);
   auto d = dht::Dht::create(*impl->node, dopts);
   if (!d.ok()) return d.error();
   impl->dht = std::move(*d);
+  auto reach = dht::Reach::create(*impl->node, *impl->dht);
+  if (!reach.ok()) return reach.error();
+  impl->reach = std::move(*reach);
 
   Impl* self = impl.get();
   overlay::AppHandlers app;
@@ -174,6 +187,12 @@ Result<std::unique_ptr<RelayNode>> RelayNode::start(RelayNodeOptions options) {
     impl->server.reset();
     return r.error();
   }
+  if (auto r = impl->reach->start(); !r.ok()) {
+    impl->dht->stop();
+    impl->node->stop();
+    impl->server.reset();
+    return r.error();
+  }
   for (const auto& b : options.bootstrap) impl->node->add_peer(b);
   return std::unique_ptr<RelayNode>(new RelayNode(std::move(impl)));
 }
@@ -198,9 +217,11 @@ void RelayNode::stop() {
       },
       [&released] { released.set_value(); });
   f.wait_for(std::chrono::seconds(1));
+  impl_->reach->stop();
   impl_->dht->stop();
   impl_->node->stop();
   impl_->server.reset();  // after its loop has finished
+  impl_->reach.reset();
   impl_->dht.reset();
   impl_->node.reset();
 }

@@ -17,8 +17,10 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "chorus/dht/dht.h"
+#include "chorus/dht/reach.h"
 #include "chorus/overlay/node.h"
 #include "chorus/relay/health.h"
 #include "chorus/relay/host_stats.h"
@@ -50,6 +52,7 @@ struct RelayNode::Impl {
   std::string name;
   std::unique_ptr<overlay::Node> node;
   std::unique_ptr<dht::Dht> dht;
+  std::unique_ptr<dht::Reach> reach;  // WHISPERs to nodes that are not direct peers
   std::unique_ptr<web::HttpServer> server;
   std::unique_ptr<RelayCore> core;
   HostStats host;
@@ -62,6 +65,8 @@ struct RelayNode::Impl {
   int64_t last_host_sample_ms = 0;
   int64_t last_republish_ms = 0;
   int64_t last_onboard_ms = 0;
+  bool onboarded = false;
+  int64_t last_release_check_ms = 0;
 
   // Clients on /connect, by core id and by WebSocket id.
   std::map<ClientId, web::WebSocket> clients;
@@ -133,19 +138,26 @@ struct RelayNode::Impl {
   std::string node_url() const;
 
   // --- channel_reservations.cc --------------------------------------------
-  // Looks the channel up; reserves it when absent; retries every
-  // kLookupRetryMs until `deadline_ms`.
-  void open_channel(const std::string& channel, const PasswordHash& hash, int attempt,
-                    int64_t deadline_ms);
-  void retry_lookup(const std::string& channel, const PasswordHash& hash, int attempt,
-                    int64_t deadline_ms);
-  void reserve(const std::string& channel, const PasswordHash& hash, int attempt,
-               int64_t deadline_ms);
+  struct ChannelOpening {
+    std::string channel;
+    PasswordHash hash;
+    uint64_t released_token = 0;  // values with this token or lower are not live
+    int64_t deadline_ms = 0;      // then the subscribers waiting are refused
+  };
+  // Looks the channel up; reserves it when absent (attempt 0 and every
+  // tenth); retries every kLookupRetryMs until the deadline.
+  void open_channel(const ChannelOpening& op, int attempt);
+  void retry_lookup(const ChannelOpening& op, int attempt);
+  void reserve(const ChannelOpening& op, int attempt);
   void publish_channel(const std::string& channel, const Owned& o, bool released,
                        std::function<void()> then);
   void publish_index();
   void onboard();
   void maybe_release(const std::string& channel);
+  std::vector<std::string> idle_owned_channels() const;
+  std::set<std::string> release_checks;  // maybe_release in progress
+  // Lets go of a reservation: the hold, a released value, unreserve-channel.
+  void release(const std::string& channel, const Owned& o);
   void republish();
   void release_all();
 

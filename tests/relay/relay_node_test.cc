@@ -33,6 +33,7 @@ class RelayNetwork {
     RelayNodeOptions o;
     o.name = name;
     o.reservation_lease_ms = 1500;  // and so the replicas' start-up grace
+    o.announce_interval_ms = 1000;  // and so the owner's release checks
     if (join && !nodes_.empty()) o.bootstrap = {nodes_.front()->listen_address()};
     auto n = RelayNode::start(o);
     EXPECT_TRUE(n.ok()) << n.error().message();
@@ -69,7 +70,9 @@ TEST(RelayNodeTest, NewClientOnOneNodeTalksToAnotherOnTheSameNode) {
   EXPECT_EQ(first["ok"], true) << first.dump();
   EXPECT_EQ(bob.call("subscribe", {{"topic", "lobby"}})["ok"], true);
   for (int i = 0; i < 20; ++i)
-    ASSERT_EQ(alice.call("send", {{"channel", "lobby"}, {"message", "m" + std::to_string(i)}})["ok"], true);
+    ASSERT_EQ(
+        alice.call("send", {{"channel", "lobby"}, {"message", "m" + std::to_string(i)}})["ok"],
+        true);
   for (int i = 0; i < 20; ++i) {
     json m = bob.next();
     ASSERT_EQ(m.value("type", ""), "message") << m.dump();
@@ -95,7 +98,8 @@ TEST(RelayNodeTest, ClientsOnDifferentNodesNeedTheRightPasswordThenTalkBothWays)
   EXPECT_EQ(wrong["reason"], "invalid password");
   json none = bob.call("subscribe", {{"topic", "secret"}});
   EXPECT_EQ(none["reason"], "invalid password");
-  EXPECT_EQ(bob.call("send", {{"channel", "secret"}, {"message", "x"}})["reason"], "not subscribed");
+  EXPECT_EQ(bob.call("send", {{"channel", "secret"}, {"message", "x"}})["reason"],
+            "not subscribed");
   EXPECT_EQ(bob.call("subscribe", {{"topic", "secret"}, {"password", "hunter2"}})["ok"], true);
   for (int i = 0; i < 30; ++i) {
     ASSERT_EQ(alice.call("send", {{"channel", "secret"}, {"message", i}})["ok"], true);
@@ -132,7 +136,9 @@ TEST(RelayNodeTest, ALateNodeLearnsReservedChannelsAndTheirPasswordsFromTheDht) 
   json reserved = carol.call("list-reserved-channels");
   ASSERT_EQ(reserved["ok"], true);
   EXPECT_EQ(reserved["channels"]["ops"]["owner"], "a");
-  EXPECT_EQ(carol.call("subscribe", {{"topic", "ops"}, {"password", "nope"}})["reason"], "invalid password");
+  EXPECT_FALSE(reserved["channels"]["ops"].contains("hash")) << "hashes stay between nodes";
+  EXPECT_EQ(carol.call("subscribe", {{"topic", "ops"}, {"password", "nope"}})["reason"],
+            "invalid password");
   EXPECT_EQ(carol.call("subscribe", {{"topic", "ops"}, {"password", "pw"}})["ok"], true);
   ASSERT_EQ(carol.call("send", {{"channel", "ops"}, {"message", "hello from c"}})["ok"], true);
   json m = alice.next();
@@ -148,15 +154,20 @@ TEST(RelayNodeTest, TwoNodesOpeningOneChannelAtOnceAgreeOnOneOwnerAndPassword) {
   RelayClient alice(*ws, "127.0.0.1", a.ws_address().port);
   RelayClient bob(*ws, "127.0.0.1", b.ws_address().port);
   // Both subscribes leave before either answer comes back.
-  const json sa = {{"command", "subscribe"}, {"data", {{"topic", "race"}, {"password", "from-a"}}}, {"nonce", "ra"}};
-  const json sb = {{"command", "subscribe"}, {"data", {{"topic", "race"}, {"password", "from-b"}}}, {"nonce", "rb"}};
+  const json sa = {{"command", "subscribe"},
+                   {"data", {{"topic", "race"}, {"password", "from-a"}}},
+                   {"nonce", "ra"}};
+  const json sb = {{"command", "subscribe"},
+                   {"data", {{"topic", "race"}, {"password", "from-b"}}},
+                   {"nonce", "rb"}};
   ASSERT_TRUE(alice.socket().send(sa.dump()).ok());
   ASSERT_TRUE(bob.socket().send(sb.dump()).ok());
   json ra = alice.wait_response("ra", 10s);
   json rb = bob.wait_response("rb", 10s);
   ASSERT_FALSE(ra.is_null());
   ASSERT_FALSE(rb.is_null());
-  EXPECT_NE(ra["ok"], rb["ok"]) << "one wins, the other's password is wrong: " << ra.dump() << rb.dump();
+  EXPECT_NE(ra["ok"], rb["ok"]) << "one wins, the other's password is wrong: " << ra.dump()
+                                << rb.dump();
   const std::string winner = ra["ok"] == true ? "a" : "b";
   const std::string password = ra["ok"] == true ? "from-a" : "from-b";
   ASSERT_TRUE(eventually([&] {
@@ -210,7 +221,8 @@ TEST(RelayNodeTest, ANodeJoinsOverWebSocketWithAOneTimeToken) {
   json answer;
   ASSERT_TRUE(eventually([&] {
     json f = native.next(200ms);
-    if (f.is_object() && f.value("type", "") == "response" && f.value("nonce", "") == "n1") answer = f;
+    if (f.is_object() && f.value("type", "") == "response" && f.value("nonce", "") == "n1")
+      answer = f;
     return !answer.is_null();
   }));
   EXPECT_EQ(answer["source"], "a");
@@ -233,7 +245,8 @@ TEST(RelayNodeTest, ANodeJoinsOverWebSocketWithAOneTimeToken) {
   o2.headers = {{"Authentication", t2["token"].get<std::string>()}};
   RelayClient impostor(*ws, "127.0.0.1", b.ws_address().port, "/node", o2);
   ASSERT_TRUE(impostor.connected());
-  EXPECT_EQ(impostor.call("handshake", {{"name", "someone-else"}})["reason"], "bad name/token pair");
+  EXPECT_EQ(impostor.call("handshake", {{"name", "someone-else"}})["reason"],
+            "bad name/token pair");
   EXPECT_EQ(impostor.socket().wait_closed(5s).value_or(-1), 1008);
   auto wiped = ws->connect("127.0.0.1", b.ws_address().port, "/node", o2);
   EXPECT_FALSE(wiped.ok());
@@ -252,7 +265,8 @@ TEST(RelayNodeTest, HealthGoesThroughEachState) {
   EXPECT_EQ(health(*b), json({{"healthy", "degraded"}, {"reason", "no peers"}}));
   auto ws = web::WebSocketClient::start().value();
   std::vector<std::unique_ptr<RelayClient>> idle;
-  for (int i = 0; i < 4; ++i) idle.push_back(std::make_unique<RelayClient>(*ws, "127.0.0.1", a.ws_address().port));
+  for (int i = 0; i < 4; ++i)
+    idle.push_back(std::make_unique<RelayClient>(*ws, "127.0.0.1", a.ws_address().port));
   ASSERT_TRUE(eventually([&] { return health(a)["reason"] == "clients no channels"; }));
   EXPECT_EQ(health(a)["healthy"], "degraded");
   // a owns a channel whose subscriber on c stays after a's clients leave.
@@ -263,8 +277,9 @@ TEST(RelayNodeTest, HealthGoesThroughEachState) {
   RelayClient carol(*ws, "127.0.0.1", c.ws_address().port);
   ASSERT_EQ(carol.call("subscribe", {{"topic", "kept"}})["ok"], true);
   idle.clear();
-  ASSERT_TRUE(eventually([&] { return health(a) == json({{"healthy", "bad"}, {"reason", "channels no clients"}}); }))
-      << health(a).dump();
+  ASSERT_TRUE(eventually([&] {
+    return health(a) == json({{"healthy", "bad"}, {"reason", "channels no clients"}});
+  })) << health(a).dump();
   EXPECT_EQ(a.status()["owned"], 1) << "kept: c still has a subscriber";
 }
 
@@ -281,10 +296,54 @@ TEST(RelayNodeTest, AnEmptiedChannelIsReleasedAndCanBeOpenedWithANewPassword) {
   }
   ASSERT_TRUE(eventually([&] {
     return a.status()["owned"] == 0 && !b.status()["channels"].contains("temp");
-  })) << a.status().dump() << b.status().dump();
+  })) << a.status().dump()
+      << b.status().dump();
   RelayClient bob(*ws, "127.0.0.1", b.ws_address().port);
   EXPECT_EQ(bob.call("subscribe", {{"topic", "temp"}, {"password", "two"}})["ok"], true);
   EXPECT_TRUE(eventually([&] { return a.status()["channels"]["temp"].value("owner", "") == "b"; }));
+}
+
+TEST(RelayNodeTest, TheOwnerReleasesAChannelWhoseLastSubscriberLeftOnAnotherNode) {
+  RelayNetwork net;
+  RelayNode& a = net.start("a");
+  RelayNode& b = net.start("b");
+  ASSERT_TRUE(eventually([&] { return net.meshed(); }));
+  auto ws = web::WebSocketClient::start().value();
+  auto bob = std::make_unique<RelayClient>(*ws, "127.0.0.1", b.ws_address().port);
+  {
+    RelayClient alice(*ws, "127.0.0.1", a.ws_address().port);
+    ASSERT_EQ(alice.call("subscribe", {{"topic", "shared"}})["ok"], true);
+    ASSERT_EQ(bob->call("subscribe", {{"topic", "shared"}})["ok"], true);
+  }
+  // alice left; bob still listens on b: a keeps the reservation.
+  ASSERT_TRUE(eventually([&] { return a.status()["clients"] == 0; }));
+  EXPECT_EQ(a.status()["owned"], 1);
+  bob.reset();
+  EXPECT_TRUE(eventually([&] {
+    return a.status()["owned"] == 0 && !b.status()["channels"].contains("shared");
+  })) << a.status().dump();
+}
+
+TEST(RelayNodeTest, AStoppingOwnerHandsItsChannelsToNodesWithSubscribers) {
+  RelayNetwork net;
+  RelayNode& a = net.start("a");
+  RelayNode& b = net.start("b");
+  ASSERT_TRUE(eventually([&] { return net.meshed(); }));
+  auto ws = web::WebSocketClient::start().value();
+  RelayClient alice(*ws, "127.0.0.1", a.ws_address().port);
+  RelayClient bob(*ws, "127.0.0.1", b.ws_address().port);
+  ASSERT_EQ(alice.call("subscribe", {{"topic", "handover"}, {"password", "pw"}})["ok"], true);
+  ASSERT_EQ(bob.call("subscribe", {{"topic", "handover"}, {"password", "pw"}})["ok"], true);
+  net.nodes_.front()->stop();
+  ASSERT_TRUE(eventually([&] {
+    return b.status()["channels"]["handover"].value("owner", "") == "b";
+  })) << b.status().dump();
+  EXPECT_EQ(b.status()["owned"], 1);
+  RelayClient carol(*ws, "127.0.0.1", b.ws_address().port);
+  EXPECT_EQ(carol.call("subscribe", {{"topic", "handover"}, {"password", "wrong"}})["reason"],
+            "invalid password")
+      << "the same password hash";
+  EXPECT_EQ(carol.call("subscribe", {{"topic", "handover"}, {"password", "pw"}})["ok"], true);
 }
 
 TEST(RelayNodeTest, BadInputGetsErrorsThenACloseWhileOthersAreServed) {

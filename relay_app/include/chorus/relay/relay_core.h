@@ -72,6 +72,9 @@ struct SendInm {
 struct OpenChannel {
   std::string channel;
   PasswordHash hash;
+  // A reservation with this token or lower was released: a value for it
+  // still in the DHT is not live.
+  uint64_t released_token = 0;
 };
 // The last local subscriber left a channel this node reserved: the driver
 // asks the network and releases it when no node has subscribers left.
