@@ -42,7 +42,7 @@ install(TARGETS ${_chorus_libs} EXPORT ChorusTargets
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT runtime NAMELINK_COMPONENT development
   RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT runtime
   INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-install(TARGETS chorus chorus-nano RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT runtime)
+install(TARGETS chorus chorus-nano chorus-relay RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT runtime)
 
 # Headers: only the public ones each library lists with chorus_public_headers()
 # (cmake/ChorusPublicHeaders.cmake), never a whole include directory.

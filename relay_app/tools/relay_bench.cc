@@ -144,7 +144,8 @@ BenchCommand::BenchCommand(CLI::App& app) {
       ->check(CLI::Range(1.0, 100000.0));
   cmd_->add_option("--seconds", seconds_, "How long to send (default 30)")
       ->check(CLI::Range(0.5, 600.0));
-  cmd_->add_flag("--json", json_, "One JSON object on stdout");
+  cmd_->add_flag("--json", json_,
+                 "One JSON object on stdout (otherwise progress on stderr and a summary)");
 }
 
 int BenchCommand::run() {
@@ -270,9 +271,19 @@ int BenchCommand::run() {
   const int64_t total = static_cast<int64_t>(rate_ * seconds_);
   std::vector<int64_t> seq(static_cast<size_t>(clients_), 0);
   uint64_t expected = 0;
+  auto next_progress = start;
+  auto progress = [&](int64_t sent) {
+    if (json_ || Clock::now() < next_progress) return;
+    next_progress += std::chrono::seconds(1);
+    std::lock_guard<std::mutex> lock(tally.mu);
+    std::cerr << "\rsent " << sent << "/" << total << "  delivered " << tally.delivered << "/"
+              << expected << "  duplicates " << tally.duplicates << "  out of order "
+              << tally.out_of_order << "   " << std::flush;
+  };
   for (int64_t k = 0; k < total; ++k) {
     std::this_thread::sleep_until(start +
                                   std::chrono::microseconds(static_cast<int64_t>(k * 1e6 / rate_)));
+    progress(k);
     const int i = static_cast<int>(k % clients_);
     const int64_t s = ++seq[static_cast<size_t>(i)];
     const std::string message =
@@ -337,7 +348,17 @@ int BenchCommand::run() {
   if (json_) {
     std::cout << out.dump() << std::endl;
   } else {
-    std::cout << out.dump(2) << std::endl;
+    std::cerr << "\n";
+    std::cout << "relay bench: " << nodes_ << " nodes, " << clients_ << " clients on " << channels_
+              << " channels, " << rate_ << " msgs/s for " << seconds_ << " s\n"
+              << "  delivered " << tally.delivered << " of " << expected << " expected ("
+              << tally.duplicates << " duplicates, " << tally.out_of_order << " out of order, "
+              << tally.own_echoes << " echoes to senders): "
+              << (exact ? "every message once, in order" : "NOT exactly once in order") << "\n"
+              << "  latency p50 " << out["latency_ms"]["p50"].get<double>() << " ms, p99 "
+              << out["latency_ms"]["p99"].get<double>() << " ms; "
+              << static_cast<int64_t>(out["msgs_per_s"].get<double>()) << " deliveries/s\n"
+              << "  CPU seconds per node: " << out["cpu_s_per_node"].dump() << "\n";
   }
   return exact ? 0 : 1;
 }

@@ -36,6 +36,7 @@ runtime_files=$(dpkg-deb -c "$runtime" | awk '{print $6}')
 dev_files=$(dpkg-deb -c "$dev" | awk '{print $6}')
 grep -q 'usr/bin/chorus$' <<<"$runtime_files" || fail "no usr/bin/chorus"
 grep -q 'usr/bin/chorus-nano$' <<<"$runtime_files" || fail "no usr/bin/chorus-nano"
+grep -q 'usr/bin/chorus-relay$' <<<"$runtime_files" || fail "no usr/bin/chorus-relay"
 grep -Eq 'libchorus_overlay\.so\.[0-9.]+$' <<<"$runtime_files" || fail "no libchorus_overlay.so.*"
 ! grep -q '\.h$\|\.a$' <<<"$runtime_files" || fail "headers or static libraries in the runtime package"
 grep -q 'ChorusConfig.cmake$' <<<"$dev_files" || fail "no ChorusConfig.cmake"

@@ -29,7 +29,7 @@ if ldd "$work/app-pc-static" | grep -q libchorus_; then
   echo "FAIL: app-pc-static links a shared libchorus" >&2
   exit 1
 fi
-test -x "$prefix/bin/chorus" && test -x "$prefix/bin/chorus-nano"
+test -x "$prefix/bin/chorus" && test -x "$prefix/bin/chorus-nano" && test -x "$prefix/bin/chorus-relay"
 
 generator=()
 command -v ninja >/dev/null && generator=(-G Ninja)
