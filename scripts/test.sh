@@ -21,15 +21,15 @@ cmake --build "$BUILD_DIR" -j "$JOBS"
 (cd "$BUILD_DIR" && ctest --output-on-failure -j "$JOBS" --timeout 300)
 
 # ASan + UBSan over the unit and simulator tests (ctest labels unit, sim,
-# compression-unit, nano-unit, web-unit: gtest_discover_tests cannot give a test two
-# labels): only those test executables are built. Any report fails the test.
+# compression-unit, nano-unit, web-unit, relay-unit: gtest_discover_tests cannot give a
+# test two labels): only those test executables are built. Any report fails the test.
 if [ "${CHORUS_SANITIZE_STAGE:-1}" = 1 ]; then
   ASAN_DIR=${ASAN_BUILD_DIR:-build-asan}
   stage "unit and sim tests under ASan + UBSan in $ASAN_DIR"
   cmake -S . -B "$ASAN_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCHORUS_WERROR=ON \
     -DCHORUS_SANITIZE=ON -DCHORUS_BENCH=OFF
   cmake --build "$ASAN_DIR" -j "$JOBS" --target overlay_unit_tests compression_tests nano_tests web_tests \
-    dht_unit_tests swarm_tests scenario_tests scenario_run_tests
+    dht_unit_tests swarm_tests scenario_tests scenario_run_tests relay_core_tests
   (cd "$ASAN_DIR" &&
     ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:abort_on_error=1 \
     UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \

@@ -8,7 +8,9 @@ std::string Inm::to_json() const {
                       {"type", type},
                       {"nonce", nonce},
                       {"data", data}};
-  return j.dump();
+  // Invalid UTF-8 (never from a parse, but a bug should not end the loop
+  // thread) becomes U+FFFD.
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 Result<Inm> Inm::parse(std::string_view text) {
@@ -57,7 +59,18 @@ std::string string_field(const nlohmann::json& j, const char* key, std::string f
 uint64_t uint_field(const nlohmann::json& j, const char* key, uint64_t fallback) {
   if (!j.is_object()) return fallback;
   auto it = j.find(key);
-  return it != j.end() && it->is_number_unsigned() ? it->get<uint64_t>() : fallback;
+  if (it == j.end()) return fallback;
+  if (it->is_number_unsigned()) return it->get<uint64_t>();
+  // A value built in code (not parsed) holds small numbers as signed.
+  if (it->is_number_integer() && it->get<int64_t>() >= 0) return it->get<uint64_t>();
+  return fallback;
+}
+
+std::string utf8_prefix(const std::string& s, size_t max) {
+  if (s.size() <= max) return s;
+  size_t n = max;
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xc0) == 0x80) --n;
+  return s.substr(0, n);
 }
 
 bool bool_field(const nlohmann::json& j, const char* key, bool fallback) {

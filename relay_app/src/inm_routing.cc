@@ -259,7 +259,7 @@ bool RelayNode::Impl::local_command(const std::string& command, const json& data
     out["url"] = node_url();
     return true;
   }
-  reason = "unknown command: " + command.substr(0, 64);
+  reason = "unknown command: " + utf8_prefix(command, 64);
   return false;
 }
 

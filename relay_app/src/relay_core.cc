@@ -25,15 +25,6 @@ bool valid_topic(const std::string& t, size_t max) {
                       [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
 }
 
-// At most `max` bytes of `s`, never ending inside a UTF-8 sequence: a cut
-// one would make the response's JSON fail to serialize.
-std::string utf8_prefix(const std::string& s, size_t max) {
-  if (s.size() <= max) return s;
-  size_t n = max;
-  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xc0) == 0x80) --n;
-  return s.substr(0, n);
-}
-
 }  // namespace
 
 RelayCore::RelayCore(RelayCoreConfig config) : config_(std::move(config)) {}
@@ -84,8 +75,14 @@ void RelayCore::refuse(ClientId client, const json& nonce, std::string reason) {
 void RelayCore::answer_client(ClientId client, const json& nonce, bool ok, json data,
                               std::string reason) {
   if (!clients_.count(client)) return;
-  if (!ok) {
+  // A response has "reason" exactly when it is not ok (spec/relay.md §4),
+  // whatever the answer the driver relays from another node carried.
+  if (ok) {
+    reason.clear();
+    if (data.is_object()) data.erase("reason");
+  } else {
     ++stats_.client_errors;
+    if (reason.empty()) reason = "no reason given";
   }
   respond(client, nonce, ok, std::move(reason), std::move(data));
 }

@@ -20,6 +20,7 @@
 #include "chorus/nano/network.h"
 #include "chorus/nano/work.h"
 #include "chorus/overlay/frame_codec.h"
+#include "chorus/relay/inm.h"
 
 namespace {
 
@@ -293,6 +294,88 @@ void nano_seeds(Writer& w, const Json& verify) {
                      {{dev.genesis_account, dev.genesis_hash}, {nano::PublicKey{0xff}, h}})});
 }
 
+// relay_fuzz: whole INMs, and operations split on 0xff (see relay_fuzz.cc):
+// a client digit, then a channel digit (0 lobby, 1 club, 2 news, 3 café).
+void relay_seeds(Writer& w) {
+  relay::Inm msg;
+  msg.source = "b";
+  msg.destination = "*";
+  msg.type = "message";
+  msg.nonce = "b:1";
+  msg.data = {{"channel", "lobby"}, {"message", {{"text", "hi"}}}, {"nonce", 7}, {"seq", 1}};
+  relay::Inm reserve;
+  reserve.source = "b";
+  reserve.destination = "*";
+  reserve.type = "command";
+  reserve.nonce = "b#1";
+  reserve.data = {{"command", "reserve-channel"},
+                  {"channel", "club"},
+                  {"hash", std::string(64, 'a')},  // relay_fuzz hashes its own way
+                  {"token", 3}};
+  relay::Inm unreserve = reserve;
+  unreserve.data = {{"command", "unreserve-channel"}, {"channel", "club"}, {"token", 3}};
+  relay::Inm hello = reserve;
+  hello.destination = "a";
+  hello.data = {{"command", "hello"}, {"ws", "127.0.0.1:8080"}};
+  const relay::Inm answer = hello.response("a", true, {{"nodes", Json::array()}});
+  for (const relay::Inm* m :
+       std::initializer_list<const relay::Inm*>{&msg, &reserve, &unreserve, &hello, &answer})
+    w.add("relay_fuzz", text(m->to_json()));
+
+  auto ops = [&](const std::vector<std::string>& list) {
+    Bytes out;
+    for (const std::string& op : list) {
+      if (!out.empty()) out.push_back(0xff);
+      out.insert(out.end(), op.begin(), op.end());
+    }
+    w.add("relay_fuzz", out);
+  };
+  auto client = [](char c, const Json& j) { return std::string("c") + c + j.dump(); };
+  // Subscribe, the lookup's answer, sends, lists, a network command.
+  ops({client('0', {{"command", "subscribe"},
+                    {"data", {{"topic", "lobby"}, {"password", "pw"}}},
+                    {"nonce", 1}}),
+       client('1', {{"command", "subscribe"}, {"data", {{"topic", "lobby"}}}, {"nonce", "n"}}),
+       "k1",
+       client('0', {{"command", "send"},
+                    {"data", {{"channel", "lobby"}, {"message", "hi"}}},
+                    {"nonce", 2}}),
+       client('1', {{"command", "list"}, {"nonce", 3}}),
+       client('2', {{"command", "node-stats"}, {"data", {{"node", "b"}}}, {"nonce", 4}}), "a1",
+       client('3', {{"command", "get-latency"}, {"nonce", 5}}), "a0no such node",
+       client('0', {{"command", "unsubscribe"}, {"data", {{"topic", "lobby"}}}, {"nonce", 6}}),
+       "c3{bad", "x1"});
+  // An op with a raw byte (a sequence number or token) inside.
+  auto op = [](const char* head, uint8_t b, const char* tail = "") {
+    return head + std::string(1, static_cast<char>(b)) + tail;
+  };
+  // INMs from another node (m, source digit, channel digit, seq byte), out of
+  // order, a gap given up on.
+  ops({"s000", "s100", "k0", op("m00", 1, "one"), op("m00", 3, "three"), op("m00", 2, "two"),
+       op("m00", 5, "five"), op("m10", 1, "other"), "t2000", op("m00", 4, "four"),
+       op("m00", 6, "six"), "t5000"});
+  // Reservations (r/R, source, channel, token byte, password digit): learned,
+  // subscribed to with its password, released with a subscriber left (opened
+  // again), then the channel empties.
+  ops({op("r01", 5, "1"), "s011", "s110", op("R01", 5), op("k", 9), "x0", op("r01", 4, "0"),
+       op("R01", 9)});
+  // Passwords given as text, a wrong hash, a failed lookup.
+  ops({"s012secret", "s112secret", "s212wrong", op("K", 2), "s023", "fdht down \xc3", "w02never",
+       "w01hi", "u01"});
+  // Whole INMs as text.
+  ops({"s000", "k1", "i" + msg.to_json(), "i" + reserve.to_json(), "i" + unreserve.to_json(),
+       "i" + hello.to_json(), "t100"});
+  // Bad requests until the client is closed; a flood over the rate.
+  std::vector<std::string> bad = {"c0",
+                                  "c0[]",
+                                  "c0{}",
+                                  R"(c0{"command":7})",
+                                  R"(c0{"command":"send","data":1})",
+                                  R"(c0{"command":"x"})"};
+  for (int i = 0; i < 30; ++i) bad.push_back(client('1', {{"command", "list"}}));
+  ops(bad);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -310,6 +393,7 @@ int main(int argc, char** argv) {
     dht_seeds(w, load(spec, "dht.json"));
     compression_seeds(w, comp, ov);
     nano_seeds(w, load(spec, "nano_verify.json"));
+    relay_seeds(w);
     // Scenario files: the examples next to spec/.
     const fs::path scenarios = spec.parent_path() / "swarm" / "scenarios";
     if (fs::is_directory(scenarios)) {

@@ -47,5 +47,8 @@ struct Inm {
 std::string string_field(const nlohmann::json& j, const char* key, std::string fallback = {});
 uint64_t uint_field(const nlohmann::json& j, const char* key, uint64_t fallback = 0);
 bool bool_field(const nlohmann::json& j, const char* key, bool fallback = false);
+// At most `max` bytes of `s`, never ending inside a UTF-8 sequence (a cut
+// one would not serialize as JSON): for echoing what a peer sent.
+std::string utf8_prefix(const std::string& s, size_t max);
 
 }  // namespace chorus::relay
