@@ -8,6 +8,10 @@ namespace chorus::relay {
 
 namespace {
 
+// A source whose first message we see has at most this number: it just
+// started (see inm_received).
+constexpr uint64_t kFreshSourceSeq = 16;
+
 using nlohmann::json;
 
 // Commands of WS /connect the driver answers (spec/relay.md).
@@ -154,6 +158,13 @@ void RelayCore::subscribe(ClientId client, const json& nonce, const json& data) 
   if (c.channels.count(channel)) return respond(client, nonce, true);
   if (c.channels.size() >= config_.max_channels_per_client)
     return refuse(client, nonce, "too many channels for one client");
+  // One request was taken already; the hash takes the rest of its cost.
+  const double extra = std::max(0.0, config_.password_check_cost - 1);
+  if (c.tokens < extra)
+    return refuse(client, nonce,
+                  "rate limit: a subscribe costs " +
+                      std::to_string(static_cast<int>(config_.password_check_cost)) + " requests");
+  c.tokens -= extra;
   auto known = channels_.find(channel);
   if (known != channels_.end()) {
     if (!password_matches(known->second.hash, channel, password))
@@ -204,7 +215,11 @@ void RelayCore::send(ClientId client, const json& nonce, const json& data, int64
   inm.type = "message";
   const uint64_t seq = next_seq_++;
   inm.nonce = config_.name + ":" + std::to_string(seq);
-  inm.data = {{"channel", channel}, {"message", *msg}, {"nonce", nonce}, {"seq", seq}};
+  inm.data = {{"channel", channel},
+              {"message", *msg},
+              {"nonce", nonce},
+              {"seq", seq},
+              {"session", config_.session}};
   actions_.push_back(SendInm{std::move(inm)});
 }
 
@@ -254,7 +269,25 @@ bool RelayCore::inm_received(const Inm& inm, int64_t now_ms) {
     ++stats_.inm_messages_in;
     SourceOrder& order = order_[inm.source];
     const uint64_t n = seq->get<uint64_t>();
-    if (order.next == 0) order.next = n;  // first contact: start here (1 for a fresh source)
+    const uint64_t session = uint_field(inm.data, "session");
+    if (order.next != 0 && session != order.session) {
+      if (session == order.previous_session) {
+        ++stats_.inm_duplicates;  // from before the source restarted
+        return true;
+      }
+      // The source restarted: its new run starts a new sequence.
+      const uint64_t previous = order.session;
+      order = SourceOrder{};
+      order.previous_session = previous;
+    }
+    if (order.next == 0) {
+      // First contact. A source that just started (a low number) is read
+      // from 1, so its first messages overtaken on the way still count;
+      // one met mid-stream starts here.
+      order.session = session;
+      order.next = n <= kFreshSourceSeq ? 1 : n;
+      order.gap_since_ms = now_ms;
+    }
     if (n < order.next || order.held.count(n)) {
       ++stats_.inm_duplicates;
       return true;

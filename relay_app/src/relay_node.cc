@@ -3,6 +3,7 @@
 // channel_reservations.cc and relay_front.cc (relay_node_impl.h).
 #include "chorus/relay/relay_node.h"
 
+#include <sodium.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -95,6 +96,7 @@ Result<std::unique_ptr<RelayNode>> RelayNode::start(RelayNodeOptions options) {
     return invalid_argument("relay: name: want 1 to 64 bytes, not \"*\"");
   RelayCoreConfig cc = options.core;
   cc.name = impl->name;
+  randombytes_buf(&cc.session, sizeof cc.session);
   impl->core = std::make_unique<RelayCore>(cc);
 
   dht::DhtOptions dopts;

@@ -433,6 +433,32 @@ TEST(RelayCoreOrder, FirstMessageFromASourceSetsItsSequence) {
   EXPECT_EQ(feed(r, "b", {500, 501}), (std::vector<json>{500, 501}));
 }
 
+TEST(RelayCoreOrder, AJustStartedSourceIsReadFromOneSoOvertakenMessagesCount) {
+  Relay r = one_listener();
+  EXPECT_TRUE(feed(r, "b", {3}).empty()) << "held for 1 and 2";
+  EXPECT_EQ(feed(r, "b", {1, 2}), (std::vector<json>{1, 2, 3}));
+}
+
+TEST(RelayCoreOrder, ARestartedSourceStartsANewSequence) {
+  Relay r = one_listener();
+  auto from = [&](uint64_t session, uint64_t seq) {
+    Inm m =
+        message_inm("b", seq, "lobby", json(std::to_string(session) + "/" + std::to_string(seq)));
+    m.data["session"] = session;
+    return messages_to(r.inm(m), 1);
+  };
+  EXPECT_EQ(from(7, 1), std::vector<json>{"7/1"});
+  EXPECT_EQ(from(7, 2), std::vector<json>{"7/2"});
+  EXPECT_EQ(from(7, 3), std::vector<json>{"7/3"});
+  // b restarted (session 9) and numbers from 1 again: not duplicates.
+  EXPECT_EQ(from(9, 1), std::vector<json>{"9/1"});
+  EXPECT_EQ(from(9, 2), std::vector<json>{"9/2"});
+  // A message of the old run still on its way is dropped, and does not
+  // reset the new run.
+  EXPECT_TRUE(from(7, 4).empty());
+  EXPECT_EQ(from(9, 3), std::vector<json>{"9/3"});
+}
+
 TEST(RelayCoreOrder, GapIsSkippedAfterTheReorderWait) {
   RelayCoreConfig c = test_config();
   c.reorder_wait_ms = 2000;
@@ -513,6 +539,27 @@ TEST(RelayCoreRate, RequestsOverTheBurstAreRefused) {
   EXPECT_EQ(reason(limited), "rate limit: over 10 requests per second");
   r.now += 99;  // 0.99 of a request
   EXPECT_FALSE(ok(response_to(r.request(1, "list"), 1)));
+}
+
+TEST(RelayCoreRate, SubscribesCostTheirPasswordCheck) {
+  RelayCoreConfig c = test_config();
+  c.client_rate = 10;
+  c.client_burst = 35;
+  c.password_check_cost = 10;
+  Relay r(c);
+  r.open(1);
+  // 35 tokens: three subscribes; the fourth finds 5, not 10.
+  for (int i = 0; i < 3; ++i) {
+    const std::string ch = "ch" + std::to_string(i);
+    r.known(ch);
+    EXPECT_TRUE(ok(response_to(r.subscribe(1, ch), 1))) << i;
+  }
+  r.known("lobby");
+  json refused = response_to(r.subscribe(1, "lobby"), 1);
+  EXPECT_FALSE(ok(refused));
+  EXPECT_EQ(reason(refused), "rate limit: a subscribe costs 10 requests");
+  r.now += 1000;  // 10 more tokens
+  EXPECT_TRUE(ok(response_to(r.subscribe(1, "lobby"), 1)));
 }
 
 TEST(RelayCoreRate, TokensRefillWithTime) {

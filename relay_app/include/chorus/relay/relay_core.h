@@ -46,11 +46,19 @@ struct RelayCoreConfig {
   // the client (1008).
   double client_rate = 200;
   double client_burst = 400;
+  // A subscribe checks a password (PBKDF2, about 10 ms of CPU): it costs
+  // this many requests of the client's rate.
+  double password_check_cost = 10;
   int max_strikes = 20;
   // Ordering of INMs from one source: out-of-order ones wait at most this
   // long (and this many) for the gap before it is skipped.
   int64_t reorder_wait_ms = 2000;
   size_t reorder_window = 4096;
+  // This run of the node, in its message INMs: a node that restarts under
+  // the same name numbers its messages from 1 again, and receivers start
+  // its new sequence instead of taking them for old ones. The driver sets
+  // a random one.
+  uint64_t session = 0;
 };
 
 // What the driver does for the core.
@@ -158,7 +166,9 @@ class RelayCore {
     std::string password;
   };
   struct SourceOrder {
-    uint64_t next = 0;  // 0: nothing seen yet
+    uint64_t session = 0;
+    uint64_t previous_session = 0;  // its messages still in flight are dropped
+    uint64_t next = 0;              // 0: nothing seen yet
     std::map<uint64_t, Inm> held;
     int64_t gap_since_ms = 0;
   };
