@@ -167,7 +167,7 @@ void RelayCore::subscribe(ClientId client, const json& nonce, const json& data) 
   c.tokens -= extra;
   auto known = channels_.find(channel);
   if (known != channels_.end()) {
-    if (!password_matches(known->second.hash, channel, password))
+    if (!password_matches(known->second.hash, channel, password, config_.password_iterations))
       return refuse(client, nonce, "invalid password");
     c.strikes = 0;
     join(client, channel);
@@ -181,7 +181,8 @@ void RelayCore::subscribe(ClientId client, const json& nonce, const json& data) 
     if (channels_.size() + waiting_.size() >= config_.max_channels)
       return refuse(client, nonce, "too many channels on this node");
     waiting_[channel].push_back(Waiting{client, nonce, password});
-    actions_.push_back(OpenChannel{channel, hash_password(channel, password)});
+    actions_.push_back(
+        OpenChannel{channel, hash_password(channel, password, config_.password_iterations)});
     return;
   }
   if (w->second.size() >= config_.max_waiting_per_channel)
@@ -363,7 +364,7 @@ void RelayCore::channel_known(const std::string& channel, const PasswordHash& ha
   waiting_.erase(w);
   for (const Waiting& x : list) {
     if (!clients_.count(x.client)) continue;
-    if (!password_matches(hash, channel, x.password)) {
+    if (!password_matches(hash, channel, x.password, config_.password_iterations)) {
       refuse(x.client, x.nonce, "invalid password");
       continue;
     }

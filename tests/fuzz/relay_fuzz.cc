@@ -60,6 +60,9 @@ RelayCoreConfig fuzz_config() {
   c.max_waiting_per_channel = 3;
   c.client_rate = 50;
   c.client_burst = 20;
+  // One PBKDF2 round: 32768 cost ~20 ms an input, nearly all in OpenSSL;
+  // relay_core_tests checks the real count against Python's hashlib.
+  c.password_iterations = 1;
   c.max_strikes = 5;
   c.reorder_wait_ms = 2000;
   c.reorder_window = 8;
@@ -147,7 +150,7 @@ class Harness {
                   {"channel", channel},
                   {"token", uint64_t{byte(2)}}};
         if (kind == 'r')
-          m.data["hash"] = hash_to_hex(hash_password(channel, byte(3) % 2 ? "pw" : ""));
+          m.data["hash"] = hash_to_hex(hash_password(channel, byte(3) % 2 ? "pw" : "", 1));
         bound = inm_bound();
         inm_received(m);
         break;
@@ -322,47 +325,6 @@ class Harness {
 };
 
 }  // namespace
-
-// PBKDF2 with 32768 rounds costs about 20 ms: with it, this target ran at
-// 14 inputs a second, nearly all of the time in OpenSSL. The core needs of
-// a hash only that it is a function of channel and password, so this
-// target links its own channel_password.h (the library's object is then not
-// pulled from the archive); relay_core_tests checks the real one against
-// Python's hashlib.
-namespace chorus::relay {
-
-PasswordHash hash_password(std::string_view channel, std::string_view password) {
-  uint64_t h = 1469598103934665603u;  // FNV-1a over both, lengths included
-  for (std::string_view s : {channel, password}) {
-    for (char c : s) h = (h ^ static_cast<uint8_t>(c)) * 1099511628211u;
-    h = (h ^ s.size()) * 1099511628211u;
-  }
-  PasswordHash out{};
-  for (uint8_t& b : out) {
-    h = (h ^ (h >> 29)) * 0xbf58476d1ce4e5b9u;
-    b = static_cast<uint8_t>(h >> 56);
-  }
-  return out;
-}
-
-bool password_matches(const PasswordHash& stored, std::string_view channel,
-                      std::string_view password) {
-  return stored == hash_password(channel, password);
-}
-
-std::string hash_to_hex(const PasswordHash& hash) {
-  return to_hex(ByteView(hash.data(), hash.size()));
-}
-
-std::optional<PasswordHash> hash_from_hex(std::string_view hex) {
-  auto bytes = from_hex(hex);
-  if (!bytes || bytes->size() != PasswordHash{}.size()) return std::nullopt;
-  PasswordHash out;
-  std::copy(bytes->begin(), bytes->end(), out.begin());
-  return out;
-}
-
-}  // namespace chorus::relay
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view input(reinterpret_cast<const char*>(data), size);

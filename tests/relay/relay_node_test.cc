@@ -52,6 +52,23 @@ class RelayNetwork {
   std::vector<std::unique_ptr<RelayNode>> nodes_;
 };
 
+// Two nodes that know each other by name, and a WebSocket client.
+class TwoRelays : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    a_ = &net.start("a");
+    b_ = &net.start("b");
+    ASSERT_TRUE(eventually([&] { return net.meshed(); }));
+    ws = web::WebSocketClient::start().value();
+  }
+  void TearDown() override { ws.reset(); }
+
+  RelayNetwork net;
+  RelayNode* a_ = nullptr;
+  RelayNode* b_ = nullptr;
+  std::unique_ptr<web::WebSocketClient> ws;
+};
+
 json health(RelayNode& n) {
   web::HttpClient http;
   auto r = http.get("http://" + n.ws_address().to_string() + "/health");
@@ -84,12 +101,9 @@ TEST(RelayNodeTest, NewClientOnOneNodeTalksToAnotherOnTheSameNode) {
   EXPECT_EQ(list["subscribed"], json::array({"lobby"}));
 }
 
-TEST(RelayNodeTest, ClientsOnDifferentNodesNeedTheRightPasswordThenTalkBothWays) {
-  RelayNetwork net;
-  RelayNode& a = net.start("a");
-  RelayNode& b = net.start("b");
-  ASSERT_TRUE(eventually([&] { return net.meshed(); }));
-  auto ws = web::WebSocketClient::start().value();
+TEST_F(TwoRelays, ClientsOnDifferentNodesNeedTheRightPasswordThenTalkBothWays) {
+  RelayNode& a = *a_;
+  RelayNode& b = *b_;
   RelayClient alice(*ws, "127.0.0.1", a.ws_address().port);
   RelayClient bob(*ws, "127.0.0.1", b.ws_address().port);
   EXPECT_EQ(alice.call("subscribe", {{"topic", "secret"}, {"password", "hunter2"}})["ok"], true);
@@ -145,12 +159,9 @@ TEST(RelayNodeTest, ALateNodeLearnsReservedChannelsAndTheirPasswordsFromTheDht) 
   EXPECT_EQ(m["data"]["message"], "hello from c") << m.dump();
 }
 
-TEST(RelayNodeTest, TwoNodesOpeningOneChannelAtOnceAgreeOnOneOwnerAndPassword) {
-  RelayNetwork net;
-  RelayNode& a = net.start("a");
-  RelayNode& b = net.start("b");
-  ASSERT_TRUE(eventually([&] { return net.meshed(); }));
-  auto ws = web::WebSocketClient::start().value();
+TEST_F(TwoRelays, TwoNodesOpeningOneChannelAtOnceAgreeOnOneOwnerAndPassword) {
+  RelayNode& a = *a_;
+  RelayNode& b = *b_;
   RelayClient alice(*ws, "127.0.0.1", a.ws_address().port);
   RelayClient bob(*ws, "127.0.0.1", b.ws_address().port);
   // Both subscribes leave before either answer comes back.
@@ -178,12 +189,9 @@ TEST(RelayNodeTest, TwoNodesOpeningOneChannelAtOnceAgreeOnOneOwnerAndPassword) {
   EXPECT_EQ(loser.call("subscribe", {{"topic", "race"}, {"password", password}})["ok"], true);
 }
 
-TEST(RelayNodeTest, ANodeJoinsOverWebSocketWithAOneTimeToken) {
-  RelayNetwork net;
-  RelayNode& a = net.start("a");
-  RelayNode& b = net.start("b");
-  ASSERT_TRUE(eventually([&] { return net.meshed(); }));
-  auto ws = web::WebSocketClient::start().value();
+TEST_F(TwoRelays, ANodeJoinsOverWebSocketWithAOneTimeToken) {
+  RelayNode& a = *a_;
+  RelayNode& b = *b_;
   RelayClient admin(*ws, "127.0.0.1", a.ws_address().port);
   // Ask a for b's connection, then for a token on b.
   json where = admin.call("get-node-connection", {{"node", "b"}});
@@ -283,12 +291,9 @@ TEST(RelayNodeTest, HealthGoesThroughEachState) {
   EXPECT_EQ(a.status()["owned"], 1) << "kept: c still has a subscriber";
 }
 
-TEST(RelayNodeTest, AnEmptiedChannelIsReleasedAndCanBeOpenedWithANewPassword) {
-  RelayNetwork net;
-  RelayNode& a = net.start("a");
-  RelayNode& b = net.start("b");
-  ASSERT_TRUE(eventually([&] { return net.meshed(); }));
-  auto ws = web::WebSocketClient::start().value();
+TEST_F(TwoRelays, AnEmptiedChannelIsReleasedAndCanBeOpenedWithANewPassword) {
+  RelayNode& a = *a_;
+  RelayNode& b = *b_;
   {
     RelayClient alice(*ws, "127.0.0.1", a.ws_address().port);
     ASSERT_EQ(alice.call("subscribe", {{"topic", "temp"}, {"password", "one"}})["ok"], true);
@@ -303,12 +308,9 @@ TEST(RelayNodeTest, AnEmptiedChannelIsReleasedAndCanBeOpenedWithANewPassword) {
   EXPECT_TRUE(eventually([&] { return a.status()["channels"]["temp"].value("owner", "") == "b"; }));
 }
 
-TEST(RelayNodeTest, TheOwnerReleasesAChannelWhoseLastSubscriberLeftOnAnotherNode) {
-  RelayNetwork net;
-  RelayNode& a = net.start("a");
-  RelayNode& b = net.start("b");
-  ASSERT_TRUE(eventually([&] { return net.meshed(); }));
-  auto ws = web::WebSocketClient::start().value();
+TEST_F(TwoRelays, TheOwnerReleasesAChannelWhoseLastSubscriberLeftOnAnotherNode) {
+  RelayNode& a = *a_;
+  RelayNode& b = *b_;
   auto bob = std::make_unique<RelayClient>(*ws, "127.0.0.1", b.ws_address().port);
   {
     RelayClient alice(*ws, "127.0.0.1", a.ws_address().port);
@@ -324,12 +326,9 @@ TEST(RelayNodeTest, TheOwnerReleasesAChannelWhoseLastSubscriberLeftOnAnotherNode
   })) << a.status().dump();
 }
 
-TEST(RelayNodeTest, AStoppingOwnerHandsItsChannelsToNodesWithSubscribers) {
-  RelayNetwork net;
-  RelayNode& a = net.start("a");
-  RelayNode& b = net.start("b");
-  ASSERT_TRUE(eventually([&] { return net.meshed(); }));
-  auto ws = web::WebSocketClient::start().value();
+TEST_F(TwoRelays, AStoppingOwnerHandsItsChannelsToNodesWithSubscribers) {
+  RelayNode& a = *a_;
+  RelayNode& b = *b_;
   RelayClient alice(*ws, "127.0.0.1", a.ws_address().port);
   RelayClient bob(*ws, "127.0.0.1", b.ws_address().port);
   ASSERT_EQ(alice.call("subscribe", {{"topic", "handover"}, {"password", "pw"}})["ok"], true);

@@ -20,10 +20,13 @@ namespace chorus::relay {
 inline constexpr int kPasswordIterations = 32768;
 using PasswordHash = std::array<uint8_t, 32>;
 
-PasswordHash hash_password(std::string_view channel, std::string_view password);
+// `iterations` other than kPasswordIterations only for tests and fuzzing:
+// every node of a network must hash alike.
+PasswordHash hash_password(std::string_view channel, std::string_view password,
+                           int iterations = kPasswordIterations);
 // Constant time in the hash's bytes.
 bool password_matches(const PasswordHash& stored, std::string_view channel,
-                      std::string_view password);
+                      std::string_view password, int iterations = kPasswordIterations);
 
 // Lower-case hex, and back (nullopt unless 64 hex digits).
 std::string hash_to_hex(const PasswordHash& hash);

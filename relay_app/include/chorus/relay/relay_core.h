@@ -49,6 +49,9 @@ struct RelayCoreConfig {
   // A subscribe checks a password (PBKDF2, about 10 ms of CPU): it costs
   // this many requests of the client's rate.
   double password_check_cost = 10;
+  // PBKDF2 iterations: kPasswordIterations on a network; fewer only in
+  // tests and fuzzing (channel_password.h).
+  int password_iterations = kPasswordIterations;
   int max_strikes = 20;
   // Ordering of INMs from one source: out-of-order ones wait at most this
   // long (and this many) for the gap before it is skipped.
