@@ -271,16 +271,12 @@ bool RelayCore::inm_received(const Inm& inm, int64_t now_ms) {
     SourceOrder& order = order_[inm.source];
     const uint64_t n = seq->get<uint64_t>();
     const uint64_t session = uint_field(inm.data, "session");
-    if (order.next != 0 && session != order.session) {
-      if (session == order.previous_session) {
-        ++stats_.inm_duplicates;  // from before the source restarted
-        return true;
-      }
-      // The source restarted: its new run starts a new sequence.
-      const uint64_t previous = order.session;
-      order = SourceOrder{};
-      order.previous_session = previous;
+    if (order.next != 0 && session < order.session) {
+      ++stats_.inm_duplicates;  // from an earlier run of the source
+      return true;
     }
+    // The source restarted: its new run starts a new sequence.
+    if (order.next != 0 && session > order.session) order = SourceOrder{};
     if (order.next == 0) {
       // First contact. A source that just started (a low number) is read
       // from 1, so its first messages overtaken on the way still count;

@@ -96,7 +96,12 @@ Result<std::unique_ptr<RelayNode>> RelayNode::start(RelayNodeOptions options) {
     return invalid_argument("relay: name: want 1 to 64 bytes, not \"*\"");
   RelayCoreConfig cc = options.core;
   cc.name = impl->name;
-  randombytes_buf(&cc.session, sizeof cc.session);
+  uint16_t salt = 0;
+  randombytes_buf(&salt, sizeof salt);
+  const auto start_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+  cc.session = (static_cast<uint64_t>(start_ms) << 16) | salt;
   impl->core = std::make_unique<RelayCore>(cc);
 
   dht::DhtOptions dopts;

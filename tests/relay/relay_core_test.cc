@@ -457,6 +457,11 @@ TEST(RelayCoreOrder, ARestartedSourceStartsANewSequence) {
   // reset the new run.
   EXPECT_TRUE(from(7, 4).empty());
   EXPECT_EQ(from(9, 3), std::vector<json>{"9/3"});
+  // Nor does one of any earlier run, after several restarts.
+  EXPECT_EQ(from(11, 1), std::vector<json>{"11/1"});
+  EXPECT_TRUE(from(7, 5).empty());
+  EXPECT_TRUE(from(9, 4).empty());
+  EXPECT_EQ(from(11, 2), std::vector<json>{"11/2"});
 }
 
 TEST(RelayCoreOrder, GapIsSkippedAfterTheReorderWait) {

@@ -59,8 +59,9 @@ struct RelayCoreConfig {
   size_t reorder_window = 4096;
   // This run of the node, in its message INMs: a node that restarts under
   // the same name numbers its messages from 1 again, and receivers start
-  // its new sequence instead of taking them for old ones. The driver sets
-  // a random one.
+  // its new sequence instead of taking them for old ones. Later runs have
+  // larger sessions (the driver: start time in ms, shifted, and random low
+  // bits), so a straggler of any earlier run is recognised as one.
   uint64_t session = 0;
 };
 
@@ -170,8 +171,7 @@ class RelayCore {
   };
   struct SourceOrder {
     uint64_t session = 0;
-    uint64_t previous_session = 0;  // its messages still in flight are dropped
-    uint64_t next = 0;              // 0: nothing seen yet
+    uint64_t next = 0;  // 0: nothing seen yet
     std::map<uint64_t, Inm> held;
     int64_t gap_since_ms = 0;
   };
