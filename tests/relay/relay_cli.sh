@@ -50,7 +50,10 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 [ -n "$good" ] || fail "beta never joined alpha: $(health "$b_ws")"
-curl -s --max-time 5 "http://$b_ws/" | grep -q '<title>' || fail "GET / is not the chat page"
+# Whole bodies into variables: with pipefail, `curl | grep -q` fails when
+# grep stops reading before curl has written everything (SIGPIPE).
+page=$(curl -s --max-time 5 "http://$b_ws/")
+grep -q '<title>' <<<"$page" || fail "GET / is not the chat page"
 [ "$(curl -s -o /dev/null -w '%{http_code}' "http://$b_ws/nothing")" = 404 ] || fail "404"
 
 for i in 1 0; do
@@ -75,7 +78,8 @@ wait_for_line "$dir/t.out" '^ws ' || fail "no ws line from the TLS node"
 t_ws=$(sed -n 's/^ws //p' "$dir/t.out")
 [ "$(curl -s --max-time 5 --cacert "$dir/cert.pem" "https://$t_ws/health")" = \
   '{"healthy":"good","reason":"healthy"}' ] || fail "https /health"
-curl -s --max-time 5 "http://$t_ws/health" | grep -q healthy && fail "plain http on the TLS port"
+plain=$(curl -s --max-time 5 "http://$t_ws/health")
+grep -q healthy <<<"$plain" && fail "plain http on the TLS port"
 kill -TERM "${pids[0]}"
 wait "${pids[0]}" || fail "TLS node exit code"
 pids=()
