@@ -8,6 +8,7 @@
 #   CHORUS_FUZZ_SECONDS=10 scripts/test.sh                          # fuzz, not just replay
 set -euo pipefail
 cd "$(dirname "$0")/.."
+ROOT=$(pwd)
 
 bash scripts/deps.sh
 
@@ -32,6 +33,7 @@ if [ "${CHORUS_SANITIZE_STAGE:-1}" = 1 ]; then
     dht_unit_tests swarm_tests scenario_tests scenario_run_tests relay_core_tests
   (cd "$ASAN_DIR" &&
     ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:abort_on_error=1 \
+    LSAN_OPTIONS=suppressions=$ROOT/tests/lsan.supp \
     UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     ctest --output-on-failure -j "$JOBS" --timeout 600 -L '^(unit|sim|[a-z]+-unit)$' --no-tests=error)
 fi
