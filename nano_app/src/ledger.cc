@@ -308,3 +308,14 @@ Amount Ledger::amount_of(ReadTxn& txn, const StoredBlock& b) {
 }
 
 }  // namespace chorus::nano
+
+namespace chorus::nano {
+
+bool claim_final_vote(WriteTxn& txn, const QualifiedRoot& root, const BlockHash& hash) {
+  const std::optional<BlockHash> given = txn.final_vote(root);
+  if (given) return *given == hash;
+  txn.put_final_vote(root, hash);
+  return true;
+}
+
+}  // namespace chorus::nano

@@ -220,7 +220,8 @@ std::string lmdb_reason(const char* what, int rc) {
 }
 
 struct Tables {
-  MDB_dbi meta = 0, blocks = 0, accounts = 0, pending = 0, weights = 0, heights = 0;
+  MDB_dbi meta = 0, blocks = 0, accounts = 0, pending = 0, weights = 0, heights = 0,
+          final_votes = 0;
 };
 
 // A cursor that closes itself.
@@ -340,6 +341,11 @@ class LmdbReader : public Base {
     if (!get(t_.heights, key_of(a), v)) return {};
     return decode_height(v).value_or(ConfirmationHeight{});
   }
+  std::optional<BlockHash> final_vote(const QualifiedRoot& root) override {
+    MDB_val v;
+    if (!get(t_.final_votes, key_of(root), v) || v.mv_size != 32) return std::nullopt;
+    return array_from<32>(v);
+  }
 
  protected:
   bool get(MDB_dbi dbi, MDB_val key, MDB_val& v) {
@@ -412,6 +418,9 @@ class LmdbWrite final : public LmdbReader<WriteTxn> {
     auto bytes = encode_height(h);
     put(t_.heights, key_of(a), key_of(bytes));
   }
+  void put_final_vote(const QualifiedRoot& root, const BlockHash& hash) override {
+    put(t_.final_votes, key_of(root), key_of(hash));
+  }
 
   Result<void> commit() override {
     if (!txn_) return invalid_argument("transaction already over");
@@ -483,6 +492,7 @@ class LmdbStore final : public LedgerStore {
     dbi("pending", &t_.pending);
     dbi("weights", &t_.weights);
     dbi("heights", &t_.heights);
+    dbi("final_votes", &t_.final_votes);  // added in 0.1: older ledgers get it empty
     if (rc != 0) {
       mdb_txn_abort(txn);
       return io_error(lmdb_reason("open tables", rc));

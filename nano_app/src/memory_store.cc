@@ -14,6 +14,7 @@ struct Tables {
   std::map<PendingKey, PendingInfo> pending;
   std::map<PublicKey, Amount> weights;
   std::map<PublicKey, ConfirmationHeight> heights;
+  std::map<QualifiedRoot, BlockHash> final_votes;
 };
 
 template <typename Map, typename Key>
@@ -70,6 +71,9 @@ class MemoryRead : public ReadTxn {
   ConfirmationHeight confirmation_height(const PublicKey& a) override {
     return find_opt(t_.heights, a).value_or(ConfirmationHeight{});
   }
+  std::optional<BlockHash> final_vote(const QualifiedRoot& root) override {
+    return find_opt(t_.final_votes, root);
+  }
 
  protected:
   Tables& t_;
@@ -116,6 +120,9 @@ class MemoryWrite final : public WriteTxn {
   ConfirmationHeight confirmation_height(const PublicKey& a) override {
     return read_.confirmation_height(a);
   }
+  std::optional<BlockHash> final_vote(const QualifiedRoot& root) override {
+    return read_.final_vote(root);
+  }
 
   void put_block(const BlockHash& h, const StoredBlock& b) override { set(t_.blocks, h, b); }
   void del_block(const BlockHash& h) override { erase(t_.blocks, h); }
@@ -138,6 +145,9 @@ class MemoryWrite final : public WriteTxn {
   }
   void put_confirmation_height(const PublicKey& a, const ConfirmationHeight& h) override {
     set(t_.heights, a, h);
+  }
+  void put_final_vote(const QualifiedRoot& root, const BlockHash& hash) override {
+    set(t_.final_votes, root, hash);
   }
   Result<void> commit() override {
     if (!lock_.owns_lock()) return invalid_argument("transaction already committed");

@@ -91,6 +91,30 @@ TEST_P(StoreTest, EveryRecordReadsBackAsWritten) {
   EXPECT_FALSE(r->block({3}).has_value());
 }
 
+TEST_P(StoreTest, AFinalVoteIsClaimedForOneBlockPerRootOnly) {
+  const QualifiedRoot root{7};
+  const QualifiedRoot other{8};
+  const BlockHash first{1};
+  const BlockHash fork{2};
+  {
+    auto txn = store_->begin_write();
+    EXPECT_TRUE(claim_final_vote(*txn, root, first));
+    EXPECT_TRUE(claim_final_vote(*txn, root, first)) << "the same block again";
+    EXPECT_FALSE(claim_final_vote(*txn, root, fork)) << "never a second block on one root";
+    EXPECT_TRUE(claim_final_vote(*txn, other, fork));
+    // Not committed: the claims are undone with the transaction.
+  }
+  EXPECT_FALSE(store_->begin_read()->final_vote(root).has_value());
+  {
+    auto txn = store_->begin_write();
+    ASSERT_TRUE(claim_final_vote(*txn, root, fork));
+    ASSERT_TRUE(txn->commit().ok());
+  }
+  auto txn = store_->begin_write();
+  EXPECT_FALSE(claim_final_vote(*txn, root, first));
+  EXPECT_EQ(txn->final_vote(root).value_or(BlockHash{}), fork);
+}
+
 INSTANTIATE_TEST_SUITE_P(Stores, StoreTest, ::testing::Values("memory", "lmdb"),
                          [](const auto& p) { return p.param; });
 
@@ -129,6 +153,22 @@ TEST_F(LmdbStoreTest, ALedgerOutlivesItsProcessAndReopensWhole) {
   EXPECT_EQ(r->block_count(), 2u);
   EXPECT_EQ(r->pending(PendingKey{a.pub, block_hash(send)})->amount, 5);
   EXPECT_TRUE(check_ledger(*r, net_).ok());
+}
+
+TEST_F(LmdbStoreTest, AFinalVoteClaimSurvivesARestart) {
+  const QualifiedRoot root{3};
+  {
+    auto store = open();
+    ASSERT_TRUE(store);
+    auto txn = store->begin_write();
+    ASSERT_TRUE(claim_final_vote(*txn, root, BlockHash{1}));
+    ASSERT_TRUE(txn->commit().ok());
+  }
+  auto store = open();
+  ASSERT_TRUE(store);
+  auto txn = store->begin_write();
+  EXPECT_FALSE(claim_final_vote(*txn, root, BlockHash{2})) << "the promise outlives the process";
+  EXPECT_TRUE(claim_final_vote(*txn, root, BlockHash{1}));
 }
 
 TEST_F(LmdbStoreTest, AReaderKeepsItsSnapshotWhileAWriterCommits) {

@@ -48,6 +48,9 @@ class ReadTxn {
   virtual std::vector<std::pair<PublicKey, Amount>> weights() = 0;
 
   virtual ConfirmationHeight confirmation_height(const PublicKey& account) = 0;
+
+  // The block this node's representatives gave a final vote at `root`.
+  virtual std::optional<BlockHash> final_vote(const QualifiedRoot& root) = 0;
 };
 
 class WriteTxn : public ReadTxn {
@@ -68,11 +71,21 @@ class WriteTxn : public ReadTxn {
 
   virtual void put_confirmation_height(const PublicKey& account, const ConfirmationHeight& h) = 0;
 
+  // Never removed: a final vote is a promise for good.
+  virtual void put_final_vote(const QualifiedRoot& root, const BlockHash& hash) = 0;
+
   // Makes every write of this transaction durable and visible, or none of
   // them (kIo with the store's reason). The transaction is over either way:
   // the next writer may begin, and this object may only be destroyed.
   virtual Result<void> commit() = 0;
 };
+
+// Whether this node's representatives may give `hash` a final vote at
+// `root`: yes when they gave none there, or gave it to this same block.
+// Records the claim in `txn`; the caller commits before the vote leaves, so
+// that no restart can make a representative vote final for two blocks on
+// one root (spec/nano.md, "Local voting").
+bool claim_final_vote(WriteTxn& txn, const QualifiedRoot& root, const BlockHash& hash);
 
 class LedgerStore {
  public:

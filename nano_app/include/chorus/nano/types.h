@@ -18,6 +18,8 @@ using PrivateKey = Hash32;  // a 32-byte secret (Ed25519 "seed")
 using Seed = Hash32;        // a wallet seed
 using BlockHash = Hash32;
 using Signature = std::array<uint8_t, 64>;
+// Root ‖ previous: what elections are keyed by (vote_rules.h).
+using QualifiedRoot = std::array<uint8_t, 64>;
 
 // Raw amounts: 1 NANO = 10^30 raw; the whole supply fits in 128 bits.
 __extension__ typedef unsigned __int128 Amount;

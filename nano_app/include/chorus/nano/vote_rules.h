@@ -38,9 +38,9 @@ inline Amount quorum_of(Amount w) {
   return (w / 100) * kOnlineWeightQuorumPercent + (w % 100) * kOnlineWeightQuorumPercent / 100;
 }
 
-// Elections are keyed by root ‖ previous (64 bytes): two blocks compete for
-// one place in an account chain exactly when their qualified roots match.
-using QualifiedRoot = std::array<uint8_t, 64>;
+// Elections are keyed by root ‖ previous (QualifiedRoot, 64 bytes): two
+// blocks compete for one place in an account chain exactly when their
+// qualified roots match.
 QualifiedRoot qualified_root(const Block& b);
 
 }  // namespace chorus::nano
