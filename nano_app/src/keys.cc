@@ -2,7 +2,11 @@
 
 #include <sodium.h>
 
+#include <sys/stat.h>
+
 #include <cstring>
+#include <fstream>
+#include <iterator>
 
 #include "ed25519_vartime.h"
 
@@ -219,6 +223,26 @@ bool verify_reference(const PublicKey& key, ByteView message, const Signature& s
 
 bool verify(const PublicKey& key, ByteView message, const Signature& sig) {
   return detail::verify_vartime(key.data(), message, sig.data());
+}
+
+Result<PrivateKey> read_private_key_file(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return io_error("key file " + path + ": cannot stat");
+  if (!S_ISREG(st.st_mode)) return invalid_argument("key file " + path + ": not a regular file");
+  if ((st.st_mode & 077) != 0)
+    return invalid_argument("key file " + path +
+                            ": readable by others; want mode 0600 (chmod 600 " + path + ")");
+  if (st.st_size > 4096) return invalid_argument("key file " + path + ": over 4096 bytes");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return io_error("key file " + path + ": cannot read");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto first = text.find_first_not_of(" \t\r\n");
+  const auto last = text.find_last_not_of(" \t\r\n");
+  const std::string body = first == std::string::npos ? "" : text.substr(first, last - first + 1);
+  auto key = parse_hex_fixed<32>(body, "key file " + path);
+  // parse_hex_fixed names lengths and "not hex" only, never the digits.
+  if (!key.ok()) return key.error();
+  return *key;
 }
 
 }  // namespace chorus::nano

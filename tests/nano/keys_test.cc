@@ -5,10 +5,15 @@
 #include <gtest/gtest.h>
 #include <sodium.h>
 
+#include <sys/stat.h>
+
 #include <cstring>
+#include <fstream>
 #include <random>
 
 #include "chorus/nano/account.h"
+#include "chorus/nano/network.h"
+#include "test_store.h"
 
 namespace chorus::nano {
 namespace {
@@ -95,6 +100,42 @@ TEST_F(Keys, RandomSignVerifyRoundTrips) {
     flipped[rng() % 64] ^= static_cast<uint8_t>(1u << (rng() % 8));
     EXPECT_FALSE(verify_reference(pub, msg, flipped));
   }
+}
+
+// --rep-key files: nano-node's key_create output, owner-only.
+TEST(KeyFile, ReadsAKeyCreateStyleFileAndRefusesEverythingElse) {
+  test::TempDir dir;
+  ASSERT_FALSE(dir.path().empty());
+  const PrivateKey genesis = dev_genesis_private_key();
+  const std::string hex = to_hex_upper(genesis);
+  auto write = [&](const std::string& name, const std::string& text, mode_t mode) {
+    const std::string path = dir.path() + "/" + name;
+    std::ofstream(path) << text;
+    ::chmod(path.c_str(), mode);
+    return path;
+  };
+  auto good = read_private_key_file(write("good", hex + "\n", 0600));
+  ASSERT_TRUE(good.ok()) << good.error().message();
+  EXPECT_EQ(*good, genesis);
+  EXPECT_TRUE(read_private_key_file(write("lower", "  " + to_hex(genesis) + "\r\n", 0400)).ok());
+
+  auto open_to_others = read_private_key_file(write("shared", hex, 0644));
+  ASSERT_FALSE(open_to_others.ok());
+  EXPECT_EQ(open_to_others.error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(open_to_others.error().message().find("mode 0600"), std::string::npos);
+  EXPECT_EQ(open_to_others.error().message().find(hex), std::string::npos) << "no key in errors";
+
+  auto short_key = read_private_key_file(write("short", hex.substr(2), 0600));
+  ASSERT_FALSE(short_key.ok());
+  EXPECT_NE(short_key.error().message().find("want 64 hex digits"), std::string::npos);
+  auto not_hex = read_private_key_file(write("nothex", std::string(64, 'g'), 0600));
+  ASSERT_FALSE(not_hex.ok());
+  EXPECT_NE(not_hex.error().message().find("not hex"), std::string::npos);
+  EXPECT_FALSE(read_private_key_file(write("empty", "", 0600)).ok());
+  EXPECT_FALSE(read_private_key_file(write("big", std::string(5000, '0'), 0600)).ok());
+  EXPECT_EQ(read_private_key_file(dir.path() + "/missing").error().code(), ErrorCode::kIo);
+  EXPECT_EQ(read_private_key_file(dir.path()).error().code(), ErrorCode::kInvalidArgument)
+      << "a directory";
 }
 
 }  // namespace

@@ -10,7 +10,10 @@
 // have succeeded first (`init_crypto`).
 #pragma once
 
+#include <string>
+
 #include "chorus/base/bytes.h"
+#include "chorus/base/result.h"
 #include "chorus/nano/types.h"
 
 namespace chorus::nano {
@@ -37,5 +40,12 @@ bool verify_reference(const PublicKey& key, ByteView message, const Signature& s
 // of the same rules (about as fast as libsodium's Ed25519 verify), checked
 // against verify_reference by vectors, differential tests and fuzzing.
 bool verify(const PublicKey& key, ByteView message, const Signature& sig);
+
+// A representative's private key from a file, as nano-node's key_create
+// prints it: 64 hex digits (either case), surrounding whitespace allowed.
+// The file must be a regular file readable by its owner only (no group or
+// other permission bits): kInvalidArgument otherwise, naming the problem;
+// kIo when it cannot be read. The key never appears in an error.
+Result<PrivateKey> read_private_key_file(const std::string& path);
 
 }  // namespace chorus::nano
