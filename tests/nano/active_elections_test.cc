@@ -8,46 +8,15 @@
 
 #include <map>
 
-#include "chorus/nano/keys.h"
 #include "chorus/nano/network.h"
+#include "vote_test_util.h"
 
 namespace chorus::nano {
 namespace {
 
+using namespace vote_test;  // NOLINT: hashes, roots, signed votes
+
 constexpr int64_t kNow = 5'000'000;
-
-struct Rep {
-  PrivateKey prv;
-  PublicKey pub;
-};
-Rep rep(uint8_t n) {
-  Seed s{};
-  s[0] = n;
-  Rep r;
-  r.prv = derive_private_key(s, 0);
-  r.pub = public_key(r.prv);
-  return r;
-}
-BlockHash hash(uint8_t n) {
-  BlockHash h{};
-  h[31] = n;
-  return h;
-}
-QualifiedRoot root(uint8_t n) {
-  QualifiedRoot q{};
-  q[0] = n;
-  return q;
-}
-
-Vote signed_vote(const Rep& r, uint64_t timestamp, std::vector<BlockHash> hashes) {
-  Vote v;
-  v.account = r.pub;
-  v.timestamp = timestamp;
-  v.hashes = std::move(hashes);
-  const BlockHash h = vote_hash(v);
-  v.signature = sign(r.prv, ByteView(h.data(), h.size()));
-  return v;
-}
 
 const Rep kA = rep(1);  // 70 of 100
 const Rep kB = rep(2);  // 30 of 100

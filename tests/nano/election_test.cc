@@ -12,24 +12,16 @@
 
 #include "chorus/nano/online_reps.h"
 #include "chorus/nano/vote_rules.h"
+#include "vote_test_util.h"
 
 namespace chorus::nano {
 namespace {
 
-PublicKey key(uint8_t n) {
-  PublicKey k{};
-  k[0] = n;
-  return k;
-}
-BlockHash hash(uint8_t n) {
-  BlockHash h{};
-  h[31] = n;
-  return h;
-}
+using namespace vote_test;  // NOLINT: hashes and representatives
 
-const PublicKey kGenesis = key(1);
-const PublicKey kRep2 = key(2);
-const PublicKey kRep3 = key(3);
+const PublicKey kGenesis = rep(1).pub;
+const PublicKey kRep2 = rep(2).pub;
+const PublicKey kRep3 = rep(3).pub;
 const BlockHash kSend1 = hash(1);
 const BlockHash kSend2 = hash(2);
 const QualifiedRoot kRoot{};
@@ -69,7 +61,7 @@ TEST(VoteRules, QuorumIsSixtySevenPercentWithoutOverflow) {
 
 TEST(VoteRules, QualifiedRootIsRootThenPrevious) {
   Block open;  // state open: previous zero, root the account
-  open.account = key(7);
+  open.account = PublicKey{7};
   QualifiedRoot q = qualified_root(open);
   EXPECT_EQ(q[0], 7);
   EXPECT_TRUE(std::all_of(q.begin() + 32, q.end(), [](uint8_t b) { return b == 0; }));
@@ -255,7 +247,7 @@ TEST(OnlineReps, KeepsAtMostMaxSamples) {
   c.max_samples = 3;
   OnlineReps reps(c);
   for (int i = 1; i <= 5; ++i) {
-    reps.observe(key(static_cast<uint8_t>(i)), 10, kNow + i);
+    reps.observe(rep(static_cast<uint8_t>(i)).pub, 10, kNow + i);
     reps.sample(kNow + i);
   }
   EXPECT_EQ(reps.samples(), (std::vector<Amount>{30, 40, 50}));

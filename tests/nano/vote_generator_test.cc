@@ -6,6 +6,7 @@
 
 #include "chorus/nano/active_elections.h"
 #include "chorus/nano/keys.h"
+#include "vote_test_util.h"
 
 namespace chorus::nano {
 namespace {
@@ -13,30 +14,10 @@ namespace {
 constexpr int64_t kNow = 1'000'000;
 constexpr uint64_t kWall = 1'760'000'000'000;  // ms since the epoch
 
-PrivateKey rep_key(uint8_t n) {
-  Seed s{};
-  s[0] = n;
-  return derive_private_key(s, 0);
-}
-BlockHash hash(int n) {
-  BlockHash h{};
-  h[30] = static_cast<uint8_t>(n >> 8);
-  h[31] = static_cast<uint8_t>(n);
-  return h;
-}
-QualifiedRoot root(int n) {
-  QualifiedRoot q{};
-  q[0] = static_cast<uint8_t>(n >> 8);
-  q[1] = static_cast<uint8_t>(n);
-  return q;
-}
-bool signature_ok(const Vote& v) {
-  const BlockHash h = vote_hash(v);
-  return verify(v.account, ByteView(h.data(), h.size()), v.signature);
-}
+using namespace vote_test;  // NOLINT: hashes, roots, representatives
 
 TEST(VoteGenerator, BatchesFor100MsThenEachRepresentativeSignsOneVote) {
-  VoteGenerator gen({rep_key(1), rep_key(2)});
+  VoteGenerator gen({rep(1).prv, rep(2).prv});
   ASSERT_TRUE(gen.add(root(1), hash(1), false, kNow));
   ASSERT_TRUE(gen.add(root(2), hash(2), false, kNow + 10));
   EXPECT_TRUE(gen.take_due(kNow + 99, kWall).empty()) << "still batching";
@@ -49,13 +30,13 @@ TEST(VoteGenerator, BatchesFor100MsThenEachRepresentativeSignsOneVote) {
     EXPECT_EQ(vote_time(v.timestamp), kWall & kVoteTimestampMask);
     EXPECT_EQ(v.timestamp & 0xf, 9u) << "duration bits";
   }
-  EXPECT_EQ(votes[0].account, public_key(rep_key(1)));
-  EXPECT_EQ(votes[1].account, public_key(rep_key(2)));
+  EXPECT_EQ(votes[0].account, public_key(rep(1).prv));
+  EXPECT_EQ(votes[1].account, public_key(rep(2).prv));
   EXPECT_EQ(gen.queued(), 0u);
 }
 
 TEST(VoteGenerator, A255HashBatchIsDueAtOnceAndFinalVotesGoApart) {
-  VoteGenerator gen({rep_key(1)});
+  VoteGenerator gen({rep(1).prv});
   for (int i = 0; i < 300; ++i) ASSERT_TRUE(gen.add(root(i), hash(i), false, kNow));
   ASSERT_TRUE(gen.add(root(1000), hash(1000), true, kNow));
   const auto votes = gen.take_due(kNow, kWall);
@@ -70,7 +51,7 @@ TEST(VoteGenerator, A255HashBatchIsDueAtOnceAndFinalVotesGoApart) {
 }
 
 TEST(VoteGenerator, SpacingKeepsARootOnOneBlockForASecond) {
-  VoteGenerator gen({rep_key(1)});
+  VoteGenerator gen({rep(1).prv});
   ASSERT_TRUE(gen.add(root(1), hash(1), false, kNow));
   EXPECT_FALSE(gen.add(root(1), hash(2), false, kNow + 999)) << "a fork within the spacing";
   EXPECT_TRUE(gen.add(root(1), hash(1), false, kNow + 999)) << "the same block: fine";
@@ -83,7 +64,7 @@ TEST(VoteGenerator, SpacingKeepsARootOnOneBlockForASecond) {
 TEST(VoteGenerator, QueueIsBoundedAndANodeWithoutRepresentativesVotesNot) {
   VoteGeneratorConfig c;
   c.max_queued = 3;
-  VoteGenerator gen({rep_key(1)}, c);
+  VoteGenerator gen({rep(1).prv}, c);
   for (int i = 0; i < 3; ++i) EXPECT_TRUE(gen.add(root(i), hash(i), false, kNow));
   EXPECT_FALSE(gen.add(root(9), hash(9), false, kNow));
   VoteGenerator none({});
@@ -93,7 +74,7 @@ TEST(VoteGenerator, QueueIsBoundedAndANodeWithoutRepresentativesVotesNot) {
 
 TEST(VoteGenerator, ItsFinalVotesConfirmAnElectionElsewhere) {
   // The generator's votes are what ActiveElections on another node accepts.
-  const PrivateKey k = rep_key(1);
+  const PrivateKey k = rep(1).prv;
   VoteGenerator gen({k});
   ActiveElectionsConfig c;
   c.online.online_weight_minimum = 100;
