@@ -10,13 +10,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-wait_for_line() {  # $1: file, $2: pattern; bounded: 10 s
-  for _ in $(seq 1 100); do
-    grep -q "$2" "$1" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  return 1
-}
+source "$(dirname "${BASH_SOURCE[0]}")/../wait_for_line.sh"
 
 # $1: index, rest: extra flags (--listen 127.0.0.1:0 unless --no-listen);
 # sets dht_addr (HOST:PORT of its DHT) and node_addr (its overlay address).

@@ -14,13 +14,7 @@ cleanup() {
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; [ -f "$dir/err" ] && tail -5 "$dir/err"; exit 1; }
 
-wait_for_line() {  # $1 file, $2 pattern; bounded: 10 s
-  for _ in $(seq 1 100); do
-    grep -q "$2" "$1" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  return 1
-}
+source "$(dirname "$0")/../wait_for_line.sh"
 
 GENESIS_PRV=34F0A37AAD20F4A260F0A5B3CB3D7FB50673212263E58A380BC10474BB039CE4
 GENESIS_HASH=04270D7F11C4B2B472F2854C5A59F2A7E84226CE9ED799DE75744BD7D85FC9D9

@@ -14,13 +14,7 @@ cleanup() {
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; for f in "$dir"/*.err; do [ -f "$f" ] && tail -5 "$f"; done; exit 1; }
 
-wait_for_line() {  # $1 file, $2 pattern; bounded: 10 s
-  for _ in $(seq 1 100); do
-    grep -q "$2" "$1" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  return 1
-}
+source "$(dirname "$0")/../wait_for_line.sh"
 health() { curl -s --max-time 5 "http://$1/health"; }
 
 "$RELAY" --listen 127.0.0.1:0 --ws 127.0.0.1:0 --name alpha >"$dir/a.out" 2>"$dir/a.err" &
