@@ -15,10 +15,6 @@ namespace {
 
 using nlohmann::json;
 
-Bytes to_bytes(const std::string& s) {
-  return Bytes(s.begin(), s.end());
-}
-
 dht::Key channel_key(const std::string& channel) {
   return dht::key_for("chorus-relay/channel/" + channel);
 }

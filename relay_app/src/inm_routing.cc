@@ -13,10 +13,6 @@ namespace {
 
 using nlohmann::json;
 
-Bytes to_bytes(const std::string& s) {
-  return Bytes(s.begin(), s.end());
-}
-
 std::string random_hex(size_t bytes) {
   Bytes b(bytes);
   randombytes_buf(b.data(), b.size());

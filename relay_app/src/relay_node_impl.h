@@ -19,6 +19,7 @@
 #include <string_view>
 #include <vector>
 
+#include "chorus/base/bytes.h"
 #include "chorus/dht/dht.h"
 #include "chorus/dht/reach.h"
 #include "chorus/overlay/node.h"
@@ -44,6 +45,11 @@ inline constexpr int64_t kRepublishMs = 60'000;
 inline constexpr int64_t kOnboardMs = 30'000;
 
 int64_t steady_ms();
+
+// An INM or DHT value's text as the bytes the overlay and the DHT carry.
+inline Bytes to_bytes(const std::string& text) {
+  return Bytes(text.begin(), text.end());
+}
 
 struct RelayNode::Impl {
   using json = nlohmann::json;
