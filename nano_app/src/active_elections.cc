@@ -88,6 +88,7 @@ void ActiveElections::decide(Election& e, const WeightOf& weight_of, int64_t now
       c.final_tally = b.final_tally;
     }
   c.voters = e.last_votes().size();
+  c.blocks = e.blocks().size();
   c.duration_ms = now_ms - e.started_ms();
   events_.push_back(c);
   remember_confirmed(e.root(), e.winner());
@@ -219,6 +220,21 @@ const Election* ActiveElections::find(const QualifiedRoot& root) const {
 const Election* ActiveElections::find_by_hash(const BlockHash& hash) const {
   auto it = by_hash_.find(hash);
   return it == by_hash_.end() ? nullptr : find(it->second);
+}
+
+bool ActiveElections::erase(const QualifiedRoot& root) {
+  auto it = elections_.find(root);
+  if (it == elections_.end()) return false;
+  for (const BlockHash& b : it->second->blocks()) by_hash_.erase(b);
+  elections_.erase(it);
+  return true;
+}
+
+std::vector<const Election*> ActiveElections::list() const {
+  std::vector<const Election*> out;
+  out.reserve(elections_.size());
+  for (const auto& [root, e] : elections_) out.push_back(e.get());
+  return out;
 }
 
 }  // namespace chorus::nano

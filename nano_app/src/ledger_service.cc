@@ -40,14 +40,19 @@ void LedgerService::stop() {
   cv_.notify_all();
   thread_.join();
   std::deque<Done> dropped;
+  std::deque<std::pair<Job, std::function<void(Result<void>)>>> jobs;
   {
     std::lock_guard<std::mutex> lock(mu_);
     running_ = false;
     intake_.clear();
     dropped.swap(intake_done_);
+    jobs.swap(jobs_);
   }
   for (auto& d : dropped) {
     if (d) d(std::nullopt);
+  }
+  for (auto& [job, done] : jobs) {
+    if (done) done(cancelled("ledger service stopped"));
   }
   for (auto& [tag, d] : waiting_) {
     if (d) d(std::nullopt);
@@ -63,6 +68,18 @@ Result<void> LedgerService::submit(const Block& block, BlockSource source, Done 
       return limit_exceeded("ledger queue full (" + std::to_string(max_intake_) + " blocks)");
     intake_.emplace_back(block, source);
     intake_done_.push_back(std::move(done));
+  }
+  cv_.notify_one();
+  return {};
+}
+
+Result<void> LedgerService::write(Job job, std::function<void(Result<void>)> done) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!running_ || stopping_) return cancelled("ledger service not running");
+    if (jobs_.size() >= max_intake_)
+      return limit_exceeded("ledger write queue full (" + std::to_string(max_intake_) + " jobs)");
+    jobs_.emplace_back(std::move(job), std::move(done));
   }
   cv_.notify_one();
   return {};
@@ -87,12 +104,23 @@ void LedgerService::run() {
   for (;;) {
     std::deque<std::pair<Block, BlockSource>> blocks;
     std::deque<Done> dones;
+    std::deque<std::pair<Job, std::function<void(Result<void>)>>> jobs;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [this] { return stopping_ || !intake_.empty() || processor_.queued() != 0; });
+      cv_.wait(lock, [this] {
+        return stopping_ || !intake_.empty() || !jobs_.empty() || processor_.queued() != 0;
+      });
       if (stopping_) return;
       blocks.swap(intake_);
       dones.swap(intake_done_);
+      jobs.swap(jobs_);
+    }
+    for (auto& [job, done] : jobs) {
+      auto txn = store_.begin_write();
+      Result<void> r = job(*txn);
+      if (r.ok()) r = txn->commit();
+      txn.reset();  // dropped uncommitted on an error
+      if (done) done(r);
     }
     for (size_t i = 0; i < blocks.size(); ++i) {
       const uint64_t tag = next_tag_++;

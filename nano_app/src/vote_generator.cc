@@ -56,6 +56,16 @@ void VoteGenerator::sign_batch(Batch& b, uint64_t timestamp, std::vector<Vote>& 
   }
 }
 
+std::vector<Vote> VoteGenerator::sign_now(const std::vector<BlockHash>& hashes, bool final,
+                                          uint64_t wall_ms) {
+  std::vector<Vote> out;
+  Batch b;
+  b.hashes = hashes;
+  sign_batch(b, final ? kFinalVoteTimestamp : pack_vote_timestamp(wall_ms, kNormalVoteDurationBits),
+             out);
+  return out;
+}
+
 std::vector<Vote> VoteGenerator::take_due(int64_t now_ms, uint64_t wall_ms) {
   std::vector<Vote> out;
   auto due = [&](const Batch& b) {

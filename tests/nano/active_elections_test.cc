@@ -159,6 +159,25 @@ TEST(ActiveElections, ElectionsExpireAfterTheirTimeToLiveUnconfirmed) {
       << "an expired root may be elected again";
 }
 
+TEST(ActiveElections, AnElectionErasedForACementedBlockIsGoneWithoutAnEvent) {
+  Fixture f;
+  ActiveElections active = f.make();
+  ASSERT_TRUE(active.start(root(1), hash(1), kNow, f.weight_of()));
+  ASSERT_TRUE(active.start(root(2), hash(2), kNow, f.weight_of()));
+  active.take_events();
+  EXPECT_TRUE(active.erase(root(1)));
+  EXPECT_FALSE(active.erase(root(1)));
+  EXPECT_EQ(active.size(), 1u);
+  EXPECT_EQ(active.find_by_hash(hash(1)), nullptr);
+  ASSERT_EQ(active.list().size(), 1u);
+  EXPECT_EQ(active.list()[0]->root(), root(2));
+  EXPECT_TRUE(active.take_events().empty());
+  // Its votes now wait in the cache like any vote without an election.
+  EXPECT_EQ(active.vote(signed_vote(kA, kFinalVoteTimestamp, {hash(1)}), f.weight_of(), kNow),
+            VoteCode::kIndeterminate);
+  EXPECT_EQ(active.cached(hash(1)).final_tally, 70);
+}
+
 TEST(ActiveElections, EveryCollectionIsBounded) {
   Fixture f;
   f.config.max_elections = 2;

@@ -483,6 +483,72 @@ TEST_P(LedgerTest, RollbackStopsAtTheConfirmationHeightAndAnAbortLeavesNoTrace) 
   EXPECT_EQ(ledger_.rollback(*txn, key_of(5).pub, kNow).error().code(), ErrorCode::kNotFound);
 }
 
+TEST_P(LedgerTest, CementingAReceiveCementsItsSendAndEverythingBelowFirst) {
+  const Key a = key_of(1), b = key_of(2);
+  const Block send_a = state(g_, net_.genesis_hash, g_.pub, kAmountMax - 100, a.pub);
+  process_ok(send_a);
+  const Block send_b = state(g_, block_hash(send_a), g_.pub, kAmountMax - 150, b.pub);
+  process_ok(send_b);
+  const Block open_a = state(a, kZero, a.pub, 100, block_hash(send_a));
+  process_ok(open_a);
+  const Block send_ab = state(a, block_hash(open_a), a.pub, 70, b.pub);
+  process_ok(send_ab);
+  const Block open_b = state(b, kZero, b.pub, 30, block_hash(send_ab));
+  process_ok(open_b);
+  const Block recv_b = state(b, block_hash(open_b), b.pub, 80, block_hash(send_b));
+  process_ok(recv_b);
+
+  auto txn = store_->begin_write();
+  std::vector<CementedBlock> cemented;
+  auto ok = ledger_.confirm(*txn, block_hash(recv_b), cemented);
+  ASSERT_TRUE(ok.ok()) << ok.error().message();
+  ASSERT_TRUE(txn->commit().ok());
+  // B's open receives A's send, which needs A's open, which receives the
+  // genesis's first send; B's receive takes the genesis's second send.
+  std::vector<BlockHash> order;
+  for (const CementedBlock& c : cemented) order.push_back(c.hash);
+  const std::vector<BlockHash> want{block_hash(send_a), block_hash(open_a), block_hash(send_ab),
+                                    block_hash(open_b), block_hash(send_b), block_hash(recv_b)};
+  EXPECT_EQ(order, want);
+  EXPECT_EQ(cemented[2].amount, 30);
+  auto r = store_->begin_read();
+  EXPECT_EQ(r->confirmation_height(g_.pub), (ConfirmationHeight{3, block_hash(send_b)}));
+  EXPECT_EQ(r->confirmation_height(a.pub), (ConfirmationHeight{2, block_hash(send_ab)}));
+  EXPECT_EQ(r->confirmation_height(b.pub), (ConfirmationHeight{2, block_hash(recv_b)}));
+  for (const BlockHash& h : want) EXPECT_TRUE(Ledger::confirmed(*r, h));
+  r.reset();
+
+  // Cemented is for good: a second time does nothing, and no rollback
+  // reaches below it.
+  txn = store_->begin_write();
+  std::vector<CementedBlock> again;
+  ASSERT_TRUE(ledger_.confirm(*txn, block_hash(open_a), again).ok());
+  EXPECT_TRUE(again.empty());
+  EXPECT_EQ(ledger_.rollback(*txn, block_hash(send_ab), kNow).error().code(), ErrorCode::kRefused);
+  txn.reset();
+  txn = store_->begin_write();
+  EXPECT_EQ(ledger_.confirm(*txn, key_of(9).pub, again).error().code(), ErrorCode::kNotFound);
+}
+
+TEST_P(LedgerTest, CementingStopsAtItsBoundHavingCementedOnlyWhatItReports) {
+  const Key a = key_of(1);
+  const Block send = state(g_, net_.genesis_hash, g_.pub, kAmountMax - 100, a.pub);
+  process_ok(send);
+  const Block open = state(a, kZero, a.pub, 100, block_hash(send));
+  process_ok(open);
+  auto txn = store_->begin_write();
+  std::vector<CementedBlock> out;
+  auto r = ledger_.confirm(*txn, block_hash(open), out, 1);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), ErrorCode::kLimit);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].hash, block_hash(send));
+  ASSERT_TRUE(txn->commit().ok());  // what was reported is consistent
+  auto read = store_->begin_read();
+  EXPECT_TRUE(Ledger::confirmed(*read, block_hash(send)));
+  EXPECT_FALSE(Ledger::confirmed(*read, block_hash(open)));
+}
+
 INSTANTIATE_TEST_SUITE_P(Stores, LedgerTest, ::testing::Values("memory", "lmdb"),
                          [](const auto& p) { return p.param; });
 

@@ -61,6 +61,7 @@ struct ElectionConfirmed {  // cement `winner`
   Amount tally = 0;
   Amount final_tally = 0;
   size_t voters = 0;
+  size_t blocks = 0;  // competing blocks the election held
   int64_t duration_ms = 0;
 };
 struct ElectionStopped {  // expired unconfirmed
@@ -98,6 +99,12 @@ class ActiveElections {
 
   const Election* find(const QualifiedRoot& root) const;
   const Election* find_by_hash(const BlockHash& hash) const;
+  // Ends the election at `root` without an event: its block was cemented
+  // another way (as a dependency of a block confirmed after it). False when
+  // none runs there.
+  bool erase(const QualifiedRoot& root);
+  // Every running election, in root order.
+  std::vector<const Election*> list() const;
   size_t size() const { return elections_.size(); }
   bool recently_confirmed(const BlockHash& hash) const;
   OnlineReps& online() { return online_; }

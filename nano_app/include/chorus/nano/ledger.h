@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "chorus/base/result.h"
@@ -21,6 +22,13 @@
 #include "chorus/nano/network.h"
 
 namespace chorus::nano {
+
+// A block cemented by Ledger::confirm.
+struct CementedBlock {
+  BlockHash hash{};
+  StoredBlock stored;
+  Amount amount = 0;  // what it moved (Ledger::amount_of)
+};
 
 class Ledger {
  public:
@@ -45,7 +53,24 @@ class Ledger {
   // transaction on an error.
   Result<std::vector<Block>> rollback(WriteTxn& txn, const BlockHash& hash, uint64_t now_s) const;
 
+  // Cements `hash`: raises its account's confirmation height to it after
+  // cementing everything it depends on (the earlier blocks of its account,
+  // and the send each receive among them takes), dependencies first, so
+  // that no cemented block ever depends on an uncemented one. Appends the
+  // blocks newly cemented to `out`, in that order (none when `hash` already
+  // was). kNotFound when `hash` is not in the ledger; kLimit beyond
+  // `max_blocks`. On an error what `out` holds is cemented in `txn` and
+  // consistent: the caller may commit it or abort.
+  Result<void> confirm(WriteTxn& txn, const BlockHash& hash, std::vector<CementedBlock>& out,
+                       size_t max_blocks = 1'000'000) const;
+  // Whether `hash` is in the ledger at or below its account's confirmation
+  // height.
+  static bool confirmed(ReadTxn& txn, const BlockHash& hash);
+
   // ---- reads
+  // The send a block receives: the source of a legacy receive or open, the
+  // link of a state receive (not of an epoch block); nullopt otherwise.
+  static std::optional<BlockHash> receive_source(const StoredBlock& s);
   // The representative in force after block `hash` (walks back over legacy
   // sends and receives to the last open, change or state block).
   static PublicKey representative_at(ReadTxn& txn, const BlockHash& hash);

@@ -59,6 +59,15 @@ class LedgerService {
   // service is not running.
   Result<void> submit(const Block& block, BlockSource source, Done done = {});
 
+  // Runs `job` on the ledger thread, between batches, in a write
+  // transaction of its own that commits when the job succeeds and is
+  // dropped when it fails (so a job leaves all or nothing). `done` hears
+  // the job's error, the commit's, or success. For the writes that are not
+  // new blocks: cementing, replacing the loser of a fork by its winner.
+  // kLimit when max_jobs wait already.
+  using Job = std::function<Result<void>(WriteTxn&)>;
+  Result<void> write(Job job, std::function<void(Result<void>)> done = {});
+
   const Ledger& ledger() const { return ledger_; }
   LedgerStore& store() { return store_; }
   size_t unchecked_count() const;
@@ -74,11 +83,12 @@ class LedgerService {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   size_t max_intake_;
-  std::deque<std::pair<Block, BlockSource>> intake_;  // under mu_
-  std::deque<Done> intake_done_;                      // under mu_, beside intake_
-  BlockProcessor processor_;                          // the ledger thread's only
-  std::map<uint64_t, Done> waiting_;                  // the ledger thread's only
-  size_t unchecked_ = 0;                              // under mu_, for readers
+  std::deque<std::pair<Block, BlockSource>> intake_;                    // under mu_
+  std::deque<Done> intake_done_;                                        // under mu_, beside intake_
+  std::deque<std::pair<Job, std::function<void(Result<void>)>>> jobs_;  // under mu_
+  BlockProcessor processor_;                                            // the ledger thread's only
+  std::map<uint64_t, Done> waiting_;                                    // the ledger thread's only
+  size_t unchecked_ = 0;                                                // under mu_, for readers
   uint64_t next_tag_ = 1;
   std::vector<Subscriber> subscribers_;
   LedgerServiceStats stats_;

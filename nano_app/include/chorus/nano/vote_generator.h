@@ -44,6 +44,10 @@ class VoteGenerator {
   bool add(const QualifiedRoot& root, const BlockHash& hash, bool final, int64_t now_ms);
   // The signed votes due now, one per representative per batch.
   std::vector<Vote> take_due(int64_t now_ms, uint64_t wall_ms);
+  // Votes signed at once, one per representative, for an answer to a
+  // confirm_req (no batching, no spacing). A final vote must have been
+  // claimed, as for add().
+  std::vector<Vote> sign_now(const std::vector<BlockHash>& hashes, bool final, uint64_t wall_ms);
   const std::vector<PublicKey>& representatives() const { return public_keys_; }
   size_t queued() const { return normal_.hashes.size() + final_.hashes.size(); }
 
