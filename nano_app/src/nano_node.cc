@@ -5,14 +5,19 @@
 #include <algorithm>
 #include <chrono>
 #include <future>
+#include <map>
 #include <mutex>
+#include <random>
 #include <set>
 
 #include "bootstrap.h"
+#include "chorus/nano/keys.h"
 #include "chorus/nano/lmdb_store.h"
 #include "chorus/nano/memory_store.h"
 #include "chorus/web/http_server.h"
 #include "chorus/web/loop_thread.h"
+#include "election_driver.h"
+#include "websocket_server.h"
 
 namespace chorus::nano {
 namespace {
@@ -22,6 +27,30 @@ uint64_t wall_clock_s() {
                                    std::chrono::system_clock::now().time_since_epoch())
                                    .count());
 }
+
+// The listeners of NodeEvents. Dispatch holds the lock, so that a listener
+// removed is never called afterwards; listeners never call back into it.
+class EventHub {
+ public:
+  uint64_t add(NodeEventListener l) {
+    std::lock_guard<std::mutex> lock(mu_);
+    listeners_.emplace(next_, std::move(l));
+    return next_++;
+  }
+  void remove(uint64_t id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    listeners_.erase(id);
+  }
+  void emit(const NodeEvent& e) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [id, l] : listeners_) l(e);
+  }
+
+ private:
+  std::mutex mu_;
+  std::map<uint64_t, NodeEventListener> listeners_;
+  uint64_t next_ = 1;
+};
 
 class StoreComponent final : public Component {
  public:
@@ -106,6 +135,7 @@ class ServerComponent final : public Component {
     overlay::NodeOptions no = *o_.overlay;
     no.overlay.network_id = o_.network->overlay_network_id();
     no.overlay.content_shout_apps.push_back(kNanoPublishApp);
+    no.overlay.content_shout_apps.push_back(kNanoVoteApp);
     auto node = overlay::Node::create(no);
     if (!node.ok()) return node.error();
     overlay::AppHandlers h;
@@ -116,6 +146,15 @@ class ServerComponent final : public Component {
       on_hello(*n, d.from, d.payload);
     };
     auto reg = (*node)->register_app(kNanoPublishApp, std::move(h));
+    if (!reg.ok()) return reg.error();
+    overlay::AppHandlers votes;
+    votes.validate_shout = [this](const overlay::ShoutInfo& info, overlay::ShoutVerdict verdict) {
+      return on_vote(info, std::move(verdict));
+    };
+    votes.on_whisper = [this](const overlay::WhisperInfo& w, overlay::Responder r) {
+      on_confirm_req(w, std::move(r));
+    };
+    reg = (*node)->register_app(kNanoVoteApp, std::move(votes));
     if (!reg.ok()) return reg.error();
     overlay::Node* n = node->get();
     (*node)->on_peer([this, n](const PublicKey& peer, bool up, const std::string&) {
@@ -133,6 +172,23 @@ class ServerComponent final : public Component {
     node_.reset();
   }
   overlay::Node* node() { return node_.get(); }
+  // The elections, once they run (null before and after).
+  void set_elections(std::shared_ptr<ElectionDriver> d) {
+    std::lock_guard<std::mutex> lock(mu_);
+    elections_ = std::move(d);
+  }
+  // Sends a vote of a hosted representative (any thread).
+  void broadcast_vote(const Vote& v) {
+    Message m;
+    m.header = header(MessageType::kConfirmAck);
+    m.payload = ConfirmAck{v, false};
+    auto bytes = serialize_message(m);
+    if (bytes.ok() && node_) node_->shout(kNanoVoteApp, *bytes);
+  }
+  // Publishes a block again (any thread): peers that hold it drop the copy.
+  void republish(const Block& b) {
+    if (node_) node_->shout(kNanoPublishApp, serialize_typed_block(b));
+  }
   // Before start: told of every link up and down, on the loop thread.
   void add_peer_listener(std::function<void(const PublicKey&, bool)> l) {
     peer_listeners_.push_back(std::move(l));
@@ -144,8 +200,8 @@ class ServerComponent final : public Component {
     if (!block.ok()) return overlay::ShoutDecision::kPenalize;
     auto held = std::make_shared<overlay::ShoutVerdict>(std::move(verdict));
     const BlockHash hash = block_hash(*block);
-    auto submitted =
-        ledger_.service().submit(*block, BlockSource::kLive, [this, held, hash](auto status) {
+    auto submitted = ledger_.service().submit(
+        *block, BlockSource::kLive, [this, held, hash, b = *block](auto status) {
           if (!status) return held->drop();
           switch (*status) {
             case BlockStatus::kProgress:
@@ -153,6 +209,8 @@ class ServerComponent final : public Component {
             case BlockStatus::kBadSignature:
             case BlockStatus::kInsufficientWork:
               return held->penalize();  // provably bad, whatever the ledger holds
+            case BlockStatus::kFork:
+              return fork(b, held);
             case BlockStatus::kGapPrevious:
             case BlockStatus::kGapSource:
             case BlockStatus::kGapEpochOpenPending:
@@ -164,6 +222,140 @@ class ServerComponent final : public Component {
         });
     if (!submitted.ok()) return overlay::ShoutDecision::kDrop;
     return overlay::ShoutDecision::kLater;
+  }
+
+  // A fork travels on when it joined an election here: every node must
+  // see every block competing for a root to count the votes for it.
+  void fork(const Block& block, std::shared_ptr<overlay::ShoutVerdict> held) {
+    auto d = elections();
+    if (!d) return held->drop();
+    d->fork_seen(block, [held](bool taken) { taken ? held->forward() : held->drop(); });
+  }
+
+  // A vote: checked and counted by the elections before it travels on. A
+  // bad signature costs the sender; a replay, or a vote of a key with no
+  // weight here, goes no further.
+  overlay::ShoutDecision on_vote(const overlay::ShoutInfo& info, overlay::ShoutVerdict verdict) {
+    auto msg = parse_message(info.payload);
+    if (!msg.ok() || msg->header.network != network_id()) return overlay::ShoutDecision::kPenalize;
+    auto* ack = std::get_if<ConfirmAck>(&msg->payload);
+    if (!ack) return overlay::ShoutDecision::kPenalize;
+    auto d = elections();
+    if (!d) return overlay::ShoutDecision::kDrop;
+    auto held = std::make_shared<overlay::ShoutVerdict>(std::move(verdict));
+    d->vote_received(std::move(ack->vote), [held](VoteCode code, bool representative) {
+      if (code == VoteCode::kInvalid) return held->penalize();
+      if (representative && (code == VoteCode::kVote || code == VoteCode::kIndeterminate))
+        return held->forward();
+      held->drop();
+    });
+    return overlay::ShoutDecision::kLater;
+  }
+  std::shared_ptr<ElectionDriver> elections() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return elections_;
+  }
+
+ public:
+  // confirm_req (spec/nano.md, "Asking for votes"): a request to each of up
+  // to kVotePeers linked peers; those hosting representatives answer with
+  // their votes, which are counted here and not passed on.
+  void request_votes(std::vector<ConfirmReq::Pair> pairs) {
+    overlay::Node* node = node_.get();
+    if (!node || pairs.empty()) return;
+    Message m;
+    m.header = header(MessageType::kConfirmReq);
+    m.payload = ConfirmReq{std::move(pairs)};
+    auto bytes = serialize_message(m);
+    if (!bytes.ok()) return;
+    node->post([this, node, payload = std::move(*bytes)] {
+      auto peers = node->peers();
+      std::shuffle(peers.begin(), peers.end(), rng_);
+      if (peers.size() > kVotePeers) peers.resize(kVotePeers);
+      for (const auto& p : peers) {
+        overlay::RequestOptions ro;
+        ro.timeout_ms = 2000;
+        node->request(kNanoVoteApp, p.key, payload, ro, [this](Result<Bytes> reply) {
+          if (!reply.ok()) return;
+          auto d = elections();
+          if (!d) return;
+          VoteAnswer a = parse_answer(*reply);
+          // A block we hold a fork of: the ledger says kFork and it joins
+          // the election, where the votes that come with it count.
+          for (const Block& b : a.blocks) {
+            (void)ledger_.service().submit(b, BlockSource::kLive, [this, b](auto status) {
+              if (status && *status == BlockStatus::kFork)
+                if (auto e = elections()) e->fork_seen(b);
+            });
+          }
+          for (Vote& v : a.votes) d->vote_received(std::move(v), nullptr);
+        });
+      }
+    });
+  }
+
+ private:
+  static constexpr size_t kVotePeers = 8;
+  static constexpr size_t kMaxVotesPerAnswer = 64;
+
+  void on_confirm_req(const overlay::WhisperInfo& w, overlay::Responder r) {
+    if (!w.is_request) return;
+    auto msg = parse_message(w.payload);
+    auto* req = msg.ok() ? std::get_if<ConfirmReq>(&msg->payload) : nullptr;
+    auto d = elections();
+    if (!req || msg->header.network != network_id() || !d) {
+      (void)r.reply({});
+      return;
+    }
+    auto held = std::make_shared<overlay::Responder>(std::move(r));
+    d->answer_request(std::move(req->pairs),
+                      [this, held](VoteAnswer answer) { (void)held->reply(answer_bytes(answer)); });
+  }
+  // An answer: publish messages (the blocks) then confirm_ack messages
+  // (the votes), each after its u16 big-endian length.
+  Bytes answer_bytes(const VoteAnswer& a) const {
+    Bytes out;
+    auto put = [&](Message m) {
+      auto b = serialize_message(m);
+      if (!b.ok()) return;
+      out.push_back(static_cast<uint8_t>(b->size() >> 8));
+      out.push_back(static_cast<uint8_t>(b->size()));
+      out.insert(out.end(), b->begin(), b->end());
+    };
+    for (size_t i = 0; i < a.blocks.size() && i < ElectionDriver::kMaxAnswerBlocks; ++i)
+      put(Message{header(MessageType::kPublish), Publish{a.blocks[i], false}});
+    for (size_t i = 0; i < a.votes.size() && i < kMaxVotesPerAnswer; ++i)
+      put(Message{header(MessageType::kConfirmAck), ConfirmAck{a.votes[i], false}});
+    return out;
+  }
+  VoteAnswer parse_answer(ByteView in) const {
+    VoteAnswer out;
+    size_t at = 0;
+    while (at + 2 <= in.size() && out.votes.size() < kMaxVotesPerAnswer &&
+           out.blocks.size() <= ElectionDriver::kMaxAnswerBlocks) {
+      const size_t n = size_t{in[at]} << 8 | in[at + 1];
+      at += 2;
+      if (n > in.size() - at) break;
+      auto m = parse_message(in.subspan(at, n));
+      at += n;
+      if (!m.ok() || m->header.network != network_id()) break;
+      if (auto* ack = std::get_if<ConfirmAck>(&m->payload))
+        out.votes.push_back(std::move(ack->vote));
+      if (auto* pub = std::get_if<Publish>(&m->payload)) out.blocks.push_back(pub->block);
+    }
+    return out;
+  }
+  uint16_t network_id() const {
+    return static_cast<uint16_t>(o_.network->magic[0] << 8 | o_.network->magic[1]);
+  }
+  Header header(MessageType type) const {
+    Header h;
+    h.network = network_id();
+    h.version_max = o_.network->protocol_version;
+    h.version_using = o_.network->protocol_version;
+    h.version_min = o_.network->protocol_version_min;
+    h.type = type;
+    return h;
   }
 
   // The NANO hello, sent as a DIRECT to each peer at link-up: 'H', the
@@ -209,7 +401,9 @@ class ServerComponent final : public Component {
   const NanoNodeOptions& o_;
   LedgerComponent& ledger_;
   std::mutex mu_;
-  std::set<BlockHash> deferred_;  // under mu_; bounded like unchecked
+  std::set<BlockHash> deferred_;                 // under mu_; bounded like unchecked
+  std::shared_ptr<ElectionDriver> elections_;    // under mu_
+  std::mt19937_64 rng_{std::random_device{}()};  // the loop thread's
   std::vector<std::function<void(const PublicKey&, bool)>> peer_listeners_;
   std::unique_ptr<overlay::Node> node_;
 };
@@ -270,11 +464,87 @@ class BootstrapComponent final : public Component {
   std::weak_ptr<Bootstrap> stats_source_;
 };
 
+// Open Representative Voting: the election driver, fed by the ledger and
+// the overlay, voting for the representatives this node hosts.
+class ElectionsComponent final : public Component {
+ public:
+  ElectionsComponent(const NanoNodeOptions& o, LedgerComponent& ledger, ServerComponent* server,
+                     EventHub& events)
+      : o_(o), ledger_(ledger), server_(server), events_(events) {
+    ledger_.subscribe([this](const ProcessedBlock& b) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (driver_) driver_->block_accepted(b.hash);
+    });
+  }
+  Result<void> start() override {
+    ElectionDriverConfig c;
+    c.active = o_.elections.active;
+    c.generator = o_.elections.generator;
+    c.tick_ms = o_.elections.tick_ms;
+    c.revote_ms = o_.elections.revote_ms;
+    c.max_history = o_.elections.max_history;
+    ElectionDriver::Hooks h;
+    if (server_) {
+      h.broadcast = [s = server_](const Vote& v) { s->broadcast_vote(v); };
+      h.request_votes = [s = server_](std::vector<ConfirmReq::Pair> p) {
+        s->request_votes(std::move(p));
+      };
+      h.republish = [s = server_](const Block& b) { s->republish(b); };
+    }
+    h.emit = [hub = &events_](const NodeEvent& e) { hub->emit(e); };
+    h.now_ms = [] {
+      return static_cast<int64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                      std::chrono::steady_clock::now().time_since_epoch())
+                                      .count());
+    };
+    h.wall_ms = [] {
+      return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                       std::chrono::system_clock::now().time_since_epoch())
+                                       .count());
+    };
+    auto d = ElectionDriver::start(ledger_.service(), o_.elections.representatives, c, h);
+    if (!d.ok()) return d.error();
+    std::shared_ptr<ElectionDriver> driver = std::move(*d);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      driver_ = driver;
+    }
+    if (server_) server_->set_elections(driver);
+    return {};
+  }
+  void stop() override {
+    if (server_) server_->set_elections(nullptr);
+    std::shared_ptr<ElectionDriver> d;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      d.swap(driver_);
+    }
+    if (d) d->stop();
+  }
+  std::shared_ptr<ElectionDriver> driver() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return driver_;
+  }
+
+ private:
+  const NanoNodeOptions& o_;
+  LedgerComponent& ledger_;
+  ServerComponent* server_;
+  EventHub& events_;
+  std::mutex mu_;
+  std::shared_ptr<ElectionDriver> driver_;  // under mu_
+};
+
 class RpcComponent final : public Component {
  public:
   RpcComponent(const NanoNodeOptions& o, StoreComponent& store, LedgerComponent& ledger,
-               WorkComponent& work, ServerComponent* server)
-      : o_(o), store_(store), ledger_(ledger), work_(work), server_(server) {}
+               WorkComponent& work, ServerComponent* server, ElectionsComponent* elections)
+      : o_(o),
+        store_(store),
+        ledger_(ledger),
+        work_(work),
+        server_(server),
+        elections_(elections) {}
 
   Result<void> start() override {
     RpcServices s;
@@ -290,6 +560,24 @@ class RpcComponent final : public Component {
     s.work_cancel = [this](const Hash32& root) { work_.pool().cancel(root); };
     s.unchecked_count = [this] { return ledger_.service().unchecked_count(); };
     if (server_) s.peers = [this] { return peers(); };
+    if (elections_) {
+      s.elections = [this] {
+        auto d = elections_->driver();
+        return d ? d->snapshot() : ElectionsSnapshot{};
+      };
+      s.election = [this](const BlockHash& h) -> std::optional<ElectionView> {
+        auto d = elections_->driver();
+        return d ? d->election(h) : std::nullopt;
+      };
+      s.block_confirm = [this](const BlockHash& h) {
+        auto d = elections_->driver();
+        return d && d->confirm_block(h);
+      };
+      s.cemented_count = [this]() -> uint64_t {
+        auto d = elections_->driver();
+        return d ? d->cemented_count() : 0;
+      };
+    }
     rpc_ = std::make_unique<RpcHandler>(*o_.network, store_.store(), std::move(s), o_.rpc_limits);
 
     auto loop = web::LoopThread::start("rpc");
@@ -363,23 +651,68 @@ class RpcComponent final : public Component {
   LedgerComponent& ledger_;
   WorkComponent& work_;
   ServerComponent* server_;
+  ElectionsComponent* elections_;
   std::unique_ptr<RpcHandler> rpc_;
   std::unique_ptr<web::LoopThread> loop_;
   std::unique_ptr<web::HttpServer> http_;  // the loop thread's
   std::optional<overlay::SocketAddress> address_;
 };
 
+// The WebSocket API (websocket_server.h): every NodeEvent goes to the
+// server, which drops at once those of topics nobody subscribes to.
+class WebSocketComponent final : public Component {
+ public:
+  WebSocketComponent(const NanoNodeOptions& o, StoreComponent& store, LedgerComponent& ledger,
+                     ServerComponent* server, EventHub& events)
+      : o_(o), store_(store), ledger_(ledger), server_(server), events_(events) {}
+  Result<void> start() override {
+    WebSocketServerContext c;
+    c.listen = *o_.websocket;
+    c.config = o_.websocket_config;
+    for (const auto& k : o_.elections.representatives)
+      c.config.local_accounts.push_back(public_key(k));
+    c.network = o_.network;
+    c.store = &store_.store();
+    c.unchecked_count = [this] { return ledger_.service().unchecked_count(); };
+    c.overlay = server_ ? server_->node() : nullptr;
+    auto s = WebSocketServer::start(std::move(c));
+    if (!s.ok()) return s.error();
+    ws_ = std::move(*s);
+    listener_ = events_.add([ws = ws_.get()](const NodeEvent& e) { ws->post(e); });
+    return {};
+  }
+  void stop() override {
+    events_.remove(listener_);  // not called again once this returns
+    ws_.reset();
+  }
+  std::optional<overlay::SocketAddress> address() const {
+    return ws_ ? std::optional(ws_->address()) : std::nullopt;
+  }
+
+ private:
+  const NanoNodeOptions& o_;
+  StoreComponent& store_;
+  LedgerComponent& ledger_;
+  ServerComponent* server_;
+  EventHub& events_;
+  std::unique_ptr<WebSocketServer> ws_;
+  uint64_t listener_ = 0;
+};
+
 }  // namespace
 
 struct NanoNode::Parts {
   NanoNodeOptions options;
+  EventHub events;
   System system;
   StoreComponent* store = nullptr;
   LedgerComponent* ledger = nullptr;
   WorkComponent* work = nullptr;
   ServerComponent* server = nullptr;
   BootstrapComponent* bootstrap = nullptr;
+  ElectionsComponent* elections = nullptr;
   RpcComponent* rpc = nullptr;
+  WebSocketComponent* websocket = nullptr;
 };
 
 Result<std::unique_ptr<NanoNode>> NanoNode::start(NanoNodeOptions options) {
@@ -394,6 +727,10 @@ Result<std::unique_ptr<NanoNode>> NanoNode::start(NanoNodeOptions options) {
   parts->ledger =
       *sys.add("ledger", std::make_unique<LedgerComponent>(o, *parts->store), {"store"});
   if (o.on_accepted) parts->ledger->subscribe(o.on_accepted);
+  for (const auto& l : o.listeners) parts->events.add(l);
+  parts->ledger->subscribe([hub = &parts->events](const ProcessedBlock& b) {
+    hub->emit(BlockAcceptedEvent{b.block, b.hash});
+  });
   parts->work = *sys.add("work", std::make_unique<WorkComponent>(o));
   if (o.overlay) {
     parts->server =
@@ -405,13 +742,31 @@ Result<std::unique_ptr<NanoNode>> NanoNode::start(NanoNodeOptions options) {
           {"store", "ledger", "server"});
     }
   }
+  if (o.elections.enabled) {
+    std::vector<std::string> deps{"ledger"};
+    if (parts->server) deps.push_back("server");
+    parts->elections = *sys.add(
+        "elections",
+        std::make_unique<ElectionsComponent>(o, *parts->ledger, parts->server, parts->events),
+        deps);
+  }
   if (o.rpc) {
     std::vector<std::string> deps{"store", "ledger", "work"};
     if (parts->server) deps.push_back("server");
-    parts->rpc = *sys.add("rpc",
-                          std::make_unique<RpcComponent>(o, *parts->store, *parts->ledger,
-                                                         *parts->work, parts->server),
-                          deps);
+    if (parts->elections) deps.push_back("elections");
+    parts->rpc =
+        *sys.add("rpc",
+                 std::make_unique<RpcComponent>(o, *parts->store, *parts->ledger, *parts->work,
+                                                parts->server, parts->elections),
+                 deps);
+  }
+  if (o.websocket) {
+    std::vector<std::string> deps{"store", "ledger"};
+    if (parts->server) deps.push_back("server");
+    parts->websocket = *sys.add("websocket",
+                                std::make_unique<WebSocketComponent>(
+                                    o, *parts->store, *parts->ledger, parts->server, parts->events),
+                                deps);
   }
   auto started = sys.start();
   if (!started.ok()) return started.error();
@@ -440,8 +795,21 @@ overlay::Node* NanoNode::server() {
 BootstrapStats NanoNode::bootstrap_stats() const {
   return parts_->bootstrap ? parts_->bootstrap->stats() : BootstrapStats{};
 }
+ElectionsSnapshot NanoNode::elections() {
+  auto d = parts_->elections ? parts_->elections->driver() : nullptr;
+  return d ? d->snapshot() : ElectionsSnapshot{};
+}
 std::optional<overlay::SocketAddress> NanoNode::rpc_address() const {
   return parts_->rpc ? parts_->rpc->address() : std::nullopt;
+}
+std::optional<overlay::SocketAddress> NanoNode::websocket_address() const {
+  return parts_->websocket ? parts_->websocket->address() : std::nullopt;
+}
+uint64_t NanoNode::subscribe(NodeEventListener listener) {
+  return parts_->events.add(std::move(listener));
+}
+void NanoNode::unsubscribe(uint64_t id) {
+  parts_->events.remove(id);
 }
 std::vector<std::pair<std::string, std::vector<std::string>>> NanoNode::components() const {
   return parts_->system.graph();

@@ -1,12 +1,19 @@
 #include "chorus/nano/rpc_handler.h"
 
+#include <algorithm>
+#include <cstddef>
 #include <map>
 #include <memory>
+#include <optional>
+#include <set>
+#include <vector>
 
 #include "chorus/nano/account.h"
 #include "chorus/nano/keys.h"
 #include "chorus/nano/ledger.h"
+#include "chorus/nano/vote_rules.h"
 #include "chorus/nano/work.h"
+#include "next_key.h"
 #include "rpc_request.h"
 #include "rpc_work_clients.h"
 
@@ -68,11 +75,10 @@ BlockHash representative_block(ReadTxn& txn, BlockHash hash) {
   return {};
 }
 
-// Sum of what `account` may receive.
-Amount receivable_sum(ReadTxn& txn, const PublicKey& account, size_t bound) {
-  Amount sum = 0;
-  for (auto& [k, p] : txn.pending_of(account, bound)) sum += p.amount;
-  return sum;
+// A list of entries as nano-node's property tree writes it: an empty one
+// is the empty string, not [] or {} (clients of nano-node expect "").
+Json or_empty_string(Json list) {
+  return list.empty() ? Json("") : list;
 }
 
 std::string subtype_of(ReadTxn& txn, const StoredBlock& b) {
@@ -98,6 +104,48 @@ struct RpcHandler::Call {
   Request req;
   Json out = Json::object();
 
+  // ---- confirmation: the ledger's (at or below the confirmation height)
+  static bool confirmed(ReadTxn& txn, const StoredBlock& b) {
+    return b.sideband.height <= txn.confirmation_height(b.sideband.account).height;
+  }
+  static bool confirmed(ReadTxn& txn, const BlockHash& hash) {
+    return Ledger::confirmed(txn, hash);
+  }
+  static ConfirmationHeight confirmed_height(ReadTxn& txn, const PublicKey& a) {
+    return txn.confirmation_height(a);
+  }
+  // nano-node's ledger.cemented_count(): the node's counter, else the
+  // confirmation heights added up.
+  uint64_t cemented_count(ReadTxn& txn) {
+    if (h.services_.cemented_count) return h.services_.cemented_count();
+    uint64_t sum = 0;
+    PublicKey from{};
+    for (;;) {
+      auto page = txn.accounts_from(from, 4096);
+      for (const auto& [account, info] : page) sum += txn.confirmation_height(account).height;
+      if (page.size() < 4096) break;
+      from = page.back().first;
+      if (!next_key(from)) break;
+    }
+    return sum;
+  }
+  static Amount balance_at(ReadTxn& txn, const ConfirmationHeight& ch) {
+    if (ch.height == 0) return 0;
+    auto b = txn.block(ch.frontier);
+    return b ? b->sideband.balance : 0;
+  }
+  // Sum of what `a` may receive; with `only_confirmed`, from confirmed
+  // sends only (nano-node's ledger.account_receivable).
+  Amount receivable_sum(ReadTxn& txn, const PublicKey& a, bool only_confirmed) {
+    Amount sum = 0;
+    for (auto& [k, p] : txn.pending_of(a, h.limits_.max_count))
+      if (!only_confirmed || confirmed(txn, k.hash)) sum += p.amount;
+    return sum;
+  }
+  // include_only_confirmed, default true as in nano-node. Ours has no
+  // include_active: false lists every entry, in an election or not.
+  bool only_confirmed() { return req.flag("include_only_confirmed", true); }
+
   Json block_info(ReadTxn& txn, const BlockHash& hash, bool json_block) {
     auto b = txn.block(hash);
     if (!b) throw Failure("Block not found");
@@ -108,7 +156,7 @@ struct RpcHandler::Call {
     j["height"] = std::to_string(b->sideband.height);
     j["local_timestamp"] = std::to_string(b->sideband.timestamp);
     j["successor"] = to_hex_upper(b->successor);
-    j["confirmed"] = "true";
+    j["confirmed"] = confirmed(txn, *b) ? "true" : "false";
     Json contents = block_to_json(b->block);
     if (json_block) {
       j["contents"] = contents;
@@ -142,46 +190,69 @@ struct RpcHandler::Call {
     out["count"] = std::to_string(count);
     out["unchecked"] =
         std::to_string(h.services_.unchecked_count ? h.services_.unchecked_count() : 0);
-    out["cemented"] = std::to_string(count);
+    out["cemented"] = std::to_string(cemented_count(*txn));
   }
 
+  // With include_confirmed, the confirmed_* fields nano-node adds, and
+  // confirmed_height/confirmed_frontier in place of confirmation_height*.
   void account_info() {
     const PublicKey a = req.account("account");
+    const bool representative = req.flag("representative", false);
+    const bool weight = req.flag("weight", false);
+    const bool receivable = req.flag("receivable", req.flag("pending", false));
+    const bool with_confirmed = req.flag("include_confirmed", false);
     auto txn = h.store_.begin_read();
     const AccountInfo info = account_info(*txn, a);
-    const ConfirmationHeight ch = txn->confirmation_height(a);
+    const ConfirmationHeight ch = confirmed_height(*txn, a);
     out["frontier"] = to_hex_upper(info.head);
     out["open_block"] = to_hex_upper(info.open_block);
     out["representative_block"] = to_hex_upper(representative_block(*txn, info.head));
     out["balance"] = amount_to_string(info.balance);
+    if (with_confirmed) out["confirmed_balance"] = amount_to_string(balance_at(*txn, ch));
     out["modified_timestamp"] = std::to_string(info.modified);
     out["block_count"] = std::to_string(info.block_count);
     out["account_version"] = epoch_name(info.epoch);
-    out["confirmation_height"] = std::to_string(ch.height);
-    out["confirmation_height_frontier"] = to_hex_upper(ch.frontier);
-    if (req.flag("representative", false))
+    out[with_confirmed ? "confirmed_height" : "confirmation_height"] = std::to_string(ch.height);
+    out[with_confirmed ? "confirmed_frontier" : "confirmation_height_frontier"] =
+        to_hex_upper(ch.frontier);
+    if (representative) {
       out["representative"] = encode_account(info.representative);
-    if (req.flag("weight", false)) out["weight"] = amount_to_string(txn->weight(a));
-    const bool pending = req.flag("pending", false);
-    if (req.flag("receivable", pending)) {
-      const std::string sum = amount_to_string(receivable_sum(*txn, a, h.limits_.max_count));
+      if (with_confirmed) {
+        const PublicKey rep =
+            ch.height == 0 ? PublicKey{} : Ledger::representative_at(*txn, ch.frontier);
+        out["confirmed_representative"] = encode_account(rep);
+      }
+    }
+    if (weight) out["weight"] = amount_to_string(txn->weight(a));
+    if (receivable) {
+      const std::string sum = amount_to_string(receivable_sum(*txn, a, false));
       out["pending"] = sum;
       out["receivable"] = sum;
+      if (with_confirmed) {
+        const std::string confirmed_sum = amount_to_string(receivable_sum(*txn, a, true));
+        out["confirmed_pending"] = confirmed_sum;
+        out["confirmed_receivable"] = confirmed_sum;
+      }
     }
   }
 
-  Json balance_of(ReadTxn& txn, const PublicKey& a) {
+  // nano-node's balance_pending: by default (include_only_confirmed) the
+  // balance at the confirmation height and the confirmed sends only.
+  Json balance_of(ReadTxn& txn, const PublicKey& a, bool only_confirmed) {
     auto info = txn.account(a);
-    const std::string receivable = amount_to_string(receivable_sum(txn, a, h.limits_.max_count));
-    return Json{{"balance", amount_to_string(info ? info->balance : 0)},
+    Amount balance = 0;
+    if (info) balance = only_confirmed ? balance_at(txn, confirmed_height(txn, a)) : info->balance;
+    const std::string receivable = amount_to_string(receivable_sum(txn, a, only_confirmed));
+    return Json{{"balance", amount_to_string(balance)},
                 {"pending", receivable},
                 {"receivable", receivable}};
   }
 
   void account_balance() {
     const PublicKey a = req.account("account");
+    const bool confirmed_only = only_confirmed();
     auto txn = h.store_.begin_read();
-    out = balance_of(*txn, a);
+    out = balance_of(*txn, a, confirmed_only);
   }
 
   void account_block_count() {
@@ -203,9 +274,10 @@ struct RpcHandler::Call {
 
   void accounts_balances() {
     auto accounts = req.accounts("accounts", h.limits_.max_accounts);
+    const bool confirmed_only = only_confirmed();
     auto txn = h.store_.begin_read();
     Json balances = Json::object();
-    for (auto& [text, key] : accounts) balances[text] = balance_of(*txn, key);
+    for (auto& [text, key] : accounts) balances[text] = balance_of(*txn, key, confirmed_only);
     out["balances"] = balances;
   }
 
@@ -226,29 +298,69 @@ struct RpcHandler::Call {
     if (!errors.empty()) out["errors"] = errors;
   }
 
-  // The receivable entries of one account, shaped as nano-node shapes them.
-  Json receivable_of(ReadTxn& txn, const PublicKey& a, uint64_t count, Amount threshold,
-                     bool source, bool min_version, bool sorting) {
-    const bool simple = threshold == 0 && !source && !min_version && !sorting;
-    auto entries = txn.pending_of(a, sorting ? h.limits_.max_count : count);
-    if (sorting) {
-      std::stable_sort(entries.begin(), entries.end(), [](const auto& x, const auto& y) {
+  // What a receivable request asks for.
+  struct ReceivableQuery {
+    uint64_t count = 0;
+    uint64_t offset = 0;
+    Amount threshold = 0;
+    bool source = false, min_version = false, sorting = false, only_confirmed = true;
+    // nano-node's accounts_receivable sorts only the entries it kept.
+    bool sort_kept = false;
+  };
+  ReceivableQuery receivable_query(bool accounts) {
+    ReceivableQuery q;
+    q.count = req.count_optional(h.limits_.max_count);
+    if (!accounts) q.offset = req.offset();
+    q.threshold = req.threshold();
+    q.source = req.flag("source", false);
+    q.min_version = !accounts && req.flag("min_version", false);
+    q.sorting = req.flag("sorting", false);
+    q.only_confirmed = only_confirmed();
+    q.sort_kept = accounts;
+    return q;
+  }
+
+  // The receivable entries of one account, shaped and counted as nano-node
+  // does: a list of hashes when nothing but count/offset is asked, else
+  // hash: amount (or hash: {amount, source, min_version}). Unconfirmed
+  // sends, and entries below the threshold, are passed over and do not
+  // count; `offset` skips confirmed entries (after sorting, when sorted).
+  Json receivable_of(ReadTxn& txn, const PublicKey& a, const ReceivableQuery& q) {
+    const bool simple = q.threshold == 0 && !q.source && !q.min_version && !q.sorting;
+    const bool sort_all = q.sorting && !q.sort_kept;
+    std::vector<std::pair<PendingKey, PendingInfo>> kept;
+    uint64_t skip = sort_all ? 0 : q.offset;
+    for (auto& e : txn.pending_of(a, h.limits_.max_count)) {
+      if (!sort_all && kept.size() >= q.count) break;
+      if (q.only_confirmed && !confirmed(txn, e.first.hash)) continue;
+      if (skip > 0) {
+        --skip;
+        continue;
+      }
+      if (!simple && e.second.amount < q.threshold) continue;
+      kept.push_back(std::move(e));
+    }
+    if (q.sorting) {
+      std::stable_sort(kept.begin(), kept.end(), [](const auto& x, const auto& y) {
         return x.second.amount > y.second.amount;
       });
-      if (entries.size() > count) entries.resize(count);
+      if (sort_all) {
+        kept.erase(kept.begin(), kept.begin() + static_cast<ptrdiff_t>(
+                                                    std::min<uint64_t>(q.offset, kept.size())));
+        if (kept.size() > q.count) kept.resize(q.count);
+      }
     }
     if (simple) {
       Json list = Json::array();
-      for (auto& [k, p] : entries) list.push_back(to_hex_upper(k.hash));
+      for (auto& [k, p] : kept) list.push_back(to_hex_upper(k.hash));
       return list;
     }
     Json blocks = Json::object();
-    for (auto& [k, p] : entries) {
-      if (p.amount < threshold) continue;
-      if (source || min_version) {
+    for (auto& [k, p] : kept) {
+      if (q.source || q.min_version) {
         Json e{{"amount", amount_to_string(p.amount)}};
-        if (source) e["source"] = encode_account(p.source);
-        if (min_version) e["min_version"] = epoch_name(p.epoch);
+        if (q.source) e["source"] = encode_account(p.source);
+        if (q.min_version) e["min_version"] = epoch_name(p.epoch);
         blocks[to_hex_upper(k.hash)] = e;
       } else {
         blocks[to_hex_upper(k.hash)] = amount_to_string(p.amount);
@@ -259,26 +371,21 @@ struct RpcHandler::Call {
 
   void receivable() {
     const PublicKey a = req.account("account");
-    const uint64_t count = req.count_optional(h.limits_.max_count);
-    const Amount threshold = req.threshold();
+    const ReceivableQuery q = receivable_query(false);
     auto txn = h.store_.begin_read();
-    out["blocks"] = receivable_of(*txn, a, count, threshold, req.flag("source", false),
-                                  req.flag("min_version", false), req.flag("sorting", false));
+    out["blocks"] = or_empty_string(receivable_of(*txn, a, q));
   }
 
   void accounts_receivable() {
     auto accounts = req.accounts("accounts", h.limits_.max_accounts);
-    const uint64_t count = req.count_optional(h.limits_.max_count);
-    const Amount threshold = req.threshold();
-    const bool source = req.flag("source", false);
-    const bool sorting = req.flag("sorting", false);
+    const ReceivableQuery q = receivable_query(true);
     auto txn = h.store_.begin_read();
     Json blocks = Json::object();
     for (auto& [text, key] : accounts) {
-      Json entries = receivable_of(*txn, key, count, threshold, source, false, sorting);
+      Json entries = receivable_of(*txn, key, q);
       if (!entries.empty()) blocks[text] = entries;
     }
-    out["blocks"] = blocks;
+    out["blocks"] = or_empty_string(blocks);
   }
 
   void block_info() {
@@ -416,7 +523,7 @@ struct RpcHandler::Call {
     auto txn = h.store_.begin_read();
     const uint64_t count = txn->block_count();
     out["block_count"] = std::to_string(count);
-    out["cemented_count"] = std::to_string(count);
+    out["cemented_count"] = std::to_string(cemented_count(*txn));
     out["unchecked_count"] =
         std::to_string(h.services_.unchecked_count ? h.services_.unchecked_count() : 0);
     out["account_count"] = std::to_string(txn->account_count());
@@ -432,6 +539,174 @@ struct RpcHandler::Call {
     out["maker"] = "0";
     out["timestamp"] = "0";
     out["active_difficulty"] = u64_to_hex(base_difficulty());
+  }
+
+  // ---- elections (spec/nano-rpc.md, "Elections")
+  // nano-node always runs elections; a node here may run none.
+  static constexpr const char* kNoElections = "Elections not running";
+  ElectionsSnapshot elections() {
+    if (!h.services_.elections) throw Failure(kNoElections);
+    return h.services_.elections();
+  }
+
+  // The representatives whose votes were seen lately; with `accounts`,
+  // those among them only.
+  void representatives_online() {
+    std::optional<std::set<PublicKey>> only;
+    if (req.has("accounts")) {
+      only.emplace();
+      for (auto& [text, key] : req.accounts("accounts", h.limits_.max_accounts)) only->insert(key);
+    }
+    const bool weight = req.flag("weight", false);
+    const ElectionsSnapshot s = elections();
+    auto txn = h.store_.begin_read();
+    Json reps = weight ? Json::object() : Json::array();
+    for (const auto& [rep, seen] : s.online_reps) {
+      if (only && !only->count(rep)) continue;
+      if (weight) {
+        reps[encode_account(rep)] = Json{{"weight", amount_to_string(txn->weight(rep))}};
+      } else {
+        reps.push_back(encode_account(rep));
+      }
+    }
+    out["representatives"] = or_empty_string(reps);
+  }
+
+  // There is no representative crawler here: peers_stake_total is the
+  // ledger weight of the online representatives, and peer_details (which
+  // would list their addresses) is refused.
+  void confirmation_quorum() {
+    const ElectionsSnapshot s = elections();
+    if (req.flag("peer_details", false)) throw Failure("peer_details is not supported");
+    auto txn = h.store_.begin_read();
+    Amount peers = 0;
+    for (const auto& [rep, seen] : s.online_reps) peers += txn->weight(rep);
+    out["quorum_delta"] = amount_to_string(s.quorum_delta);
+    out["online_weight_quorum_percent"] = std::to_string(kOnlineWeightQuorumPercent);
+    out["online_weight_minimum"] = amount_to_string(s.online_weight_minimum);
+    out["online_stake_total"] = amount_to_string(s.online_weight);
+    out["trended_stake_total"] = amount_to_string(s.trended_weight);
+    out["peers_stake_total"] = amount_to_string(peers);
+  }
+
+  // The confirmed elections kept, oldest first; `hash` picks one winner.
+  // The average is over the elections listed.
+  void confirmation_history() {
+    std::optional<BlockHash> only;
+    if (req.has("hash")) only = req.hash("hash");
+    if (only && *only == BlockHash{}) only.reset();  // nano-node: zero means all
+    const ElectionsSnapshot s = elections();
+    Json list = Json::array();
+    int64_t total_ms = 0;
+    for (const ConfirmedElection& c : s.history) {
+      if (only && c.hash != *only) continue;
+      const ElectionInfo& i = c.info;
+      list.push_back(Json{{"hash", to_hex_upper(c.hash)},
+                          {"duration", std::to_string(i.duration_ms)},
+                          {"time", std::to_string(i.time_ms)},
+                          {"tally", amount_to_string(i.tally)},
+                          {"final", amount_to_string(i.final_tally)},
+                          {"blocks", std::to_string(i.blocks)},
+                          {"voters", std::to_string(i.voters)},
+                          {"request_count", std::to_string(i.request_count)}});
+      total_ms += i.duration_ms;
+    }
+    Json stats{{"count", std::to_string(list.size())}};
+    if (!list.empty())
+      stats["average"] = std::to_string(total_ms / static_cast<int64_t>(list.size()));
+    out["confirmation_stats"] = stats;
+    out["confirmations"] = or_empty_string(list);
+  }
+
+  // The roots of the running elections. A confirmed election leaves at
+  // once, so `confirmed` is 0; `announcements` is not looked at.
+  void confirmation_active() {
+    const ElectionsSnapshot s = elections();
+    Json roots = Json::array();
+    for (const QualifiedRoot& r : s.active) roots.push_back(to_hex_upper(r));
+    out["confirmations"] = or_empty_string(roots);
+    out["unconfirmed"] = std::to_string(s.active.size());
+    out["confirmed"] = "0";
+  }
+
+  // Starts an election for a block that is not cemented; one that is
+  // answers "started" as well (nano-node then also replays its
+  // confirmation to observers; ours does not).
+  void block_confirm() {
+    const BlockHash hash = req.hash("hash");
+    if (!h.services_.block_confirm) throw Failure(kNoElections);
+    auto cemented = [&] {
+      auto txn = h.store_.begin_read();
+      if (!txn->block_exists(hash)) throw Failure("Block not found");
+      return confirmed(*txn, hash);
+    };
+    // An error only when it is still not cemented after the elections
+    // refused it (they refuse only while stopping).
+    if (!cemented() && !h.services_.block_confirm(hash) && !cemented()) throw Failure(kNoElections);
+    out["started"] = "1";
+  }
+
+  // A qualified root as nano-node reads it: up to 128 hex digits (root,
+  // then previous), a shorter text taken as a number.
+  static QualifiedRoot parse_root(const std::string& text) {
+    if (text.empty() || text.size() > 128) throw Failure("Invalid root hash");
+    auto r = parse_hex_fixed<64>(std::string(128 - text.size(), '0') + text, "root");
+    if (!r) throw Failure("Invalid root hash");
+    return *r;
+  }
+
+  // One running election, by its qualified `root` (nano-node) or, ours
+  // too, by the `hash` of a block in it.
+  void confirmation_info() {
+    const bool representatives = req.flag("representatives", false);
+    const bool contents = req.flag("contents", true);
+    const bool json_block = req.flag("json_block", false);
+    std::optional<QualifiedRoot> root;
+    BlockHash key{};
+    if (req.has("hash") && !req.has("root")) {
+      key = req.hash("hash");
+    } else {
+      root = parse_root(req.string("root"));
+      std::copy_n(root->begin(), key.size(), key.begin());
+    }
+    if (!h.services_.election) throw Failure(kNoElections);
+    const std::optional<ElectionView> view = h.services_.election(key);
+    if (!view || (root && view->root != *root)) throw Failure("Active confirmation not found");
+    auto txn = h.store_.begin_read();
+    Amount total = 0, final_tally = 0;
+    Json blocks = Json::object();
+    for (const Election::BlockTally& t : view->blocks) {
+      Json entry{{"tally", amount_to_string(t.tally)}};
+      total += t.tally;
+      if (t.hash == view->winner) final_tally = t.final_tally;
+      if (contents) {
+        std::optional<Block> b;
+        if (auto it = view->contents.find(t.hash); it != view->contents.end()) {
+          b = it->second;
+        } else if (auto stored = txn->block(t.hash)) {
+          b = stored->block;
+        }
+        if (b) entry["contents"] = json_block ? block_to_json(*b) : Json(block_to_json(*b).dump(4));
+      }
+      if (representatives) {
+        // Heaviest first, by ledger weight.
+        std::vector<std::pair<Amount, PublicKey>> voted;
+        for (const auto& [rep, vote] : view->votes)
+          if (vote.hash == t.hash) voted.emplace_back(txn->weight(rep), rep);
+        std::stable_sort(voted.begin(), voted.end(),
+                         [](const auto& x, const auto& y) { return x.first > y.first; });
+        Json reps = Json::object();
+        for (const auto& [w, rep] : voted) reps[encode_account(rep)] = amount_to_string(w);
+        entry["representatives"] = or_empty_string(reps);
+      }
+      blocks[to_hex_upper(t.hash)] = entry;
+    }
+    out["announcements"] = std::to_string(view->request_count);
+    out["voters"] = std::to_string(view->votes.size());
+    out["last_winner"] = to_hex_upper(view->winner);
+    out["total_tally"] = amount_to_string(total);
+    out["final_tally"] = amount_to_string(final_tally);
+    out["blocks"] = or_empty_string(blocks);
   }
 };
 
@@ -491,6 +766,13 @@ void RpcHandler::handle_json(const Json& request, Reply reply, std::string_view 
         {"work_validate", &Call::work_validate},
         {"peers", &Call::peers},
         {"telemetry", &Call::telemetry},
+        {"representatives_online", &Call::representatives_online},
+        {"confirmation_quorum", &Call::confirmation_quorum},
+        {"confirmation_history", &Call::confirmation_history},
+        {"confirmation_active", &Call::confirmation_active},
+        {"block_confirm", &Call::block_confirm},
+        {"confirmation_info", &Call::confirmation_info},
+        {"election_info", &Call::confirmation_info},  // the name issue 15 used
     };
     if (action == "chain" || action == "successors") {
       call.chain(action == "successors");

@@ -10,6 +10,8 @@
 #include <iostream>
 #include <sstream>
 
+#include "chorus/nano/account.h"
+#include "chorus/nano/keys.h"
 #include "chorus/nano/nano_node.h"
 
 namespace chorus::nano {
@@ -25,7 +27,9 @@ struct NodeConfig {
   std::string listen;
   std::vector<std::string> bootstrap;
   std::string rpc;
+  std::string websocket;
   bool sync = true;
+  std::vector<std::string> rep_keys;  // files, each a representative's private key
 };
 
 Result<void> read_config(const std::string& path, NodeConfig& c) {
@@ -56,10 +60,20 @@ Result<void> read_config(const std::string& path, NodeConfig& c) {
         r = str(c.listen);
       } else if (key == "rpc") {
         r = str(c.rpc);
+      } else if (key == "websocket") {
+        r = str(c.websocket);
       } else if (key == "sync") {
         auto b = v.value<bool>();
         if (!b) return invalid_argument("--config: sync: want true or false");
         c.sync = *b;
+      } else if (key == "rep_keys") {
+        auto* arr = v.as_array();
+        if (!arr) return invalid_argument("--config: rep_keys: want an array of file names");
+        for (auto&& e : *arr) {
+          auto s = e.value<std::string>();
+          if (!s) return invalid_argument("--config: rep_keys: want strings");
+          c.rep_keys.push_back(*s);
+        }
       } else if (key == "bootstrap") {
         auto* arr = v.as_array();
         if (!arr) return invalid_argument("--config: bootstrap: want an array of HOST:PORT");
@@ -86,14 +100,24 @@ Result<void> read_config(const std::string& path, NodeConfig& c) {
 
 NodeCommand::NodeCommand(CLI::App& app) {
   cmd_ = app.add_subcommand("node", "Run a NANO node until SIGINT or SIGTERM");
-  cmd_->add_option("--config", config_, "TOML file: network, data, listen, bootstrap, rpc, sync");
+  cmd_->add_option("--config", config_,
+                   "TOML file: network, data, listen, bootstrap, rpc, sync, rep_keys");
   cmd_->add_option("--network", network_, "dev or live (default dev)");
   cmd_->add_option("--data", data_, "Directory of the ledger (LMDB) and node.key");
   cmd_->add_option("--listen", listen_, "Overlay address HOST:PORT");
   cmd_->add_option("--bootstrap", bootstrap_, "A peer's HOST:PORT (repeatable)");
   cmd_->add_option("--rpc", rpc_, "JSON RPC address HOST:PORT (port 0: any)");
+  cmd_->add_option("--websocket", websocket_,
+                   "WebSocket API address HOST:PORT (port 0: any), as nano-node's");
   cmd_->add_flag("--no-sync", no_sync_,
                  "Do not fsync each commit (survives a crash, not a power loss)");
+  cmd_->add_option("--rep-key", rep_keys_,
+                   "File with a representative's private key (64 hex digits, mode 0600) this "
+                   "node votes for (repeatable)");
+  cmd_->add_option("--confirmation-history", history_,
+                   "Confirmed elections kept for confirmation_history")
+      ->check(CLI::Range(1, 10'000'000))
+      ->capture_default_str();
 }
 
 int NodeCommand::run() {
@@ -109,7 +133,9 @@ int NodeCommand::run() {
   if (!listen_.empty()) c.listen = listen_;
   if (!bootstrap_.empty()) c.bootstrap = bootstrap_;
   if (!rpc_.empty()) c.rpc = rpc_;
+  if (!websocket_.empty()) c.websocket = websocket_;
   if (no_sync_) c.sync = false;
+  if (!rep_keys_.empty()) c.rep_keys = rep_keys_;
 
   auto fail = [](const std::string& m, int code) {
     std::cerr << "chorus-nano node: " << m << "\n";
@@ -144,6 +170,18 @@ int NodeCommand::run() {
     if (!a) return fail("--rpc: " + a.error().message(), 2);
     o.rpc = *a;
   }
+  if (!c.websocket.empty()) {
+    auto a = overlay::parse_socket_address(c.websocket);
+    if (!a) return fail("--websocket: " + a.error().message(), 2);
+    o.websocket = *a;
+  }
+
+  for (const auto& f : c.rep_keys) {
+    auto k = read_private_key_file(f);
+    if (!k.ok()) return fail("--rep-key: " + k.error().message(), 2);
+    o.elections.representatives.push_back(*k);
+  }
+  o.elections.max_history = history_;
 
   // Block the signals before any thread starts, so only sigwait sees them.
   sigset_t set;
@@ -158,6 +196,9 @@ int NodeCommand::run() {
     if (auto a = server->listen_address()) std::cout << "listen " << a->to_string() << "\n";
   }
   if (auto a = (*node)->rpc_address()) std::cout << "rpc " << a->to_string() << "\n";
+  if (auto a = (*node)->websocket_address()) std::cout << "websocket " << a->to_string() << "\n";
+  for (const auto& k : o.elections.representatives)
+    std::cout << "representative " << encode_account(public_key(k)) << "\n";
   std::cout << std::flush;
   int sig = 0;
   sigwait(&set, &sig);

@@ -23,7 +23,10 @@ class NodeCommand {
   std::string listen_;
   std::vector<std::string> bootstrap_;
   std::string rpc_;
+  std::string websocket_;
   bool no_sync_ = false;
+  std::vector<std::string> rep_keys_;
+  size_t history_ = 2048;
 };
 
 }  // namespace chorus::nano

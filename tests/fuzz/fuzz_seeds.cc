@@ -281,7 +281,16 @@ void nano_seeds(Writer& w, const Json& verify) {
       R"({"action":"chain","block":")" + nano::to_hex_upper(ByteView(dev.genesis_hash)) +
           R"(","count":5})",
       R"({"action":"work_validate","hash":"0000000000000000000000000000000000000000000000000000000000000001","work":"0000000000000000"})",
-      process.dump()};
+      process.dump(),
+      R"({"action":"representatives_online","weight":"true","accounts":[")" + account + R"("]})",
+      std::string(R"({"action":"confirmation_quorum"})"),
+      R"({"action":"confirmation_history","hash":")" +
+          nano::to_hex_upper(ByteView(dev.genesis_hash)) + R"("})",
+      std::string(R"({"action":"confirmation_active"})"),
+      R"({"action":"block_confirm","hash":")" + nano::to_hex_upper(ByteView(dev.genesis_hash)) +
+          R"("})",
+      R"({"action":"confirmation_info","representatives":"true","json_block":true,"root":")" +
+          nano::to_hex_upper(ByteView(dev.genesis_account)) + std::string(64, '0') + R"("})"};
   for (const std::string& req : requests) {
     w.add("nano_rpc_fuzz", {text(req)});
   }

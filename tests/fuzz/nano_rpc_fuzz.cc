@@ -1,7 +1,9 @@
 // libFuzzer: the RPC core on any request text, over a ledger holding the
 // dev genesis and a block processor. Every request gets exactly one reply,
 // and that reply is a JSON object (an answer or {"error": ...}); nothing a
-// request says may break the ledger's invariants.
+// request says may break the ledger's invariants. The election services
+// answer a fixed election.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -34,6 +36,24 @@ struct World {
     s.work_generate = [](const Hash32&, uint64_t, std::function<void(std::optional<uint64_t>)> d) {
       d(std::nullopt);
     };
+    // Elections that hold one running election, of the genesis (so that
+    // confirmation_info and friends reach their answers, not only errors).
+    const NetworkParams& net = dev_network();
+    ElectionView view;
+    std::copy(net.genesis_account.begin(), net.genesis_account.end(), view.root.begin());
+    view.winner = net.genesis_hash;
+    view.blocks = {{net.genesis_hash, 1, 1}};
+    view.votes[net.genesis_account] = Election::LastVote{1, net.genesis_hash, 0};
+    ElectionsSnapshot snapshot;
+    snapshot.online_reps = {{net.genesis_account, 1}};
+    snapshot.active = {view.root};
+    snapshot.history = {{net.genesis_hash, ElectionInfo{}}};
+    s.elections = [snapshot] { return snapshot; };
+    s.election = [view, net_ = &net](const BlockHash& key) -> std::optional<ElectionView> {
+      if (key == net_->genesis_hash || key == net_->genesis_account) return view;
+      return std::nullopt;
+    };
+    s.block_confirm = [](const BlockHash&) { return false; };
     RpcLimits limits;
     limits.max_body_bytes = 64 << 10;
     rpc.emplace(dev_network(), *store, s, limits);

@@ -23,9 +23,18 @@ DEST=nano_3i1aq1cchnmbn9x5rsbap8b15akfh7wj7pwskuzi7ahz8oq6cobd99d4r3b7
 MAX=340282366920938463463374607431768211455
 AFTER=340282366920938463463374607431768210455  # MAX - 1000
 
-"$NANO" node --data "$dir/d" --listen 127.0.0.1:0 --rpc 127.0.0.1:0 >"$dir/out" 2>"$dir/err" &
+# A representative's key as key_create prints it; not readable by others.
+echo "$GENESIS_PRV" >"$dir/rep.key"
+chmod 0644 "$dir/rep.key"
+"$NANO" node --data "$dir/d" --rep-key "$dir/rep.key" >"$dir/out" 2>"$dir/err"
+[ $? -eq 2 ] && grep -q -- '--rep-key' "$dir/err" || fail "a key file others can read is refused"
+chmod 0600 "$dir/rep.key"
+
+"$NANO" node --data "$dir/d" --listen 127.0.0.1:0 --rpc 127.0.0.1:0 --rep-key "$dir/rep.key" \
+  >"$dir/out" 2>"$dir/err" &
 pid=$!
 wait_for_line "$dir/out" '^rpc ' || fail "no rpc line"
+grep -q "^representative $GENESIS_ACC\$" "$dir/out" || fail "no representative line"
 grep -q '^listen 127.0.0.1:' "$dir/out" || fail "no listen line"
 rpc=$(sed -n 's/^rpc //p' "$dir/out")
 ask() { curl -s --max-time 10 -d "$1" "http://$rpc/"; }
@@ -45,6 +54,17 @@ answer=$(ask '{"action":"process","json_block":"true","subtype":"send","block":'
 [ "$answer" = '{"hash":"'$hash'"}' ] || fail "process: $answer"
 ask '{"action":"process","json_block":true,"block":'"$signed"'}' | grep -q '"Old block"' ||
   fail "the same block again is old"
+# The genesis representative holds all the weight: its votes confirm it
+# (asked every 50 ms, for at most 10 s).
+count=""
+for _ in $(seq 1 200); do
+  count=$(ask '{"action":"block_count"}')
+  case "$count" in *'"cemented":"2"'*) break ;; esac
+  sleep 0.05
+done
+case "$count" in *'"cemented":"2"'*) ;; *) fail "the send was not cemented: $count" ;; esac
+ask '{"action":"block_info","hash":"'$hash'"}' | grep -q '"confirmed":"true"' ||
+  fail "block_info says confirmed"
 ask '{"action":"account_balance","account":"'$DEST'"}' | grep -q '"receivable":"1000"' ||
   fail "receivable of the destination"
 

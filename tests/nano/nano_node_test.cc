@@ -75,6 +75,45 @@ bool link_ready(overlay::Node& node, std::chrono::milliseconds bound) {
   return false;
 }
 
+// Collects a node's NodeEvents; waits for one that matches, with a bound.
+class Events {
+ public:
+  NodeEventListener listener() {
+    return [this](const NodeEvent& e) {
+      std::lock_guard<std::mutex> lock(mu_);
+      events_.push_back(e);
+      cv_.notify_all();
+    };
+  }
+  template <typename T>
+  std::optional<T> wait(std::function<bool(const T&)> match, std::chrono::milliseconds bound) {
+    std::unique_lock<std::mutex> lock(mu_);
+    std::optional<T> found;
+    cv_.wait_for(lock, bound, [&] {
+      for (const auto& e : events_)
+        if (auto* t = std::get_if<T>(&e); t && match(*t)) found = *t;
+      return found.has_value();
+    });
+    return found;
+  }
+  std::optional<BlockConfirmedEvent> confirmed(const BlockHash& h, std::chrono::milliseconds b) {
+    return wait<BlockConfirmedEvent>([&](const BlockConfirmedEvent& e) { return e.hash == h; }, b);
+  }
+  template <typename T>
+  std::vector<T> all() {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<T> out;
+    for (const auto& e : events_)
+      if (auto* t = std::get_if<T>(&e)) out.push_back(*t);
+    return out;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<NodeEvent> events_;
+};
+
 class NanoNodeTest : public ::testing::Test, protected BlockMaker {
  protected:
   NanoNodeOptions base() {
@@ -96,7 +135,7 @@ TEST_F(NanoNodeTest, ALedgerWithAMemoryStoreAndNothingElseIsANode) {
   ASSERT_TRUE(node.ok()) << node.error().message();
   std::vector<std::string> names;
   for (auto& [name, deps] : (*node)->components()) names.push_back(name);
-  EXPECT_EQ(names, (std::vector<std::string>{"store", "ledger", "work"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"store", "ledger", "work", "elections"}));
   EXPECT_EQ((*node)->server(), nullptr);
   EXPECT_FALSE((*node)->rpc_address().has_value());
 
@@ -199,6 +238,124 @@ TEST_F(NanoNodeTest, ABlockProcessedThroughOneNodeReachesAnotherOverTheOverlay) 
   auto r = (*b)->store().begin_read();
   EXPECT_TRUE(r->block_exists(block_hash(send2)));
   EXPECT_TRUE(check_ledger(*r, net_).ok());
+}
+
+Result<void> submit_and_wait(NanoNode& node, const Block& b) {
+  std::promise<std::optional<BlockStatus>> status;
+  auto queued = node.ledger().submit(b, BlockSource::kLocal,
+                                     [&](std::optional<BlockStatus> s) { status.set_value(s); });
+  if (!queued.ok()) return queued.error();
+  auto f = status.get_future();
+  if (f.wait_for(10s) != std::future_status::ready) return io_error("not processed in 10 s");
+  auto s = f.get();
+  if (s != BlockStatus::kProgress)
+    return invalid_argument(s ? std::string(block_status_name(*s)) : "dropped");
+  return {};
+}
+
+// nano-node's confirmation_height tests: one representative with all the
+// weight confirms its own blocks, cements dependencies first, and keeps
+// the final vote it gave across a restart.
+TEST_F(NanoNodeTest, ARepresentativeConfirmsItsBlocksAndKeepsItsFinalVotesAcrossRestarts) {
+  TempDir dir;
+  const Key k = key_of(3);
+  const Block send = genesis_send(k.pub, 10, net_.genesis_hash, net_.genesis_amount);
+  const Block open = state(k, kZero, k.pub, 10, block_hash(send));
+  Events events;
+  {
+    NanoNodeOptions o = base();
+    o.data_dir = dir.path();
+    o.map_size_bytes = 64 << 20;
+    o.elections.representatives = {g_.priv};
+    o.listeners = {events.listener()};
+    auto node = NanoNode::start(o);
+    ASSERT_TRUE(node.ok()) << node.error().message();
+    // The open first: it waits for the send, and its election for the
+    // send's cementing.
+    std::promise<void> open_done;
+    ASSERT_TRUE((*node)
+                    ->ledger()
+                    .submit(open, BlockSource::kLocal, [&](auto) { open_done.set_value(); })
+                    .ok());
+    ASSERT_TRUE(submit_and_wait(**node, send).ok());
+    open_done.get_future().wait();
+    auto c_send = events.confirmed(block_hash(send), 10s);
+    auto c_open = events.confirmed(block_hash(open), 10s);
+    ASSERT_TRUE(c_send && c_open) << "both blocks confirmed";
+    EXPECT_EQ(c_send->type, ConfirmationType::kActiveQuorum);
+    ASSERT_TRUE(c_send->election.has_value());
+    EXPECT_EQ(c_send->election->final_tally, net_.genesis_amount - 10)
+        << "the genesis' final vote, with its weight after the send";
+    EXPECT_EQ(c_send->amount, 10);
+    EXPECT_EQ(c_send->account, g_.pub);
+    auto order = events.all<BlockConfirmedEvent>();
+    ASSERT_GE(order.size(), 2u);
+    EXPECT_EQ(order[0].hash, block_hash(send)) << "a send is cemented before its receive";
+    auto r = (*node)->store().begin_read();
+    EXPECT_EQ(r->confirmation_height(g_.pub), (ConfirmationHeight{2, block_hash(send)}));
+    EXPECT_EQ(r->confirmation_height(k.pub), (ConfirmationHeight{1, block_hash(open)}));
+    EXPECT_EQ(r->final_vote(qualified_root(send)), block_hash(send));
+    r.reset();
+    EXPECT_EQ((*node)->elections().confirmed_blocks, 2u);
+  }
+  NanoNodeOptions o = base();
+  o.data_dir = dir.path();
+  o.map_size_bytes = 64 << 20;
+  auto node = NanoNode::start(o);
+  ASSERT_TRUE(node.ok());
+  auto r = (*node)->store().begin_read();
+  EXPECT_EQ(r->final_vote(qualified_root(send)), block_hash(send)) << "a promise kept";
+  EXPECT_TRUE(Ledger::confirmed(*r, block_hash(open)));
+}
+
+// nano-node's fork tests (node.fork_flip, node.fork_multi_flip): two nodes,
+// each holding another block of one fork, end with the heavier side's
+// block on both, cemented; the lighter node rolls its block back. The two
+// learn each other's block by asking (confirm_req) as nano-node does.
+TEST_F(NanoNodeTest, AForkFlipsToTheHeavierBlockOnTwoNodes) {
+  const Key y = key_of(20);
+  const Amount share = net_.genesis_amount / 10 * 4;  // 40 % to y's representative
+  const Block to_y = genesis_send(y.pub, share, net_.genesis_hash, net_.genesis_amount);
+  const Block open_y = state(y, kZero, y.pub, share, block_hash(to_y));
+  const Amount after = net_.genesis_amount - share;
+  const Block f1 = genesis_send(key_of(21).pub, 1, block_hash(to_y), after);
+  const Block f2 = genesis_send(key_of(22).pub, 2, block_hash(to_y), after);
+
+  Events at_a, at_b;
+  NanoNodeOptions oa = base();
+  oa.overlay = overlay::NodeOptions{};
+  oa.bootstrap_config.enabled = false;  // the votes and confirm_req decide here
+  oa.elections.representatives = {g_.priv};
+  oa.listeners = {at_a.listener()};
+  auto a = NanoNode::start(oa);
+  ASSERT_TRUE(a.ok()) << a.error().message();
+  NanoNodeOptions ob = oa;
+  ob.elections.representatives = {y.priv};
+  ob.listeners = {at_b.listener()};
+  auto b = NanoNode::start(ob);
+  ASSERT_TRUE(b.ok()) << b.error().message();
+  // Apart, each takes the same start and another side of the fork.
+  for (auto* n : {&**a, &**b})
+    for (const Block& blk : {to_y, open_y}) ASSERT_TRUE(submit_and_wait(*n, blk).ok());
+  ASSERT_TRUE(submit_and_wait(**a, f1).ok());
+  ASSERT_TRUE(submit_and_wait(**b, f2).ok());
+
+  (*b)->server()->add_peer(*(*a)->server()->listen_address());
+  // 60 % against 40 %: f1 is the heavier, and b switches to it.
+  ASSERT_TRUE(at_a.confirmed(block_hash(f1), 20s)) << "f1 confirmed where it was";
+  ASSERT_TRUE(at_b.confirmed(block_hash(f1), 20s)) << "and where f2 was";
+  for (auto* n : {&**a, &**b}) {
+    auto r = n->store().begin_read();
+    EXPECT_TRUE(r->block_exists(block_hash(f1)));
+    EXPECT_FALSE(r->block_exists(block_hash(f2)));
+    EXPECT_EQ(r->confirmation_height(g_.pub).frontier, block_hash(f1));
+    EXPECT_TRUE(check_ledger(*r, net_).ok());
+  }
+  EXPECT_TRUE(at_b.wait<ElectionStoppedEvent>(
+      [&](const ElectionStoppedEvent& e) { return e.hash == block_hash(f2) && !e.expired; }, 1s))
+      << "b was told its block lost";
+  EXPECT_FALSE(at_a.confirmed(block_hash(f2), 0ms));
+  EXPECT_EQ((*b)->elections().forks_resolved, 1u);
 }
 
 // Genesis sends to `n` accounts which each open, submitted to `node`'s

@@ -104,15 +104,32 @@ class RpcHandlerTest : public ::testing::TestWithParam<std::string>, protected B
     return r.value("error", std::string("<no error>"));
   }
 
+  // What a node's elections do once `hash` is confirmed: cement it and
+  // what it depends on (Ledger::confirm).
+  void confirm(const BlockHash& hash) {
+    auto txn = store_->begin_write();
+    std::vector<CementedBlock> cemented;
+    ASSERT_TRUE(ledger_.confirm(*txn, hash, cemented).ok());
+    ASSERT_TRUE(txn->commit().ok());
+  }
+  // The same by hand: raise `account`'s confirmation height.
+  void cement(const PublicKey& account, uint64_t height, const BlockHash& frontier) {
+    auto txn = store_->begin_write();
+    txn->put_confirmation_height(account, ConfirmationHeight{height, frontier});
+    ASSERT_TRUE(txn->commit().ok());
+  }
+
   std::string acct(const PublicKey& k) { return encode_account(k); }
   std::string hex(const Hash32& h) { return to_hex_upper(h); }
 
-  // A genesis send of `amount` to `to`, through the process action.
-  Block send_from_genesis(const PublicKey& to, Amount amount) {
+  // A genesis send of `amount` to `to`, through the process action; then
+  // confirmed, as the node's elections would, unless `cemented` is false.
+  Block send_from_genesis(const PublicKey& to, Amount amount, bool cemented = true) {
     auto info = store_->begin_read()->account(g_.pub);
     Block b = state(g_, info->head, g_.pub, info->balance - amount, to);
     Json r = ask(Json{{"action", "process"}, {"json_block", true}, {"block", block_to_json(b)}});
     EXPECT_EQ(r.value("hash", ""), hex(block_hash(b))) << r.dump();
+    if (cemented) confirm(block_hash(b));
     return b;
   }
 
@@ -135,6 +152,7 @@ TEST_P(RpcHandlerTest, VersionAndBlockCountSpeakForTheDevNetwork) {
   Json c = ask_text(R"({"action":"block_count"})");
   EXPECT_EQ(c["count"], "1");
   EXPECT_EQ(c["unchecked"], "0");
+  EXPECT_EQ(c["cemented"], "1") << "the genesis is cemented from the start";
 }
 
 TEST_P(RpcHandlerTest, ASendShowsInBalancesReceivableAndAccountInfo) {
@@ -152,7 +170,7 @@ TEST_P(RpcHandlerTest, ASendShowsInBalancesReceivableAndAccountInfo) {
   EXPECT_EQ(with_source["blocks"][hex(block_hash(send))]["amount"], "1000");
   EXPECT_EQ(with_source["blocks"][hex(block_hash(send))]["source"], acct(g_.pub));
   Json over = ask(Json{{"action", "receivable"}, {"account", acct(a.pub)}, {"threshold", "1001"}});
-  EXPECT_TRUE(over["blocks"].empty());
+  EXPECT_EQ(over["blocks"], "") << "nothing receivable: the empty string, as nano-node's ptree";
 
   Json info = ask(Json{{"action", "account_info"},
                        {"account", acct(g_.pub)},
@@ -187,6 +205,161 @@ TEST_P(RpcHandlerTest, ASendShowsInBalancesReceivableAndAccountInfo) {
   EXPECT_EQ(fr["errors"][acct(a.pub)], "Account not found");
   Json ar = ask(Json{{"action", "accounts_receivable"}, {"accounts", {acct(a.pub)}}, {"count", 5}});
   EXPECT_EQ(ar["blocks"][acct(a.pub)], Json::array({hex(block_hash(send))}));
+}
+
+// nano-node counts `count` over the entries it answers: those below the
+// threshold are passed over and leave room for later ones.
+TEST_P(RpcHandlerTest, ReceivableCountsOnlyEntriesAtOrAboveTheThreshold) {
+  const Key a = key_of(4);
+  const Block big = send_from_genesis(a.pub, 5000);
+  // Dust until one sorts before the big send (entries go in hash order).
+  Block dust = send_from_genesis(a.pub, 1);
+  for (int i = 0; i < 64 && block_hash(dust) > block_hash(big); ++i)
+    dust = send_from_genesis(a.pub, 1);
+  ASSERT_LT(block_hash(dust), block_hash(big));
+  Json one = ask(Json{
+      {"action", "receivable"}, {"account", acct(a.pub)}, {"count", 1}, {"threshold", "1000"}});
+  EXPECT_EQ(one["blocks"], (Json{{hex(block_hash(big)), "5000"}})) << one.dump();
+  Json accounts = ask(Json{{"action", "accounts_receivable"},
+                           {"accounts", {acct(a.pub)}},
+                           {"count", "1"},
+                           {"threshold", "1000"}});
+  EXPECT_EQ(accounts["blocks"][acct(a.pub)], (Json{{hex(block_hash(big)), "5000"}}));
+  // offset skips entries in hash order, before the threshold is applied.
+  Json all = ask(Json{{"action", "receivable"}, {"account", acct(a.pub)}});
+  ASSERT_GE(all["blocks"].size(), 2u);
+  Json skipped =
+      ask(Json{{"action", "receivable"}, {"account", acct(a.pub)}, {"offset", 1}, {"count", 1}});
+  EXPECT_EQ(skipped["blocks"], Json::array({all["blocks"][1]}));
+  EXPECT_EQ(error_of(Json{{"action", "receivable"}, {"account", acct(a.pub)}, {"offset", "x"}}),
+            "Invalid offset");
+  // Nothing at all: "" (nano-node's empty property tree), not [] or {}.
+  const Key none = key_of(5);
+  EXPECT_EQ(ask(Json{{"action", "receivable"}, {"account", acct(none.pub)}})["blocks"], "");
+  EXPECT_EQ(ask(Json{{"action", "accounts_receivable"}, {"accounts", {acct(none.pub)}}})["blocks"],
+            "");
+}
+
+// The requests nano-wallet-js sends (tests/nano/wallet), field for field,
+// and the fields it reads from each answer.
+TEST_P(RpcHandlerTest, TheRequestsOfNanoWalletJsGetWhatItReads) {
+  const Key a = key_of(6);
+  std::string xrb_a = acct(a.pub);
+  xrb_a.replace(0, 5, "xrb_");
+  // sync() of an unopened account: exactly this error, which it ignores.
+  const Json info_request{{"action", "account_info"},
+                          {"account", xrb_a},
+                          {"representative", true},
+                          {"weight", true},
+                          {"receivable", true}};
+  EXPECT_EQ(error_of(info_request), "Account not found");
+  const Block send = send_from_genesis(a.pub, 3000);
+  // getReceivable(): count as a JSON number, threshold as a string.
+  Json rec = ask(Json{{"action", "receivable"},
+                      {"account", acct(a.pub)},
+                      {"count", 100},
+                      {"threshold", "10000000000000000000000000"}});
+  EXPECT_EQ(rec["blocks"], "") << "3000 raw is below the wallet's 0.00001 NANO";
+  rec = ask(
+      Json{{"action", "receivable"}, {"account", acct(a.pub)}, {"count", 100}, {"threshold", "1"}});
+  EXPECT_EQ(rec["blocks"], (Json{{hex(block_hash(send)), "3000"}}));
+  // getWork(): the root in upper-case hex (a public key for an open), and
+  // the threshold it then checks the work against itself.
+  Json w = ask(
+      Json{{"action", "work_generate"}, {"hash", hex(a.pub)}, {"difficulty", "ffc0000000000000"}});
+  ASSERT_TRUE(w.contains("work")) << w.dump();
+  const uint64_t work = *parse_hex_u64(w["work"].get<std::string>(), "work");
+  EXPECT_GE(work_value(a.pub, work), 0xffc0000000000000ULL);
+  // receive(): nanocurrency-js writes xrb_ accounts, link_as_account, and
+  // no subtype; json_block is the string "true"; it compares the hash.
+  Block open = state(a, BlockHash{}, g_.pub, 3000, block_hash(send));
+  open.work = work;
+  Json block = block_to_json(open);
+  block["account"] = xrb_a;
+  const std::string link_as_account = block["link_as_account"].get<std::string>();
+  block["link_as_account"] = "xrb_" + link_as_account.substr(5);
+  Json processed = ask(Json{{"action", "process"}, {"json_block", "true"}, {"block", block}});
+  EXPECT_EQ(processed, (Json{{"hash", hex(block_hash(open))}}));
+  confirm(block_hash(open));  // the wallet waits for its election
+  Json info = ask(info_request);
+  EXPECT_EQ(info["balance"], "3000");
+  EXPECT_EQ(info["frontier"], hex(block_hash(open)));
+  EXPECT_EQ(info["receivable"], "0");
+  EXPECT_EQ(info["representative"], acct(g_.pub));
+  Json balance = ask(Json{{"action", "account_balance"}, {"account", xrb_a}, {"receivable", true}});
+  EXPECT_EQ(balance["balance"], "3000");
+}
+
+// A send its election confirmed: include_confirmed answers the
+// confirmed_* fields with the ledger's values.
+TEST_P(RpcHandlerTest, IncludeConfirmedAnswersTheConfirmedFields) {
+  const Key a = key_of(7);
+  const Block send = send_from_genesis(a.pub, 100);
+  const std::string after = amount_to_string(net_.genesis_amount - 100);
+  Json plain = ask(Json{{"action", "account_info"}, {"account", acct(g_.pub)}});
+  EXPECT_EQ(plain["confirmation_height"], "2");
+  EXPECT_EQ(plain["confirmation_height_frontier"], hex(block_hash(send)));
+  EXPECT_FALSE(plain.contains("confirmed_balance"));
+  Json full = ask(Json{{"action", "account_info"},
+                       {"account", acct(g_.pub)},
+                       {"include_confirmed", true},
+                       {"representative", true},
+                       {"receivable", true}});
+  EXPECT_EQ(full["confirmed_balance"], after);
+  EXPECT_EQ(full["confirmed_height"], "2");
+  EXPECT_EQ(full["confirmed_frontier"], hex(block_hash(send)));
+  EXPECT_EQ(full["confirmed_representative"], acct(g_.pub));
+  EXPECT_EQ(full["confirmed_receivable"], "0");
+  EXPECT_EQ(full["confirmed_pending"], "0");
+  EXPECT_FALSE(full.contains("confirmation_height")) << "nano-node answers one pair or the other";
+  EXPECT_EQ(ask(Json{{"action", "block_info"}, {"hash", hex(block_hash(send))}})["confirmed"],
+            "true");
+}
+
+// What is not cemented yet is not receivable, not in account_balance (by
+// default) and not confirmed; cementing brings it in.
+TEST_P(RpcHandlerTest, OnlyCementedSendsAreReceivable) {
+  const Key a = key_of(8);
+  const Block send = send_from_genesis(a.pub, 700, false);
+  const std::string h = hex(block_hash(send));
+  const Json receivable{{"action", "receivable"}, {"account", acct(a.pub)}, {"threshold", "1"}};
+  EXPECT_EQ(ask(receivable)["blocks"], "");
+  Json any = receivable;
+  any["include_only_confirmed"] = false;
+  EXPECT_EQ(ask(any)["blocks"], (Json{{h, "700"}}));
+  EXPECT_EQ(ask(Json{{"action", "account_balance"}, {"account", acct(a.pub)}}),
+            (Json{{"balance", "0"}, {"pending", "0"}, {"receivable", "0"}}));
+  Json gb = ask(Json{{"action", "account_balance"}, {"account", acct(g_.pub)}});
+  EXPECT_EQ(gb["balance"], amount_to_string(net_.genesis_amount)) << "the confirmed balance";
+  Json gb_any = ask(Json{{"action", "account_balance"},
+                         {"account", acct(g_.pub)},
+                         {"include_only_confirmed", "false"}});
+  EXPECT_EQ(gb_any["balance"], amount_to_string(net_.genesis_amount - 700));
+  Json info = ask(Json{{"action", "account_info"},
+                       {"account", acct(g_.pub)},
+                       {"include_confirmed", "true"},
+                       {"representative", "true"}});
+  EXPECT_EQ(info["balance"], amount_to_string(net_.genesis_amount - 700));
+  EXPECT_EQ(info["confirmed_balance"], amount_to_string(net_.genesis_amount));
+  EXPECT_EQ(info["confirmed_height"], "1");
+  EXPECT_EQ(info["confirmed_frontier"], hex(net_.genesis_hash));
+  EXPECT_EQ(info["confirmed_representative"], acct(g_.pub));
+  EXPECT_EQ(ask(Json{{"action", "account_info"}, {"account", acct(g_.pub)}})["confirmation_height"],
+            "1");
+  EXPECT_EQ(ask(Json{{"action", "block_info"}, {"hash", h}})["confirmed"], "false");
+  Json a_info =
+      ask(Json{{"action", "accounts_receivable"}, {"accounts", {acct(a.pub)}}, {"count", 10}});
+  EXPECT_EQ(a_info["blocks"], "");
+
+  cement(g_.pub, 2, block_hash(send));
+  EXPECT_EQ(ask(receivable)["blocks"], (Json{{h, "700"}}));
+  EXPECT_EQ(ask(Json{{"action", "account_balance"}, {"account", acct(a.pub)}})["receivable"],
+            "700");
+  EXPECT_EQ(ask(Json{{"action", "block_info"}, {"hash", h}})["confirmed"], "true");
+  info =
+      ask(Json{{"action", "account_info"}, {"account", acct(g_.pub)}, {"include_confirmed", true}});
+  EXPECT_EQ(info["confirmed_balance"], amount_to_string(net_.genesis_amount - 700));
+  EXPECT_EQ(info["confirmed_height"], "2");
 }
 
 TEST_P(RpcHandlerTest, ChainAndSuccessorsWalkBothWays) {

@@ -11,6 +11,9 @@
 //            `overlay`, unless bootstrap_config.enabled is false)
 //   rpc      nano-node's JSON RPC over HTTP (only with `rpc`), on a loop
 //            thread of its own, so a slow request never delays the overlay
+//   websocket  nano-node's WebSocket API (only with `websocket`,
+//            spec/nano-websocket.md): NodeEvents to subscribed clients, on a
+//            loop thread of its own
 //
 // Any subset that keeps the dependencies makes a node: a ledger with a
 // memory store and nothing else, an RPC over a ledger with no network.
@@ -25,9 +28,14 @@
 
 #include "chorus/base/result.h"
 #include "chorus/base/system.h"
+#include "chorus/nano/active_elections.h"
+#include "chorus/nano/election_status.h"
 #include "chorus/nano/ledger_service.h"
 #include "chorus/nano/network.h"
+#include "chorus/nano/node_events.h"
 #include "chorus/nano/rpc_handler.h"
+#include "chorus/nano/vote_generator.h"
+#include "chorus/nano/websocket_api.h"
 #include "chorus/nano/work_pool.h"
 #include "chorus/overlay/node.h"
 
@@ -37,6 +45,21 @@ namespace chorus::nano {
 inline constexpr overlay::AppId kNanoPublishApp = 0x4E50;  // "NP"
 // The overlay app of bootstrap streams (bootstrap_wire.h).
 inline constexpr overlay::AppId kNanoBootstrapApp = 0x4E42;  // "NB"
+// The overlay app that carries votes: a confirm_ack message as nano-node
+// writes it, as a content-addressed SHOUT.
+inline constexpr overlay::AppId kNanoVoteApp = 0x4E56;  // "NV"
+
+// Open Representative Voting (spec/nano.md, "Votes and elections").
+struct ElectionsOptions {
+  bool enabled = true;
+  // The representatives this node votes for (their private keys).
+  std::vector<PrivateKey> representatives;
+  ActiveElectionsConfig active;
+  VoteGeneratorConfig generator;
+  int64_t tick_ms = 10;
+  int64_t revote_ms = 1000;
+  size_t max_history = 2048;  // confirmed elections kept (confirmation_history)
+};
 
 // Catching up from peers (spec/nano.md §Bootstrap): when a link comes up,
 // the node asks that peer for its frontiers, then for the chains it lacks.
@@ -67,13 +90,21 @@ struct NanoNodeOptions {
   std::optional<overlay::NodeOptions> overlay;
   std::vector<overlay::SocketAddress> bootstrap;  // peers to dial
   BootstrapConfig bootstrap_config;               // catching up (needs `overlay`)
+  ElectionsOptions elections;
   // Where the RPC listens; nullopt: no RPC.
   std::optional<overlay::SocketAddress> rpc;
   RpcLimits rpc_limits;
+  // Where the WebSocket API listens; nullopt: none. Its local accounts
+  // (all_local_accounts) are the representatives' and websocket_config's.
+  std::optional<overlay::SocketAddress> websocket;
+  WebSocketConfig websocket_config;
   // Called on the ledger thread for every block accepted (keep it short).
   std::function<void(const ProcessedBlock&)> on_accepted;
   // Seconds since the Unix epoch; tests hand in a fixed clock.
   std::function<uint64_t()> now_s;
+  // Told every NodeEvent from the start (node_events.h); subscribe() adds
+  // listeners later.
+  std::vector<NodeEventListener> listeners;
 };
 
 class NanoNode {
@@ -93,7 +124,14 @@ class NanoNode {
   WorkPool& work();
   overlay::Node* server();  // null without a network
   BootstrapStats bootstrap_stats() const;
-  std::optional<overlay::SocketAddress> rpc_address() const;  // once listening
+  std::optional<overlay::SocketAddress> rpc_address() const;        // once listening
+  std::optional<overlay::SocketAddress> websocket_address() const;  // once listening
+  // The elections as they stand (empty when disabled).
+  ElectionsSnapshot elections();
+  // Adds a listener of NodeEvents (node_events.h) until unsubscribe(id).
+  // Any thread; after unsubscribe returns the listener is not called again.
+  uint64_t subscribe(NodeEventListener listener);
+  void unsubscribe(uint64_t id);
   // The components in start order, with what each depends on.
   std::vector<std::pair<std::string, std::vector<std::string>>> components() const;
 

@@ -10,9 +10,12 @@
 // for it work here. Booleans and numbers are accepted as JSON values or as
 // strings, accounts with `nano_` or `xrb_`.
 //
-// Until elections exist (NANO part 2) every block in the ledger counts as
-// confirmed: `include_only_confirmed` changes nothing, `confirmed` is
-// "true" and `cemented` equals `count`.
+// Confirmation is the ledger's, as in nano-node: a block is confirmed once
+// at or below its account's confirmation height (Ledger::confirmed), which
+// the node's elections raise. A node that runs no elections confirms
+// nothing past the genesis; the election actions (confirmation_*,
+// representatives_online, block_confirm) then answer "Elections not
+// running".
 #pragma once
 
 #include <cstddef>
@@ -26,6 +29,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "chorus/nano/election_status.h"
 #include "chorus/nano/ledger_store.h"
 #include "chorus/nano/network.h"
 
@@ -54,6 +58,19 @@ struct RpcServices {
     bool ready = false;   // published blocks travel to it (PeerInfo::content_shouts)
   };
   std::function<std::vector<Peer>()> peers;
+
+  // Elections (spec/nano.md, "Votes and elections"); empty on a node that
+  // runs none.
+  std::function<ElectionsSnapshot()> elections;
+  // The running election that holds a block (by its hash) or sits at a root.
+  std::function<std::optional<ElectionView>(const BlockHash& hash_or_root)> election;
+  // Starts an election for a block in the ledger that is not cemented;
+  // false when there is none such.
+  std::function<bool(const BlockHash& hash)> block_confirm;
+  // Blocks cemented in the ledger (the genesis counts), kept as a counter
+  // by the node. Empty: block_count and telemetry add up the confirmation
+  // heights of every account (a walk over the ledger, fine for tools).
+  std::function<uint64_t()> cemented_count;
 };
 
 struct RpcLimits {
