@@ -17,6 +17,7 @@
 #include "chorus/web/http_server.h"
 #include "chorus/web/loop_thread.h"
 #include "election_driver.h"
+#include "rep_hints.h"
 #include "websocket_server.h"
 
 namespace chorus::nano {
@@ -161,15 +162,47 @@ class ServerComponent final : public Component {
       if (up) n->send(kNanoPublishApp, peer, hello());
       for (auto& l : peer_listeners_) l(peer, up);
     });
+    if (o_.rep_hints.enabled) {
+      RepHints::Context c;
+      c.node = n;
+      c.network = o_.network;
+      c.store = &ledger_.service().store();
+      c.representatives = o_.elections.representatives;
+      c.options = o_.rep_hints;
+      auto attached = RepHints::attach(std::move(c));
+      if (!attached.ok()) return attached.error();
+      hints_ = std::move(*attached);
+    }
     auto started = (*node)->start();
-    if (!started.ok()) return started.error();
+    if (!started.ok()) {
+      hints_.reset();
+      return started.error();
+    }
     node_ = std::move(*node);
+    if (hints_) {
+      if (auto r = hints_->start(); !r.ok()) {
+        stop();
+        return r.error();
+      }
+    }
     for (const auto& a : o_.bootstrap) node_->add_peer(a);
     return {};
   }
   void stop() override {
+    if (hints_) hints_->stop();  // the DHT borrows the node: it stops first
     if (node_) node_->stop();
+    hints_.reset();
     node_.reset();
+  }
+  // Representative -> hosting node, as the DHT told (any thread but the
+  // loop's; empty without hints).
+  std::vector<std::pair<PublicKey, PublicKey>> representative_hosts() {
+    if (!node_ || !hints_) return {};
+    auto p = std::make_shared<std::promise<std::vector<std::pair<PublicKey, PublicKey>>>>();
+    auto f = p->get_future();
+    node_->post([this, p] { p->set_value(hints_->known()); }, [p] { p->set_value({}); });
+    if (f.wait_for(std::chrono::seconds(2)) != std::future_status::ready) return {};
+    return f.get();
   }
   overlay::Node* node() { return node_.get(); }
   // The elections, once they run (null before and after).
@@ -269,13 +302,23 @@ class ServerComponent final : public Component {
     auto bytes = serialize_message(m);
     if (!bytes.ok()) return;
     node->post([this, node, payload = std::move(*bytes)] {
+      // The nodes the DHT says host the heaviest representatives (reached
+      // wherever they are), then linked peers at random (which answer when
+      // they host one).
+      const std::vector<PublicKey> hosts =
+          hints_ ? hints_->hosts(kVoteHosts) : std::vector<PublicKey>{};
+      std::vector<PublicKey> targets = hosts;
       auto peers = node->peers();
       std::shuffle(peers.begin(), peers.end(), rng_);
-      if (peers.size() > kVotePeers) peers.resize(kVotePeers);
+      size_t linked = 0;
       for (const auto& p : peers) {
-        overlay::RequestOptions ro;
-        ro.timeout_ms = 2000;
-        node->request(kNanoVoteApp, p.key, payload, ro, [this](Result<Bytes> reply) {
+        if (linked == kVotePeers) break;
+        if (std::find(targets.begin(), targets.end(), p.key) != targets.end()) continue;
+        targets.push_back(p.key);
+        ++linked;
+      }
+      for (size_t i = 0; i < targets.size(); ++i) {
+        auto on_reply = [this](Result<Bytes> reply) {
           if (!reply.ok()) return;
           auto d = elections();
           if (!d) return;
@@ -289,13 +332,21 @@ class ServerComponent final : public Component {
             });
           }
           for (Vote& v : a.votes) d->vote_received(std::move(v), nullptr);
-        });
+        };
+        if (i < hosts.size()) {
+          hints_->request(kNanoVoteApp, targets[i], payload, 2000, std::move(on_reply));
+        } else {
+          overlay::RequestOptions ro;
+          ro.timeout_ms = 2000;
+          node->request(kNanoVoteApp, targets[i], payload, ro, std::move(on_reply));
+        }
       }
     });
   }
 
  private:
   static constexpr size_t kVotePeers = 8;
+  static constexpr size_t kVoteHosts = 8;
   static constexpr size_t kMaxVotesPerAnswer = 64;
 
   void on_confirm_req(const overlay::WhisperInfo& w, overlay::Responder r) {
@@ -405,6 +456,7 @@ class ServerComponent final : public Component {
   std::shared_ptr<ElectionDriver> elections_;    // under mu_
   std::mt19937_64 rng_{std::random_device{}()};  // the loop thread's
   std::vector<std::function<void(const PublicKey&, bool)>> peer_listeners_;
+  std::unique_ptr<RepHints> hints_;  // set before node_ starts, reset after it stops
   std::unique_ptr<overlay::Node> node_;
 };
 
@@ -798,6 +850,10 @@ BootstrapStats NanoNode::bootstrap_stats() const {
 ElectionsSnapshot NanoNode::elections() {
   auto d = parts_->elections ? parts_->elections->driver() : nullptr;
   return d ? d->snapshot() : ElectionsSnapshot{};
+}
+std::vector<std::pair<PublicKey, PublicKey>> NanoNode::representative_hosts() {
+  return parts_->server ? parts_->server->representative_hosts()
+                        : std::vector<std::pair<PublicKey, PublicKey>>{};
 }
 std::optional<overlay::SocketAddress> NanoNode::rpc_address() const {
   return parts_->rpc ? parts_->rpc->address() : std::nullopt;

@@ -29,6 +29,7 @@ struct NodeConfig {
   std::string rpc;
   std::string websocket;
   bool sync = true;
+  bool rep_dht = true;                // representatives through the DHT
   std::vector<std::string> rep_keys;  // files, each a representative's private key
 };
 
@@ -66,6 +67,10 @@ Result<void> read_config(const std::string& path, NodeConfig& c) {
         auto b = v.value<bool>();
         if (!b) return invalid_argument("--config: sync: want true or false");
         c.sync = *b;
+      } else if (key == "rep_dht") {
+        auto b = v.value<bool>();
+        if (!b) return invalid_argument("--config: rep_dht: want true or false");
+        c.rep_dht = *b;
       } else if (key == "rep_keys") {
         auto* arr = v.as_array();
         if (!arr) return invalid_argument("--config: rep_keys: want an array of file names");
@@ -101,7 +106,8 @@ Result<void> read_config(const std::string& path, NodeConfig& c) {
 NodeCommand::NodeCommand(CLI::App& app) {
   cmd_ = app.add_subcommand("node", "Run a NANO node until SIGINT or SIGTERM");
   cmd_->add_option("--config", config_,
-                   "TOML file: network, data, listen, bootstrap, rpc, sync, rep_keys");
+                   "TOML file: network, data, listen, bootstrap, rpc, websocket, sync, rep_dht, "
+                   "rep_keys");
   cmd_->add_option("--network", network_, "dev or live (default dev)");
   cmd_->add_option("--data", data_, "Directory of the ledger (LMDB) and node.key");
   cmd_->add_option("--listen", listen_, "Overlay address HOST:PORT");
@@ -111,6 +117,8 @@ NodeCommand::NodeCommand(CLI::App& app) {
                    "WebSocket API address HOST:PORT (port 0: any), as nano-node's");
   cmd_->add_flag("--no-sync", no_sync_,
                  "Do not fsync each commit (survives a crash, not a power loss)");
+  cmd_->add_flag("--no-rep-dht", no_rep_dht_,
+                 "No DHT: do not publish or look up which node hosts which representative");
   cmd_->add_option("--rep-key", rep_keys_,
                    "File with a representative's private key (64 hex digits, mode 0600) this "
                    "node votes for (repeatable)");
@@ -135,6 +143,7 @@ int NodeCommand::run() {
   if (!rpc_.empty()) c.rpc = rpc_;
   if (!websocket_.empty()) c.websocket = websocket_;
   if (no_sync_) c.sync = false;
+  if (no_rep_dht_) c.rep_dht = false;
   if (!rep_keys_.empty()) c.rep_keys = rep_keys_;
 
   auto fail = [](const std::string& m, int code) {
@@ -157,6 +166,7 @@ int NodeCommand::run() {
     no.key_file = c.data + "/node.key";
     no.name = "nano";
     o.overlay = no;
+    o.rep_hints.enabled = c.rep_dht;
     for (const auto& b : c.bootstrap) {
       auto p = overlay::parse_socket_address(b);
       if (!p) return fail("--bootstrap: " + p.error().message(), 2);

@@ -25,6 +25,7 @@ class NodeCommand {
   std::string rpc_;
   std::string websocket_;
   bool no_sync_ = false;
+  bool no_rep_dht_ = false;
   std::vector<std::string> rep_keys_;
   size_t history_ = 2048;
 };

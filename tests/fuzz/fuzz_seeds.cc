@@ -18,6 +18,7 @@
 #include "chorus/nano/keys.h"
 #include "chorus/nano/message.h"
 #include "chorus/nano/network.h"
+#include "chorus/nano/rep_record.h"
 #include "chorus/nano/work.h"
 #include "chorus/overlay/frame_codec.h"
 #include "chorus/relay/inm.h"
@@ -242,6 +243,14 @@ void nano_seeds(Writer& w, const Json& verify) {
   nano::Message keepalive;
   bytes = nano::serialize_message(keepalive);
   if (bytes.ok()) w.add("nano_fuzz", {one(2), *bytes});
+  // A valid representative record: its account, owner and sequence first.
+  nano::PublicKey owner{};
+  owner.fill(7);
+  const auto rep = nano::make_rep_record(nano::derive_private_key(nano::Seed{}, 1),
+                                         nano::dev_network(), owner, 42);
+  Bytes seq(8, 0);
+  seq[7] = 42;
+  w.add("nano_fuzz", {one(3), rep.account, owner, seq, nano::encode_rep_record(rep)});
 
   w.add("nano_text_fuzz", {one(0), text((*j)["account"].get<std::string>())});
   w.add("nano_text_fuzz",

@@ -1,7 +1,10 @@
 // libFuzzer: NANO parsers on arbitrary bytes. The first byte picks the
-// parser (mod 3): 0 → binary block (type byte + body), 1 → RPC JSON block
-// text, 2 → a whole protocol message. Parsing must return a value or an
-// error, never crash; what parses must survive a round trip unchanged.
+// parser (mod 4): 0 → binary block (type byte + body), 1 → RPC JSON block
+// text, 2 → a whole protocol message, 3 → a representative's DHT record
+// (account 32 | owner 32 | seq 8 big-endian | data). Parsing must return a
+// value or an error, never crash; what parses must survive a round trip
+// unchanged.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -10,6 +13,8 @@
 #include "chorus/nano/block.h"
 #include "chorus/nano/keys.h"
 #include "chorus/nano/message.h"
+#include "chorus/nano/network.h"
+#include "chorus/nano/rep_record.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace chorus::nano;
@@ -17,7 +22,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!crypto_ok) std::abort();
   if (size == 0) return 0;
   const chorus::ByteView rest(data + 1, size - 1);
-  if (data[0] % 3 == 2) {
+  if (data[0] % 4 == 3) {
+    if (rest.size() < 72) return 0;
+    PublicKey account{}, owner{};
+    std::copy_n(rest.begin(), 32, account.begin());
+    std::copy_n(rest.begin() + 32, 32, owner.begin());
+    uint64_t seq = 0;
+    for (size_t i = 64; i < 72; ++i) seq = seq << 8 | rest[i];
+    const chorus::ByteView record = rest.subspan(72);
+    auto r = parse_rep_record(record, dev_network(), account, owner, seq);
+    if (!r.ok()) return 0;
+    if (r->account != account || r->node != owner || r->seq != seq) std::abort();
+    if (encode_rep_record(*r) != chorus::Bytes(record.begin(), record.end())) std::abort();
+    return 0;
+  }
+  if (data[0] % 4 == 2) {
     auto m = parse_message(rest);
     if (!m.ok()) return 0;
     auto bytes = serialize_message(*m);
@@ -26,7 +45,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!again.ok() || !(again->payload == m->payload)) std::abort();
     return 0;
   }
-  if (data[0] % 3 == 0) {
+  if (data[0] % 4 == 0) {
     auto b = parse_typed_block(rest);
     if (!b.ok()) return 0;
     if (serialize_typed_block(*b) != chorus::Bytes(rest.begin(), rest.end())) std::abort();

@@ -358,6 +358,58 @@ TEST_F(NanoNodeTest, AForkFlipsToTheHeavierBlockOnTwoNodes) {
   EXPECT_EQ((*b)->elections().forks_resolved, 1u);
 }
 
+// Representatives through the DHT: a node that joins after a block was
+// confirmed, linked to one peer that hosts no representative, finds the
+// node hosting the genesis representative through the DHT's signed record
+// and asks it (dht::Reach dials it by key), so it confirms the block it
+// caught up on. Without the record it would only ask its linked peer,
+// which has no votes to give.
+TEST_F(NanoNodeTest, ANewNodeFindsTheRepresentativesHostThroughTheDht) {
+  auto hints = [] {
+    RepHintsOptions h;
+    h.enabled = true;
+    h.tick_ms = 50;
+    h.retry_publish_ms = 100;
+    h.directory.retry_ms = 100;
+    return h;
+  };
+  const Block send = genesis_send(key_of(30).pub, 10, net_.genesis_hash, net_.genesis_amount);
+  Events at_b, at_c;
+  NanoNodeOptions oa = base();
+  oa.overlay = overlay::NodeOptions{};
+  oa.elections.representatives = {g_.priv};
+  oa.rep_hints = hints();
+  auto a = NanoNode::start(oa);
+  ASSERT_TRUE(a.ok()) << a.error().message();
+  NanoNodeOptions ob = base();
+  ob.overlay = overlay::NodeOptions{};
+  ob.bootstrap.push_back(*(*a)->server()->listen_address());
+  ob.rep_hints = hints();
+  ob.listeners = {at_b.listener()};
+  auto b = NanoNode::start(ob);
+  ASSERT_TRUE(b.ok()) << b.error().message();
+  ASSERT_TRUE(link_ready(*(*b)->server(), 10s));
+  ASSERT_TRUE(submit_and_wait(**a, send).ok());
+  ASSERT_TRUE(at_b.confirmed(block_hash(send), 20s)) << "b confirms by the votes it is sent";
+
+  // c: one outbound link, to b; nobody may link to it.
+  NanoNodeOptions oc = base();
+  oc.overlay = overlay::NodeOptions{};
+  oc.overlay->overlay.max_outbound_links = 1;
+  oc.overlay->overlay.max_inbound_links = 0;
+  oc.bootstrap.push_back(*(*b)->server()->listen_address());
+  oc.rep_hints = hints();
+  oc.listeners = {at_c.listener()};
+  auto c = NanoNode::start(oc);
+  ASSERT_TRUE(c.ok()) << c.error().message();
+  ASSERT_TRUE(at_c.confirmed(block_hash(send), 30s))
+      << "c confirms the block it bootstrapped, with the votes of a's representative";
+  const auto hosts = (*c)->representative_hosts();
+  ASSERT_EQ(hosts.size(), 1u);
+  EXPECT_EQ(hosts[0].first, g_.pub);
+  EXPECT_EQ(hosts[0].second, (*a)->server()->key());
+}
+
 // Genesis sends to `n` accounts which each open, submitted to `node`'s
 // ledger directly; waits until all are in.
 std::vector<Block> fill(NanoNode& node, BlockMaker& m, int n) {

@@ -28,11 +28,13 @@
 
 #include "chorus/base/result.h"
 #include "chorus/base/system.h"
+#include "chorus/dht/dht.h"
 #include "chorus/nano/active_elections.h"
 #include "chorus/nano/election_status.h"
 #include "chorus/nano/ledger_service.h"
 #include "chorus/nano/network.h"
 #include "chorus/nano/node_events.h"
+#include "chorus/nano/rep_directory.h"
 #include "chorus/nano/rpc_handler.h"
 #include "chorus/nano/vote_generator.h"
 #include "chorus/nano/websocket_api.h"
@@ -48,6 +50,22 @@ inline constexpr overlay::AppId kNanoBootstrapApp = 0x4E42;  // "NB"
 // The overlay app that carries votes: a confirm_ack message as nano-node
 // writes it, as a content-addressed SHOUT.
 inline constexpr overlay::AppId kNanoVoteApp = 0x4E56;  // "NV"
+
+// Representatives through the DHT (spec/nano.md): a DHT on the overlay
+// node's port; a signed record of each hosted representative published
+// there, the heaviest representatives' records looked up, and confirm_req
+// sent to the nodes hosting them as well as to linked peers. Hints only:
+// weight comes from the ledger, votes are checked as any other.
+struct RepHintsOptions {
+  bool enabled = false;
+  dht::DhtOptions dht;  // default: the overlay's listen port, over UDP
+  RepDirectoryConfig directory;
+  uint32_t ttl_s = 600;
+  int64_t republish_ms = 300'000;    // well inside ttl_s
+  int64_t retry_publish_ms = 2'000;  // after a put that reached nobody
+  int64_t weights_ms = 10'000;       // the ledger's heaviest representatives re-read
+  int64_t tick_ms = 500;
+};
 
 // Open Representative Voting (spec/nano.md, "Votes and elections").
 struct ElectionsOptions {
@@ -91,6 +109,7 @@ struct NanoNodeOptions {
   std::vector<overlay::SocketAddress> bootstrap;  // peers to dial
   BootstrapConfig bootstrap_config;               // catching up (needs `overlay`)
   ElectionsOptions elections;
+  RepHintsOptions rep_hints;  // needs `overlay`
   // Where the RPC listens; nullopt: no RPC.
   std::optional<overlay::SocketAddress> rpc;
   RpcLimits rpc_limits;
@@ -128,6 +147,9 @@ class NanoNode {
   std::optional<overlay::SocketAddress> websocket_address() const;  // once listening
   // The elections as they stand (empty when disabled).
   ElectionsSnapshot elections();
+  // Representative -> the overlay node hosting it, as the DHT's records
+  // told this node (empty without rep_hints).
+  std::vector<std::pair<PublicKey, PublicKey>> representative_hosts();
   // Adds a listener of NodeEvents (node_events.h) until unsubscribe(id).
   // Any thread; after unsubscribe returns the listener is not called again.
   uint64_t subscribe(NodeEventListener listener);
