@@ -199,7 +199,13 @@ TEST_F(NanoNodeTest, TheRpcAnswersOverHttpAndProcessesBlocks) {
   Json r =
       post(*rpc, {{"action", "process"}, {"json_block", true}, {"block", block_to_json(send)}});
   EXPECT_EQ(r["hash"], to_hex_upper(block_hash(send))) << r.dump();
+  // No representative here confirms the send: as in nano-node, only the
+  // unconfirmed view counts it.
   Json bal = post(*rpc, {{"action", "account_balance"}, {"account", encode_account(a.pub)}});
+  EXPECT_EQ(bal["receivable"], "0");
+  bal = post(*rpc, {{"action", "account_balance"},
+                    {"account", encode_account(a.pub)},
+                    {"include_only_confirmed", "false"}});
   EXPECT_EQ(bal["receivable"], "1000");
   EXPECT_EQ(
       post(*rpc,
