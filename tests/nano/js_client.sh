@@ -40,5 +40,5 @@ pid=$!
 wait_for_line "$dir/out" '^websocket ' || fail "the node printed no websocket line"
 rpc=$(sed -n 's/^rpc //p' "$dir/out")
 ws=$(sed -n 's/^websocket //p' "$dir/out")
-(cd "$dir" && timeout 60 node "$script" "$rpc" "$ws") || fail "$script"
+(cd "$dir" && timeout 240 node "$script" "$rpc" "$ws") || fail "$script"
 kill -0 "$pid" 2>/dev/null || fail "the node is gone"

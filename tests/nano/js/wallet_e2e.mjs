@@ -5,7 +5,7 @@
 // part on to B; B receives. A dust send to B (below the wallet's 0.00001
 // NANO minimum) must stay out of the wallet's receivable list and in
 // account_balance. Balances are checked through fresh wallets and through
-// account_balance. Usage: node wallet_e2e.mjs HOST:PORT
+// account_balance. Usage: node wallet_e2e.mjs RPC_HOST:PORT
 //
 // Work: the wallet asks work_generate for the live thresholds
 // (SEND_DIFFICULTY fffffff800000000, RECEIVE_DIFFICULTY fffffe0000000000,
