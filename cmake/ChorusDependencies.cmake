@@ -16,6 +16,11 @@ pkg_check_modules(LIBCRYPTO REQUIRED IMPORTED_TARGET libcrypto)
 # Scenario files of `chorus swarm --scenario` (swarm/): toml++ (used header-only).
 pkg_check_modules(TOMLPP REQUIRED IMPORTED_TARGET tomlplusplus)
 
+# The NANO node's IPC (spec/ipc.md): protobuf 3, Debian's libprotobuf and
+# protoc (C++ generated at build time; Python for the client test).
+pkg_check_modules(PROTOBUF REQUIRED IMPORTED_TARGET protobuf)
+find_program(CHORUS_PROTOC protoc REQUIRED)
+
 # Compression codecs (compression/): zlib, libbz2, liblzma, snappy.
 find_package(ZLIB REQUIRED)
 find_package(BZip2 REQUIRED)

@@ -9,6 +9,7 @@ PACKAGES=(
   libclang-rt-dev  # libFuzzer and the sanitizer runtimes for clang (only Recommended by clang)
   libuv1-dev libsodium-dev
   liblmdb-dev  # the NANO ledger store
+  libprotobuf-dev protobuf-compiler python3-protobuf  # the NANO node's IPC (spec/ipc.proto)
   libwebsockets-dev libwebsockets-evlib-uv  # HTTP/WebSocket servers on the loop (web/)
   libcurl4-openssl-dev curl  # HTTP client: chorus-nano devnet, and tests
   libssl-dev openssl  # libcrypto: PBKDF2 for relay passwords; TLS certificates in tests

@@ -17,6 +17,7 @@
 #include "chorus/web/http_server.h"
 #include "chorus/web/loop_thread.h"
 #include "election_driver.h"
+#include "ipc_server.h"
 #include "rep_hints.h"
 #include "websocket_server.h"
 
@@ -587,6 +588,61 @@ class ElectionsComponent final : public Component {
   std::shared_ptr<ElectionDriver> driver_;  // under mu_
 };
 
+// The overlay's links as the RPC lists them: asked on the overlay's
+// thread, waited for at most a second.
+std::vector<RpcServices::Peer> rpc_peers(ServerComponent& server) {
+  auto done = std::make_shared<std::promise<std::vector<overlay::PeerInfo>>>();
+  auto f = done->get_future();
+  overlay::Node* node = server.node();
+  node->post([node, done] { done->set_value(node->peers()); }, [done] { done->set_value({}); });
+  std::vector<RpcServices::Peer> out;
+  if (f.wait_for(std::chrono::seconds(1)) != std::future_status::ready) return out;
+  for (const auto& p : f.get()) {
+    const uint16_t port = p.listen_port != 0 ? p.listen_port : p.remote.port;
+    out.push_back(
+        {p.remote.host + ":" + std::to_string(port), to_hex_upper(p.key), p.content_shouts});
+  }
+  return out;
+}
+
+// What the RPC's actions act on. The RPC and the IPC (a second encoding
+// of the same actions) each hold a handler over them.
+RpcServices rpc_services(LedgerComponent& ledger, WorkComponent& work, ServerComponent* server,
+                         ElectionsComponent* elections) {
+  RpcServices s;
+  s.process = [&ledger](const Block& b, std::function<void(std::optional<BlockStatus>)> done) {
+    auto r = ledger.service().submit(b, BlockSource::kLocal, done);
+    if (!r.ok()) done(std::nullopt);
+  };
+  s.work_generate = [&work](const Hash32& root, uint64_t difficulty,
+                            std::function<void(std::optional<uint64_t>)> done) {
+    auto r = work.pool().generate(root, difficulty, done);
+    if (!r.ok()) done(std::nullopt);
+  };
+  s.work_cancel = [&work](const Hash32& root) { work.pool().cancel(root); };
+  s.unchecked_count = [&ledger] { return ledger.service().unchecked_count(); };
+  if (server) s.peers = [server] { return rpc_peers(*server); };
+  if (elections) {
+    s.elections = [elections] {
+      auto d = elections->driver();
+      return d ? d->snapshot() : ElectionsSnapshot{};
+    };
+    s.election = [elections](const BlockHash& h) -> std::optional<ElectionView> {
+      auto d = elections->driver();
+      return d ? d->election(h) : std::nullopt;
+    };
+    s.block_confirm = [elections](const BlockHash& h) {
+      auto d = elections->driver();
+      return d && d->confirm_block(h);
+    };
+    s.cemented_count = [elections]() -> uint64_t {
+      auto d = elections->driver();
+      return d ? d->cemented_count() : 0;
+    };
+  }
+  return s;
+}
+
 class RpcComponent final : public Component {
  public:
   RpcComponent(const NanoNodeOptions& o, StoreComponent& store, LedgerComponent& ledger,
@@ -599,38 +655,9 @@ class RpcComponent final : public Component {
         elections_(elections) {}
 
   Result<void> start() override {
-    RpcServices s;
-    s.process = [this](const Block& b, std::function<void(std::optional<BlockStatus>)> done) {
-      auto r = ledger_.service().submit(b, BlockSource::kLocal, done);
-      if (!r.ok()) done(std::nullopt);
-    };
-    s.work_generate = [this](const Hash32& root, uint64_t difficulty,
-                             std::function<void(std::optional<uint64_t>)> done) {
-      auto r = work_.pool().generate(root, difficulty, done);
-      if (!r.ok()) done(std::nullopt);
-    };
-    s.work_cancel = [this](const Hash32& root) { work_.pool().cancel(root); };
-    s.unchecked_count = [this] { return ledger_.service().unchecked_count(); };
-    if (server_) s.peers = [this] { return peers(); };
-    if (elections_) {
-      s.elections = [this] {
-        auto d = elections_->driver();
-        return d ? d->snapshot() : ElectionsSnapshot{};
-      };
-      s.election = [this](const BlockHash& h) -> std::optional<ElectionView> {
-        auto d = elections_->driver();
-        return d ? d->election(h) : std::nullopt;
-      };
-      s.block_confirm = [this](const BlockHash& h) {
-        auto d = elections_->driver();
-        return d && d->confirm_block(h);
-      };
-      s.cemented_count = [this]() -> uint64_t {
-        auto d = elections_->driver();
-        return d ? d->cemented_count() : 0;
-      };
-    }
-    rpc_ = std::make_unique<RpcHandler>(*o_.network, store_.store(), std::move(s), o_.rpc_limits);
+    rpc_ = std::make_unique<RpcHandler>(*o_.network, store_.store(),
+                                        rpc_services(ledger_, work_, server_, elections_),
+                                        o_.rpc_limits);
 
     auto loop = web::LoopThread::start("rpc");
     if (!loop.ok()) return loop.error();
@@ -681,21 +708,6 @@ class RpcComponent final : public Component {
           loop->post([reply, r = std::move(r)](uv_loop_s*) mutable { reply(std::move(r)); });
         },
         req.peer);
-  }
-
-  std::vector<RpcServices::Peer> peers() {
-    auto done = std::make_shared<std::promise<std::vector<overlay::PeerInfo>>>();
-    auto f = done->get_future();
-    overlay::Node* node = server_->node();
-    node->post([node, done] { done->set_value(node->peers()); }, [done] { done->set_value({}); });
-    std::vector<RpcServices::Peer> out;
-    if (f.wait_for(std::chrono::seconds(1)) != std::future_status::ready) return out;
-    for (const auto& p : f.get()) {
-      const uint16_t port = p.listen_port != 0 ? p.listen_port : p.remote.port;
-      out.push_back(
-          {p.remote.host + ":" + std::to_string(port), to_hex_upper(p.key), p.content_shouts});
-    }
-    return out;
   }
 
   const NanoNodeOptions& o_;
@@ -751,6 +763,55 @@ class WebSocketComponent final : public Component {
   uint64_t listener_ = 0;
 };
 
+// The IPC (ipc_server.h): the RPC's actions through a handler of its own,
+// and confirmations to the connections subscribed to them.
+class IpcComponent final : public Component {
+ public:
+  IpcComponent(const NanoNodeOptions& o, StoreComponent& store, LedgerComponent& ledger,
+               WorkComponent& work, ServerComponent* server, ElectionsComponent* elections,
+               EventHub& events)
+      : o_(o),
+        store_(store),
+        ledger_(ledger),
+        work_(work),
+        server_(server),
+        elections_(elections),
+        events_(events) {}
+  Result<void> start() override {
+    IpcServerContext c;
+    c.socket_path = o_.ipc_socket;
+    c.tcp = o_.ipc_tcp;
+    c.rpc = std::make_unique<RpcHandler>(*o_.network, store_.store(),
+                                         rpc_services(ledger_, work_, server_, elections_),
+                                         o_.rpc_limits);
+    c.subscribe = [this](NodeEventListener l) { return events_.add(std::move(l)); };
+    c.unsubscribe = [this](uint64_t id) { events_.remove(id); };
+    c.on_stop = o_.on_ipc_stop;
+    auto s = IpcServer::start(std::move(c));
+    if (!s.ok()) return s.error();
+    ipc_ = std::move(*s);
+    return {};
+  }
+  void stop() override { ipc_.reset(); }
+  std::optional<overlay::SocketAddress> tcp_address() const {
+    return ipc_ ? ipc_->tcp_address() : std::nullopt;
+  }
+  std::optional<std::string> socket_path() const {
+    if (!ipc_ || ipc_->socket_path().empty()) return std::nullopt;
+    return ipc_->socket_path();
+  }
+
+ private:
+  const NanoNodeOptions& o_;
+  StoreComponent& store_;
+  LedgerComponent& ledger_;
+  WorkComponent& work_;
+  ServerComponent* server_;
+  ElectionsComponent* elections_;
+  EventHub& events_;
+  std::unique_ptr<IpcServer> ipc_;
+};
+
 }  // namespace
 
 struct NanoNode::Parts {
@@ -765,6 +826,7 @@ struct NanoNode::Parts {
   ElectionsComponent* elections = nullptr;
   RpcComponent* rpc = nullptr;
   WebSocketComponent* websocket = nullptr;
+  IpcComponent* ipc = nullptr;
 };
 
 Result<std::unique_ptr<NanoNode>> NanoNode::start(NanoNodeOptions options) {
@@ -820,6 +882,16 @@ Result<std::unique_ptr<NanoNode>> NanoNode::start(NanoNodeOptions options) {
                                     o, *parts->store, *parts->ledger, parts->server, parts->events),
                                 deps);
   }
+  if (!o.ipc_socket.empty() || o.ipc_tcp) {
+    std::vector<std::string> deps{"store", "ledger", "work"};
+    if (parts->server) deps.push_back("server");
+    if (parts->elections) deps.push_back("elections");
+    parts->ipc =
+        *sys.add("ipc",
+                 std::make_unique<IpcComponent>(o, *parts->store, *parts->ledger, *parts->work,
+                                                parts->server, parts->elections, parts->events),
+                 deps);
+  }
   auto started = sys.start();
   if (!started.ok()) return started.error();
   return std::unique_ptr<NanoNode>(new NanoNode(std::move(parts)));
@@ -860,6 +932,12 @@ std::optional<overlay::SocketAddress> NanoNode::rpc_address() const {
 }
 std::optional<overlay::SocketAddress> NanoNode::websocket_address() const {
   return parts_->websocket ? parts_->websocket->address() : std::nullopt;
+}
+std::optional<overlay::SocketAddress> NanoNode::ipc_tcp_address() const {
+  return parts_->ipc ? parts_->ipc->tcp_address() : std::nullopt;
+}
+std::optional<std::string> NanoNode::ipc_socket_path() const {
+  return parts_->ipc ? parts_->ipc->socket_path() : std::nullopt;
 }
 uint64_t NanoNode::subscribe(NodeEventListener listener) {
   return parts_->events.add(std::move(listener));

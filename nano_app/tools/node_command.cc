@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <toml++/toml.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <iostream>
@@ -28,6 +29,8 @@ struct NodeConfig {
   std::vector<std::string> bootstrap;
   std::string rpc;
   std::string websocket;
+  std::string ipc_socket;
+  std::string ipc_tcp;
   bool sync = true;
   bool rep_dht = true;                // representatives through the DHT
   std::vector<std::string> rep_keys;  // files, each a representative's private key
@@ -63,6 +66,10 @@ Result<void> read_config(const std::string& path, NodeConfig& c) {
         r = str(c.rpc);
       } else if (key == "websocket") {
         r = str(c.websocket);
+      } else if (key == "ipc_socket") {
+        r = str(c.ipc_socket);
+      } else if (key == "ipc_tcp") {
+        r = str(c.ipc_tcp);
       } else if (key == "sync") {
         auto b = v.value<bool>();
         if (!b) return invalid_argument("--config: sync: want true or false");
@@ -104,10 +111,10 @@ Result<void> read_config(const std::string& path, NodeConfig& c) {
 }  // namespace
 
 NodeCommand::NodeCommand(CLI::App& app) {
-  cmd_ = app.add_subcommand("node", "Run a NANO node until SIGINT or SIGTERM");
+  cmd_ = app.add_subcommand("node", "Run a NANO node until SIGINT, SIGTERM or an IPC stop");
   cmd_->add_option("--config", config_,
-                   "TOML file: network, data, listen, bootstrap, rpc, websocket, sync, rep_dht, "
-                   "rep_keys");
+                   "TOML file: network, data, listen, bootstrap, rpc, websocket, ipc_socket, "
+                   "ipc_tcp, sync, rep_dht, rep_keys");
   cmd_->add_option("--network", network_, "dev or live (default dev)");
   cmd_->add_option("--data", data_, "Directory of the ledger (LMDB) and node.key");
   cmd_->add_option("--listen", listen_, "Overlay address HOST:PORT");
@@ -115,6 +122,10 @@ NodeCommand::NodeCommand(CLI::App& app) {
   cmd_->add_option("--rpc", rpc_, "JSON RPC address HOST:PORT (port 0: any)");
   cmd_->add_option("--websocket", websocket_,
                    "WebSocket API address HOST:PORT (port 0: any), as nano-node's");
+  cmd_->add_option("--ipc-socket", ipc_socket_,
+                   "IPC (spec/ipc.md) on this Unix socket file, made mode 0600");
+  cmd_->add_option("--ipc-tcp", ipc_tcp_,
+                   "IPC (spec/ipc.md) on this loopback address HOST:PORT (port 0: any)");
   cmd_->add_flag("--no-sync", no_sync_,
                  "Do not fsync each commit (survives a crash, not a power loss)");
   cmd_->add_flag("--no-rep-dht", no_rep_dht_,
@@ -142,6 +153,8 @@ int NodeCommand::run() {
   if (!bootstrap_.empty()) c.bootstrap = bootstrap_;
   if (!rpc_.empty()) c.rpc = rpc_;
   if (!websocket_.empty()) c.websocket = websocket_;
+  if (!ipc_socket_.empty()) c.ipc_socket = ipc_socket_;
+  if (!ipc_tcp_.empty()) c.ipc_tcp = ipc_tcp_;
   if (no_sync_) c.sync = false;
   if (no_rep_dht_) c.rep_dht = false;
   if (!rep_keys_.empty()) c.rep_keys = rep_keys_;
@@ -185,6 +198,15 @@ int NodeCommand::run() {
     if (!a) return fail("--websocket: " + a.error().message(), 2);
     o.websocket = *a;
   }
+  o.ipc_socket = c.ipc_socket;
+  if (!c.ipc_tcp.empty()) {
+    auto a = overlay::parse_socket_address(c.ipc_tcp);
+    if (!a) return fail("--ipc-tcp: " + a.error().message(), 2);
+    o.ipc_tcp = *a;
+  }
+  // An IPC `stop` wakes the sigwait below as a SIGTERM would: every thread
+  // blocks the signal, so the process-directed one goes to sigwait.
+  o.on_ipc_stop = [] { ::kill(::getpid(), SIGTERM); };
 
   for (const auto& f : c.rep_keys) {
     auto k = read_private_key_file(f);
@@ -207,6 +229,8 @@ int NodeCommand::run() {
   }
   if (auto a = (*node)->rpc_address()) std::cout << "rpc " << a->to_string() << "\n";
   if (auto a = (*node)->websocket_address()) std::cout << "websocket " << a->to_string() << "\n";
+  if (auto p = (*node)->ipc_socket_path()) std::cout << "ipc-socket " << *p << "\n";
+  if (auto a = (*node)->ipc_tcp_address()) std::cout << "ipc-tcp " << a->to_string() << "\n";
   for (const auto& k : o.elections.representatives)
     std::cout << "representative " << encode_account(public_key(k)) << "\n";
   std::cout << std::flush;

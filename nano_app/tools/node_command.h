@@ -12,7 +12,7 @@ class NodeCommand {
  public:
   explicit NodeCommand(CLI::App& app);
   bool parsed() const { return cmd_->parsed(); }
-  // Runs until SIGINT or SIGTERM; the process exit code.
+  // Runs until SIGINT, SIGTERM or an IPC `stop`; the process exit code.
   int run();
 
  private:
@@ -24,6 +24,8 @@ class NodeCommand {
   std::vector<std::string> bootstrap_;
   std::string rpc_;
   std::string websocket_;
+  std::string ipc_socket_;
+  std::string ipc_tcp_;
   bool no_sync_ = false;
   bool no_rep_dht_ = false;
   std::vector<std::string> rep_keys_;

@@ -14,6 +14,9 @@
 //   websocket  nano-node's WebSocket API (only with `websocket`,
 //            spec/nano-websocket.md): NodeEvents to subscribed clients, on a
 //            loop thread of its own
+//   ipc      the RPC's actions and a stream of confirmations as protobuf
+//            over a Unix socket and/or loopback TCP (only with `ipc_socket`
+//            or `ipc_tcp`, spec/ipc.md), on a loop thread of its own
 //
 // Any subset that keeps the dependencies makes a node: a ledger with a
 // memory store and nothing else, an RPC over a ledger with no network.
@@ -117,6 +120,14 @@ struct NanoNodeOptions {
   // (all_local_accounts) are the representatives' and websocket_config's.
   std::optional<overlay::SocketAddress> websocket;
   WebSocketConfig websocket_config;
+  // The IPC (spec/ipc.md): a Unix socket file (made mode 0600) and/or a
+  // loopback TCP address (port 0: any); neither: no IPC.
+  std::string ipc_socket;
+  std::optional<overlay::SocketAddress> ipc_tcp;
+  // Called on the IPC's thread once a client's `stop` is answered. It must
+  // not stop the node itself (stop() joins that very thread): it tells the
+  // node's owner. Empty: `stop` is refused, as the node cannot end itself.
+  std::function<void()> on_ipc_stop;
   // Called on the ledger thread for every block accepted (keep it short).
   std::function<void(const ProcessedBlock&)> on_accepted;
   // Seconds since the Unix epoch; tests hand in a fixed clock.
@@ -145,6 +156,8 @@ class NanoNode {
   BootstrapStats bootstrap_stats() const;
   std::optional<overlay::SocketAddress> rpc_address() const;        // once listening
   std::optional<overlay::SocketAddress> websocket_address() const;  // once listening
+  std::optional<overlay::SocketAddress> ipc_tcp_address() const;    // once listening
+  std::optional<std::string> ipc_socket_path() const;               // once listening
   // The elections as they stand (empty when disabled).
   ElectionsSnapshot elections();
   // Representative -> the overlay node hosting it, as the DHT's records
