@@ -25,6 +25,7 @@
 #include "chorus/nano/keys.h"
 #include "chorus/nano/work.h"
 #include "devnet_command.h"
+#include "ipc_command.h"
 #include "ledger_command.h"
 #include "nano_bench.h"
 #include "node_command.h"
@@ -139,6 +140,7 @@ int main(int argc, char** argv) {
   LedgerCommand ledger(app);
   NodeCommand node(app);
   DevnetCommand devnet(app);
+  IpcCommand ipc(app);
 
   try {
     app.parse(argc, argv);
@@ -160,6 +162,7 @@ int main(int argc, char** argv) {
     self[n] = '\0';
     return devnet.run(self);
   }
+  if (ipc.parsed()) return ipc.run();
   if (node.parsed()) {
     if (!init_crypto()) {
       std::cerr << "chorus-nano: libsodium failed to start\n";
