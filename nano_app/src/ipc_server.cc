@@ -103,7 +103,11 @@ struct IpcServer::Impl : std::enable_shared_from_this<IpcServer::Impl> {
       int rc = uv_pipe_bind(&pipe, ctx.socket_path.c_str());
       if (rc == 0) {
         socket_bound = true;
-        ::chmod(ctx.socket_path.c_str(), 0600);
+        // Before listen: until then a connect is refused, so no client
+        // ever reaches the socket with the umask's wider mode.
+        if (::chmod(ctx.socket_path.c_str(), 0600) != 0)
+          return io_error("ipc: cannot make " + ctx.socket_path +
+                          " mode 0600: " + std::strerror(errno));
         rc = uv_listen(reinterpret_cast<uv_stream_t*>(&pipe), 64, on_connection);
       }
       if (rc != 0)

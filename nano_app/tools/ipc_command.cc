@@ -186,7 +186,9 @@ int IpcCommand::run() {
     std::cout << to_json(*response) << "\n";
     return 0;
   }
-  // The subscription is in place: one line per event from here on.
+  // The subscription is in place: said on stderr (a script may wait for
+  // it before making what it wants to hear of), then one line per event.
+  std::cerr << "chorus-nano ipc: subscribed" << std::endl;
   for (uint64_t seen = 0; count_ == 0 || seen < count_;) {
     auto e = read_frame(*fd, reader, closed);
     if (!e.ok()) {

@@ -134,6 +134,36 @@ PY
 fi
 "$NANO" ipc telemetry --socket "$dir/ipc.sock" >/dev/null || fail "the node after a bad client"
 
+# A subscription through the client hears of a second send as it is
+# confirmed: one JSON line, then exit 0 (--count 1).
+"$NANO" ipc subscribe_confirmations --args '{"accounts":["'$DEST'"]}' --count 1 \
+  --timeout 20 --socket "$dir/ipc.sock" >"$dir/events" 2>"$dir/sub.err" &
+sub=$!
+wait_for_line "$dir/sub.err" 'subscribed' || fail "no subscription: $(cat "$dir/sub.err")"
+AFTER2=340282366920938463463374607431768209455  # MAX - 2000
+work2=$("$NANO" ipc work_generate --args '{"hash":"'$hash'","difficulty":"ffc0000000000000"}' \
+  --socket "$dir/ipc.sock" | sed 's/.*"work":"\([0-9a-f]*\)".*/\1/')
+unsigned2='{"type":"state","account":"'$GENESIS_ACC'","previous":"'$hash'","representative":"'$GENESIS_ACC'","balance":"'$AFTER2'","link":"'$DEST'","work":"'$work2'"}'
+signed2=$(printf '%s' "$unsigned2" | "$NANO" block sign --private $GENESIS_PRV) || fail "sign 2"
+hash2=$(printf '%s' "$signed2" | sed 's/.*"hash":"\([0-9A-F]*\)".*/\1/')
+"$NANO" ipc process --args '{"block":'"$(printf '%s' "$signed2" | sed 's/,"hash":"[0-9A-F]*"//')"'}' \
+  --tcp "$tcp" >/dev/null || fail "process 2"
+wait "$sub" || fail "the subscriber: $(cat "$dir/sub.err")"
+[ "$(wc -l <"$dir/events")" -eq 1 ] || fail "events: $(cat "$dir/events")"
+case "$(cat "$dir/events")" in
+  *'"confirmation":{'*'"account":"'$GENESIS_ACC'","amount":"1000","hash":"'$hash2'"'*) ;;
+  *) fail "event: $(cat "$dir/events")" ;;
+esac
+
+# A second node may not take the live node's socket, nor listen off
+# loopback.
+"$NANO" node --data "$dir/d2" --ipc-socket "$dir/ipc.sock" >/dev/null 2>"$dir/e" &&
+  fail "a second node took the socket"
+grep -q "in use" "$dir/e" || fail "socket in use: $(cat "$dir/e")"
+"$NANO" node --data "$dir/d2" --ipc-tcp 0.0.0.0:0 >/dev/null 2>"$dir/e" &&
+  fail "IPC off loopback"
+grep -q "loopback" "$dir/e" || fail "off loopback: $(cat "$dir/e")"
+
 # stop: answered, then the node ends (exit 0) and removes its socket.
 out=$("$NANO" ipc stop --tcp "$tcp") || fail "stop"
 [ "$out" = '{}' ] || fail "stop answer: $out"
