@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "chorus/compression/codec.h"
+#include "chorus/nano/account.h"
 #include "chorus/nano/block.h"
 #include "chorus/nano/bootstrap_wire.h"
 #include "chorus/nano/keys.h"
@@ -22,6 +23,8 @@
 #include "chorus/nano/work.h"
 #include "chorus/overlay/frame_codec.h"
 #include "chorus/relay/inm.h"
+#include "ipc_actions.h"
+#include "ipc_codec.h"
 
 namespace {
 
@@ -225,6 +228,84 @@ void compression_seeds(Writer& w, const Json& comp, const Json& ov) {
   }
 }
 
+// nano_ipc_fuzz: a mode byte (see nano_ipc_fuzz.cc), then a client's
+// stream: each request type, pipelined requests, a subscription, a stop,
+// and the streams the node must refuse.
+void ipc_seeds(Writer& w) {
+  const nano::NetworkParams& dev = nano::dev_network();
+  const std::string genesis = nano::to_hex_upper(ByteView(dev.genesis_hash));
+  const std::string account = nano::encode_account(dev.genesis_account);
+  auto frame = [](nano::ipc::RequestType type, const google::protobuf::Message& body,
+                  uint8_t major = nano::ipc::kMajor) {
+    nano::ipc::RequestHeader h;
+    h.set_type(type);
+    h.set_correlation_id("seed");
+    return nano::ipc::encode_frame(h.SerializeAsString(), body.SerializeAsString(), major);
+  };
+  nano::ipc::AccountInfoRequest info;
+  info.set_account(account);
+  info.set_representative(true);
+  info.set_weight(true);
+  nano::ipc::AccountBalanceRequest balance;
+  balance.set_account(account);
+  nano::ipc::BlockInfoRequest block;
+  block.set_hash(genesis);
+  nano::ipc::BlocksInfoRequest blocks;
+  blocks.add_hashes(genesis);
+  blocks.add_hashes(std::string(64, '0'));
+  blocks.set_include_not_found(true);
+  nano::ipc::ProcessRequest process;
+  auto state = nano::block_from_json(nlohmann::ordered_json::parse(kStateJson));
+  if (!state.ok()) throw std::runtime_error("kStateJson: " + state.error().message());
+  nano::ipc::block_message(state->block, *process.mutable_block());
+  nano::ipc::WorkValidateRequest validate;
+  validate.set_hash(genesis);
+  validate.set_work("0000000000000000");
+  validate.set_difficulty("ffffffc000000000");
+  nano::ipc::WorkGenerateRequest generate;
+  generate.set_hash(genesis);
+  nano::ipc::RepresentativesOnlineRequest reps;
+  reps.set_weight(true);
+  nano::ipc::ConfirmationInfoRequest conf;
+  conf.set_hash(genesis);
+  nano::ipc::SubscribeConfirmationsRequest sub;
+  sub.add_accounts(account);
+  const std::vector<std::string> requests = {
+      frame(nano::ipc::REQUEST_TYPE_ACCOUNT_INFO, info),
+      frame(nano::ipc::REQUEST_TYPE_ACCOUNT_BALANCE, balance),
+      frame(nano::ipc::REQUEST_TYPE_BLOCK_INFO, block),
+      frame(nano::ipc::REQUEST_TYPE_BLOCKS_INFO, blocks),
+      frame(nano::ipc::REQUEST_TYPE_PROCESS, process),
+      frame(nano::ipc::REQUEST_TYPE_WORK_VALIDATE, validate),
+      frame(nano::ipc::REQUEST_TYPE_WORK_GENERATE, generate),
+      frame(nano::ipc::REQUEST_TYPE_PEERS, nano::ipc::PeersRequest()),
+      frame(nano::ipc::REQUEST_TYPE_REPRESENTATIVES_ONLINE, reps),
+      frame(nano::ipc::REQUEST_TYPE_CONFIRMATION_INFO, conf),
+      frame(nano::ipc::REQUEST_TYPE_TELEMETRY, nano::ipc::TelemetryRequest()),
+      frame(nano::ipc::REQUEST_TYPE_SUBSCRIBE_CONFIRMATIONS, sub),
+      frame(nano::ipc::REQUEST_TYPE_UNSUBSCRIBE_CONFIRMATIONS,
+            nano::ipc::UnsubscribeConfirmationsRequest()),
+      frame(nano::ipc::REQUEST_TYPE_STOP, nano::ipc::StopRequest())};
+  std::string all;
+  for (const std::string& r : requests) {
+    w.add("nano_ipc_fuzz", {one(63), text(r)});  // whole, answered at once
+    all += r;
+  }
+  w.add("nano_ipc_fuzz", {one(0x80 | 7), text(all)});  // in pieces, answered in reverse
+  w.add("nano_ipc_fuzz", {one(0x40 | 63), text(requests[11] + requests[0] + requests[12])});
+  // Refused: not IPC, another encoding, another major, a length too long,
+  // a header that is no protobuf.
+  w.add("nano_ipc_fuzz", {one(63), text("GET / HTTP/1.1\r\n\r\n")});
+  w.add("nano_ipc_fuzz", {one(63), text(std::string("N\x02\x01\x00", 4))});
+  w.add(
+      "nano_ipc_fuzz",
+      {one(63), text(frame(nano::ipc::REQUEST_TYPE_TELEMETRY, nano::ipc::TelemetryRequest(), 2))});
+  w.add("nano_ipc_fuzz",
+        {one(63), text(std::string("N\x01\x01\x00\x00\x00\x00\x00\xff\xff\xff\xff", 12))});
+  w.add("nano_ipc_fuzz",
+        {one(63), text(nano::ipc::encode_frame("\x0f\xff", "")), text(requests[10])});
+}
+
 void nano_seeds(Writer& w, const Json& verify) {
   for (const auto& v : verify) {
     w.add("nano_verify_fuzz", {hex(v["public"]), hex(v["signature"]), hex(v["message"])});
@@ -412,6 +493,7 @@ int main(int argc, char** argv) {
     compression_seeds(w, comp, ov);
     nano_seeds(w, load(spec, "nano_verify.json"));
     relay_seeds(w);
+    ipc_seeds(w);
     // Scenario files: the examples next to spec/.
     const fs::path scenarios = spec.parent_path() / "swarm" / "scenarios";
     if (fs::is_directory(scenarios)) {
