@@ -26,6 +26,16 @@ DEST=nano_3i1aq1cchnmbn9x5rsbap8b15akfh7wj7pwskuzi7ahz8oq6cobd99d4r3b7
 AFTER=340282366920938463463374607431768210455  # MAX - 1000
 (umask 077 && echo "$GENESIS_PRV" >"$dir/genesis.key")
 
+# A file that is no socket is not the node's to take; a socket left by a
+# process that died (bound, never unlinked) is replaced.
+touch "$dir/ipc.sock"
+"$NANO" node --data "$dir/d0" --ipc-socket "$dir/ipc.sock" >/dev/null 2>"$dir/e" &&
+  fail "a node took a plain file as its socket"
+grep -q "is not a socket" "$dir/e" || fail "plain file: $(cat "$dir/e")"
+rm "$dir/ipc.sock"
+python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$dir/ipc.sock"
+[ -S "$dir/ipc.sock" ] || fail "no stale socket made"
+
 "$NANO" node --data "$dir/d" --rpc 127.0.0.1:0 --ipc-socket "$dir/ipc.sock" \
   --ipc-tcp 127.0.0.1:0 --rep-key "$dir/genesis.key" >"$dir/out" 2>"$dir/err" &
 pid=$!

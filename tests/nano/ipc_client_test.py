@@ -35,8 +35,14 @@ import ipc_pb2 as pb  # noqa: E402  (generated just above)
 MAJOR, MINOR = 1, 0  # spec/ipc.md, "Versions"
 
 
+NODE_ERR = os.path.join(tmp.name, "node.err")
+
+
 def fail(message):
     print("FAIL:", message)
+    if os.path.exists(NODE_ERR):  # the node's last words, for the cause
+        with open(NODE_ERR, errors="replace") as f:
+            print("".join(f.readlines()[-5:]), end="")
     sys.exit(1)
 
 
@@ -109,9 +115,10 @@ def main():
     os.write(fd, (GENESIS_PRV + "\n").encode())
     os.close(fd)
     sock_path = os.path.join(d, "ipc.sock")
-    node = subprocess.Popen([NANO, "node", "--data", os.path.join(d, "data"), "--ipc-socket",
-                             sock_path, "--ipc-tcp", "127.0.0.1:0", "--rep-key", key],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    with open(NODE_ERR, "wb") as err:
+        node = subprocess.Popen([NANO, "node", "--data", os.path.join(d, "data"), "--ipc-socket",
+                                 sock_path, "--ipc-tcp", "127.0.0.1:0", "--rep-key", key],
+                                stdout=subprocess.PIPE, stderr=err)
     try:
         run(node, sock_path)
     finally:
