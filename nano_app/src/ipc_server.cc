@@ -182,6 +182,9 @@ struct IpcServer::Impl : std::enable_shared_from_this<IpcServer::Impl> {
       auto calls = c.session.take_calls();
       for (auto& call : calls) dispatch(c, std::move(call));
       auto writes = c.session.take_writes();
+      // Before the subscribe's answer can reach the client: an event
+      // right after it must find the connection subscribed.
+      sync_subscribed(c);
       for (auto& w : writes) write(c, std::move(w));
       if (c.session.abort()) {
         spdlog::warn("ipc: closing connection {}: {}", c.id, *c.session.abort());
@@ -192,10 +195,6 @@ struct IpcServer::Impl : std::enable_shared_from_this<IpcServer::Impl> {
     }
     c.pumping = false;
     if (c.closed) return;
-    if (c.session.subscribed() != c.subscribed) {
-      c.subscribed = c.session.subscribed();
-      c.subscribed ? subscribers.fetch_add(1) : subscribers.fetch_sub(1);
-    }
     const bool want = c.session.wants_bytes();
     if (want && !c.reading) {
       uv_read_start(c.stream(), on_alloc, on_read);
@@ -203,6 +202,12 @@ struct IpcServer::Impl : std::enable_shared_from_this<IpcServer::Impl> {
       uv_read_stop(c.stream());
     }
     c.reading = want;
+  }
+
+  void sync_subscribed(Conn& c) {
+    if (c.closed || c.session.subscribed() == c.subscribed) return;
+    c.subscribed = c.session.subscribed();
+    c.subscribed ? subscribers.fetch_add(1) : subscribers.fetch_sub(1);
   }
 
   static void on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
