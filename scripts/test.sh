@@ -29,7 +29,7 @@ if [ "${CHORUS_SANITIZE_STAGE:-1}" = 1 ]; then
   stage "unit and sim tests under ASan + UBSan in $ASAN_DIR"
   cmake -S . -B "$ASAN_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCHORUS_WERROR=ON \
     -DCHORUS_SANITIZE=ON -DCHORUS_BENCH=OFF
-  cmake --build "$ASAN_DIR" -j "$JOBS" --target overlay_unit_tests compression_tests nano_tests web_tests \
+  cmake --build "$ASAN_DIR" -j "$JOBS" --target overlay_unit_tests compression_tests nano_tests nano_ipc_tests web_tests \
     dht_unit_tests swarm_tests scenario_tests scenario_run_tests relay_core_tests
   (cd "$ASAN_DIR" &&
     ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:abort_on_error=1 \
