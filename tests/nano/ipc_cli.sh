@@ -172,6 +172,10 @@ grep -q "in use" "$dir/e" || fail "socket in use: $(cat "$dir/e")"
 "$NANO" node --data "$dir/d2" --ipc-tcp 0.0.0.0:0 >/dev/null 2>"$dir/e" &&
   fail "IPC off loopback"
 grep -q "loopback" "$dir/e" || fail "off loopback: $(cat "$dir/e")"
+printf 'ipc_tcp = "0.0.0.0:0"\n' >"$dir/ipc.toml"  # the config key is read too
+"$NANO" node --config "$dir/ipc.toml" --data "$dir/d2" >/dev/null 2>"$dir/e" &&
+  fail "IPC off loopback from the config"
+grep -q "loopback" "$dir/e" || fail "config ipc_tcp: $(cat "$dir/e")"
 
 # stop: answered, then the node ends (exit 0) and removes its socket.
 out=$("$NANO" ipc stop --tcp "$tcp") || fail "stop"
