@@ -7,18 +7,13 @@
 #include <future>
 
 #include "chorus/nano/keys.h"
+#include "clock.h"
 #include "next_key.h"
 
 namespace chorus::nano {
 namespace {
 
 constexpr Hash32 kZero{};
-
-uint64_t now_seconds() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
-}
 
 // The block the ledger holds at a root: the successor of `previous`, or
 // the open block of the account.
@@ -449,7 +444,7 @@ void ElectionDriver::replace(const QualifiedRoot& root, const BlockHash& winner)
   auto queued = ledger_.write(
       [&ledger, block, winner](WriteTxn& txn) -> Result<void> {
         if (txn.block_exists(winner)) return {};
-        const uint64_t now_s = now_seconds();
+        const uint64_t now_s = wall_s();
         if (auto current = ledger_block_at(txn, block)) {
           auto removed = ledger.rollback(txn, *current, now_s);
           if (!removed.ok()) return removed.error();

@@ -16,6 +16,7 @@
 #include "chorus/nano/memory_store.h"
 #include "chorus/web/http_server.h"
 #include "chorus/web/loop_thread.h"
+#include "clock.h"
 #include "election_driver.h"
 #include "ipc_server.h"
 #include "rep_hints.h"
@@ -23,12 +24,6 @@
 
 namespace chorus::nano {
 namespace {
-
-uint64_t wall_clock_s() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
-}
 
 // The listeners of NodeEvents. Dispatch holds the lock, so that a listener
 // removed is never called afterwards; listeners never call back into it.
@@ -545,16 +540,8 @@ class ElectionsComponent final : public Component {
       h.republish = [s = server_](const Block& b) { s->republish(b); };
     }
     h.emit = [hub = &events_](const NodeEvent& e) { hub->emit(e); };
-    h.now_ms = [] {
-      return static_cast<int64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                      std::chrono::steady_clock::now().time_since_epoch())
-                                      .count());
-    };
-    h.wall_ms = [] {
-      return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                       std::chrono::system_clock::now().time_since_epoch())
-                                       .count());
-    };
+    h.now_ms = steady_ms;
+    h.wall_ms = wall_ms;
     auto d = ElectionDriver::start(ledger_.service(), o_.elections.representatives, c, h);
     if (!d.ok()) return d.error();
     std::shared_ptr<ElectionDriver> driver = std::move(*d);
@@ -831,7 +818,7 @@ struct NanoNode::Parts {
 
 Result<std::unique_ptr<NanoNode>> NanoNode::start(NanoNodeOptions options) {
   if (!options.network) return invalid_argument("nano node: no network");
-  if (!options.now_s) options.now_s = wall_clock_s;
+  if (!options.now_s) options.now_s = wall_s;
   auto parts = std::make_unique<Parts>();
   parts->options = std::move(options);
   const NanoNodeOptions& o = parts->options;

@@ -4,25 +4,12 @@
 #include <uv.h>
 
 #include <algorithm>
-#include <chrono>
 
 #include "chorus/nano/keys.h"
 #include "chorus/nano/rep_record.h"
+#include "clock.h"
 
 namespace chorus::nano {
-
-namespace {
-int64_t steady_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-uint64_t wall_ms() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
-}
-}  // namespace
 
 RepHints::RepHints(Context context) : c_(std::move(context)), directory_(c_.options.directory) {}
 

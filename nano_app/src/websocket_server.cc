@@ -13,6 +13,7 @@
 #include "chorus/overlay/node.h"
 #include "chorus/web/http_server.h"
 #include "chorus/web/loop_thread.h"
+#include "clock.h"
 
 namespace chorus::nano {
 
@@ -114,13 +115,7 @@ Result<std::unique_ptr<WebSocketServer>> WebSocketServer::start(WebSocketServerC
   auto impl = std::make_unique<Impl>();
   impl->ctx = std::move(context);
   Impl* self = impl.get();
-  if (!self->ctx.now_ms) {
-    self->ctx.now_ms = [] {
-      return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                       std::chrono::system_clock::now().time_since_epoch())
-                                       .count());
-    };
-  }
+  if (!self->ctx.now_ms) self->ctx.now_ms = wall_ms;
   self->started_ms = self->now_ms();
   self->local_accounts.insert(self->ctx.config.local_accounts.begin(),
                               self->ctx.config.local_accounts.end());
