@@ -14,6 +14,7 @@
 #include "ipc_actions.h"
 #include "ipc_codec.h"
 #include "ipc_session.h"
+#include "rpc_test_services.h"
 #include "test_store.h"
 
 namespace chorus::nano {
@@ -121,21 +122,7 @@ class IpcSessionTest : public ::testing::Test, protected BlockMaker {
   }
 
   RpcServices services() {
-    RpcServices s;
-    s.process = [this](const Block& b, std::function<void(std::optional<BlockStatus>)> done) {
-      ASSERT_TRUE(processor_.add(b, BlockSource::kLocal).ok());
-      auto r = processor_.run_batch(kNow);
-      ASSERT_TRUE(r.ok());
-      done(r->front().status);
-    };
-    s.work_generate = [](const Hash32& root, uint64_t difficulty,
-                         std::function<void(std::optional<uint64_t>)> done) {
-      WorkOptions o;
-      o.threads = 1;
-      auto w = generate_work(root, difficulty, o);
-      done(w.ok() ? std::optional<uint64_t>(*w) : std::nullopt);
-    };
-    s.unchecked_count = [this] { return processor_.unchecked().size(); };
+    RpcServices s = processor_services(processor_, kNow);
     s.peers = [] {
       return std::vector<RpcServices::Peer>{{"127.0.0.1:7075", std::string(64, 'A'), true}};
     };

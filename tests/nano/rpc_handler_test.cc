@@ -14,6 +14,7 @@
 #include "chorus/nano/block_processor.h"
 #include "chorus/web/http_server.h"
 #include "chorus/web/loop_thread.h"
+#include "rpc_test_services.h"
 #include "test_store.h"
 
 namespace chorus::nano {
@@ -63,21 +64,7 @@ class RpcHandlerTest : public ::testing::TestWithParam<std::string>, protected B
     client_ = std::make_unique<web::HttpClient>();
   }
   RpcServices services() {
-    RpcServices s;
-    s.process = [this](const Block& b, std::function<void(std::optional<BlockStatus>)> done) {
-      ASSERT_TRUE(processor_.add(b, BlockSource::kLocal).ok());
-      auto r = processor_.run_batch(kNow);
-      ASSERT_TRUE(r.ok());
-      done(r->front().status);
-    };
-    s.work_generate = [](const Hash32& root, uint64_t difficulty,
-                         std::function<void(std::optional<uint64_t>)> done) {
-      WorkOptions o;
-      o.threads = 1;
-      auto w = generate_work(root, difficulty, o);
-      done(w.ok() ? std::optional<uint64_t>(*w) : std::nullopt);
-    };
-    s.unchecked_count = [this] { return processor_.unchecked().size(); };
+    RpcServices s = processor_services(processor_, kNow);
     return s;
   }
 
