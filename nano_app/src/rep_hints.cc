@@ -114,9 +114,14 @@ void RepHints::publish(int64_t now_ms) {
 
 void RepHints::refresh_weights(int64_t now_ms) {
   next_weights_ms_ = now_ms + c_.options.weights_ms;
+  // On the node's loop: order only the heaviest max_reps of what may be
+  // tens of thousands of representatives.
   auto weights = c_.store->begin_read()->weights();
-  std::sort(weights.begin(), weights.end(),
-            [](const auto& a, const auto& b) { return a.second > b.second; });
+  const auto followed =
+      static_cast<std::ptrdiff_t>(std::min(weights.size(), c_.options.directory.max_reps));
+  std::partial_sort(weights.begin(), weights.begin() + followed, weights.end(),
+                    [](const auto& a, const auto& b) { return a.second > b.second; });
+  weights.resize(static_cast<size_t>(followed));
   by_weight_.clear();
   for (const auto& [rep, w] : weights) {
     if (w == 0 || by_weight_.size() >= c_.options.directory.max_reps) break;
