@@ -39,7 +39,7 @@ set(CPACK_DEBIAN_RUNTIME_DESCRIPTION
 set(CPACK_DEBIAN_DEVELOPMENT_PACKAGE_NAME chorus-dev)
 set(CPACK_DEBIAN_DEVELOPMENT_PACKAGE_SECTION libdevel)
 set(CPACK_DEBIAN_DEVELOPMENT_PACKAGE_DEPENDS
-  "chorus (= ${PROJECT_VERSION}-${CPACK_DEBIAN_PACKAGE_RELEASE}), libspdlog-dev, nlohmann-json3-dev, libsodium-dev, libuv1-dev, liblmdb-dev, libwebsockets-dev, libcurl4-openssl-dev, libprotobuf-dev, zlib1g-dev, libbz2-dev, liblzma-dev, libsnappy-dev, pkg-config")
+  "chorus (= ${PROJECT_VERSION}-${CPACK_DEBIAN_PACKAGE_RELEASE}), libspdlog-dev, nlohmann-json3-dev, libsodium-dev, libssl-dev, libuv1-dev, liblmdb-dev, libwebsockets-dev, libcurl4-openssl-dev, libprotobuf-dev, zlib1g-dev, libbz2-dev, liblzma-dev, libsnappy-dev, pkg-config")
 set(CPACK_DEBIAN_DEVELOPMENT_DESCRIPTION
   "Chorus P2P framework: headers, static libraries, CMake package and pkg-config file")
 

@@ -253,12 +253,14 @@ Bytes payload_pool(PayloadKind kind, uint64_t seed) {
 }
 
 RunResult run_overlay(size_t msg_size, uint64_t count,
-                      const std::vector<compression::Method>& codecs, PayloadKind kind) {
+                      const std::vector<compression::Method>& codecs, PayloadKind kind,
+                      const std::string& aead_library) {
   constexpr overlay::AppId kApp = 9;
   overlay::NodeOptions ro;
   ro.name = "bench-rx";
   ro.overlay.rotate_interval_ms = 0;
   ro.overlay.compression = codecs;
+  ro.overlay.frame_aead_library = aead_library;
   auto receiver = overlay::Node::create(ro);
   if (!receiver) return {};
   std::atomic<uint64_t> got{0};
@@ -274,6 +276,7 @@ RunResult run_overlay(size_t msg_size, uint64_t count,
   so.listen.reset();
   so.overlay.rotate_interval_ms = 0;
   so.overlay.compression = codecs;
+  so.overlay.frame_aead_library = aead_library;
   so.overlay.bootstrap = {*(*receiver)->listen_address()};
   auto sender = overlay::Node::create(so);
   if (!sender) return {};
@@ -331,15 +334,18 @@ RunResult run_overlay(size_t msg_size, uint64_t count,
 
 namespace {
 
+// The cipher two nodes on this machine agree on.
+overlay::Cipher local_cipher() {
+  return overlay::aes_gcm_available() ? overlay::Cipher::kAes256Gcm
+                                      : overlay::Cipher::kChaCha20Poly1305;
+}
+
 // Single-core speed of the frame AEAD on 64 KiB frames: every byte the
 // overlay moves is sealed once and opened once, so this bounds what the
 // encrypted transport can reach on a machine.
-double aead_mb_per_s() {
+double aead_mb_per_s(overlay::AeadLibrary library) {
   std::array<uint8_t, 32> key{};
-  // The cipher two nodes on this machine agree on.
-  overlay::FrameSealer sealer(key, overlay::aes_gcm_available()
-                                       ? overlay::Cipher::kAes256Gcm
-                                       : overlay::Cipher::kChaCha20Poly1305);
+  overlay::FrameSealer sealer(key, local_cipher(), library);
   Bytes plain(64 * 1024, 0xab), out;
   out.reserve(plain.size() + 64);
   const int rounds = 2000;
@@ -362,6 +368,7 @@ Runner add_bench_transport_command(CLI::App& cmd) {
     bool json = false;
     std::string compression = "default";
     std::string payload = "random";
+    std::string aead_library = "auto";
   };
   auto args = std::make_shared<Args>();
   cmd.add_option("--small-count", args->small_count, "100-byte messages per run")
@@ -378,6 +385,11 @@ Runner add_bench_transport_command(CLI::App& cmd) {
                  "runs of each measurement, alternating raw and overlay; the best counts")
       ->capture_default_str()
       ->check(CLI::Range(1, 20));
+  cmd.add_option("--aead-library", args->aead_library,
+                 "library sealing the overlay's frames: auto (the faster, measured at start), "
+                 "libsodium or openssl")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "libsodium", "openssl"}));
   cmd.add_flag("--json", args->json, "print one JSON line");
   return [args]() -> int {
     auto codecs = parse_compression_list(args->compression);
@@ -387,7 +399,14 @@ Runner add_bench_transport_command(CLI::App& cmd) {
     }
     const PayloadKind kind = args->payload == "text" ? PayloadKind::kText : PayloadKind::kRandom;
     constexpr size_t kSmall = 100, kLarge = 64 * 1024;
-    const double aead = aead_mb_per_s();
+    const double aead_sodium = aead_mb_per_s(overlay::AeadLibrary::kLibsodium);
+    const double aead_openssl = aead_mb_per_s(overlay::AeadLibrary::kOpenSsl);
+    const std::string library =
+        args->aead_library == "auto"
+            ? overlay::aead_library_name(overlay::fastest_aead_library(local_cipher()))
+            : args->aead_library;
+    const double aead = library == "openssl" ? aead_openssl : aead_sodium;
+    const std::string config_library = args->aead_library == "auto" ? "" : args->aead_library;
     // Two threads on two cores share the machine with whatever else runs:
     // alternate the runs and keep each one's best, the least disturbed.
     RunResult raw_small, raw_large, ov_small, ov_large;
@@ -396,9 +415,9 @@ Runner add_bench_transport_command(CLI::App& cmd) {
     };
     for (int i = 0; i < args->repeats; ++i) {
       keep_best(raw_small, run_raw(kSmall, args->small_count));
-      keep_best(ov_small, run_overlay(kSmall, args->small_count, *codecs, kind));
+      keep_best(ov_small, run_overlay(kSmall, args->small_count, *codecs, kind, config_library));
       keep_best(raw_large, run_raw(kLarge, args->large_count));
-      keep_best(ov_large, run_overlay(kLarge, args->large_count, *codecs, kind));
+      keep_best(ov_large, run_overlay(kLarge, args->large_count, *codecs, kind, config_library));
     }
     if (!raw_small.ok || !raw_large.ok || !ov_small.ok || !ov_large.ok) {
       std::cerr << "chorus bench transport: a run did not finish within 120 s\n";
@@ -420,6 +439,8 @@ Runner add_bench_transport_command(CLI::App& cmd) {
     j["ratio_small"] = os / rs;
     j["ratio_large"] = ol / rl;
     j["aead_single_core_mb_per_s"] = aead;
+    j["aead_library"] = library;
+    j["aead_mb_per_s"] = {{"libsodium", aead_sodium}, {"openssl", aead_openssl}};
     j["aead_cipher"] = overlay::aes_gcm_available() ? "aes-256-gcm" : "chacha20-poly1305";
     j["payload"] = args->payload;
     j["compression"] = compression_list_text(*codecs);
@@ -431,7 +452,9 @@ Runner add_bench_transport_command(CLI::App& cmd) {
           "  100 B messages (msgs/s)            %14.0f   %17.0f   %5.2f\n"
           "  64 KiB messages (MB/s)             %14.1f   %17.1f   %5.2f\n",
           rs, os, os / rs, rl, ol, ol / rl);
-      std::printf("  frame AEAD alone, one core (MB/s)                    %17.1f\n", aead);
+      std::printf("  frame AEAD alone, one core (MB/s)                    %17.1f   (%s)\n", aead,
+                  library.c_str());
+      std::printf("    libsodium %.1f MB/s, OpenSSL %.1f MB/s\n", aead_sodium, aead_openssl);
     }
     return 0;
   };

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "chorus/base/bytes.h"
@@ -28,7 +29,9 @@ RunResult run_raw(size_t msg_size, uint64_t count);
 
 // Two overlay nodes offering `codecs`; SPEAKs of `msg_size` bytes from one to
 // the other, each a different slice of payload_pool(kind).
+// `aead_library`: Config::frame_aead_library of both nodes ("" measured).
 RunResult run_overlay(size_t msg_size, uint64_t count,
-                      const std::vector<compression::Method>& codecs, PayloadKind kind);
+                      const std::vector<compression::Method>& codecs, PayloadKind kind,
+                      const std::string& aead_library = "");
 
 }  // namespace chorus::tools

@@ -46,6 +46,10 @@ Result<SocketAddress> parse_socket_address(const std::string& text) {
 }
 
 Result<void> OverlayConfig::validate() const {
+  if (!frame_aead_library.empty() && frame_aead_library != "libsodium" &&
+      frame_aead_library != "openssl") {
+    return invalid_argument("frame_aead_library must be empty, \"libsodium\" or \"openssl\"");
+  }
   if (max_frame_bytes < 1024 || max_frame_bytes > (256u << 20)) {
     return invalid_argument("max_frame_bytes must be within 1 KiB .. 256 MiB");
   }

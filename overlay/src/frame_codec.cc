@@ -5,18 +5,16 @@
 #include <cstdlib>
 #include <string>
 
+#include "frame_aead.h"
+
 namespace chorus::overlay {
 namespace {
 
-std::array<uint8_t, crypto_aead_chacha20poly1305_IETF_NPUBBYTES> nonce_for(uint64_t counter) {
-  std::array<uint8_t, crypto_aead_chacha20poly1305_IETF_NPUBBYTES> n{};
+std::array<uint8_t, kFrameNonceBytes> nonce_for(uint64_t counter) {
+  std::array<uint8_t, kFrameNonceBytes> n{};
   for (int i = 0; i < 8; ++i) n[4 + i] = static_cast<uint8_t>(counter >> (56 - 8 * i));
   return n;
 }
-
-static_assert(crypto_aead_aes256gcm_NPUBBYTES == crypto_aead_chacha20poly1305_IETF_NPUBBYTES);
-static_assert(crypto_aead_aes256gcm_ABYTES == kFrameTagBytes);
-static_assert(crypto_aead_chacha20poly1305_IETF_ABYTES == kFrameTagBytes);
 
 }  // namespace
 
@@ -25,14 +23,14 @@ bool aes_gcm_available() {
   return available;
 }
 
-// sodium_init() picks the fast (SIMD) implementations; without it libsodium
-// runs its portable code, several times slower.
-FrameSealer::FrameSealer(const std::array<uint8_t, 32>& key, Cipher cipher)
-    : key_(key), cipher_(cipher) {
-  if (sodium_init() < 0) std::abort();
-}
-FrameSealer::~FrameSealer() {
-  sodium_memzero(key_.data(), key_.size());
+FrameSealer::FrameSealer(const std::array<uint8_t, 32>& key, Cipher cipher,
+                         std::optional<AeadLibrary> library)
+    : aead_(std::make_unique<FrameAead>(key, cipher, library.value_or(fastest_aead_library(cipher)),
+                                        FrameAead::Direction::kSeal)) {}
+FrameSealer::~FrameSealer() = default;
+
+AeadLibrary FrameSealer::library() const {
+  return aead_->library();
 }
 
 void FrameSealer::seal(ByteView plaintext, Bytes& out) {
@@ -45,23 +43,19 @@ void FrameSealer::seal(ByteView plaintext, Bytes& out) {
   p[2] = static_cast<uint8_t>(len >> 8);
   p[3] = static_cast<uint8_t>(len);
   auto nonce = nonce_for(counter_++);
-  if (cipher_ == Cipher::kAes256Gcm) {
-    crypto_aead_aes256gcm_encrypt(p + kFrameLengthBytes, nullptr, plaintext.data(),
-                                  plaintext.size(), p, kFrameLengthBytes, nullptr, nonce.data(),
-                                  key_.data());
-  } else {
-    crypto_aead_chacha20poly1305_ietf_encrypt(p + kFrameLengthBytes, nullptr, plaintext.data(),
-                                              plaintext.size(), p, kFrameLengthBytes, nullptr,
-                                              nonce.data(), key_.data());
-  }
+  aead_->seal(nonce.data(), p, kFrameLengthBytes, plaintext.data(), plaintext.size(),
+              p + kFrameLengthBytes);
 }
 
-FrameOpener::FrameOpener(const std::array<uint8_t, 32>& key, size_t max_frame_bytes, Cipher cipher)
-    : key_(key), cipher_(cipher), max_frame_bytes_(max_frame_bytes) {
-  if (sodium_init() < 0) std::abort();
-}
-FrameOpener::~FrameOpener() {
-  sodium_memzero(key_.data(), key_.size());
+FrameOpener::FrameOpener(const std::array<uint8_t, 32>& key, size_t max_frame_bytes, Cipher cipher,
+                         std::optional<AeadLibrary> library)
+    : aead_(std::make_unique<FrameAead>(key, cipher, library.value_or(fastest_aead_library(cipher)),
+                                        FrameAead::Direction::kOpen)),
+      max_frame_bytes_(max_frame_bytes) {}
+FrameOpener::~FrameOpener() = default;
+
+AeadLibrary FrameOpener::library() const {
+  return aead_->library();
 }
 
 std::optional<size_t> FrameOpener::peek_length(ByteView buffer) {
@@ -82,19 +76,12 @@ Result<std::optional<FrameOpener::Opened>> FrameOpener::open(std::span<uint8_t> 
   if (len < kFrameTagBytes) return malformed("frame shorter than its authentication tag");
   if (buffer.size() < *total) return std::optional<Opened>{};
   uint8_t* c = buffer.data() + kFrameLengthBytes;
-  unsigned long long plain_len = 0;
   auto nonce = nonce_for(counter_);
-  const int rc =
-      cipher_ == Cipher::kAes256Gcm
-          ? crypto_aead_aes256gcm_decrypt(c, &plain_len, nullptr, c, len, buffer.data(),
-                                          kFrameLengthBytes, nonce.data(), key_.data())
-          : crypto_aead_chacha20poly1305_ietf_decrypt(c, &plain_len, nullptr, c, len, buffer.data(),
-                                                      kFrameLengthBytes, nonce.data(), key_.data());
-  if (rc != 0) {
+  if (!aead_->open(nonce.data(), buffer.data(), kFrameLengthBytes, c, len)) {
     return auth_failed("frame failed authentication (tampered, replayed or reordered)");
   }
   ++counter_;
-  return std::optional<Opened>{Opened{*total, std::span<uint8_t>(c, plain_len)}};
+  return std::optional<Opened>{Opened{*total, std::span<uint8_t>(c, len - kFrameTagBytes)}};
 }
 
 }  // namespace chorus::overlay

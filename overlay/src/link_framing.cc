@@ -149,6 +149,12 @@ void NodeCore::send_nack(Link& l, uint32_t id, uint8_t acked, NackCode code, std
 void NodeCore::seal_pending(Link& l) {
   if (l.plain.size() <= 1) return;
   ++stats_.frames_sent;
+  // Sealed bytes go into memory a written frame left (recycle_buffer); only
+  // between here and flush() does a link hold it.
+  if (l.out.capacity() == 0 && !spare_buffers_.empty()) {
+    l.out = std::move(spare_buffers_.back());
+    spare_buffers_.pop_back();
+  }
   if (l.tx_codec && l.plain.size() - 1 >= config_.compression_threshold_bytes) {
     if (l.skip_compression > 0) {
       --l.skip_compression;

@@ -75,8 +75,12 @@ void NodeCore::established(Link& l, int64_t now_us) {
     losing = !keep_new;
   }
   const Cipher cipher = l.handshake->cipher();
-  l.sealer = std::make_unique<FrameSealer>(l.handshake->keys().tx, cipher);
-  l.opener = std::make_unique<FrameOpener>(l.handshake->keys().rx, config_.max_frame_bytes, cipher);
+  std::optional<AeadLibrary> library;
+  if (config_.frame_aead_library == "libsodium") library = AeadLibrary::kLibsodium;
+  if (config_.frame_aead_library == "openssl") library = AeadLibrary::kOpenSsl;
+  l.sealer = std::make_unique<FrameSealer>(l.handshake->keys().tx, cipher, library);
+  l.opener = std::make_unique<FrameOpener>(l.handshake->keys().rx, config_.max_frame_bytes, cipher,
+                                           library);
   l.handshake.reset();
   l.state = Link::State::kEstablished;
   l.last_ping_us = now_us;

@@ -122,6 +122,16 @@ void NodeCore::on_sent(LinkId link, size_t bytes, int64_t /*now_us*/) {
   if (!l.sendq.empty()) mark_dirty(l);  // the window has room: flush() takes more
 }
 
+void NodeCore::recycle_buffer(Bytes&& buffer) {
+  // Enough for every link's buffer in flight between flushes on a busy
+  // node; bigger ones (a full write window) are rare and go back to malloc.
+  constexpr size_t kMaxSpareBuffers = 8;
+  constexpr size_t kMaxSpareCapacity = 4u << 20;
+  if (spare_buffers_.size() >= kMaxSpareBuffers || buffer.capacity() > kMaxSpareCapacity) return;
+  buffer.clear();
+  spare_buffers_.push_back(std::move(buffer));
+}
+
 void NodeCore::on_bytes(LinkId link, std::span<uint8_t> data, int64_t now_us) {
   Link* l = find(link);
   if (!l || l->state == Link::State::kConnecting) return;

@@ -167,6 +167,7 @@ void Node::Impl::on_write(uv_write_t* req, int status) {
   Impl* self = w->impl;
   if (self->core) {
     self->core->on_sent(w->link, w->data.size(), now_us());
+    self->core->recycle_buffer(std::move(w->data));
     if (status < 0 && status != UV_ECANCELED) {
       self->core->on_closed(w->link, "write failed: " + uv_error(status), now_us());
       auto it = self->conns.find(w->link);

@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <string>
+#include <tuple>
+
 #include "vectors.h"
 
 namespace chorus::overlay {
@@ -67,6 +71,71 @@ TEST(FrameCodec, AesGcmVectorFramesSealAndOpen) {
     ASSERT_TRUE(r->has_value());
     EXPECT_EQ(hex(ByteView((*r)->plaintext.data(), (*r)->plaintext.size())), f["plaintext"]);
   }
+}
+
+// Either library seals the vectors byte for byte and opens the other's
+// frames: a link whose two ends measured different libraries still works.
+class FrameCodecLibraries : public ::testing::TestWithParam<std::tuple<Cipher, AeadLibrary>> {};
+
+TEST_P(FrameCodecLibraries, SealsTheVectorsByteForByte) {
+  const auto [cipher, library] = GetParam();
+  if (cipher == Cipher::kAes256Gcm && !aes_gcm_available()) GTEST_SKIP() << "no AES-NI";
+  const char* name = cipher == Cipher::kAes256Gcm ? "aes256gcm_frames" : "frames";
+  FrameSealer s(key(), cipher, library);
+  EXPECT_EQ(s.library(), library);
+  for (const auto& f : fv()[name]) {
+    EXPECT_EQ(hex(sealed(s, hex_bytes(f["plaintext"]))), f["sealed"]);
+  }
+}
+
+TEST_P(FrameCodecLibraries, OpensWhatTheOtherLibrarySealed) {
+  const auto [cipher, library] = GetParam();
+  if (cipher == Cipher::kAes256Gcm && !aes_gcm_available()) GTEST_SKIP() << "no AES-NI";
+  const AeadLibrary other =
+      library == AeadLibrary::kOpenSsl ? AeadLibrary::kLibsodium : AeadLibrary::kOpenSsl;
+  FrameSealer s(key(), cipher, other);
+  FrameOpener o(key(), kMax, cipher, library);
+  // Sizes around the block and vector widths of both libraries, and empty.
+  for (size_t size : {0, 1, 15, 16, 17, 63, 64, 65, 255, 256, 1000, 4096, 65536, 100001}) {
+    Bytes plain(size);
+    for (size_t i = 0; i < size; ++i) plain[i] = static_cast<uint8_t>(i * 31 + size);
+    Bytes f = sealed(s, plain);
+    auto r = open_all(o, f);
+    ASSERT_TRUE(r.ok()) << size << ": " << r.error().to_string();
+    ASSERT_TRUE(r->has_value());
+    EXPECT_EQ(Bytes((*r)->plaintext.begin(), (*r)->plaintext.end()), plain) << size;
+  }
+}
+
+TEST_P(FrameCodecLibraries, RefusesATamperedFrameAndKeepsNoPlaintext) {
+  const auto [cipher, library] = GetParam();
+  if (cipher == Cipher::kAes256Gcm && !aes_gcm_available()) GTEST_SKIP() << "no AES-NI";
+  FrameSealer s(key(), cipher, library);
+  FrameOpener o(key(), kMax, cipher, library);
+  const Bytes plain(300, 0x41);
+  Bytes f = sealed(s, plain);
+  f[kFrameLengthBytes + 10] ^= 0x01;
+  EXPECT_EQ(open_all(o, f).error().code(), ErrorCode::kAuthFailed);
+  // Nothing that decrypts the tampered bytes is left in the buffer.
+  EXPECT_EQ(std::search(f.begin(), f.end(), plain.begin(), plain.begin() + 32), f.end());
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    BothLibraries, FrameCodecLibraries,
+    ::testing::Combine(::testing::Values(Cipher::kChaCha20Poly1305, Cipher::kAes256Gcm),
+                       ::testing::Values(AeadLibrary::kLibsodium, AeadLibrary::kOpenSsl)),
+    [](const auto& param_info) {
+      return std::string(std::get<0>(param_info.param) == Cipher::kAes256Gcm ? "AesGcm"
+                                                                             : "ChaCha") +
+             (std::get<1>(param_info.param) == AeadLibrary::kOpenSsl ? "OpenSsl" : "Libsodium");
+    });
+
+TEST(FrameCodec, TheMeasuredLibraryIsOneOfTheTwoAndStaysFixed) {
+  const AeadLibrary first = fastest_aead_library(Cipher::kChaCha20Poly1305);
+  EXPECT_TRUE(first == AeadLibrary::kLibsodium || first == AeadLibrary::kOpenSsl);
+  EXPECT_EQ(fastest_aead_library(Cipher::kChaCha20Poly1305), first);
+  EXPECT_EQ(FrameSealer(key()).library(), first);
+  EXPECT_EQ(FrameOpener(key(), kMax).library(), first);
 }
 
 TEST(FrameCodec, CiphersDoNotOpenEachOthersFrames) {

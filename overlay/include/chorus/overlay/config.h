@@ -43,6 +43,10 @@ struct OverlayConfig {
   // Offer AES-256-GCM for frames when the CPU has AES-NI (used only if the
   // peer offers it too; ChaCha20-Poly1305 otherwise).
   bool allow_aes_gcm = true;
+  // Which library seals and opens frames: "" (measured at start, the
+  // faster), "libsodium" or "openssl". The wire is the same either way;
+  // set it to compare them or to rule one out.
+  std::string frame_aead_library;
   size_t max_send_queue_bytes = 32u << 20;  // unwritten bytes per link before it is closed
   // Fair sending (spec/overlay.md, "Fair sending"): a link hands its socket
   // at most this many unwritten bytes; app messages beyond it wait in

@@ -142,6 +142,11 @@ class NodeCore {
   void on_bytes(LinkId link, std::span<uint8_t> data, int64_t now_us);
   // `bytes` of an earlier SendAction reached the socket.
   void on_sent(LinkId link, size_t bytes, int64_t now_us);
+  // Optional: hands back a SendAction's buffer once written, so the next
+  // flush fills memory that is already mapped. Large frames otherwise cost a
+  // fresh allocation each, and the page faults on it cost more than the
+  // copying and sealing together. Bounded (a few buffers, each capped).
+  void recycle_buffer(Bytes&& buffer);
   // The socket closed under us (EOF, reset, error).
   void on_closed(LinkId link, const std::string& reason, int64_t now_us);
   void on_timer(int64_t now_us);
@@ -501,6 +506,7 @@ class NodeCore {
   std::unordered_map<AppId, AppPriority> priorities_;  // apps not at kNormal
   int64_t input_now_us_ = 0;              // the time of the input being handled (for check_peer)
   Bytes scratch_;                         // reused encode buffer
+  std::vector<Bytes> spare_buffers_;      // written SendAction buffers (recycle_buffer)
   std::unique_ptr<StreamTable> streams_;  // streams: every open stream, both directions
   NodeStats stats_;
 };
