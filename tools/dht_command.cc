@@ -71,6 +71,17 @@ int run(const DhtArgs& args, const std::string& op) {
   }
   dht::DhtOptions options;
   options.learn_from_overlay = false;
+  // DhtNode binds an initiate-only node's UDP socket to 127.0.0.1 unless
+  // DhtOptions::bootstrap names another host; ours are bootstrapped by hand
+  // below, so say where to bind: bound to 127.0.0.1 the client could reach
+  // a node on this host only. Still read-only (nobody adds us to a table).
+  for (const auto& a : boot) {
+    if (a.host.rfind("127.", 0) != 0 && a.host != "::1") {
+      options.listen = dht::Address{a.host.find(':') != std::string::npos ? "::" : "0.0.0.0", 0};
+      options.config.read_only = true;
+      break;
+    }
+  }
   auto d = dht::Dht::create(**node, options);
   if (!d) {
     std::cerr << "chorus dht: " << d.error().to_string() << "\n";
