@@ -12,7 +12,9 @@ PACKAGES=(
   libprotobuf-dev protobuf-compiler python3-protobuf  # the NANO node's IPC (spec/ipc.proto)
   libwebsockets-dev libwebsockets-evlib-uv  # HTTP/WebSocket servers on the loop (web/)
   libcurl4-openssl-dev curl  # HTTP client: chorus-nano devnet, and tests
-  libssl-dev openssl  # libcrypto: PBKDF2 for relay passwords; TLS certificates in tests
+  libssl-dev openssl  # libcrypto: link frame AEAD, PBKDF2 for relay passwords; TLS certificates in tests
+  python3-prometheus-client  # an independent parser for the metrics scrape test
+  iproute2  # network namespaces and veth links for scripts/faults.sh
   nodejs  # tests with existing NANO clients from npm (tests/nano/js)
   chromium  # headless browser for the relay chat page test, driven by playwright-core
   libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev

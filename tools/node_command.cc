@@ -8,6 +8,8 @@
 #include "chorus/dht/reach.h"
 #include "chorus/overlay/node.h"
 #include "commands.h"
+#include "log_format.h"
+#include "node_metrics.h"
 #include "overlay_flags.h"
 
 namespace chorus::tools {
@@ -27,6 +29,8 @@ Runner add_node_command(CLI::App& cmd) {
     size_t compression_threshold = overlay::OverlayConfig{}.compression_threshold_bytes;
     size_t max_decompressed_bytes = 0;
     bool dht = false;
+    std::string metrics;
+    std::string log_format = "text";
   };
   auto args = std::make_shared<Args>();
   cmd.add_option("--listen", args->listen, "HOST:PORT to accept links on")->capture_default_str();
@@ -59,7 +63,19 @@ Runner add_node_command(CLI::App& cmd) {
                "peers' ports), publish how to reach this node and answer `chorus dht send`; "
                "prints `dht HOST:PORT`");
 
+  cmd.add_option("--metrics", args->metrics,
+                 "HOST:PORT to serve Prometheus metrics on (GET /metrics); prints `metrics "
+                 "HOST:PORT`");
+  cmd.add_option("--log-format", args->log_format,
+                 "text, or json: one object a line (time, level, component, event)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"text", "json"}));
+
   return [args]() -> int {
+    if (auto r = set_log_format(args->log_format); !r) {
+      std::cerr << "chorus node: --log-format: " << r.error().message() << "\n";
+      return 2;
+    }
     overlay::NodeOptions opts;
     auto codecs = parse_compression_list(args->compression);
     if (!codecs) {
@@ -160,9 +176,33 @@ Runner add_node_command(CLI::App& cmd) {
         return 1;
       }
     }
+    std::unique_ptr<MetricsEndpoint> metrics;
+    if (!args->metrics.empty()) {
+      overlay::Node* n = node->get();
+      dht::Dht* d = dht.get();
+      auto attached = MetricsEndpoint::attach(**node, args->metrics, [n, d](web::MetricsText& m) {
+        append_overlay_metrics(m, *n);
+        if (d) append_dht_metrics(m, *d);
+      });
+      if (!attached) {
+        std::cerr << "chorus node: --metrics: " << attached.error().message() << "\n";
+        return 2;
+      }
+      metrics = std::move(*attached);
+    }
     if (auto r = (*node)->start(); !r) {
       std::cerr << "chorus node: " << r.error().to_string() << "\n";
       return 1;
+    }
+    std::string metrics_address;
+    if (metrics) {
+      auto bound = metrics->wait_listening();
+      if (!bound) {
+        std::cerr << "chorus node: --metrics: " << bound.error().to_string() << "\n";
+        (*node)->stop();
+        return 1;
+      }
+      metrics_address = *bound;
     }
     if (dht) {
       if (auto r = dht->start(); !r) {
@@ -176,6 +216,7 @@ Runner add_node_command(CLI::App& cmd) {
     }
     std::cout << "address " << overlay::address_to_text((*node)->key()) << "\n";
     if (dht) std::cout << "dht " << dht->address()->to_string() << "\n";
+    if (metrics) std::cout << "metrics " << metrics_address << "\n";
     std::cout << std::flush;
     int sig = 0;
     sigwait(&set, &sig);
