@@ -20,6 +20,11 @@ stage "build and run every test in $BUILD_DIR"
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCHORUS_WERROR=ON
 cmake --build "$BUILD_DIR" -j "$JOBS"
 (cd "$BUILD_DIR" && ctest --output-on-failure -j "$JOBS" --timeout 300)
+# The fault suite (label faults) needs root and namespaces; when ctest
+# skipped it, say why here rather than leave it in the log.
+if grep -q '^faults: SKIP' "$BUILD_DIR/Testing/Temporary/LastTest.log" 2>/dev/null; then
+  echo "== test.sh: the fault suite was skipped: $(grep -m1 '^faults: SKIP' "$BUILD_DIR/Testing/Temporary/LastTest.log")"
+fi
 
 # ASan + UBSan over the unit and simulator tests (ctest labels unit, sim,
 # compression-unit, nano-unit, web-unit, relay-unit: gtest_discover_tests cannot give a

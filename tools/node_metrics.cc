@@ -8,6 +8,19 @@
 #include "chorus/overlay/node.h"
 
 namespace chorus::tools {
+namespace {
+
+// One counter family whose samples differ by one label (a drop's reason).
+template <size_t N>
+void counters_by(web::MetricsText& m, const char* name, const char* help, const char* label,
+                 const std::pair<const char*, uint64_t> (&samples)[N]) {
+  for (size_t i = 0; i < N; ++i) {
+    m.counter(name, i == 0 ? help : "", static_cast<double>(samples[i].second),
+              {{label, samples[i].first}});
+  }
+}
+
+}  // namespace
 
 void append_overlay_metrics(web::MetricsText& m, const overlay::Node& node) {
   const overlay::NodeStats s = node.stats();
@@ -56,12 +69,8 @@ void append_overlay_metrics(web::MetricsText& m, const overlay::Node& node) {
       {"relayed_replay", s.relayed_replays},
       {"graft_refused", s.grafts_refused},
   };
-  bool first = true;
-  for (const auto& [reason, n] : drops) {
-    m.counter("chorus_overlay_dropped_total",
-              first ? "Messages dropped or refused, by reason." : "", d(n), {{"reason", reason}});
-    first = false;
-  }
+  counters_by(m, "chorus_overlay_dropped_total", "Messages dropped or refused, by reason.",
+              "reason", drops);
   m.counter("chorus_overlay_links_refused_total", "Links refused, by reason.", d(s.links_refused),
             {{"reason", "limit"}});
   m.counter("chorus_overlay_links_refused_total", "", d(s.banned_refused), {{"reason", "banned"}});
@@ -122,12 +131,8 @@ void append_dht_metrics(web::MetricsText& m, const dht::Dht& dht) {
       {"recv_error", u.recv_errors},
       {"recv_truncated", u.recv_truncated},
   };
-  bool first = true;
-  for (const auto& [reason, n] : drops) {
-    m.counter("chorus_dht_dropped_total", first ? "Datagrams or requests dropped, by reason." : "",
-              d(n), {{"reason", reason}});
-    first = false;
-  }
+  counters_by(m, "chorus_dht_dropped_total", "Datagrams or requests dropped, by reason.", "reason",
+              drops);
   m.gauge("chorus_dht_send_queue_bytes", "Datagram bytes waiting for the socket.",
           static_cast<double>(u.queued_send_bytes));
 }

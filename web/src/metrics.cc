@@ -28,28 +28,16 @@ void require_name(std::string_view name) {
   if (!valid_name(name)) std::abort();
 }
 
-// Label values: backslash, double quote and newline are escaped.
-void append_escaped(std::string& out, std::string_view value) {
-  for (char c : value) {
+// Backslash and newline are escaped in HELP text and label values; double
+// quotes only in label values.
+void append_escaped(std::string& out, std::string_view text, bool quotes) {
+  for (char c : text) {
     if (c == '\\') {
       out += "\\\\";
-    } else if (c == '"') {
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '"' && quotes) {
       out += "\\\"";
-    } else if (c == '\n') {
-      out += "\\n";
-    } else {
-      out += c;
-    }
-  }
-}
-
-// HELP text: backslash and newline are escaped.
-void append_help(std::string& out, std::string_view help) {
-  for (char c : help) {
-    if (c == '\\') {
-      out += "\\\\";
-    } else if (c == '\n') {
-      out += "\\n";
     } else {
       out += c;
     }
@@ -84,7 +72,7 @@ void MetricsText::family(std::string_view name, std::string_view help, std::stri
   out_ += "# HELP ";
   out_ += name;
   out_ += ' ';
-  append_help(out_, help);
+  append_escaped(out_, help, false);
   out_ += "\n# TYPE ";
   out_ += name;
   out_ += ' ';
@@ -104,7 +92,7 @@ void MetricsText::sample(std::string_view name, const MetricLabels& labels, doub
       first = false;
       out_ += l.first;
       out_ += "=\"";
-      append_escaped(out_, l.second);
+      append_escaped(out_, l.second, true);
       out_ += '"';
     };
     for (const auto& l : labels) add(l);
