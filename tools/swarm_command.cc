@@ -48,6 +48,11 @@ Runner add_swarm_command(CLI::App& cmd) {
   cmd.add_option("--dht-concurrency", args->dht_concurrency, "DHT operations in flight at once")
       ->capture_default_str()
       ->check(CLI::Range(1, 4096));
+  cmd.add_option("--dht-leave", args->dht_leave,
+                 "after the gets, this fraction of the nodes stops (no goodbye) and the gets run "
+                 "again from the rest")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 0.9));
   cmd.add_flag("--json", args->json, "print one JSON line and no progress display");
   auto* scenario_opt =
       cmd.add_option("--scenario", args->scenario.path,

@@ -43,7 +43,7 @@ class InFlight {
 }  // namespace
 
 DhtFigures run_dht_phase(std::vector<SwarmNode>& nodes, size_t puts, size_t gets,
-                         size_t concurrency, std::mt19937_64& rng, double timeout_s,
+                         size_t concurrency, double leave, std::mt19937_64& rng, double timeout_s,
                          Progress& progress) {
   const size_t n = nodes.size();
   // Bootstraps run in the background; wait until every DHT knows a few
@@ -116,36 +116,65 @@ DhtFigures run_dht_phase(std::vector<SwarmNode>& nodes, size_t puts, size_t gets
     sh->fig.puts_s = seconds_since(phase_start);
   }
 
-  phase_start = Clock::now();
-  for (size_t i = 0; i < gets && puts > 0; ++i) {
-    if (!sh->slots.acquire(deadline())) break;
-    size_t k = rng() % puts;
-    SwarmNode& sn = nodes[rng() % n];
-    auto t0 = Clock::now();
-    sn.dht->get(keys[k], [sh, t0, k, note_error](Result<dht::OpResult> r) {
-      double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-      {
-        std::lock_guard<std::mutex> g(sh->mu);
-        sh->fig.get_ms.push_back(ms);
-        if (!r) {
-          ++sh->fig.gets_failed;
-          note_error(*sh, r.error());
-        } else {
-          bool right = false;
-          for (const auto& v : r->values) right |= v.data == sh->values[k];
-          ++(right ? sh->fig.gets_right : sh->fig.gets_missing);
+  // G gets of random put keys from random nodes of `from` into `out`.
+  auto run_gets = [&](const std::vector<size_t>& from, GetFigures DhtFigures::*out,
+                      const std::string& label) {
+    const auto start = Clock::now();
+    for (size_t i = 0; i < gets && puts > 0 && !from.empty(); ++i) {
+      if (!sh->slots.acquire(deadline())) break;
+      size_t k = rng() % puts;
+      SwarmNode& sn = nodes[from[rng() % from.size()]];
+      auto t0 = Clock::now();
+      sn.dht->get(keys[k], [sh, t0, k, out, note_error](Result<dht::OpResult> r) {
+        double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+        {
+          std::lock_guard<std::mutex> g(sh->mu);
+          GetFigures& f = sh->fig.*out;
+          f.ms.push_back(ms);
+          if (!r) {
+            ++f.failed;
+            note_error(*sh, r.error());
+          } else {
+            bool right = false;
+            for (const auto& v : r->values) right |= v.data == sh->values[k];
+            ++(right ? f.right : f.missing);
+          }
         }
-      }
-      sh->slots.release();
-    });
-    if (i % 16 == 0)
-      progress.update("dht gets | " + std::to_string(i) + "/" + std::to_string(gets));
+        sh->slots.release();
+      });
+      if (i % 16 == 0)
+        progress.update(label + " | " + std::to_string(i) + "/" + std::to_string(gets));
+    }
+    sh->slots.wait_idle(deadline());
+    std::lock_guard<std::mutex> g(sh->mu);
+    (sh->fig.*out).seconds = seconds_since(start);
+  };
+  std::vector<size_t> live(n);
+  for (size_t i = 0; i < n; ++i) live[i] = i;
+  run_gets(live, &DhtFigures::gets, "dht gets");
+
+  // Leave: the chosen nodes stop as a crash would look to the others (no
+  // goodbye); two stay at least, so there is someone to ask.
+  const size_t left = std::min(n - 2, static_cast<size_t>(leave * static_cast<double>(n) + 0.5));
+  if (left > 0) {
+    std::shuffle(live.begin(), live.end(), rng);
+    for (size_t i = 0; i < left; ++i) {
+      SwarmNode& sn = nodes[live[n - 1 - i]];
+      sn.dht->stop();
+      sn.node->stop();
+      if (i % 16 == 0)
+        progress.update("dht leave | " + std::to_string(i) + "/" + std::to_string(left));
+    }
+    live.resize(n - left);
+    {
+      std::lock_guard<std::mutex> g(sh->mu);
+      sh->fig.left = left;
+    }
+    run_gets(live, &DhtFigures::gets_after_leave, "dht gets after leave");
   }
-  sh->slots.wait_idle(deadline());
   std::lock_guard<std::mutex> g(sh->mu);  // late callbacks keep counting in their own copy
-  sh->fig.gets_s = seconds_since(phase_start);
   progress.update("dht | " + std::to_string(sh->fig.puts_ok) + "/" + std::to_string(puts) +
-                      " puts, " + std::to_string(sh->fig.gets_right) + "/" + std::to_string(gets) +
+                      " puts, " + std::to_string(sh->fig.gets.right) + "/" + std::to_string(gets) +
                       " gets right",
                   true);
   progress.finish();

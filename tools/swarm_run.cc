@@ -257,8 +257,8 @@ int run_swarm(const SwarmArgs& args) {
   }
   DhtFigures dht_fig;
   if (with_dht) {
-    dht_fig = run_dht_phase(nodes, args.dht_puts, args.dht_gets, args.dht_concurrency, rng,
-                            args.timeout_s, progress);
+    dht_fig = run_dht_phase(nodes, args.dht_puts, args.dht_gets, args.dht_concurrency,
+                            args.dht_leave, rng, args.timeout_s, progress);
   }
   for (auto& sn : nodes) {
     if (sn.dht) sn.dht->stop();

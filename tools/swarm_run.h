@@ -26,6 +26,7 @@ struct SwarmArgs {
   size_t dht_puts = 0;
   size_t dht_gets = 0;
   size_t dht_concurrency = 64;
+  double dht_leave = 0;  // fraction of nodes stopped after the gets, then gets again
 };
 
 // Runs the swarm and prints its figures (swarm_report.h). Returns the exit
