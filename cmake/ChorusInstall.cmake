@@ -11,7 +11,7 @@ include(CMakePackageConfigHelpers)
 
 set(CHORUS_INSTALL_CMAKEDIR ${CMAKE_INSTALL_LIBDIR}/cmake/Chorus)
 
-set(_chorus_compiled chorus_compression chorus_overlay chorus_overlay_node chorus_dht chorus_dht_node chorus_web chorus_nano chorus_nano_node chorus_swarm)
+set(_chorus_compiled chorus_compression chorus_overlay chorus_overlay_node chorus_dht chorus_dht_node chorus_web chorus_metrics chorus_nano chorus_nano_node chorus_swarm)
 
 # Chorus::<name> for each chorus_<name> library: the shared one when
 # CHORUS_SHARED_LIBS is on (then the static one is Chorus::<name>_static),

@@ -6,10 +6,11 @@
 
 #include "chorus/dht/dht.h"
 #include "chorus/dht/reach.h"
+#include "chorus/metrics/metrics_endpoint.h"
+#include "chorus/metrics/node_metrics.h"
 #include "chorus/overlay/node.h"
 #include "commands.h"
 #include "log_format.h"
-#include "node_metrics.h"
 #include "overlay_flags.h"
 
 namespace chorus::tools {
@@ -176,27 +177,28 @@ Runner add_node_command(CLI::App& cmd) {
         return 1;
       }
     }
-    std::unique_ptr<MetricsEndpoint> metrics;
+    std::unique_ptr<metrics::MetricsEndpoint> endpoint;
     if (!args->metrics.empty()) {
       overlay::Node* n = node->get();
       dht::Dht* d = dht.get();
-      auto attached = MetricsEndpoint::attach(**node, args->metrics, [n, d](web::MetricsText& m) {
-        append_overlay_metrics(m, *n);
-        if (d) append_dht_metrics(m, *d);
-      });
+      auto attached =
+          metrics::MetricsEndpoint::attach(**node, args->metrics, [n, d](web::MetricsText& m) {
+            metrics::append_overlay_metrics(m, *n);
+            if (d) metrics::append_dht_metrics(m, *d);
+          });
       if (!attached) {
         std::cerr << "chorus node: --metrics: " << attached.error().message() << "\n";
         return 2;
       }
-      metrics = std::move(*attached);
+      endpoint = std::move(*attached);
     }
     if (auto r = (*node)->start(); !r) {
       std::cerr << "chorus node: " << r.error().to_string() << "\n";
       return 1;
     }
     std::string metrics_address;
-    if (metrics) {
-      auto bound = metrics->wait_listening();
+    if (endpoint) {
+      auto bound = endpoint->wait_listening();
       if (!bound) {
         std::cerr << "chorus node: --metrics: " << bound.error().to_string() << "\n";
         (*node)->stop();
@@ -216,7 +218,7 @@ Runner add_node_command(CLI::App& cmd) {
     }
     std::cout << "address " << overlay::address_to_text((*node)->key()) << "\n";
     if (dht) std::cout << "dht " << dht->address()->to_string() << "\n";
-    if (metrics) std::cout << "metrics " << metrics_address << "\n";
+    if (endpoint) std::cout << "metrics " << metrics_address << "\n";
     std::cout << std::flush;
     int sig = 0;
     sigwait(&set, &sig);

@@ -11,10 +11,13 @@
 #include <set>
 
 #include "bootstrap.h"
+#include "chorus/metrics/metrics_endpoint.h"
+#include "chorus/metrics/node_metrics.h"
 #include "chorus/nano/keys.h"
 #include "chorus/nano/lmdb_store.h"
 #include "chorus/nano/memory_store.h"
 #include "chorus/web/http_server.h"
+#include "chorus/web/latency_histograms.h"
 #include "chorus/web/loop_thread.h"
 #include "clock.h"
 #include "election_driver.h"
@@ -201,6 +204,8 @@ class ServerComponent final : public Component {
     return f.get();
   }
   overlay::Node* node() { return node_.get(); }
+  // The node's loop thread only: the representatives' DHT (null without).
+  const dht::Dht* rep_dht() const { return hints_ ? hints_->dht() : nullptr; }
   // The elections, once they run (null before and after).
   void set_elections(std::shared_ptr<ElectionDriver> d) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -645,6 +650,9 @@ class RpcComponent final : public Component {
     rpc_ = std::make_unique<RpcHandler>(*o_.network, store_.store(),
                                         rpc_services(ledger_, work_, server_, elections_),
                                         o_.rpc_limits);
+    rpc_->set_observer([this](std::string_view action, std::chrono::nanoseconds took) {
+      latency_.record(action, std::chrono::duration<double>(took).count());
+    });
 
     auto loop = web::LoopThread::start("rpc");
     if (!loop.ok()) return loop.error();
@@ -681,6 +689,8 @@ class RpcComponent final : public Component {
     rpc_.reset();
   }
   std::optional<overlay::SocketAddress> address() const { return address_; }
+  // Any thread: how long the answers took, by action.
+  const web::LatencyHistograms& latency() const { return latency_; }
 
  private:
   // Runs on the RPC loop; the answer may come from the ledger or a work
@@ -707,6 +717,7 @@ class RpcComponent final : public Component {
   std::unique_ptr<web::LoopThread> loop_;
   std::unique_ptr<web::HttpServer> http_;  // the loop thread's
   std::optional<overlay::SocketAddress> address_;
+  web::LatencyHistograms latency_{RpcHandler::action_names(), "unknown"};
 };
 
 // The WebSocket API (websocket_server.h): every NodeEvent goes to the
@@ -799,6 +810,77 @@ class IpcComponent final : public Component {
   std::unique_ptr<IpcServer> ipc_;
 };
 
+// GET /metrics (docs/metrics.md) on a thread of its own, as the overlay is
+// optional: the node's figures read where any thread may read them, and the
+// overlay's and the DHT's read on the overlay's loop for each scrape.
+class MetricsComponent final : public Component {
+ public:
+  MetricsComponent(const NanoNodeOptions& o, StoreComponent& store, LedgerComponent& ledger,
+                   ServerComponent* server, BootstrapComponent* bootstrap, RpcComponent* rpc)
+      : o_(o), store_(store), ledger_(ledger), server_(server), bootstrap_(bootstrap), rpc_(rpc) {}
+
+  Result<void> start() override {
+    auto e =
+        metrics::MetricsEndpoint::start(o_.metrics, [this](web::MetricsText& m) { collect(m); });
+    if (!e.ok()) return e.error();
+    endpoint_ = std::move(*e);
+    auto bound = endpoint_->wait_listening();
+    if (!bound.ok()) return bound.error();
+    address_ = *bound;
+    return {};
+  }
+  void stop() override { endpoint_.reset(); }
+  const std::string& address() const { return address_; }
+
+ private:
+  void collect(web::MetricsText& m) {
+    auto d = [](uint64_t v) { return static_cast<double>(v); };
+    if (server_ && server_->node()) {
+      ServerComponent* server = server_;
+      auto part = metrics::collect_on_node_loop(*server->node(), [server](web::MetricsText& t) {
+        metrics::append_overlay_metrics(t, *server->node());
+        if (const dht::Dht* rep = server->rep_dht()) metrics::append_dht_metrics(t, *rep);
+      });
+      // A node too busy to answer in a second still gets the rest scraped.
+      if (part.ok()) m.append(*part);
+    }
+    {
+      auto txn = store_.store().begin_read();
+      m.gauge("chorus_nano_blocks", "Blocks in the ledger.", d(txn->block_count()));
+      m.gauge("chorus_nano_accounts", "Accounts in the ledger.", d(txn->account_count()));
+    }
+    m.gauge("chorus_nano_unchecked_blocks", "Blocks waiting for what they depend on.",
+            d(ledger_.service().unchecked_count()));
+    if (bootstrap_) {
+      const BootstrapStats b = bootstrap_->stats();
+      m.counter("chorus_nano_bootstrap_sessions_total", "Bootstrap sessions, by result.",
+                d(b.sessions_completed), {{"result", "completed"}});
+      m.counter("chorus_nano_bootstrap_sessions_total", "", d(b.sessions_failed),
+                {{"result", "failed"}});
+      m.counter("chorus_nano_bootstrap_sessions_total", "",
+                d(b.sessions_started -
+                  std::min(b.sessions_started, b.sessions_completed + b.sessions_failed)),
+                {{"result", "running"}});
+      m.counter("chorus_nano_bootstrap_blocks_total", "Blocks received by bootstrap.",
+                d(b.blocks_received));
+    }
+    if (rpc_) {
+      rpc_->latency().append(m, "chorus_nano_rpc_seconds",
+                             "JSON RPC answers by action (unknown: no such action), in seconds.",
+                             "action");
+    }
+  }
+
+  const NanoNodeOptions& o_;
+  StoreComponent& store_;
+  LedgerComponent& ledger_;
+  ServerComponent* server_;
+  BootstrapComponent* bootstrap_;
+  RpcComponent* rpc_;
+  std::unique_ptr<metrics::MetricsEndpoint> endpoint_;
+  std::string address_;
+};
+
 }  // namespace
 
 struct NanoNode::Parts {
@@ -814,6 +896,7 @@ struct NanoNode::Parts {
   RpcComponent* rpc = nullptr;
   WebSocketComponent* websocket = nullptr;
   IpcComponent* ipc = nullptr;
+  MetricsComponent* metrics = nullptr;
 };
 
 Result<std::unique_ptr<NanoNode>> NanoNode::start(NanoNodeOptions options) {
@@ -879,6 +962,16 @@ Result<std::unique_ptr<NanoNode>> NanoNode::start(NanoNodeOptions options) {
                                                 parts->server, parts->elections, parts->events),
                  deps);
   }
+  if (!o.metrics.empty()) {
+    // Last: it reads every other component.
+    std::vector<std::string> deps;
+    for (const auto& [name, depends_on] : sys.graph()) deps.push_back(name);
+    parts->metrics =
+        *sys.add("metrics",
+                 std::make_unique<MetricsComponent>(o, *parts->store, *parts->ledger, parts->server,
+                                                    parts->bootstrap, parts->rpc),
+                 deps);
+  }
   auto started = sys.start();
   if (!started.ok()) return started.error();
   return std::unique_ptr<NanoNode>(new NanoNode(std::move(parts)));
@@ -913,6 +1006,10 @@ ElectionsSnapshot NanoNode::elections() {
 std::vector<std::pair<PublicKey, PublicKey>> NanoNode::representative_hosts() {
   return parts_->server ? parts_->server->representative_hosts()
                         : std::vector<std::pair<PublicKey, PublicKey>>{};
+}
+std::optional<std::string> NanoNode::metrics_address() const {
+  if (!parts_->metrics) return std::nullopt;
+  return parts_->metrics->address();
 }
 std::optional<overlay::SocketAddress> NanoNode::rpc_address() const {
   return parts_->rpc ? parts_->rpc->address() : std::nullopt;

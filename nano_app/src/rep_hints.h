@@ -60,6 +60,8 @@ class RepHints {
   // Loop thread: what the directory holds, representative -> node.
   std::vector<std::pair<PublicKey, PublicKey>> known() const;
   uint64_t records_published() const { return published_; }
+  // Loop thread: the DHT the records live in (for its metrics).
+  const dht::Dht* dht() const { return dht_.get(); }
 
  private:
   explicit RepHints(Context context);

@@ -710,6 +710,54 @@ struct RpcHandler::Call {
   }
 };
 
+// The actions answered by a method of Call; chain, successors, work_cancel,
+// process and work_generate are handled apart.
+const std::map<std::string, void (RpcHandler::Call::*)()>& RpcHandler::action_table() {
+  static const std::map<std::string, void (RpcHandler::Call::*)()> kActions = {
+      {"version", &Call::version},
+      {"block_count", &Call::block_count},
+      {"account_info", &Call::account_info},
+      {"account_balance", &Call::account_balance},
+      {"account_block_count", &Call::account_block_count},
+      {"account_representative", &Call::account_representative},
+      {"account_weight", &Call::account_weight},
+      {"accounts_balances", &Call::accounts_balances},
+      {"accounts_frontiers", &Call::accounts_frontiers},
+      {"receivable", &Call::receivable},
+      {"pending", &Call::receivable},
+      {"accounts_receivable", &Call::accounts_receivable},
+      {"accounts_pending", &Call::accounts_receivable},
+      {"block_info", &Call::block_info},
+      {"block", &Call::block_info},
+      {"blocks_info", &Call::blocks_info},
+      {"block_account", &Call::block_account},
+      {"frontiers", &Call::frontiers},
+      {"validate_account_number", &Call::validate_account_number},
+      {"account_key", &Call::account_key},
+      {"account_get", &Call::account_get},
+      {"key_expand", &Call::key_expand},
+      {"deterministic_key", &Call::deterministic_key},
+      {"work_validate", &Call::work_validate},
+      {"peers", &Call::peers},
+      {"telemetry", &Call::telemetry},
+      {"representatives_online", &Call::representatives_online},
+      {"confirmation_quorum", &Call::confirmation_quorum},
+      {"confirmation_history", &Call::confirmation_history},
+      {"confirmation_active", &Call::confirmation_active},
+      {"block_confirm", &Call::block_confirm},
+      {"confirmation_info", &Call::confirmation_info},
+      {"election_info", &Call::confirmation_info},  // the name issue 15 used
+  };
+  return kActions;
+}
+
+std::vector<std::string> RpcHandler::action_names() {
+  std::vector<std::string> names{"chain", "successors", "work_cancel", "process", "work_generate"};
+  for (const auto& [name, method] : action_table()) names.push_back(name);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
 RpcHandler::RpcHandler(const NetworkParams& network, LedgerStore& store, RpcServices services,
                        RpcLimits limits)
     : network_(network),
@@ -719,15 +767,36 @@ RpcHandler::RpcHandler(const NetworkParams& network, LedgerStore& store, RpcServ
       work_clients_(std::make_shared<WorkClients>(limits.max_work_per_client)) {}
 
 void RpcHandler::handle(std::string_view body, Reply reply, std::string_view client) const {
+  const auto started = std::chrono::steady_clock::now();
   auto parsed = parse_json_text(body, limits_.max_body_bytes);
   if (!parsed.ok() || !parsed->is_object()) {
+    if (observer_) observer_("", std::chrono::steady_clock::now() - started);
     reply(R"({"error":"Unable to parse JSON"})");
     return;
   }
-  handle_json(*parsed, std::move(reply), client);
+  answer(*parsed, std::move(reply), client, started);
 }
 
 void RpcHandler::handle_json(const Json& request, Reply reply, std::string_view client) const {
+  answer(request, std::move(reply), client, std::chrono::steady_clock::now());
+}
+
+void RpcHandler::answer(const Json& request, Reply reply, std::string_view client,
+                        std::chrono::steady_clock::time_point started) const {
+  if (observer_) {
+    // The action as the request names it; an unknown one is the observer's
+    // to fold (it came from a client).
+    std::string named;
+    if (request.is_object()) {
+      auto it = request.find("action");
+      if (it != request.end() && it->is_string()) named = it->get<std::string>();
+    }
+    reply = [observer = observer_, started, named = std::move(named),
+             reply = std::move(reply)](std::string text) {
+      observer(named, std::chrono::steady_clock::now() - started);
+      reply(std::move(text));
+    };
+  }
   Call call{*this, Request(request)};
   std::string action;
   bool handed_on = false;  // process and work_generate answer themselves
@@ -739,41 +808,6 @@ void RpcHandler::handle_json(const Json& request, Reply reply, std::string_view 
       handed_on = true;
       return;
     }
-    static const std::map<std::string, void (Call::*)()> kActions = {
-        {"version", &Call::version},
-        {"block_count", &Call::block_count},
-        {"account_info", &Call::account_info},
-        {"account_balance", &Call::account_balance},
-        {"account_block_count", &Call::account_block_count},
-        {"account_representative", &Call::account_representative},
-        {"account_weight", &Call::account_weight},
-        {"accounts_balances", &Call::accounts_balances},
-        {"accounts_frontiers", &Call::accounts_frontiers},
-        {"receivable", &Call::receivable},
-        {"pending", &Call::receivable},
-        {"accounts_receivable", &Call::accounts_receivable},
-        {"accounts_pending", &Call::accounts_receivable},
-        {"block_info", &Call::block_info},
-        {"block", &Call::block_info},
-        {"blocks_info", &Call::blocks_info},
-        {"block_account", &Call::block_account},
-        {"frontiers", &Call::frontiers},
-        {"validate_account_number", &Call::validate_account_number},
-        {"account_key", &Call::account_key},
-        {"account_get", &Call::account_get},
-        {"key_expand", &Call::key_expand},
-        {"deterministic_key", &Call::deterministic_key},
-        {"work_validate", &Call::work_validate},
-        {"peers", &Call::peers},
-        {"telemetry", &Call::telemetry},
-        {"representatives_online", &Call::representatives_online},
-        {"confirmation_quorum", &Call::confirmation_quorum},
-        {"confirmation_history", &Call::confirmation_history},
-        {"confirmation_active", &Call::confirmation_active},
-        {"block_confirm", &Call::block_confirm},
-        {"confirmation_info", &Call::confirmation_info},
-        {"election_info", &Call::confirmation_info},  // the name issue 15 used
-    };
     if (action == "chain" || action == "successors") {
       call.chain(action == "successors");
     } else if (action == "work_cancel") {
@@ -781,8 +815,9 @@ void RpcHandler::handle_json(const Json& request, Reply reply, std::string_view 
       if (services_.work_cancel) services_.work_cancel(root);
       call.out["success"] = "";
     } else {
-      auto it = kActions.find(action);
-      if (it == kActions.end()) throw Failure("Unknown command");
+      const auto& actions = action_table();
+      auto it = actions.find(action);
+      if (it == actions.end()) throw Failure("Unknown command");
       (call.*(it->second))();
     }
   });

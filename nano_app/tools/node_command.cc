@@ -31,6 +31,7 @@ struct NodeConfig {
   std::string websocket;
   std::string ipc_socket;
   std::string ipc_tcp;
+  std::string metrics;
   bool sync = true;
   bool rep_dht = true;                // representatives through the DHT
   std::vector<std::string> rep_keys;  // files, each a representative's private key
@@ -70,6 +71,8 @@ Result<void> read_config(const std::string& path, NodeConfig& c) {
         r = str(c.ipc_socket);
       } else if (key == "ipc_tcp") {
         r = str(c.ipc_tcp);
+      } else if (key == "metrics") {
+        r = str(c.metrics);
       } else if (key == "sync") {
         auto b = v.value<bool>();
         if (!b) return invalid_argument("--config: sync: want true or false");
@@ -114,7 +117,7 @@ NodeCommand::NodeCommand(CLI::App& app) {
   cmd_ = app.add_subcommand("node", "Run a NANO node until SIGINT, SIGTERM or an IPC stop");
   cmd_->add_option("--config", config_,
                    "TOML file: network, data, listen, bootstrap, rpc, websocket, ipc_socket, "
-                   "ipc_tcp, sync, rep_dht, rep_keys");
+                   "ipc_tcp, metrics, sync, rep_dht, rep_keys");
   cmd_->add_option("--network", network_, "dev or live (default dev)");
   cmd_->add_option("--data", data_, "Directory of the ledger (LMDB) and node.key");
   cmd_->add_option("--listen", listen_, "Overlay address HOST:PORT");
@@ -126,6 +129,9 @@ NodeCommand::NodeCommand(CLI::App& app) {
                    "IPC (spec/ipc.md) on this Unix socket file, made mode 0600");
   cmd_->add_option("--ipc-tcp", ipc_tcp_,
                    "IPC (spec/ipc.md) on this loopback address HOST:PORT (port 0: any)");
+  cmd_->add_option("--metrics", metrics_,
+                   "HOST:PORT to serve Prometheus metrics on (GET /metrics); prints `metrics "
+                   "HOST:PORT` once bound");
   cmd_->add_flag("--no-sync", no_sync_,
                  "Do not fsync each commit (survives a crash, not a power loss)");
   cmd_->add_flag("--no-rep-dht", no_rep_dht_,
@@ -155,6 +161,7 @@ int NodeCommand::run() {
   if (!websocket_.empty()) c.websocket = websocket_;
   if (!ipc_socket_.empty()) c.ipc_socket = ipc_socket_;
   if (!ipc_tcp_.empty()) c.ipc_tcp = ipc_tcp_;
+  if (!metrics_.empty()) c.metrics = metrics_;
   if (no_sync_) c.sync = false;
   if (no_rep_dht_) c.rep_dht = false;
   if (!rep_keys_.empty()) c.rep_keys = rep_keys_;
@@ -204,6 +211,11 @@ int NodeCommand::run() {
     if (!a) return fail("--ipc-tcp: " + a.error().message(), 2);
     o.ipc_tcp = *a;
   }
+  if (!c.metrics.empty()) {
+    if (auto a = overlay::parse_socket_address(c.metrics); !a)
+      return fail("--metrics: " + a.error().message(), 2);
+    o.metrics = c.metrics;
+  }
   // An IPC `stop` wakes the sigwait below as a SIGTERM would: every thread
   // blocks the signal, so the process-directed one goes to sigwait.
   o.on_ipc_stop = [] { ::kill(::getpid(), SIGTERM); };
@@ -231,6 +243,7 @@ int NodeCommand::run() {
   if (auto a = (*node)->websocket_address()) std::cout << "websocket " << a->to_string() << "\n";
   if (auto p = (*node)->ipc_socket_path()) std::cout << "ipc-socket " << *p << "\n";
   if (auto a = (*node)->ipc_tcp_address()) std::cout << "ipc-tcp " << a->to_string() << "\n";
+  if (auto a = (*node)->metrics_address()) std::cout << "metrics " << *a << "\n";
   for (const auto& k : o.elections.representatives)
     std::cout << "representative " << encode_account(public_key(k)) << "\n";
   std::cout << std::flush;

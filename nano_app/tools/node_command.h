@@ -26,6 +26,7 @@ class NodeCommand {
   std::string websocket_;
   std::string ipc_socket_;
   std::string ipc_tcp_;
+  std::string metrics_;
   bool no_sync_ = false;
   bool no_rep_dht_ = false;
   std::vector<std::string> rep_keys_;

@@ -6,6 +6,8 @@
 #include "chat_page.h"
 #include "relay_node_impl.h"
 
+#include "chorus/metrics/node_metrics.h"
+
 namespace chorus::relay {
 
 using nlohmann::json;
@@ -149,6 +151,42 @@ json RelayNode::Impl::status_json() const {
           {"inm_skipped", s.inm_skipped},
           {"ws_closed_too_big", server ? server->stats().ws_closed_too_big : 0},
           {"ws_closed_slow", server ? server->stats().ws_closed_slow : 0}};
+}
+
+void RelayNode::Impl::append_metrics(web::MetricsText& m) const {
+  metrics::append_overlay_metrics(m, *node);
+  if (dht) metrics::append_dht_metrics(m, *dht);
+  const Health h = evaluate_health(health_inputs());
+  const auto& s = core->stats();
+  auto d = [](uint64_t v) { return static_cast<double>(v); };
+  bool first = true;
+  for (const char* state : {"good", "degraded", "bad"}) {
+    m.gauge("chorus_relay_health", first ? "1 for the health state now (GET /health), else 0." : "",
+            h.state == state ? 1 : 0, {{"state", state}});
+    first = false;
+  }
+  m.gauge("chorus_relay_clients", "WebSocket clients on /connect.", d(clients.size()));
+  size_t subscribed = 0;
+  for (const auto& [ch, info] : core->channels()) subscribed += info.local_subscribers > 0 ? 1 : 0;
+  m.gauge("chorus_relay_channels", "Channels known here, and those with a subscriber here.",
+          d(core->channels().size()), {{"scope", "known"}});
+  m.gauge("chorus_relay_channels", "", d(subscribed), {{"scope", "local"}});
+  m.gauge("chorus_relay_reservations", "Channel reservations this node holds.", d(owned.size()));
+  m.gauge("chorus_relay_nodes", "Relay nodes this node has heard from.", d(nodes.size()));
+  m.counter("chorus_relay_client_requests_total", "Requests from clients.", d(s.client_requests));
+  m.counter("chorus_relay_client_errors_total", "Error responses to clients.", d(s.client_errors));
+  m.counter("chorus_relay_delivered_total", "Frames delivered to clients here.",
+            d(s.delivered_local));
+  m.counter("chorus_relay_inm_total", "INMs from other nodes, by what became of them.",
+            d(s.inm_messages_in), {{"event", "received"}});
+  m.counter("chorus_relay_inm_total", "", d(s.inm_duplicates), {{"event", "duplicate"}});
+  m.counter("chorus_relay_inm_total", "", d(s.inm_reordered), {{"event", "reordered"}});
+  m.counter("chorus_relay_inm_total", "", d(s.inm_skipped), {{"event", "skipped"}});
+  m.counter("chorus_relay_clients_closed_total",
+            "Clients closed for repeated bad requests (the server's own closes are "
+            "chorus_websocket_closed_total).",
+            d(s.clients_closed));
+  if (server) web::append_http_metrics(m, {{"ws", server->stats()}});
 }
 
 }  // namespace chorus::relay

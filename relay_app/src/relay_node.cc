@@ -177,6 +177,13 @@ Result<std::unique_ptr<RelayNode>> RelayNode::start(RelayNodeOptions options) {
     if (up && !self->stopped) self->announce();
   };
   if (auto r = impl->node->add_loop_hooks(std::move(hooks)); !r.ok()) return r.error();
+  if (!options.metrics.empty()) {
+    auto m = metrics::MetricsEndpoint::attach(
+        *impl->node, options.metrics,
+        [self](web::MetricsText& text) { self->append_metrics(text); });
+    if (!m.ok()) return m.error();
+    impl->metrics_endpoint = std::move(*m);
+  }
   if (auto r = impl->node->start(); !r.ok()) return r.error();
   if (ready_f.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
     impl->node->stop();
@@ -189,6 +196,16 @@ Result<std::unique_ptr<RelayNode>> RelayNode::start(RelayNodeOptions options) {
     return port.error();
   }
   impl->ws_bound = {options.ws.host, *port};
+  if (impl->metrics_endpoint) {
+    auto bound = impl->metrics_endpoint->wait_listening();
+    if (!bound.ok()) {
+      impl->node->stop();
+      impl->server.reset();
+      impl->metrics_endpoint.reset();
+      return bound.error();
+    }
+    impl->metrics_bound = *bound;
+  }
   if (auto r = impl->dht->start(); !r.ok()) {
     impl->node->stop();
     impl->server.reset();
@@ -228,6 +245,7 @@ void RelayNode::stop() {
   impl_->dht->stop();
   impl_->node->stop();
   impl_->server.reset();  // after its loop has finished
+  impl_->metrics_endpoint.reset();
   impl_->reach.reset();
   impl_->dht.reset();
   impl_->node.reset();
@@ -244,6 +262,10 @@ overlay::SocketAddress RelayNode::listen_address() const {
 
 overlay::SocketAddress RelayNode::ws_address() const {
   return impl_->ws_bound;
+}
+
+const std::string& RelayNode::metrics_address() const {
+  return impl_->metrics_bound;
 }
 
 nlohmann::json RelayNode::status() const {

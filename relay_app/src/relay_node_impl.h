@@ -22,12 +22,14 @@
 #include "chorus/base/bytes.h"
 #include "chorus/dht/dht.h"
 #include "chorus/dht/reach.h"
+#include "chorus/metrics/metrics_endpoint.h"
 #include "chorus/overlay/node.h"
 #include "chorus/relay/health.h"
 #include "chorus/relay/host_stats.h"
 #include "chorus/relay/relay_core.h"
 #include "chorus/relay/relay_node.h"
 #include "chorus/web/http_server.h"
+#include "chorus/web/metrics.h"
 
 namespace chorus::relay {
 
@@ -61,6 +63,8 @@ struct RelayNode::Impl {
   std::unique_ptr<dht::Reach> reach;  // WHISPERs to nodes that are not direct peers
   std::unique_ptr<web::HttpServer> server;
   std::unique_ptr<RelayCore> core;
+  std::unique_ptr<metrics::MetricsEndpoint> metrics_endpoint;  // with options.metrics
+  std::string metrics_bound;
   HostStats host;
   uv_loop_s* loop = nullptr;
   uv_timer_t timer{};
@@ -176,6 +180,8 @@ struct RelayNode::Impl {
   void node_handshake(web::WebSocket ws, const std::string& text);
   void on_close(web::WebSocket ws);
   json status_json() const;
+  // The relay's families (and the overlay's and DHT's) for GET /metrics.
+  void append_metrics(web::MetricsText& m) const;
 
  private:
   void handle(ToClient& a);

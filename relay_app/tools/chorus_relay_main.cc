@@ -1,7 +1,7 @@
 // chorus-relay: one WSRelay node (spec/relay.md), or `bench`.
 //
 //   chorus-relay --listen 127.0.0.1:7500 --ws 127.0.0.1:8500 [--bootstrap HOST:PORT]...
-//                [--name NAME] [--key FILE] [--config FILE]
+//                [--name NAME] [--key FILE] [--config FILE] [--metrics HOST:PORT]
 #include <pthread.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
@@ -23,7 +23,7 @@ using namespace chorus::relay;
 constexpr size_t kMaxConfigBytes = 64 << 10;
 
 struct Config {
-  std::string name, listen, ws, key, tls_cert, tls_key;
+  std::string name, listen, ws, key, tls_cert, tls_key, metrics;
   std::vector<std::string> bootstrap;
   int64_t max_clients = -1;
   int64_t max_frame_bytes = -1;
@@ -69,6 +69,8 @@ Result<void> read_config(const std::string& path, Config& c) {
         r = want_string(c.tls_cert);
       } else if (key == "tls_key") {
         r = want_string(c.tls_key);
+      } else if (key == "metrics") {
+        r = want_string(c.metrics);
       } else if (key == "max_clients") {
         r = want_int(c.max_clients);
       } else if (key == "max_frame_bytes") {
@@ -137,6 +139,7 @@ int run_node(Config c) {
     o.core.client_burst = std::max(1.0, 2 * c.client_rate);
   }
   if (c.open_join) o.open_join = *c.open_join;
+  o.metrics = c.metrics;
 
   // Block the signals before any thread starts, so only sigwait sees them.
   sigset_t set;
@@ -148,7 +151,10 @@ int run_node(Config c) {
   if (!node.ok()) return fail(node.error().message(), 1);
   std::cout << "name " << (*node)->name() << "\n"
             << "listen " << (*node)->listen_address().to_string() << "\n"
-            << "ws " << (*node)->ws_address().to_string() << std::endl;
+            << "ws " << (*node)->ws_address().to_string() << "\n";
+  if (!(*node)->metrics_address().empty())
+    std::cout << "metrics " << (*node)->metrics_address() << "\n";
+  std::cout << std::flush;
   int sig = 0;
   sigwait(&set, &sig);
   spdlog::info("signal {} received, stopping", sig);
@@ -168,7 +174,7 @@ int main(int argc, char** argv) {
   Config flags;
   app.add_option("--config", config,
                  "TOML file: name, listen, ws, bootstrap, key, tls_cert, tls_key, "
-                 "max_clients, max_frame_bytes, client_rate, open_join");
+                 "max_clients, max_frame_bytes, client_rate, open_join, metrics");
   app.add_option("--listen", flags.listen, "Overlay and DHT address HOST:PORT (TCP and UDP)");
   app.add_option("--ws", flags.ws,
                  "HTTP/WebSocket address HOST:PORT: GET /, GET /health, WS /connect, WS /node");
@@ -179,6 +185,9 @@ int main(int argc, char** argv) {
   app.add_option("--tls-cert", flags.tls_cert,
                  "PEM certificate: serve https and wss on --ws (with --tls-key)");
   app.add_option("--tls-key", flags.tls_key, "PEM private key of --tls-cert");
+  app.add_option("--metrics", flags.metrics,
+                 "HOST:PORT to serve Prometheus metrics on (GET /metrics); prints `metrics "
+                 "HOST:PORT` once bound");
   BenchCommand bench(app);
   app.require_subcommand(0, 1);
   CLI11_PARSE(app, argc, argv);
@@ -195,6 +204,7 @@ int main(int argc, char** argv) {
   if (!flags.key.empty()) c.key = flags.key;
   if (!flags.tls_cert.empty()) c.tls_cert = flags.tls_cert;
   if (!flags.tls_key.empty()) c.tls_key = flags.tls_key;
+  if (!flags.metrics.empty()) c.metrics = flags.metrics;
   if (!bootstrap.empty()) c.bootstrap = bootstrap;
   return run_node(c);
 }

@@ -1,11 +1,18 @@
-"""`chorus node --metrics` and `--log-format json`, checked from outside.
+"""`--metrics` of every long-running binary, checked from outside.
 
-Two real nodes link on loopback (with their DHTs); the metrics of each are
-scraped over HTTP and parsed by prometheus_client's own parser (Debian's
-python3-prometheus-client), an implementation of the format that is not
-ours. Then the JSON log lines are parsed one by one.
+node: two real `chorus node`s link on loopback (with their DHTs); the
+metrics of each are scraped over HTTP and parsed by prometheus_client's own
+parser (Debian's python3-prometheus-client), an implementation of the format
+that is not ours. Then the JSON log lines (`--log-format json`) are parsed
+one by one.
+relay: a `chorus-relay` with a WebSocket client: the relay's, the overlay's
+and the HTTP server's families.
+nano: a `chorus-nano node` asked over its JSON RPC: the latency histograms by
+action (unknown actions folded into one series), the ledger's figures.
 
-Usage: /usr/bin/python3 metrics_scrape_test.py PATH/TO/chorus
+Usage: /usr/bin/python3 metrics_scrape_test.py node PATH/TO/chorus
+       /usr/bin/python3 metrics_scrape_test.py relay PATH/TO/chorus-relay
+       /usr/bin/python3 metrics_scrape_test.py nano PATH/TO/chorus-nano
 """
 import json
 import os
@@ -19,7 +26,8 @@ import urllib.request
 
 from prometheus_client.parser import text_string_to_metric_families
 
-CHORUS = sys.argv[1]
+MODE = sys.argv[1]
+BINARY = sys.argv[2]
 DEADLINE_S = 30
 
 
@@ -28,13 +36,13 @@ def fail(msg):
     sys.exit(1)
 
 
-def start(tmp, name, extra):
+def start(tmp, name, extra, argv=None):
     out = open(os.path.join(tmp, name + ".out"), "w+")
     err = open(os.path.join(tmp, name + ".err"), "w+")
-    p = subprocess.Popen(
-        [CHORUS, "node", "--key", os.path.join(tmp, name + ".key"), "--listen", "127.0.0.1:0",
-         "--dht", "--metrics", "127.0.0.1:0", "--log-format", "json"] + extra,
-        stdout=out, stderr=err)
+    if argv is None:
+        argv = [BINARY, "node", "--key", os.path.join(tmp, name + ".key"), "--listen",
+                "127.0.0.1:0", "--dht", "--metrics", "127.0.0.1:0", "--log-format", "json"]
+    p = subprocess.Popen(argv + extra, stdout=out, stderr=err)
     lines = {}
     end = time.monotonic() + DEADLINE_S
     while time.monotonic() < end and "metrics" not in lines:
@@ -65,6 +73,121 @@ def value(fams, family, sample_name, **labels):
         if s.name == sample_name and all(s.labels.get(k) == v for k, v in labels.items()):
             return s.value
     fail(f"no sample {sample_name}{labels} in {family}")
+
+
+def stop(procs):
+    for p in procs:
+        p.send_signal(signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(timeout=DEADLINE_S)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            fail("a process did not stop on SIGTERM")
+
+
+def check_types(fams, expect):
+    # prometheus_client strips _total from counter family names.
+    for name, kind in expect.items():
+        if name not in fams:
+            fail(f"family {name} missing")
+        if fams[name].type != kind:
+            fail(f"{name} is {fams[name].type}, not {kind}")
+
+
+def relay_main():
+    import socket
+    import base64
+    with tempfile.TemporaryDirectory() as tmp:
+        r, lines, _ = start(tmp, "relay", [], [BINARY, "--listen", "127.0.0.1:0", "--ws",
+                                               "127.0.0.1:0", "--metrics", "127.0.0.1:0"])
+        try:
+            # One WebSocket client, by hand (the handshake is all we need).
+            host, port = lines["ws"].rsplit(":", 1)
+            sock = socket.create_connection((host, int(port)), timeout=5)
+            key = base64.b64encode(os.urandom(16)).decode()
+            sock.sendall((f"GET /connect HTTP/1.1\r\nHost: {lines['ws']}\r\n"
+                          "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                          f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n")
+                         .encode())
+            if b" 101 " not in sock.recv(4096):
+                fail("the relay refused the WebSocket upgrade")
+            end = time.monotonic() + DEADLINE_S
+            while True:
+                _, text = scrape(lines["metrics"])
+                fams = families(text)
+                if value(fams, "chorus_relay_clients", "chorus_relay_clients") == 1:
+                    break
+                if time.monotonic() > end:
+                    fail("the relay never counted its client")
+                time.sleep(0.05)
+            check_types(fams, {
+                "chorus_relay_health": "gauge",
+                "chorus_relay_clients": "gauge",
+                "chorus_relay_inm": "counter",
+                "chorus_websocket_open": "gauge",
+                "chorus_http_requests": "counter",
+                "chorus_overlay_links": "gauge",
+                "chorus_dht_datagrams": "counter",
+                "process_open_fds": "gauge",
+            })
+            if value(fams, "chorus_websocket_open", "chorus_websocket_open", server="ws") != 1:
+                fail("chorus_websocket_open is not 1")
+            states = {s.labels["state"]: s.value for s in fams["chorus_relay_health"].samples}
+            if sorted(states) != ["bad", "degraded", "good"] or sum(states.values()) != 1:
+                fail(f"health states {states}")
+            sock.close()
+        finally:
+            stop([r])
+    print("relay metrics scrape: ok")
+
+
+def nano_main():
+    with tempfile.TemporaryDirectory() as tmp:
+        n, lines, _ = start(tmp, "nano", [], [
+            BINARY, "node", "--data", os.path.join(tmp, "data"), "--listen", "127.0.0.1:0",
+            "--rpc", "127.0.0.1:0", "--metrics", "127.0.0.1:0"])
+        try:
+            rpc = f"http://{lines['rpc']}/"
+
+            def ask(body):
+                req = urllib.request.Request(rpc, data=body.encode(), method="POST")
+                with urllib.request.urlopen(req, timeout=5) as r:
+                    return json.loads(r.read())
+
+            for _ in range(5):
+                if "count" not in ask('{"action":"block_count"}'):
+                    fail("block_count did not answer a count")
+            ask('{"action":"version"}')
+            for i in range(50):  # made-up actions must not make series of their own
+                ask(json.dumps({"action": f"made_up_{i}"}))
+            ask("not json")
+            _, text = scrape(lines["metrics"])
+            fams = families(text)
+            check_types(fams, {
+                "chorus_nano_rpc_seconds": "histogram",
+                "chorus_nano_blocks": "gauge",
+                "chorus_nano_accounts": "gauge",
+                "chorus_nano_bootstrap_sessions": "counter",
+                "chorus_overlay_links": "gauge",
+                "process_resident_memory_bytes": "gauge",
+            })
+            count = lambda a: value(fams, "chorus_nano_rpc_seconds",
+                                    "chorus_nano_rpc_seconds_count", action=a)
+            if count("block_count") != 5 or count("version") != 1 or count("unknown") != 51:
+                fail(f"rpc counts {count('block_count')} {count('version')} {count('unknown')}")
+            actions = {s.labels["action"] for s in fams["chorus_nano_rpc_seconds"].samples}
+            if actions != {"block_count", "version", "unknown"}:
+                fail(f"series {actions}")
+            inf = value(fams, "chorus_nano_rpc_seconds", "chorus_nano_rpc_seconds_bucket",
+                        action="block_count", le="+Inf")
+            if inf != 5:
+                fail(f"+Inf bucket {inf}")
+            if value(fams, "chorus_nano_blocks", "chorus_nano_blocks") < 1:
+                fail("no genesis block counted")
+        finally:
+            stop([n])
+    print("nano metrics scrape: ok")
 
 
 def main():
@@ -163,4 +286,4 @@ def main():
     print("metrics scrape: ok")
 
 
-main()
+{"node": main, "relay": relay_main, "nano": nano_main}[MODE]()

@@ -32,9 +32,9 @@ TEST(MetricsText, HistogramBucketsAreCumulativeWithInfSumAndCount) {
   EXPECT_EQ(m.text(),
             "# HELP rpc_seconds Latency.\n# TYPE rpc_seconds histogram\n"
             "rpc_seconds_bucket{action=\"a\",le=\"0.01\"} 2\n"
-            "rpc_seconds_bucket{action=\"a\",le=\"0.10000000000000001\"} 5\n"
+            "rpc_seconds_bucket{action=\"a\",le=\"0.1\"} 5\n"
             "rpc_seconds_bucket{action=\"a\",le=\"+Inf\"} 6\n"
-            "rpc_seconds_sum{action=\"a\"} 0.41999999999999998\n"
+            "rpc_seconds_sum{action=\"a\"} 0.42\n"
             "rpc_seconds_count{action=\"a\"} 6\n");
 }
 
@@ -61,6 +61,58 @@ TEST(MetricsTextDeathTest, AFamilySplitByAnotherOrABadNameIsAProgrammingError) {
         m.gauge("9starts_with_digit", "", 1);
       },
       "");
+}
+
+TEST(MetricsText, AppendMergesWhatAnotherCollected) {
+  MetricsText mine;
+  mine.gauge("a", "A.", 1);
+  MetricsText theirs;
+  theirs.counter("b_total", "B.", 2, {{"k", "v"}});
+  mine.append(theirs);
+  mine.gauge("c", "C.", 3);
+  EXPECT_EQ(mine.text(),
+            "# HELP a A.\n# TYPE a gauge\na 1\n"
+            "# HELP b_total B.\n# TYPE b_total counter\nb_total{k=\"v\"} 2\n"
+            "# HELP c C.\n# TYPE c gauge\nc 3\n");
+}
+
+TEST(MetricsTextDeathTest, AppendingAFamilyBothWroteIsAProgrammingError) {
+  EXPECT_DEATH(
+      {
+        MetricsText mine;
+        mine.gauge("a", "", 1);
+        MetricsText theirs;
+        theirs.gauge("a", "", 2);
+        mine.append(theirs);
+      },
+      "");
+}
+
+TEST(MetricsText, HttpServersShareEachFamilyUnderTheirOwnLabel) {
+  HttpServerStats rpc;
+  rpc.requests = 7;
+  rpc.refused_busy = 1;
+  HttpServerStats ws;
+  ws.ws_open = 3;
+  ws.ws_closed_slow = 2;
+  MetricsText m;
+  append_http_metrics(m, {{"rpc", rpc}, {"ws", ws}});
+  const std::string& t = m.text();
+  EXPECT_NE(t.find("chorus_http_requests_total{server=\"rpc\"} 7\n"
+                   "chorus_http_requests_total{server=\"ws\"} 0\n"),
+            std::string::npos)
+      << t;
+  EXPECT_NE(t.find("chorus_http_refused_total{server=\"rpc\",reason=\"busy\"} 1\n"),
+            std::string::npos);
+  EXPECT_NE(t.find("chorus_websocket_open{server=\"ws\"} 3\n"), std::string::npos);
+  EXPECT_NE(t.find("chorus_websocket_closed_total{server=\"ws\",reason=\"slow\"} 2\n"),
+            std::string::npos);
+  // Each family's HELP once: both servers' samples sit together.
+  size_t helps = 0;
+  for (size_t at = 0; (at = t.find("# HELP chorus_http_requests_total", at)) != std::string::npos;
+       ++at)
+    ++helps;
+  EXPECT_EQ(helps, 1u);
 }
 
 TEST(MetricsText, ProcessFiguresArePresentAndPlausible) {

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -54,9 +55,11 @@ void append_value(std::string& out, double v) {
     std::snprintf(buf, sizeof buf, "%.0f", v);
     out += buf;
   } else {
+    // The shortest text that reads back as the same double: 5e-05, not
+    // 5.0000000000000002e-05 (a bucket bound is a label value people read).
     char buf[32];
-    std::snprintf(buf, sizeof buf, "%.17g", v);
-    out += buf;
+    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+    out.append(buf, ec == std::errc() ? end : buf);
   }
 }
 
@@ -116,6 +119,15 @@ void MetricsText::gauge(std::string_view name, std::string_view help, double val
   sample(name, labels, value);
 }
 
+void MetricsText::append(const MetricsText& other) {
+  for (const auto& f : other.families_) {
+    if (std::find(families_.begin(), families_.end(), f) != families_.end()) std::abort();
+  }
+  families_.insert(families_.end(), other.families_.begin(), other.families_.end());
+  out_ += other.out_;
+  if (!other.families_.empty()) current_family_ = other.current_family_;
+}
+
 void MetricsText::histogram(std::string_view name, std::string_view help,
                             const std::vector<double>& upper_bounds,
                             const std::vector<uint64_t>& counts, double sum,
@@ -137,6 +149,54 @@ void MetricsText::histogram(std::string_view name, std::string_view help,
   }
   sample(base + "_sum", labels, sum);
   sample(base + "_count", labels, static_cast<double>(cumulative));
+}
+
+void append_http_metrics(MetricsText& m,
+                         const std::vector<std::pair<std::string, HttpServerStats>>& servers) {
+  auto d = [](uint64_t v) { return static_cast<double>(v); };
+  // One family at a time across every server.
+  auto each = [&](auto write) {
+    bool first = true;
+    for (const auto& [name, s] : servers) {
+      write(first, MetricLabels{{"server", name}}, s);
+      first = false;
+    }
+  };
+  each([&](bool first, const MetricLabels& l, const HttpServerStats& s) {
+    m.counter("chorus_http_requests_total", first ? "HTTP requests answered." : "", d(s.requests),
+              l);
+  });
+  each([&](bool first, MetricLabels l, const HttpServerStats& s) {
+    l.emplace_back("reason", "too_large");
+    m.counter("chorus_http_refused_total",
+              first ? "Requests or connections refused, by reason." : "", d(s.refused_too_large),
+              l);
+    l.back().second = "busy";
+    m.counter("chorus_http_refused_total", "", d(s.refused_busy), l);
+    l.back().second = "ws_upgrade";
+    m.counter("chorus_http_refused_total", "", d(s.ws_refused), l);
+  });
+  each([&](bool first, const MetricLabels& l, const HttpServerStats& s) {
+    m.gauge("chorus_http_connections", first ? "Open connections, WebSockets included." : "",
+            d(s.connections), l);
+  });
+  each([&](bool first, const MetricLabels& l, const HttpServerStats& s) {
+    m.gauge("chorus_websocket_open", first ? "Open WebSockets." : "", d(s.ws_open), l);
+  });
+  each([&](bool first, MetricLabels l, const HttpServerStats& s) {
+    l.emplace_back("direction", "in");
+    m.counter("chorus_websocket_messages_total", first ? "WebSocket messages, by direction." : "",
+              d(s.ws_messages_in), l);
+    l.back().second = "out";
+    m.counter("chorus_websocket_messages_total", "", d(s.ws_messages_out), l);
+  });
+  each([&](bool first, MetricLabels l, const HttpServerStats& s) {
+    l.emplace_back("reason", "too_big");
+    m.counter("chorus_websocket_closed_total",
+              first ? "WebSockets the server closed, by reason." : "", d(s.ws_closed_too_big), l);
+    l.back().second = "slow";
+    m.counter("chorus_websocket_closed_total", "", d(s.ws_closed_slow), l);
+  });
 }
 
 void append_process_metrics(MetricsText& m) {

@@ -14,6 +14,8 @@
 //   websocket  nano-node's WebSocket API (only with `websocket`,
 //            spec/nano-websocket.md): NodeEvents to subscribed clients, on a
 //            loop thread of its own
+//   metrics  Prometheus text on GET /metrics (only with `metrics`), on a
+//            thread of its own; started last, as it reads the others
 //   ipc      the RPC's actions and a stream of confirmations as protobuf
 //            over a Unix socket and/or loopback TCP (only with `ipc_socket`
 //            or `ipc_tcp`, spec/ipc.md), on a loop thread of its own
@@ -124,6 +126,10 @@ struct NanoNodeOptions {
   // loopback TCP address (port 0: any); neither: no IPC.
   std::string ipc_socket;
   std::optional<overlay::SocketAddress> ipc_tcp;
+  // Prometheus metrics (GET /metrics, docs/metrics.md) on this HOST:PORT,
+  // on a thread of their own: RPC latency by action, the ledger, bootstrap,
+  // and the overlay's and DHT's counters; empty: none.
+  std::string metrics;
   // Called on the IPC's thread once a client's `stop` is answered. It must
   // not stop the node itself (stop() joins that very thread): it tells the
   // node's owner. Empty: `stop` is refused, as the node cannot end itself.
@@ -158,6 +164,7 @@ class NanoNode {
   std::optional<overlay::SocketAddress> websocket_address() const;  // once listening
   std::optional<overlay::SocketAddress> ipc_tcp_address() const;    // once listening
   std::optional<std::string> ipc_socket_path() const;               // once listening
+  std::optional<std::string> metrics_address() const;               // "HOST:PORT", once listening
   // The elections as they stand (empty when disabled).
   ElectionsSnapshot elections();
   // Representative -> the overlay node hosting it, as the DHT's records

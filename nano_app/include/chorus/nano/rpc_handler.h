@@ -18,9 +18,11 @@
 // running".
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -104,8 +106,20 @@ class RpcHandler {
 
   const RpcLimits& limits() const { return limits_; }
 
+  // Told of every request once its answer is ready, on the thread that
+  // replies: the action ("" when the request named none) and how long the
+  // answer took. For latency metrics; set it before the first request.
+  using Observer = std::function<void(std::string_view action, std::chrono::nanoseconds took)>;
+  void set_observer(Observer observer) { observer_ = std::move(observer); }
+
+  // Every action name this handler answers (aliases included), sorted.
+  static std::vector<std::string> action_names();
+
  private:
   struct Call;
+  static const std::map<std::string, void (Call::*)()>& action_table();
+  void answer(const nlohmann::ordered_json& request, Reply reply, std::string_view client,
+              std::chrono::steady_clock::time_point started) const;
   // The actions that wait: `reply` runs on the thread their service's
   // `done` runs on.
   void process(const nlohmann::ordered_json& request, Reply reply) const;
@@ -120,6 +134,7 @@ class RpcHandler {
   // run after the handler is gone (the pool stops after the RPC).
   struct WorkClients;
   std::shared_ptr<WorkClients> work_clients_;
+  Observer observer_;
 };
 
 // nano-node's error text for a block status ("Fork", "Gap previous block",

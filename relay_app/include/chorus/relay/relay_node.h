@@ -56,6 +56,9 @@ struct RelayNodeOptions {
   int64_t reservation_lease_ms = 10'000;
   int64_t command_timeout_ms = 3'000;    // a network command's answer
   int64_t announce_interval_ms = 5'000;  // "hello" to every node
+  // Prometheus metrics (GET /metrics) on this HOST:PORT, served on the
+  // node's loop (docs/metrics.md); empty: none.
+  std::string metrics;
 };
 
 class RelayNode {
@@ -73,6 +76,8 @@ class RelayNode {
   const std::string& name() const;
   overlay::SocketAddress listen_address() const;
   overlay::SocketAddress ws_address() const;
+  // The bound metrics address "HOST:PORT"; empty without options.metrics.
+  const std::string& metrics_address() const;
   // A snapshot for tools and tests: health, clients, channels, core and
   // server counters. Not from the loop thread.
   nlohmann::json status() const;

@@ -42,6 +42,11 @@ class MetricsText {
                  const std::vector<double>& upper_bounds, const std::vector<uint64_t>& counts,
                  double sum, const MetricLabels& labels = {});
 
+  // Adds what `other` wrote (collected elsewhere, e.g. on another thread).
+  // A family both wrote is a programming error and aborts, as a split
+  // family would be.
+  void append(const MetricsText& other);
+
   const std::string& text() const { return out_; }
 
  private:
@@ -60,6 +65,13 @@ class MetricsText {
 // read from /proc and getrusage. Figures the system does not give are left
 // out, not written as 0.
 void append_process_metrics(MetricsText& metrics);
+
+// An HttpServer's counters (HttpServer::stats(), read on its loop thread),
+// each server under its own `server` label ("rpc", "ws"): requests,
+// refusals by reason, connections, WebSocket messages and closes. All the
+// servers of a scrape go in one call, so no family is split.
+void append_http_metrics(MetricsText& metrics,
+                         const std::vector<std::pair<std::string, HttpServerStats>>& servers);
 
 // An HttpServer handler that answers GET /metrics with what `collect` writes
 // (and the process figures after it), 404 elsewhere and 405 to other

@@ -1,13 +1,14 @@
-#include "node_metrics.h"
+#include "chorus/metrics/node_metrics.h"
 
-#include <string>
+#include <algorithm>
+#include <cstdint>
 #include <utility>
 
 #include "chorus/dht/dht.h"
 #include "chorus/overlay/config.h"
 #include "chorus/overlay/node.h"
 
-namespace chorus::tools {
+namespace chorus::metrics {
 namespace {
 
 // One counter family whose samples differ by one label (a drop's reason).
@@ -137,43 +138,4 @@ void append_dht_metrics(web::MetricsText& m, const dht::Dht& dht) {
           static_cast<double>(u.queued_send_bytes));
 }
 
-Result<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::attach(
-    overlay::Node& node, const std::string& address,
-    std::function<void(web::MetricsText&)> collect) {
-  auto parsed = overlay::parse_socket_address(address);
-  if (!parsed) return parsed.error();
-  std::unique_ptr<MetricsEndpoint> e(new MetricsEndpoint());
-  e->host_ = parsed->host;
-  MetricsEndpoint* self = e.get();
-  overlay::LoopHooks hooks;
-  hooks.started = [self, host = parsed->host, port = parsed->port,
-                   collect = std::move(collect)](uv_loop_s* loop) {
-    web::HttpServerOptions o;
-    o.host = host;
-    o.port = port;
-    o.max_body_bytes = 1024;  // a scrape is a GET
-    o.max_connections = 16;
-    auto server = web::HttpServer::start(loop, o, web::metrics_handler(collect));
-    if (!server) {
-      self->listening_.set_value(server.error());
-      return;
-    }
-    self->server_ = std::move(*server);
-    self->listening_.set_value(self->server_->port());
-  };
-  hooks.stopping = [self] {
-    if (self->server_) self->server_->stop();
-  };
-  if (auto r = node.add_loop_hooks(std::move(hooks)); !r) return r.error();
-  return e;
-}
-
-Result<std::string> MetricsEndpoint::wait_listening() {
-  auto port = listening_.get_future().get();
-  if (!port) return port.error();
-  return host_ + ":" + std::to_string(*port);
-}
-
-MetricsEndpoint::~MetricsEndpoint() = default;
-
-}  // namespace chorus::tools
+}  // namespace chorus::metrics
