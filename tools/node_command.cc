@@ -6,11 +6,11 @@
 
 #include "chorus/dht/dht.h"
 #include "chorus/dht/reach.h"
+#include "chorus/metrics/log_format.h"
 #include "chorus/metrics/metrics_endpoint.h"
 #include "chorus/metrics/node_metrics.h"
 #include "chorus/overlay/node.h"
 #include "commands.h"
-#include "log_format.h"
 #include "overlay_flags.h"
 
 namespace chorus::tools {
@@ -68,12 +68,12 @@ Runner add_node_command(CLI::App& cmd) {
                  "HOST:PORT to serve Prometheus metrics on (GET /metrics); prints `metrics "
                  "HOST:PORT`");
   cmd.add_option("--log-format", args->log_format,
-                 "text, or json: one object a line (time, level, component, event)")
+                 "text, or json: one object a line (time, level, component, peer, event, reason)")
       ->capture_default_str()
       ->check(CLI::IsMember({"text", "json"}));
 
   return [args]() -> int {
-    if (auto r = set_log_format(args->log_format); !r) {
+    if (auto r = metrics::set_log_format(args->log_format); !r) {
       std::cerr << "chorus node: --log-format: " << r.error().message() << "\n";
       return 2;
     }

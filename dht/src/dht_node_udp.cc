@@ -83,7 +83,8 @@ Result<Address> Dht::Impl::start_on_loop() {
     Token t = core->bootstrap(b, now);
     pending[t] = [log = log, b](DoneEvent& ev) {
       if (!ev.result)
-        log->info("dht: bootstrap from {}: {}", b.to_string(), ev.result.error().to_string());
+        log->info("dht: bootstrap failed peer={} reason={}", b.to_string(),
+                  ev.result.error().to_string());
     };
   }
   if (options.learn_from_overlay) {
@@ -104,7 +105,7 @@ void Dht::Impl::send(SendDatagram& s) {
   sockaddr_storage ss{};
   if (int rc = to_sockaddr(s.to, ss); rc != 0) {
     ++driver.send_errors;
-    log->debug("dht: bad address {}: {}", s.to.to_string(), uv_error(rc));
+    log->debug("dht: bad address peer={} reason={}", s.to.to_string(), uv_error(rc));
     return;
   }
   auto* sa = reinterpret_cast<const sockaddr*>(&ss);
@@ -116,7 +117,7 @@ void Dht::Impl::send(SendDatagram& s) {
   if (rc >= 0) return;
   if (rc != UV_EAGAIN && rc != UV_ENOSYS) {
     ++driver.send_errors;
-    log->debug("dht: send to {} failed: {}", s.to.to_string(), uv_error(rc));
+    log->debug("dht: send failed peer={} reason={}", s.to.to_string(), uv_error(rc));
     return;
   }
   if (driver.queued_send_bytes + s.bytes.size() > kMaxQueuedSendBytes) {

@@ -11,6 +11,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "chorus/metrics/log_format.h"
 #include "chorus/nano/account.h"
 #include "chorus/nano/keys.h"
 #include "chorus/nano/nano_node.h"
@@ -132,6 +133,11 @@ NodeCommand::NodeCommand(CLI::App& app) {
   cmd_->add_option("--metrics", metrics_,
                    "HOST:PORT to serve Prometheus metrics on (GET /metrics); prints `metrics "
                    "HOST:PORT` once bound");
+  cmd_->add_option("--log-format", log_format_,
+                   "text, or json: one object a line (time, level, component, peer, event, "
+                   "reason)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"text", "json"}));
   cmd_->add_flag("--no-sync", no_sync_,
                  "Do not fsync each commit (survives a crash, not a power loss)");
   cmd_->add_flag("--no-rep-dht", no_rep_dht_,
@@ -146,6 +152,10 @@ NodeCommand::NodeCommand(CLI::App& app) {
 }
 
 int NodeCommand::run() {
+  if (auto r = metrics::set_log_format(log_format_); !r.ok()) {
+    std::cerr << "chorus-nano node: --log-format: " << r.error().message() << "\n";
+    return 2;
+  }
   NodeConfig c;
   if (!config_.empty()) {
     if (auto r = read_config(config_, c); !r.ok()) {

@@ -27,6 +27,7 @@ class NodeCommand {
   std::string ipc_socket_;
   std::string ipc_tcp_;
   std::string metrics_;
+  std::string log_format_ = "text";
   bool no_sync_ = false;
   bool no_rep_dht_ = false;
   std::vector<std::string> rep_keys_;

@@ -60,9 +60,9 @@ void Node::Impl::dispatch(Event& e) {
   } else if (auto* p = std::get_if<PeerEvent>(&e)) {
     const std::string name = address_to_text(p->peer).substr(0, kLogPeerChars);
     if (p->connected) {
-      log->debug("peer up {}", name);
+      log->debug("peer up peer={}", name);
     } else {
-      log->info("peer down {}: {}", name, p->reason);
+      log->info("peer down peer={} reason={}", name, p->reason);
     }
     if (peer_callback) peer_callback(p->peer, p->connected, p->reason);
     for (auto& h : hooks)

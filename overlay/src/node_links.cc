@@ -18,7 +18,7 @@ void Node::Impl::handle(Action& a) {
   if (auto* x = std::get_if<CloseAction>(&a)) {
     auto it = conns.find(x->link);
     if (it == conns.end()) return;
-    log->info("closing link {}: {}", x->link, x->reason);
+    log->info("closing link {} reason={}", x->link, x->reason);
     close_conn(it->second);
   }
 }
@@ -43,7 +43,7 @@ void Node::Impl::do_connect(const ConnectAction& c) {
                         on_connect);
   }
   if (rc != 0) {
-    log->debug("connect to {} failed: {}", c.to.to_string(), uv_error(rc));
+    log->debug("connect failed peer={} reason={}", c.to.to_string(), uv_error(rc));
     core->on_connect_failed(c.link, uv_error(rc), now_us());
     close_conn(conn);
   }
@@ -156,7 +156,7 @@ void Node::Impl::on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
         now_us());
   } else if (n < 0) {
     std::string reason = n == UV_EOF ? "peer closed the connection" : uv_error(static_cast<int>(n));
-    self->log->debug("link {} closed: {}", conn->link, reason);
+    self->log->debug("link {} closed reason={}", conn->link, reason);
     self->core->on_closed(conn->link, reason, now_us());
     self->close_conn(conn);
   }

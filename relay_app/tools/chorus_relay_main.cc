@@ -12,6 +12,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "chorus/metrics/log_format.h"
 #include "chorus/relay/relay_node.h"
 #include "relay_bench.h"
 
@@ -188,10 +189,19 @@ int main(int argc, char** argv) {
   app.add_option("--metrics", flags.metrics,
                  "HOST:PORT to serve Prometheus metrics on (GET /metrics); prints `metrics "
                  "HOST:PORT` once bound");
+  std::string log_format = "text";
+  app.add_option("--log-format", log_format,
+                 "text, or json: one object a line (time, level, component, peer, event, reason)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"text", "json"}));
   BenchCommand bench(app);
   app.require_subcommand(0, 1);
   CLI11_PARSE(app, argc, argv);
   if (bench.chosen()) return bench.run();
+  if (auto r = chorus::metrics::set_log_format(log_format); !r.ok()) {
+    std::cerr << "chorus-relay: --log-format: " << r.error().message() << "\n";
+    return 2;
+  }
   if (!config.empty()) {
     if (auto r = read_config(config, c); !r.ok()) {
       std::cerr << "chorus-relay: " << r.error().message() << "\n";

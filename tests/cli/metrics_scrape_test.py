@@ -256,15 +256,23 @@ def main():
             except urllib.error.HTTPError as e:
                 if e.code != 404:
                     fail(f"/other answered {e.code}")
+            # b leaves: a logs the peer going down, with peer and reason as
+            # fields of their own.
+            stop([b])
+            end = time.monotonic() + DEADLINE_S
+            while True:
+                a_err.seek(0)
+                downs = [json.loads(l) for l in a_err.read().splitlines()
+                         if l.strip() and json.loads(l)["event"] == "peer down"]
+                if downs:
+                    break
+                if time.monotonic() > end:
+                    fail("a logged no peer down after b stopped")
+                time.sleep(0.05)
+            if not downs[0]["peer"] or not downs[0]["reason"]:
+                fail(f"peer down without peer or reason: {downs[0]}")
         finally:
-            for p in (a, b):
-                p.send_signal(signal.SIGTERM)
-            for p in (a, b):
-                try:
-                    p.wait(timeout=DEADLINE_S)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    fail("a node did not stop on SIGTERM")
+            stop([p for p in (a, b) if p.poll() is None])
         # JSON logs: every stderr line an object with the stable fields.
         for name, err in (("a", a_err), ("b", b_err)):
             err.seek(0)
@@ -276,7 +284,7 @@ def main():
                     obj = json.loads(line)
                 except json.JSONDecodeError:
                     fail(f"{name}: not JSON: {line!r}")
-                if list(obj)[:4] != ["time", "level", "component", "event"]:
+                if list(obj) != ["time", "level", "component", "peer", "event", "reason"]:
                     fail(f"{name}: fields {list(obj)}")
                 if not obj["time"].endswith("Z") or obj["level"] not in (
                         "trace", "debug", "info", "warning", "error", "critical"):
