@@ -188,7 +188,16 @@ void DhtCore::store_reply(Operation& op, const Contact& from, const Body* reply,
 
 // ------------------------------------------------------------------ the end
 
+const char* op_kind_name(OpKind kind) {
+  static constexpr const char* kNames[kOpKinds] = {"find_node", "get",    "put",      "put_signed",
+                                                   "lock",      "renew",  "release",  "cas",
+                                                   "diff",      "listen", "republish"};
+  const auto i = static_cast<size_t>(kind);
+  return i < kOpKinds ? kNames[i] : "unknown";
+}
+
 void DhtCore::finish(Operation& op, Result<OpResult> result, uint64_t current_version) {
+  ++stats_.operations[static_cast<size_t>(op.kind())][result.ok() ? 0 : 1];
   if (result.ok() && result.value().valid_until_us != 0)
     result.value().remaining_ms =
         std::max<int64_t>(0, result.value().valid_until_us / kUsPerMs - now_ms_);

@@ -33,6 +33,7 @@ uint64_t DhtCore::send_request(const Contact& to, Body body, Token op, Purpose p
   rpc.op = op_of(body);
   rpc.owner = op;
   rpc.purpose = purpose;
+  rpc.sent_ms = now_ms;
   rpc.deadline_ms = now_ms + config_.rpc_timeout_ms;
   rpc.key_unknown = key_unknown;
   uint64_t txid = rpcs_->new_txid(random_);
@@ -89,6 +90,12 @@ void DhtCore::on_reply(const Address& from, const PublicKey& sender, ByteView by
   }
   Rpc done = rpcs_->take(txid);
   ++stats_.rpcs_answered;
+  const int64_t rtt_ms = std::max<int64_t>(0, now_ms - done.sent_ms);
+  const size_t bucket =
+      static_cast<size_t>(std::lower_bound(kRpcRttBoundsMs.begin(), kRpcRttBoundsMs.end(), rtt_ms) -
+                          kRpcRttBoundsMs.begin());
+  ++stats_.rpc_rtt[bucket];
+  stats_.rpc_rtt_sum_ms += static_cast<uint64_t>(rtt_ms);
   Contact who = make_contact(sender, done.key_unknown ? from : done.to.address);
   observe(who, now_ms);
 

@@ -85,6 +85,7 @@ class Operation {
  public:
   Operation(const Key& target, bool reads_values) : key(target), find_value(reads_values) {}
   virtual ~Operation() = default;
+  virtual OpKind kind() const = 0;
   Operation(const Operation&) = delete;
   Operation& operator=(const Operation&) = delete;
 

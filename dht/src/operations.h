@@ -28,6 +28,7 @@ namespace chorus::dht {
 
 class FindNodeOp final : public Operation {
  public:
+  OpKind kind() const override { return OpKind::kFindNode; }
   // `bootstrap`: an empty answer is kNotFound (nobody is there).
   FindNodeOp(const NodeId& target, bool bootstrap)
       : Operation(target, false), bootstrap_(bootstrap) {}
@@ -39,12 +40,14 @@ class FindNodeOp final : public Operation {
 
 class GetOp final : public Operation {
  public:
+  OpKind kind() const override { return OpKind::kGet; }
   explicit GetOp(const Key& target) : Operation(target, true) {}
   void on_lookup_done(OpHost& host, const Replicas& replicas, int64_t now_ms) override;
 };
 
 class PutOp final : public Operation {
  public:
+  OpKind kind() const override { return OpKind::kPut; }
   PutOp(const Key& target, Value value) : Operation(target, false), value_(std::move(value)) {}
   const Value& value() const { return value_; }
   StoreBody store_body(const DhtConfig& config) const override;
@@ -56,6 +59,7 @@ class PutOp final : public Operation {
 
 class PutSignedOp final : public Operation {
  public:
+  OpKind kind() const override { return OpKind::kPutSigned; }
   PutSignedOp(const Key& target, SignedValue value)
       : Operation(target, false), value_(std::move(value)) {}
   StoreBody store_body(const DhtConfig& config) const override;
@@ -74,6 +78,7 @@ struct LockArgs {
 
 class LockOp final : public Operation {
  public:
+  OpKind kind() const override { return OpKind::kLock; }
   LockOp(const Key& target, LockArgs args) : Operation(target, false), args_(args) {}
   StoreBody store_body(const DhtConfig& config) const override;
   void on_phase_done(OpHost& host, int64_t now_ms) override;
@@ -92,6 +97,7 @@ class LockOp final : public Operation {
 
 class RenewOp final : public Operation {
  public:
+  OpKind kind() const override { return OpKind::kRenew; }
   RenewOp(const Key& target, LockArgs args) : Operation(target, false), args_(args) {}
   StoreBody store_body(const DhtConfig& config) const override;
   void on_phase_done(OpHost& host, int64_t now_ms) override;
@@ -102,6 +108,7 @@ class RenewOp final : public Operation {
 
 class ReleaseOp final : public Operation {
  public:
+  OpKind kind() const override { return OpKind::kRelease; }
   ReleaseOp(const Key& target, LockArgs args) : Operation(target, false), args_(args) {}
   StoreBody store_body(const DhtConfig& config) const override;
   void on_phase_done(OpHost& host, int64_t now_ms) override;
@@ -121,6 +128,7 @@ struct VersionedArgs {
 
 class CasOp final : public Operation {
  public:
+  OpKind kind() const override { return OpKind::kCas; }
   CasOp(const Key& target, VersionedArgs args) : Operation(target, false), args_(std::move(args)) {}
   StoreBody store_body(const DhtConfig& config) const override;
   void on_phase_done(OpHost& host, int64_t now_ms) override;
@@ -131,6 +139,7 @@ class CasOp final : public Operation {
 
 class DiffOp final : public Operation {
  public:
+  OpKind kind() const override { return OpKind::kDiff; }
   DiffOp(const Key& target, VersionedArgs args)
       : Operation(target, false), args_(std::move(args)) {}
   StoreBody store_body(const DhtConfig& config) const override;
@@ -151,6 +160,7 @@ class DiffOp final : public Operation {
 
 class ListenOp final : public Operation {
  public:
+  OpKind kind() const override { return OpKind::kListen; }
   explicit ListenOp(const Key& target) : Operation(target, true) {}
   StoreBody store_body(const DhtConfig& config) const override;
   void on_lookup_done(OpHost& host, const Replicas& replicas, int64_t now_ms) override;

@@ -59,6 +59,7 @@ class RepublishOp final : public Operation {
  public:
   // FIND_VALUE, to see what each replica already holds.
   explicit RepublishOp(const Key& target) : Operation(target, true) {}
+  OpKind kind() const override { return OpKind::kRepublish; }
   void on_found(OpHost& host, const NodeId& from, const FoundReply& reply,
                 const std::vector<const SignedValue*>& good) override;
   void on_lookup_done(OpHost& host, const Replicas& replicas, int64_t now_ms) override;

@@ -36,6 +36,7 @@ struct Rpc {
   Op op = Op::kPing;
   Token owner = 0;  // the operation it belongs to; 0 = none
   Purpose purpose = Purpose::kFireAndForget;
+  int64_t sent_ms = 0;
   int64_t deadline_ms = 0;
   bool key_unknown = false;  // sent signed to an address whose key we lack
   // Never sent: our own max_pending_rpcs was reached. It fails like a

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <utility>
+#include <vector>
 
 #include "chorus/dht/dht.h"
 #include "chorus/overlay/config.h"
@@ -116,8 +117,23 @@ void append_dht_metrics(web::MetricsText& m, const dht::Dht& dht) {
             {{"result", "pending"}});
   m.counter("chorus_dht_requests_served_total", "RPCs from other nodes answered.",
             d(s.requests_served));
-  m.counter("chorus_dht_operations_total", "Operations (put, get, lock, ...) finished.",
-            d(s.operations_done));
+  bool first = true;
+  for (size_t k = 0; k < dht::kOpKinds; ++k) {
+    const char* kind = dht::op_kind_name(static_cast<dht::OpKind>(k));
+    for (int failed = 0; failed < 2; ++failed) {
+      m.counter("chorus_dht_operations_total",
+                first ? "Operations finished, by kind and result." : "",
+                d(s.operations[k][static_cast<size_t>(failed)]),
+                {{"kind", kind}, {"result", failed ? "failed" : "ok"}});
+      first = false;
+    }
+  }
+  std::vector<double> bounds_s;
+  for (int64_t ms : dht::kRpcRttBoundsMs) bounds_s.push_back(static_cast<double>(ms) / 1000);
+  m.histogram("chorus_dht_rpc_rtt_seconds",
+              "Round trips of answered RPCs, in seconds (the DHT's clock counts milliseconds).",
+              bounds_s, std::vector<uint64_t>(s.rpc_rtt.begin(), s.rpc_rtt.end()),
+              static_cast<double>(s.rpc_rtt_sum_ms) / 1000);
   m.counter("chorus_dht_lookups_total", "Iterative lookups started.", d(s.lookups));
   m.counter("chorus_dht_lock_grants_total", "Locks granted as a replica.", d(s.lock_grants));
   m.counter("chorus_dht_republished_total", "Republish lookups started.", d(s.republished));

@@ -218,6 +218,8 @@ def main():
                 "chorus_overlay_dropped": "counter",
                 "chorus_dht_datagrams": "counter",
                 "chorus_dht_routing_table_nodes": "gauge",
+                "chorus_dht_operations": "counter",
+                "chorus_dht_rpc_rtt_seconds": "histogram",
                 "process_cpu_seconds": "counter",
                 "process_resident_memory_bytes": "gauge",
                 "process_open_fds": "gauge",
@@ -234,6 +236,17 @@ def main():
             started = value(fams, "process_start_time_seconds", "process_start_time_seconds")
             if abs(started - time.time()) > 120:
                 fail(f"start time {started} is not about now ({time.time()})")
+            kinds = {(s.labels["kind"], s.labels["result"])
+                     for s in fams["chorus_dht_operations"].samples}
+            if not {("put", "ok"), ("get", "failed"), ("find_node", "ok")} <= kinds:
+                fail(f"operation kinds {sorted(kinds)}")
+            # b joined through a: its bootstrap lookup counts as a find_node.
+            end = time.monotonic() + DEADLINE_S
+            while value(families(scrape(b_lines["metrics"])[1]), "chorus_dht_operations",
+                        "chorus_dht_operations_total", kind="find_node", result="ok") < 1:
+                if time.monotonic() > end:
+                    fail("b counted no finished find_node")
+                time.sleep(0.1)
             reasons = {s.labels["reason"] for s in fams["chorus_overlay_dropped"].samples}
             if not {"duplicate", "bad_signature", "app_queue_full"} <= reasons:
                 fail(f"drop reasons {reasons}")

@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -188,6 +189,54 @@ TEST(DhtSim, ANodeWhoseWallClockIsOutsideTheReplayWindowCannotJoin) {
       7, [&](dht::DhtCore& c, int64_t now) { return c.bootstrap(w.sim.contact(0).address, now); });
   EXPECT_FALSE(r.result.ok());
   EXPECT_GT(w.sim.core(0)->codec_stats().stale, 0u);
+}
+
+// What metrics read (docs/metrics.md): operations by kind and result, and
+// the round trips of answered RPCs, in the core's milliseconds.
+TEST(DhtSim, StatsCountOperationsByKindAndResultAndRpcRoundTrips) {
+  DhtSimConfig c = small_config(21);
+  c.latency_base_us = 30 * kMs;  // each way: a round trip of 60..80 ms
+  c.latency_jitter_us = 10 * kMs;
+  World w(c);
+  for (int i = 0; i < 40; ++i) w.sim.add_node();
+  w.sim.warm_start(20);
+  const SimNode at = 3;
+  const dht::DhtStats before = w.sim.core(at)->stats();
+  const dht::Key key = dht::key_for("stats/one");
+  for (int i = 0; i < 3; ++i) {
+    auto put = w.run(at, [&](dht::DhtCore& core, int64_t now) {
+      return core.put(key, dht::Value{static_cast<uint64_t>(i), bytes_of("v"), 600}, now);
+    });
+    ASSERT_TRUE(put.result.ok());
+  }
+  ASSERT_TRUE(
+      w.run(at, [&](dht::DhtCore& core, int64_t now) { return core.get(key, now); }).result.ok());
+  // A CAS expecting a version the key never had is refused: one failure.
+  auto cas = w.run(at, [&](dht::DhtCore& core, int64_t now) {
+    return core.compare_and_set(dht::key_for("stats/cas"), 41, bytes_of("x"), 600, 1, now);
+  });
+  ASSERT_FALSE(cas.result.ok());
+  const dht::DhtStats s = w.sim.core(at)->stats();
+  auto delta = [&](dht::OpKind k, int failed) {
+    const size_t i = static_cast<size_t>(k);
+    return s.operations[i][failed] - before.operations[i][failed];
+  };
+  EXPECT_EQ(delta(dht::OpKind::kPut, 0), 3u);
+  EXPECT_EQ(delta(dht::OpKind::kPut, 1), 0u);
+  EXPECT_EQ(delta(dht::OpKind::kGet, 0), 1u);
+  EXPECT_EQ(delta(dht::OpKind::kCas, 1), 1u);
+  EXPECT_STREQ(dht::op_kind_name(dht::OpKind::kPutSigned), "put_signed");
+  // Every answered RPC sits in one bucket; here all in (50 ms, 100 ms].
+  uint64_t in_buckets = 0;
+  for (uint64_t n : s.rpc_rtt) in_buckets += n;
+  EXPECT_EQ(in_buckets, s.rpcs_answered);
+  const size_t b100 =
+      static_cast<size_t>(std::find(dht::kRpcRttBoundsMs.begin(), dht::kRpcRttBoundsMs.end(), 100) -
+                          dht::kRpcRttBoundsMs.begin());
+  EXPECT_GT(s.rpc_rtt[b100], 0u);
+  EXPECT_EQ(s.rpc_rtt[b100], s.rpcs_answered);
+  EXPECT_GE(s.rpc_rtt_sum_ms, 60 * s.rpcs_answered);
+  EXPECT_LE(s.rpc_rtt_sum_ms, 80 * s.rpcs_answered);
 }
 
 TEST(DhtSim, SameSeedSameRun) {

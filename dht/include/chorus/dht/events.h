@@ -3,6 +3,7 @@
 // the libuv driver (dht.h), so applications see these without the core.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -72,6 +73,29 @@ struct DatagramStats {
   uint64_t reassembly_bytes = 0, partial_messages = 0;
 };
 
+// The kinds of operation, as DhtStats counts them.
+enum class OpKind : uint8_t {
+  kFindNode,
+  kGet,
+  kPut,
+  kPutSigned,
+  kLock,
+  kRenew,
+  kRelease,
+  kCas,
+  kDiff,
+  kListen,
+  kRepublish
+};
+inline constexpr size_t kOpKinds = 11;
+// "find_node", "get", "put", "put_signed", "lock", "renew", "release",
+// "cas", "diff", "listen", "republish".
+const char* op_kind_name(OpKind kind);
+
+// Upper bounds of the RPC round-trip buckets, in the core's milliseconds.
+inline constexpr std::array<int64_t, 10> kRpcRttBoundsMs = {1,  2,   5,   10,  25,
+                                                            50, 100, 250, 500, 1000};
+
 struct DhtStats {
   uint64_t datagrams_in = 0, datagrams_out = 0, bytes_in = 0, bytes_out = 0;
   uint64_t rpcs_sent = 0, rpcs_answered = 0, rpcs_timed_out = 0;
@@ -83,6 +107,14 @@ struct DhtStats {
   uint64_t bad_signed_dropped = 0;    // signed values read that did not verify
   uint64_t notifies_ignored = 0;      // NOTIFY from a node we do not listen at
   uint64_t republished = 0;           // republish lookups started
+  // Operations finished, by kind (OpKind): [kind][0] succeeded, [kind][1]
+  // failed. The core's own (republish, bucket refresh) included.
+  std::array<std::array<uint64_t, 2>, kOpKinds> operations{};
+  // Answered RPCs by round trip, not cumulative: rpc_rtt[i] took at most
+  // kRpcRttBoundsMs[i] and more than the bound before; the last, more than
+  // every bound. The core's clock has milliseconds: below 1 ms counts as 0.
+  std::array<uint64_t, kRpcRttBoundsMs.size() + 1> rpc_rtt{};
+  uint64_t rpc_rtt_sum_ms = 0;
 };
 
 }  // namespace chorus::dht
