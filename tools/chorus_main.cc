@@ -35,6 +35,9 @@ int main(int argc, char** argv) {
   auto* dht =
       app.add_subcommand("dht", "One DHT operation (put, get, lock, send) against running nodes");
   runners[dht] = chorus::tools::add_dht_command(*dht);
+  auto* top =
+      app.add_subcommand("top", "A live view of a running program's metrics (--metrics HOST:PORT)");
+  runners[top] = chorus::tools::add_top_command(*top);
   auto* bench = app.add_subcommand("bench", "Benchmarks");
   bench->require_subcommand(1);
   auto* transport = bench->add_subcommand(

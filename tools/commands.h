@@ -24,5 +24,6 @@ Runner add_sim_broadcast_command(CLI::App& cmd);
 Runner add_sim_dht_command(CLI::App& cmd);
 Runner add_sim_locks_command(CLI::App& cmd);
 Runner add_dht_command(CLI::App& cmd);
+Runner add_top_command(CLI::App& cmd);
 
 }  // namespace chorus::tools

@@ -269,6 +269,27 @@ def main():
             except urllib.error.HTTPError as e:
                 if e.code != 404:
                     fail(f"/other answered {e.code}")
+            # `chorus top` reads the same endpoint: two frames, the second with
+            # rates; the link a has shows at a glance.
+            top = subprocess.run([BINARY, "top", a_lines["metrics"], "--count", "2", "--interval",
+                                  "0.2", "--plain"], capture_output=True, text=True,
+                                 timeout=DEADLINE_S)
+            if top.returncode != 0:
+                fail(f"chorus top exited {top.returncode}: {top.stderr}")
+            frames = top.stdout.split("chorus top ")[1:]
+            if len(frames) != 2 or "rates over" not in frames[1]:
+                fail(f"chorus top frames: {top.stdout!r}")
+            glance = [l for l in frames[1].splitlines() if l.startswith("links ")]
+            if not glance or " 0 out, 0 in" in glance[0]:
+                fail(f"chorus top shows no link: {glance}")
+            row = [l.split() for l in frames[1].splitlines()
+                   if l.strip().startswith("chorus_overlay_frames_total{direction=in}")]
+            if not row or row[0][1] == "-" or float(row[0][2].rstrip("kMG")) <= 0:
+                fail(f"chorus top frame row: {row}")
+            dead = subprocess.run([BINARY, "top", "127.0.0.1:1", "--count", "1"],
+                                  capture_output=True, text=True, timeout=DEADLINE_S)
+            if dead.returncode != 1 or "127.0.0.1:1" not in dead.stdout:
+                fail(f"chorus top of nothing: rc {dead.returncode}, {dead.stdout!r}")
             # b leaves: a logs the peer going down, with peer and reason as
             # fields of their own.
             stop([b])

@@ -23,6 +23,7 @@
 #include "chorus/nano/work.h"
 #include "chorus/overlay/frame_codec.h"
 #include "chorus/relay/inm.h"
+#include "chorus/web/metrics.h"
 #include "ipc_actions.h"
 #include "ipc_codec.h"
 
@@ -477,6 +478,20 @@ void relay_seeds(Writer& w) {
 
 }  // namespace
 
+// metrics_text_fuzz: what MetricsText writes (every kind of family, escapes,
+// special values), and the odd lines other exporters write.
+void metrics_seeds(Writer& w) {
+  web::MetricsText m;
+  m.counter("chorus_overlay_frames_total", "Frames.", 12, {{"direction", "in"}});
+  m.counter("chorus_overlay_frames_total", "", 3e12, {{"direction", "out"}});
+  m.gauge("g", "a \"quoted\"\nhelp", 0.25, {{"reason", "back\\slash \"q\"\nnl"}});
+  m.gauge("inf", "", 1.0 / 0.0);
+  m.histogram("rpc_seconds", "Latency.", {0.001, 0.1}, {1, 2, 3}, 0.5, {{"action", "get"}});
+  web::append_process_metrics(m);
+  w.add("metrics_text_fuzz", text(m.text()));
+  w.add("metrics_text_fuzz", text("a 1 1700000000000\nb{} -Inf\nc{x=\"1\",} NaN\r\n\n# c\n"));
+}
+
 int main(int argc, char** argv) {
   if (argc != 3) {
     std::cerr << "usage: fuzz_seeds SPEC_DIR OUT_DIR\n";
@@ -494,6 +509,7 @@ int main(int argc, char** argv) {
     nano_seeds(w, load(spec, "nano_verify.json"));
     relay_seeds(w);
     ipc_seeds(w);
+    metrics_seeds(w);
     // Scenario files: the examples next to spec/.
     const fs::path scenarios = spec.parent_path() / "swarm" / "scenarios";
     if (fs::is_directory(scenarios)) {
