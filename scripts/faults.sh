@@ -496,18 +496,19 @@ host_of_address() {
 }
 
 # (c) Locks stay safe: never two holders, tokens only grow. Five nodes
-# split 3 | 2. After the start grace (a node grants no lock for 60 s after
-# it starts), with the network partitioned: the minority side cannot take
+# split 3 | 2. After the start grace (a node grants no lock for as long as
+# its longest lease, --dht-max-lease-ms 30000 here, after it starts), with the network partitioned: the minority side cannot take
 # the lock; the majority side can. While that lease runs: nobody else gets
 # it, also after a majority node is killed and restarted with its
 # monotonic clock a day ahead (the "clock step"), and after the partition
 # heals; once the lease is over, the other side gets it with a larger
 # fencing token, never before the holder's lease ended.
 scenario_lock_safety() {
-  local h lease=20000
+  local h lease=20000 max_lease="--dht-max-lease-ms 30000"
   net_up 3 2
+  extra[1]=$max_lease
   start_node 1
-  for h in 2 3 4 5; do extra[$h]="$(boot 1)"; start_node "$h"; done
+  for h in 2 3 4 5; do extra[$h]="$(boot 1) $max_lease"; start_node "$h"; done
   cboot[1]="1 2"; cboot[2]="2 1"; cboot[4]="4 5"; cboot[5]="5 4"
   # The start grace: poll a throwaway key until a lock is granted.
   local deadline=$(($(now_ms) + 100000)) out

@@ -30,6 +30,7 @@ Runner add_node_command(CLI::App& cmd) {
     size_t compression_threshold = overlay::OverlayConfig{}.compression_threshold_bytes;
     size_t max_decompressed_bytes = 0;
     bool dht = false;
+    int64_t dht_max_lease_ms = 60'000;
     std::string metrics;
     std::string log_format = "text";
   };
@@ -63,6 +64,11 @@ Runner add_node_command(CLI::App& cmd) {
                "also run a DHT on UDP at the listen port (bootstraps from the --bootstrap "
                "peers' ports), publish how to reach this node and answer `chorus dht send`; "
                "prints `dht HOST:PORT`");
+  cmd.add_option("--dht-max-lease-ms", args->dht_max_lease_ms,
+                 "with --dht: the longest lock lease this node grants as a replica; it also "
+                 "grants none for this long after it starts (a restart forgot its leases)")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1000}, int64_t{3'600'000}));
 
   cmd.add_option("--metrics", args->metrics,
                  "HOST:PORT to serve Prometheus metrics on (GET /metrics); prints `metrics "
@@ -140,6 +146,9 @@ Runner add_node_command(CLI::App& cmd) {
     std::unique_ptr<dht::Dht> dht;
     if (args->dht) {
       dht::DhtOptions d;
+      // The grace must cover the longest lease granted before a restart.
+      d.config.store.max_lease_ms = args->dht_max_lease_ms;
+      d.config.lock_grace_after_start_ms = args->dht_max_lease_ms;
       d.bootstrap = opts.overlay.bootstrap;  // our peers run theirs on the same port
       auto created = dht::Dht::create(**node, d);
       if (!created) {
