@@ -40,14 +40,18 @@ for t in "${targets[@]}"; do
   corpus="$BUILD_DIR/corpus/$t"
   seeds="$BUILD_DIR/seeds/$t"
   mkdir -p "$corpus" "$seeds"
+  # Inputs that once crashed a target (tests/fuzz/regressions/TARGET) are
+  # replayed with its seeds, every run.
+  regressions=()
+  [ -d "tests/fuzz/regressions/$t" ] && regressions=("tests/fuzz/regressions/$t")
   log="$BUILD_DIR/logs/$t.log"
   args=(-timeout=20 -rss_limit_mb=2048 -print_final_stats=1
         "-artifact_prefix=$BUILD_DIR/crashes/$t-")
   start=$(date +%s)
   if [ "${FUZZ_SMOKE:-0}" = 1 ]; then
-    args+=(-runs=0 "$seeds")  # replay the seeds only
+    args+=(-runs=0 "$seeds" "${regressions[@]}")  # replay the seeds only
   else
-    args+=("-max_total_time=$SECONDS_PER_TARGET" "$corpus" "$seeds")
+    args+=("-max_total_time=$SECONDS_PER_TARGET" "$corpus" "$seeds" "${regressions[@]}")
   fi
   if "$BUILD_DIR/bin/$t" "${args[@]}" >"$log" 2>&1; then result=ok; else
     result="FAILED (log: $log)"

@@ -180,13 +180,22 @@ Result<Identity> Identity::load_or_create(const std::string& path) {
     ::close(fd);
     return invalid_argument("key file " + path + " is readable by group or others; chmod 600 it");
   }
-  char buf[256];
+  // A key file is one line; room for one byte more than any we accept, so
+  // a longer file (garbage after the key, found by overlay_text_fuzz) is
+  // refused rather than read in part.
+  char buf[257];
   ssize_t n = ::read(fd, buf, sizeof buf);
   ::close(fd);
   if (n < 0) return io_error("key file " + path + ": " + std::strerror(errno));
+  if (static_cast<size_t>(n) == sizeof buf) {
+    sodium_memzero(buf, sizeof buf);
+    return malformed("key file " + path + ": longer than a key file (" +
+                     std::to_string(sizeof buf - 1) + " bytes at most)");
+  }
   std::string_view text(buf, static_cast<size_t>(n));
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.remove_suffix(1);
   if (text.substr(0, kKeyFileTag.size()) != kKeyFileTag) {
+    sodium_memzero(buf, sizeof buf);
     return malformed("key file " + path + ": does not start with '" + std::string(kKeyFileTag) +
                      "'");
   }

@@ -163,6 +163,10 @@ TEST(Identity, GarbageKeyFileIsMalformed) {
       "chorus-ed25519-seed 0011\n",                          // short seed
       "chorus-ed25519-seed " + std::string(64, 'z') + "\n",  // not hex
       "",                                                    // empty
+      // A good key line, then garbage past the first 256 bytes: the file
+      // is not a key file (overlay_text_fuzz found it accepted).
+      "chorus-ed25519-seed " + std::string(64, 'a') + std::string(200, '\r') + "\n" +
+          std::string(40, '\xcd') + "\n",
   };
   for (const auto& text : cases) {
     KeyFile f("garbage");
