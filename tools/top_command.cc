@@ -46,10 +46,6 @@ std::string series(const web::MetricSample& s) {
   return out + '}';
 }
 
-bool ends_with(const std::string& s, std::string_view tail) {
-  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
-}
-
 std::string human(double v) {
   char buf[32];
   const double a = std::fabs(v);
@@ -131,9 +127,9 @@ std::string frame(const TopArgs& a, const Scrape& now, const Scrape* before, uin
   std::vector<Row> counters, latencies;
   for (const auto& m : now.samples) {
     const std::string key = series(m);
-    if (ends_with(m.name, "_total") && m.name.rfind("process_", 0) != 0) {
+    if (m.name.ends_with("_total") && !m.name.starts_with("process_")) {
       counters.push_back({key, rate(key, m.value), m.value});
-    } else if (ends_with(m.name, "_count")) {
+    } else if (m.name.ends_with("_count")) {
       // A histogram: its _sum has the same labels.
       const std::string base = m.name.substr(0, m.name.size() - 6);
       const std::string labels = key.substr(m.name.size());
@@ -169,8 +165,8 @@ std::string frame(const TopArgs& a, const Scrape& now, const Scrape* before, uin
   }
   o << "\ngauges\n";
   for (const auto& m : now.samples) {
-    if (ends_with(m.name, "_total") || ends_with(m.name, "_bucket") || ends_with(m.name, "_sum") ||
-        ends_with(m.name, "_count") || m.name.rfind("process_", 0) == 0)
+    if (m.name.ends_with("_total") || m.name.ends_with("_bucket") || m.name.ends_with("_sum") ||
+        m.name.ends_with("_count") || m.name.starts_with("process_"))
       continue;
     o << "  " << series(m) << " " << human(m.value) << "\n";
   }

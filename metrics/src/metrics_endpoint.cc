@@ -9,18 +9,24 @@
 
 namespace chorus::metrics {
 
-Result<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::attach(
-    overlay::Node& node, const std::string& address,
-    std::function<void(web::MetricsText&)> collect) {
+Result<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::create(const std::string& address) {
   auto parsed = overlay::parse_socket_address(address);
   if (!parsed) return invalid_argument("metrics: " + parsed.error().message());
   std::unique_ptr<MetricsEndpoint> e(new MetricsEndpoint());
-  e->host_ = parsed->host;
+  e->address_ = std::move(*parsed);
   e->bound_ = e->listening_.get_future().share();
-  MetricsEndpoint* self = e.get();
+  return e;
+}
+
+Result<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::attach(
+    overlay::Node& node, const std::string& address,
+    std::function<void(web::MetricsText&)> collect) {
+  auto e = create(address);
+  if (!e) return e.error();
+  MetricsEndpoint* self = e->get();
   overlay::LoopHooks hooks;
-  hooks.started = [self, address = *parsed, collect = std::move(collect)](uv_loop_s* loop) {
-    self->serve(loop, address, collect);
+  hooks.started = [self, collect = std::move(collect)](uv_loop_s* loop) {
+    self->serve(loop, collect);
   };
   hooks.stopping = [self] {
     if (self->server_) self->server_->stop();
@@ -29,11 +35,11 @@ Result<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::attach(
   return e;
 }
 
-void MetricsEndpoint::serve(uv_loop_s* loop, const overlay::SocketAddress& address,
+void MetricsEndpoint::serve(uv_loop_s* loop,
                             const std::function<void(web::MetricsText&)>& collect) {
   web::HttpServerOptions o;
-  o.host = address.host;
-  o.port = address.port;
+  o.host = address_.host;
+  o.port = address_.port;
   o.max_body_bytes = 1024;  // a scrape is a GET
   o.max_connections = 16;
   auto server = web::HttpServer::start(loop, o, web::metrics_handler(collect));
@@ -47,26 +53,22 @@ void MetricsEndpoint::serve(uv_loop_s* loop, const overlay::SocketAddress& addre
 
 Result<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::start(
     const std::string& address, std::function<void(web::MetricsText&)> collect) {
-  auto parsed = overlay::parse_socket_address(address);
-  if (!parsed) return invalid_argument("metrics: " + parsed.error().message());
-  std::unique_ptr<MetricsEndpoint> e(new MetricsEndpoint());
-  e->host_ = parsed->host;
-  e->bound_ = e->listening_.get_future().share();
+  auto e = create(address);
+  if (!e) return e.error();
   auto thread = web::LoopThread::start("metrics", 64);
   if (!thread) return thread.error();
-  e->thread_ = std::move(*thread);
-  MetricsEndpoint* self = e.get();
-  e->thread_->post([self, address = *parsed, collect = std::move(collect)](uv_loop_s* loop) {
-    self->serve(loop, address, collect);
-  });
-  if (auto bound = e->bound_.get(); !bound) return bound.error();  // e stops the thread
+  MetricsEndpoint* self = e->get();
+  self->thread_ = std::move(*thread);
+  self->thread_->post(
+      [self, collect = std::move(collect)](uv_loop_s* loop) { self->serve(loop, collect); });
+  if (auto bound = self->bound_.get(); !bound) return bound.error();  // e stops the thread
   return e;
 }
 
 Result<std::string> MetricsEndpoint::wait_listening() {
   auto port = bound_.get();
   if (!port) return port.error();
-  return host_ + ":" + std::to_string(*port);
+  return address_.host + ":" + std::to_string(*port);
 }
 
 MetricsEndpoint::~MetricsEndpoint() {

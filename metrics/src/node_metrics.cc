@@ -16,10 +16,8 @@ namespace {
 template <size_t N>
 void counters_by(web::MetricsText& m, const char* name, const char* help, const char* label,
                  const std::pair<const char*, uint64_t> (&samples)[N]) {
-  for (size_t i = 0; i < N; ++i) {
-    m.counter(name, i == 0 ? help : "", static_cast<double>(samples[i].second),
-              {{label, samples[i].first}});
-  }
+  for (const auto& [value, count] : samples)
+    m.counter(name, help, static_cast<double>(count), {{label, value}});
 }
 
 }  // namespace
@@ -117,16 +115,11 @@ void append_dht_metrics(web::MetricsText& m, const dht::Dht& dht) {
             {{"result", "pending"}});
   m.counter("chorus_dht_requests_served_total", "RPCs from other nodes answered.",
             d(s.requests_served));
-  bool first = true;
   for (size_t k = 0; k < dht::kOpKinds; ++k) {
     const char* kind = dht::op_kind_name(static_cast<dht::OpKind>(k));
-    for (int failed = 0; failed < 2; ++failed) {
-      m.counter("chorus_dht_operations_total",
-                first ? "Operations finished, by kind and result." : "",
-                d(s.operations[k][static_cast<size_t>(failed)]),
-                {{"kind", kind}, {"result", failed ? "failed" : "ok"}});
-      first = false;
-    }
+    for (size_t failed = 0; failed < 2; ++failed)
+      m.counter("chorus_dht_operations_total", "Operations finished, by kind and result.",
+                d(s.operations[k][failed]), {{"kind", kind}, {"result", failed ? "failed" : "ok"}});
   }
   std::vector<double> bounds_s;
   for (int64_t ms : dht::kRpcRttBoundsMs) bounds_s.push_back(static_cast<double>(ms) / 1000);

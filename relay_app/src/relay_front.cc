@@ -159,12 +159,9 @@ void RelayNode::Impl::append_metrics(web::MetricsText& m) const {
   const Health h = evaluate_health(health_inputs());
   const auto& s = core->stats();
   auto d = [](uint64_t v) { return static_cast<double>(v); };
-  bool first = true;
-  for (const char* state : {"good", "degraded", "bad"}) {
-    m.gauge("chorus_relay_health", first ? "1 for the health state now (GET /health), else 0." : "",
+  for (const char* state : {"good", "degraded", "bad"})
+    m.gauge("chorus_relay_health", "1 for the health state now (GET /health), else 0.",
             h.state == state ? 1 : 0, {{"state", state}});
-    first = false;
-  }
   m.gauge("chorus_relay_clients", "WebSocket clients on /connect.", d(clients.size()));
   size_t subscribed = 0;
   for (const auto& [ch, info] : core->channels()) subscribed += info.local_subscribers > 0 ? 1 : 0;

@@ -18,6 +18,14 @@ TEST(MetricsText, WritesHelpAndTypeOncePerFamilyThenItsSamples) {
             "# HELP y A level.\n# TYPE y gauge\ny 0.5\n");
 }
 
+TEST(MetricsText, HelpGivenWithEverySampleIsWrittenOnce) {
+  MetricsText m;
+  for (const char* dir : {"in", "out"}) m.counter("x_total", "Things.", 1, {{"dir", dir}});
+  EXPECT_EQ(m.text(),
+            "# HELP x_total Things.\n# TYPE x_total counter\n"
+            "x_total{dir=\"in\"} 1\nx_total{dir=\"out\"} 1\n");
+}
+
 TEST(MetricsText, EscapesLabelValuesAndHelp) {
   MetricsText m;
   m.gauge("g", "line one\nback\\slash", 1, {{"reason", "a \"quoted\"\\ \nvalue"}});

@@ -56,7 +56,6 @@ uint64_t LatencyHistograms::count(std::string_view key) const {
 
 void LatencyHistograms::append(MetricsText& m, std::string_view name, std::string_view help,
                                std::string_view label) const {
-  bool first = true;
   for (size_t i = 0; i <= keys_.size(); ++i) {
     const Series& s = *series_[i];
     if (s.total.load(std::memory_order_relaxed) == 0) continue;
@@ -64,9 +63,8 @@ void LatencyHistograms::append(MetricsText& m, std::string_view name, std::strin
     for (size_t b = 0; b < counts.size(); ++b)
       counts[b] = s.counts[b].load(std::memory_order_relaxed);
     const double sum = static_cast<double>(s.sum_ns.load(std::memory_order_relaxed)) / 1e9;
-    m.histogram(name, first ? help : "", bounds_s_, counts, sum,
+    m.histogram(name, help, bounds_s_, counts, sum,
                 {{std::string(label), i < keys_.size() ? keys_[i] : other_}});
-    first = false;
   }
 }
 

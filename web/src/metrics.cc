@@ -154,48 +154,42 @@ void MetricsText::histogram(std::string_view name, std::string_view help,
 void append_http_metrics(MetricsText& m,
                          const std::vector<std::pair<std::string, HttpServerStats>>& servers) {
   auto d = [](uint64_t v) { return static_cast<double>(v); };
-  // One family at a time across every server.
+  // One family at a time across every server, so none is split.
   auto each = [&](auto write) {
-    bool first = true;
-    for (const auto& [name, s] : servers) {
-      write(first, MetricLabels{{"server", name}}, s);
-      first = false;
-    }
+    for (const auto& [name, s] : servers) write(MetricLabels{{"server", name}}, s);
   };
-  each([&](bool first, const MetricLabels& l, const HttpServerStats& s) {
-    m.counter("chorus_http_requests_total", first ? "HTTP requests answered." : "", d(s.requests),
-              l);
+  each([&](const MetricLabels& l, const HttpServerStats& s) {
+    m.counter("chorus_http_requests_total", "HTTP requests answered.", d(s.requests), l);
   });
-  each([&](bool first, MetricLabels l, const HttpServerStats& s) {
+  each([&](MetricLabels l, const HttpServerStats& s) {
+    const char* help = "Requests or connections refused, by reason.";
     l.emplace_back("reason", "too_large");
-    m.counter("chorus_http_refused_total",
-              first ? "Requests or connections refused, by reason." : "", d(s.refused_too_large),
-              l);
+    m.counter("chorus_http_refused_total", help, d(s.refused_too_large), l);
     l.back().second = "busy";
-    m.counter("chorus_http_refused_total", "", d(s.refused_busy), l);
+    m.counter("chorus_http_refused_total", help, d(s.refused_busy), l);
     l.back().second = "ws_upgrade";
-    m.counter("chorus_http_refused_total", "", d(s.ws_refused), l);
+    m.counter("chorus_http_refused_total", help, d(s.ws_refused), l);
   });
-  each([&](bool first, const MetricLabels& l, const HttpServerStats& s) {
-    m.gauge("chorus_http_connections", first ? "Open connections, WebSockets included." : "",
-            d(s.connections), l);
+  each([&](const MetricLabels& l, const HttpServerStats& s) {
+    m.gauge("chorus_http_connections", "Open connections, WebSockets included.", d(s.connections),
+            l);
   });
-  each([&](bool first, const MetricLabels& l, const HttpServerStats& s) {
-    m.gauge("chorus_websocket_open", first ? "Open WebSockets." : "", d(s.ws_open), l);
+  each([&](const MetricLabels& l, const HttpServerStats& s) {
+    m.gauge("chorus_websocket_open", "Open WebSockets.", d(s.ws_open), l);
   });
-  each([&](bool first, MetricLabels l, const HttpServerStats& s) {
+  each([&](MetricLabels l, const HttpServerStats& s) {
+    const char* help = "WebSocket messages, by direction.";
     l.emplace_back("direction", "in");
-    m.counter("chorus_websocket_messages_total", first ? "WebSocket messages, by direction." : "",
-              d(s.ws_messages_in), l);
+    m.counter("chorus_websocket_messages_total", help, d(s.ws_messages_in), l);
     l.back().second = "out";
-    m.counter("chorus_websocket_messages_total", "", d(s.ws_messages_out), l);
+    m.counter("chorus_websocket_messages_total", help, d(s.ws_messages_out), l);
   });
-  each([&](bool first, MetricLabels l, const HttpServerStats& s) {
+  each([&](MetricLabels l, const HttpServerStats& s) {
+    const char* help = "WebSockets the server closed, by reason.";
     l.emplace_back("reason", "too_big");
-    m.counter("chorus_websocket_closed_total",
-              first ? "WebSockets the server closed, by reason." : "", d(s.ws_closed_too_big), l);
+    m.counter("chorus_websocket_closed_total", help, d(s.ws_closed_too_big), l);
     l.back().second = "slow";
-    m.counter("chorus_websocket_closed_total", "", d(s.ws_closed_slow), l);
+    m.counter("chorus_websocket_closed_total", help, d(s.ws_closed_slow), l);
   });
 }
 

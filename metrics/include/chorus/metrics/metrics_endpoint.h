@@ -64,9 +64,10 @@ class MetricsEndpoint {
 
  private:
   MetricsEndpoint() = default;
-  void serve(uv_loop_s* loop, const overlay::SocketAddress& address,
-             const std::function<void(web::MetricsText&)>& collect);
-  std::string host_;
+  // The address checked, the promise of the bound port made.
+  static Result<std::unique_ptr<MetricsEndpoint>> create(const std::string& address);
+  void serve(uv_loop_s* loop, const std::function<void(web::MetricsText&)>& collect);
+  overlay::SocketAddress address_;
   std::unique_ptr<web::HttpServer> server_;
   std::promise<Result<uint16_t>> listening_;
   std::shared_future<Result<uint16_t>> bound_;

@@ -11,7 +11,9 @@
 //   std::string body = m.text();
 //
 // Samples of one family are written together: give each family's samples
-// one after another (HELP and TYPE are written with the first). A name or
+// one after another. HELP and TYPE are written with the first; the help
+// given with the others is not written again, so a loop may pass the same
+// text every time (or "", as above). A name or
 // label name that is not [a-zA-Z_:][a-zA-Z0-9_:]* is a programming error
 // and aborts; label values are escaped.
 #pragma once
