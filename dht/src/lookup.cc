@@ -55,7 +55,7 @@ void Lookup::add(const Contact& c, int depth) {
 }
 
 std::optional<Contact> Lookup::next_to_query() {
-  if (in_flight_ >= config_.alpha) return std::nullopt;
+  if (in_flight_ >= (converged_ ? config_.k : config_.alpha)) return std::nullopt;
   // Only the k closest live candidates are worth asking: anything farther
   // cannot change the result unless one of those fails, which widens this
   // window. That also bounds the queries a flood of far junk can cause.
@@ -82,6 +82,22 @@ void Lookup::on_reply(const NodeId& from, const std::vector<Contact>& contacts) 
   ++answered_;
   // `it` is invalidated by the inserts below; depth was copied out.
   for (const Contact& c : contacts) add(c, depth);
+  note_convergence();
+}
+
+// Kademlia's last round (§2.3): once the closest contact we know has
+// answered without naming anyone closer, more hops will not get nearer, so
+// the rest of the k closest are asked at once instead of α at a time. It
+// stays so: a closer contact named later is then asked at once too, still
+// never more than k in flight. In a small network this is most of the
+// lookup, and it saves the ~k/α round trips a put's lookup used to wait.
+void Lookup::note_convergence() {
+  if (converged_) return;
+  for (const Candidate& c : candidates_) {
+    if (c.state == State::kFailed) continue;
+    converged_ = c.state == State::kAnswered;
+    return;
+  }
 }
 
 void Lookup::on_failure(const NodeId& from) {
@@ -90,6 +106,7 @@ void Lookup::on_failure(const NodeId& from) {
   it->state = State::kFailed;
   --in_flight_;
   ++failed_;
+  note_convergence();
 }
 
 bool Lookup::done() const {

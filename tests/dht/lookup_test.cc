@@ -77,8 +77,11 @@ class Network {
 
   struct Outcome {
     std::vector<NodeId> found;
-    int depth = 0;  // hops to the closest node found
+    int depth = 0;   // hops to the closest node found
+    int rounds = 0;  // round trips, when every query of a round answers together
+    size_t queried = 0;
     size_t max_in_flight = 0;
+    size_t max_in_flight_before_converged = 0;
     size_t max_candidates = 0;
   };
 
@@ -94,7 +97,11 @@ class Network {
       while (auto c = lookup.next_to_query()) {
         asked.push_back(*c);
         out.max_in_flight = std::max(out.max_in_flight, lookup.in_flight());
+        if (!lookup.converged())
+          out.max_in_flight_before_converged =
+              std::max(out.max_in_flight_before_converged, lookup.in_flight());
       }
+      out.rounds = round + 1;
       EXPECT_FALSE(asked.empty()) << "not done, yet nothing to ask";
       if (asked.empty() || round > 10000) break;
       for (const Contact& c : asked) {
@@ -111,6 +118,7 @@ class Network {
       }
     }
     out.found = ids_of(lookup.closest_answered());
+    out.queried = lookup.queried();
     if (!out.found.empty()) out.depth = lookup.depth_of(out.found.front());
     EXPECT_LE(lookup.answered() + lookup.failed() + lookup.in_flight(), lookup.queried());
     return out;
@@ -147,10 +155,34 @@ TEST(LookupNetwork, FindsTheTrueClosestInFewHops) {
     if (i % 4 == 0) target = net.ids()[net.rng()() % net.ids().size()];
     auto out = net.run(origin, target, config);
     ASSERT_EQ(hex(out.found), hex(net.brute_closest(target, config.k, {origin}))) << "lookup " << i;
-    EXPECT_LE(out.max_in_flight, config.alpha);
+    EXPECT_LE(out.max_in_flight_before_converged, config.alpha);
+    EXPECT_LE(out.max_in_flight, config.k);
     depths.push_back(out.depth);
   }
   EXPECT_LE(median(depths), 4);
+}
+
+// Asking the rest of the k closest at once, once the closest contact known
+// has nothing closer to name, is what keeps a lookup to a few round trips:
+// α at a time, the k closest alone would take k/α rounds. It must not buy
+// that with many more queries.
+TEST(LookupNetwork, AsksTheLastRoundAllAtOnce) {
+  Network net(2000, 200, 45);
+  LookupConfig config;
+  std::vector<int> rounds;
+  size_t queried = 0, converged_before_end = 0;
+  for (int i = 0; i < 200; ++i) {
+    NodeId origin = net.ids()[net.rng()() % net.ids().size()];
+    Key target = random_id(net.rng());
+    auto out = net.run(origin, target, config);
+    ASSERT_EQ(hex(out.found), hex(net.brute_closest(target, config.k, {origin}))) << "lookup " << i;
+    if (out.max_in_flight > config.alpha) ++converged_before_end;
+    rounds.push_back(out.rounds);
+    queried += out.queried;
+  }
+  EXPECT_LE(median(rounds), 5);            // 8 with α in flight to the end
+  EXPECT_GE(converged_before_end, 190u);   // nearly every lookup widens
+  EXPECT_LE(queried / 200, 3 * config.k);  // about the k closest plus the hops
 }
 
 TEST(LookupNetwork, ConvergesWhenSomeNodesNeverAnswer) {
@@ -213,6 +245,31 @@ TEST(Lookup, KeepsAtMostAlphaInFlight) {
   EXPECT_FALSE(lookup.next_to_query().has_value());
   EXPECT_EQ(lookup.queried(), 4u);
   EXPECT_EQ(lookup.failed(), 1u);
+}
+
+TEST(Lookup, AsksTheRestOfTheKClosestOnceTheClosestNamesNoOneCloser) {
+  std::vector<Contact> seeds;
+  for (int i = 1; i <= 10; ++i) seeds.push_back(contact_of(id_with_first_byte(uint8_t(i * 2))));
+  Lookup lookup(Key{}, seeds, {20, 3, 256});
+  auto a = lookup.next_to_query(), b = lookup.next_to_query(), c = lookup.next_to_query();
+  ASSERT_TRUE(a && b && c);
+  // b names someone closer than a: still α at a time.
+  lookup.on_reply(b->id, {contact_of(id_with_first_byte(1))});
+  EXPECT_FALSE(lookup.converged());
+  auto d = lookup.next_to_query();
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(d->id, id_with_first_byte(1));
+  EXPECT_FALSE(lookup.next_to_query().has_value());
+  // The closest answers and names only farther contacts: the rest go at once.
+  lookup.on_reply(d->id, {contact_of(id_with_first_byte(30))});
+  EXPECT_TRUE(lookup.converged());
+  size_t more = 0;
+  while (lookup.next_to_query()) ++more;
+  EXPECT_EQ(more, 8u);  // seeds 8..20 and the newcomer 30: all but a, b, c
+  EXPECT_EQ(lookup.in_flight(), 10u);
+  // A closer contact named now is asked at once too.
+  lookup.on_reply(a->id, {contact_of(id_with_first_byte(0x00))});
+  EXPECT_TRUE(lookup.next_to_query().has_value());
 }
 
 TEST(Lookup, NeverAsksTwiceAndIgnoresStrayAnswers) {

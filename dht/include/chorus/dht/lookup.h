@@ -5,7 +5,9 @@
 //   l.on_reply(id, contacts) / l.on_failure(id)  as answers come or time out;
 //   ... next_to_query() again; stop when l.done().
 //
-// At most α queries are in flight. Every contact learned is remembered with
+// At most α queries are in flight until the closest contact known has
+// answered without naming anyone closer; then the rest of the k closest are
+// asked at once (at most k in flight). Every contact learned is remembered with
 // its depth (seeds are depth 1; contacts named by a depth-d node are d + 1),
 // so a caller can report hops. The lookup is done when the k closest
 // contacts it knows have all answered, or when nothing is left to ask.
@@ -31,7 +33,8 @@ class Lookup {
  public:
   Lookup(const Key& target, const std::vector<Contact>& seeds, LookupConfig config);
 
-  // The next contact to query, or nullopt (α in flight, or none left).
+  // The next contact to query, or nullopt (α in flight, k once converged,
+  // or none left).
   // Marks it in flight.
   std::optional<Contact> next_to_query();
 
@@ -42,6 +45,8 @@ class Lookup {
 
   bool done() const;
   size_t in_flight() const { return in_flight_; }
+  // True once the lookup asks the rest of the k closest at once.
+  bool converged() const { return converged_; }
 
   // The closest contacts that answered, closest first (at most k).
   std::vector<Contact> closest_answered() const;
@@ -63,6 +68,7 @@ class Lookup {
     int depth = 1;
   };
   void add(const Contact& c, int depth);
+  void note_convergence();
   std::vector<Candidate>::iterator locate(const NodeId& id);
   std::vector<Candidate>::const_iterator locate(const NodeId& id) const;
 
@@ -72,6 +78,8 @@ class Lookup {
   // Once a queried contact is dropped for room, nothing as far may return,
   // so it can never be asked twice.
   std::optional<NodeId> horizon_;
+  // The closest known contact answered without naming anyone closer.
+  bool converged_ = false;
   size_t in_flight_ = 0;
   size_t queried_ = 0, answered_ = 0, failed_ = 0;
 };
