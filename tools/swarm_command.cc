@@ -48,6 +48,10 @@ Runner add_swarm_command(CLI::App& cmd) {
   cmd.add_option("--dht-concurrency", args->dht_concurrency, "DHT operations in flight at once")
       ->capture_default_str()
       ->check(CLI::Range(1, 4096));
+  cmd.add_option("--dht-k", args->dht_k,
+                 "replicas per key (the DHT's k, also the lookup's width); every node uses it")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1}, size_t{64}));
   cmd.add_option("--dht-leave", args->dht_leave,
                  "after the gets, this fraction of the nodes stops (no goodbye) and the gets run "
                  "again from the rest")

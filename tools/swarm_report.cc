@@ -43,6 +43,7 @@ bool report_swarm(const SwarmArgs& args, SwarmFigures& f) {
         {"puts", args.dht_puts},
         {"gets", args.dht_gets},
         {"concurrency", args.dht_concurrency},
+        {"k", args.dht_k},
         {"put_ms",
          {{"p50", percentile(f.dht.put_ms, 0.5)}, {"p99", percentile(f.dht.put_ms, 0.99)}}},
         {"get_ms",

@@ -98,6 +98,7 @@ int run_swarm(const SwarmArgs& args) {
     if (with_dht) {  // before start: the DHT hooks into the node's loop
       dht::DhtOptions d;
       d.bootstrap = opts.overlay.bootstrap;  // every listener runs a DHT on its port
+      d.config.k = args.dht_k;
       auto created = dht::Dht::create(*sn.node, d);
       if (!created) {
         std::cerr << "chorus swarm: " << created.error().to_string() << "\n";

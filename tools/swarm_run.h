@@ -11,6 +11,8 @@
 #include <cstdint>
 #include <string>
 
+#include "chorus/dht/config.h"
+
 namespace chorus::tools {
 
 struct SwarmArgs {
@@ -26,6 +28,7 @@ struct SwarmArgs {
   size_t dht_puts = 0;
   size_t dht_gets = 0;
   size_t dht_concurrency = 64;
+  size_t dht_k = dht::DhtConfig{}.k;
   double dht_leave = 0;  // fraction of nodes stopped after the gets, then gets again
 };
 
