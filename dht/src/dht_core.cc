@@ -83,6 +83,7 @@ void DhtCore::on_datagram(const Address& from, ByteView bytes, int64_t now_us) {
 
 void DhtCore::on_timer(int64_t now_us) {
   now_ms_ = to_ms(now_us);
+  while (auto txid = rpcs_->pop_stalled(now_ms_)) on_rpc_stalled(*txid, now_ms_);
   while (auto txid = rpcs_->pop_expired(now_ms_)) on_rpc_failed(*txid, now_ms_);
   while (!lookup_deadlines_.empty() && lookup_deadlines_.top().first <= now_ms_) {
     Token token = lookup_deadlines_.top().second;

@@ -104,6 +104,8 @@ void DhtCore::lookup_done(Operation& op, int64_t now_ms) {
   ++stats_.operations_done;
   Replicas replicas;
   replicas.closest = op.lookup->closest_answered();
+  // Stalled queries count as unanswered: in the replica set, not written to.
+  for (const Contact& c : op.lookup->stalled()) op.unanswered.push_back(c);
   const std::vector<Contact>& closest = replicas.closest;
   op.result.rpcs = op.rpcs;
   op.result.closest = closest;

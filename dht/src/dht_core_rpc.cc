@@ -2,6 +2,7 @@
 // its silence, at the deadline) to the operation that asked (rpc_table.h
 // keeps what is in flight).
 #include <algorithm>
+#include <cmath>
 
 #include "chorus/dht/datagram.h"
 #include "chorus/dht/dht_core.h"
@@ -35,6 +36,7 @@ uint64_t DhtCore::send_request(const Contact& to, Body body, Token op, Purpose p
   rpc.purpose = purpose;
   rpc.sent_ms = now_ms;
   rpc.deadline_ms = now_ms + config_.rpc_timeout_ms;
+  if (purpose == Purpose::kLookup) rpc.stall_ms = now_ms + stall_after_ms();
   rpc.key_unknown = key_unknown;
   uint64_t txid = rpcs_->new_txid(random_);
   Message m{txid, static_cast<uint8_t>(config_.read_only ? kFlagReadOnly : 0), std::move(body)};
@@ -96,6 +98,7 @@ void DhtCore::on_reply(const Address& from, const PublicKey& sender, ByteView by
                           kRpcRttBoundsMs.begin());
   ++stats_.rpc_rtt[bucket];
   stats_.rpc_rtt_sum_ms += static_cast<uint64_t>(rtt_ms);
+  note_rtt(rtt_ms);
   Contact who = make_contact(sender, done.key_unknown ? from : done.to.address);
   observe(who, now_ms);
 
@@ -165,6 +168,37 @@ void DhtCore::on_found(Operation& op, const Contact& who, const FoundReply& f, i
   for (const SignedValue* s : good) op.merge(*s);
   if (f.versioned) op.merge(*f.versioned);
   op.lookup->on_reply(who.id, named);
+  pump(op, now_ms);
+}
+
+// RFC 6298 §2, in milliseconds: one estimate for all peers, since a
+// lookup asks many different ones once each.
+void DhtCore::note_rtt(int64_t rtt_ms) {
+  const auto r = static_cast<double>(rtt_ms);
+  if (!rtt_known_) {
+    srtt_ms_ = r;
+    rttvar_ms_ = r / 2;
+    rtt_known_ = true;
+    return;
+  }
+  rttvar_ms_ = 0.75 * rttvar_ms_ + 0.25 * std::abs(srtt_ms_ - r);
+  srtt_ms_ = 0.875 * srtt_ms_ + 0.125 * r;
+}
+
+int64_t DhtCore::stall_after_ms() const {
+  if (!rtt_known_) return config_.rpc_timeout_ms;
+  const auto after = static_cast<int64_t>(std::ceil(srtt_ms_ + 4 * rttvar_ms_));
+  return std::clamp(after, config_.stall_floor_ms, config_.rpc_timeout_ms);
+}
+
+void DhtCore::on_rpc_stalled(uint64_t txid, int64_t now_ms) {
+  const Rpc* rpc = rpcs_->find(txid);
+  if (!rpc || rpc->purpose != Purpose::kLookup) return;
+  auto op_it = ops_.find(rpc->owner);
+  if (op_it == ops_.end() || !op_it->second->lookup) return;
+  Operation& op = *op_it->second;
+  ++stats_.lookup_stalls;
+  op.lookup->on_stalled(rpc->to.id);
   pump(op, now_ms);
 }
 

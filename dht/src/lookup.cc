@@ -44,9 +44,11 @@ void Lookup::add(const Contact& c, int depth) {
   }
   candidates_.insert(pos, Candidate{c, State::kNew, depth});
   if (candidates_.size() <= config_.max_candidates) return;
-  // Drop the farthest one not in flight (there is one: max_candidates > alpha).
+  // Drop the farthest one not in flight (there is one: the contact just
+  // inserted, at worst).
   auto victim = candidates_.end() - 1;
   while (victim->state == State::kInFlight) --victim;
+  if (victim->state == State::kStalled) --stalled_;  // its late answer will be ignored
   if (victim->state != State::kNew &&
       (!horizon_ || closer(target_, victim->contact.id, *horizon_))) {
     horizon_ = victim->contact.id;
@@ -61,7 +63,7 @@ std::optional<Contact> Lookup::next_to_query() {
   // window. That also bounds the queries a flood of far junk can cause.
   size_t live = 0;
   for (Candidate& c : candidates_) {
-    if (c.state == State::kFailed) continue;
+    if (gone(c.state)) continue;
     if (live++ >= config_.k) break;
     if (c.state == State::kNew) {
       c.state = State::kInFlight;
@@ -75,10 +77,16 @@ std::optional<Contact> Lookup::next_to_query() {
 
 void Lookup::on_reply(const NodeId& from, const std::vector<Contact>& contacts) {
   auto it = locate(from);
-  if (it == candidates_.end() || it->state != State::kInFlight) return;
+  if (it == candidates_.end()) return;
+  if (it->state == State::kStalled) {
+    --stalled_;
+  } else if (it->state == State::kInFlight) {
+    --in_flight_;
+  } else {
+    return;
+  }
   it->state = State::kAnswered;
   const int depth = it->depth + 1;
-  --in_flight_;
   ++answered_;
   // `it` is invalidated by the inserts below; depth was copied out.
   for (const Contact& c : contacts) add(c, depth);
@@ -94,7 +102,7 @@ void Lookup::on_reply(const NodeId& from, const std::vector<Contact>& contacts) 
 void Lookup::note_convergence() {
   if (converged_) return;
   for (const Candidate& c : candidates_) {
-    if (c.state == State::kFailed) continue;
+    if (gone(c.state)) continue;
     converged_ = c.state == State::kAnswered;
     return;
   }
@@ -102,17 +110,39 @@ void Lookup::note_convergence() {
 
 void Lookup::on_failure(const NodeId& from) {
   auto it = locate(from);
-  if (it == candidates_.end() || it->state != State::kInFlight) return;
+  if (it == candidates_.end()) return;
+  if (it->state == State::kStalled) {
+    --stalled_;
+  } else if (it->state == State::kInFlight) {
+    --in_flight_;
+  } else {
+    return;
+  }
   it->state = State::kFailed;
-  --in_flight_;
   ++failed_;
   note_convergence();
+}
+
+void Lookup::on_stalled(const NodeId& from) {
+  auto it = locate(from);
+  if (it == candidates_.end() || it->state != State::kInFlight) return;
+  it->state = State::kStalled;
+  --in_flight_;
+  ++stalled_;
+  note_convergence();
+}
+
+std::vector<Contact> Lookup::stalled() const {
+  std::vector<Contact> out;
+  for (const Candidate& c : candidates_)
+    if (c.state == State::kStalled) out.push_back(c.contact);
+  return out;
 }
 
 bool Lookup::done() const {
   size_t live = 0;
   for (const Candidate& c : candidates_) {
-    if (c.state == State::kFailed) continue;
+    if (gone(c.state)) continue;
     if (c.state != State::kAnswered) return false;
     if (++live >= config_.k) return true;
   }

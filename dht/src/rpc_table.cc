@@ -12,6 +12,7 @@ uint64_t RpcTable::new_txid(overlay::Random& random) const {
 
 void RpcTable::add(uint64_t txid, Rpc rpc) {
   deadlines_.emplace(rpc.deadline_ms, txid);
+  if (rpc.stall_ms != 0 && rpc.stall_ms < rpc.deadline_ms) stalls_.emplace(rpc.stall_ms, txid);
   rpcs_.emplace(txid, std::move(rpc));
 }
 
@@ -37,9 +38,20 @@ std::optional<uint64_t> RpcTable::pop_expired(int64_t now_ms) {
   return std::nullopt;
 }
 
+std::optional<uint64_t> RpcTable::pop_stalled(int64_t now_ms) {
+  while (!stalls_.empty() && stalls_.top().first <= now_ms) {
+    uint64_t txid = stalls_.top().second;
+    stalls_.pop();
+    if (rpcs_.count(txid)) return txid;
+  }
+  return std::nullopt;
+}
+
 std::optional<int64_t> RpcTable::next_deadline_ms() const {
-  if (deadlines_.empty()) return std::nullopt;
-  return deadlines_.top().first;
+  std::optional<int64_t> at;
+  if (!deadlines_.empty()) at = deadlines_.top().first;
+  if (!stalls_.empty() && (!at || stalls_.top().first < *at)) at = stalls_.top().first;
+  return at;
 }
 
 bool RpcTable::pinging(const NodeId& id) const {

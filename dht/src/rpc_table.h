@@ -38,6 +38,9 @@ struct Rpc {
   Purpose purpose = Purpose::kFireAndForget;
   int64_t sent_ms = 0;
   int64_t deadline_ms = 0;
+  // Lookup queries: when the lookup stops waiting for this one (it may
+  // still answer until deadline_ms). 0 for every other RPC.
+  int64_t stall_ms = 0;
   bool key_unknown = false;  // sent signed to an address whose key we lack
   // Never sent: our own max_pending_rpcs was reached. It fails like a
   // timeout for its operation but says nothing about the peer.
@@ -56,6 +59,9 @@ class RpcTable {
   // The txid of one RPC whose deadline is at or before now_ms, removed from
   // the heap (not from the table); nullopt when none is due.
   std::optional<uint64_t> pop_expired(int64_t now_ms);
+  // Likewise for stall times (Rpc::stall_ms), each popped once.
+  std::optional<uint64_t> pop_stalled(int64_t now_ms);
+  // The earliest deadline or stall time.
   std::optional<int64_t> next_deadline_ms() const;
   // True while an eviction PING to `id` is in flight (one at a time).
   bool pinging(const NodeId& id) const;
@@ -66,7 +72,7 @@ class RpcTable {
   // (deadline, txid): a min-heap; entries of finished RPCs are skipped.
   std::priority_queue<std::pair<int64_t, uint64_t>, std::vector<std::pair<int64_t, uint64_t>>,
                       std::greater<>>
-      deadlines_;
+      deadlines_, stalls_;
 };
 
 }  // namespace chorus::dht

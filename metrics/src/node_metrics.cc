@@ -113,6 +113,9 @@ void append_dht_metrics(web::MetricsText& m, const dht::Dht& dht) {
   m.counter("chorus_dht_rpcs_total", "",
             d(s.rpcs_sent - std::min(s.rpcs_sent, s.rpcs_answered + s.rpcs_timed_out)),
             {{"result", "pending"}});
+  m.counter("chorus_dht_lookup_stalls_total",
+            "Lookup queries no longer waited for (slower than the usual round trip).",
+            d(s.lookup_stalls));
   m.counter("chorus_dht_requests_served_total", "RPCs from other nodes answered.",
             d(s.requests_served));
   for (size_t k = 0; k < dht::kOpKinds; ++k) {

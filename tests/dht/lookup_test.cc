@@ -247,6 +247,60 @@ TEST(Lookup, KeepsAtMostAlphaInFlight) {
   EXPECT_EQ(lookup.failed(), 1u);
 }
 
+TEST(Lookup, AStalledQueryFreesItsPlaceButItsLateAnswerStillCounts) {
+  std::vector<Contact> seeds;
+  for (int i = 1; i <= 6; ++i) seeds.push_back(contact_of(id_with_first_byte(uint8_t(i))));
+  Lookup lookup(Key{}, seeds, {4, 3, 256});
+  auto a = lookup.next_to_query(), b = lookup.next_to_query(), c = lookup.next_to_query();
+  ASSERT_TRUE(a && b && c);
+  EXPECT_FALSE(lookup.next_to_query().has_value());
+  lookup.on_stalled(a->id);
+  EXPECT_EQ(lookup.in_flight(), 2u);
+  EXPECT_EQ(lookup.stalled_count(), 1u);
+  // Its place goes to the next one, and the window of the k = 4 closest
+  // reaches one further, past the stalled one.
+  auto d = lookup.next_to_query();
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(d->id, id_with_first_byte(4));
+  lookup.on_reply(b->id, {});
+  lookup.on_reply(c->id, {});
+  lookup.on_reply(d->id, {});
+  auto e = lookup.next_to_query();
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->id, id_with_first_byte(5));
+  lookup.on_reply(e->id, {});
+  // Done without waiting for the stalled one; it is listed as such.
+  EXPECT_TRUE(lookup.done());
+  ASSERT_EQ(lookup.stalled().size(), 1u);
+  EXPECT_EQ(lookup.stalled().front().id, a->id);
+  // It answers late, naming a closer contact: taken, and asked.
+  lookup.on_reply(a->id, {contact_of(id_with_first_byte(0))});
+  EXPECT_EQ(lookup.stalled_count(), 0u);
+  EXPECT_EQ(lookup.answered(), 5u);
+  EXPECT_FALSE(lookup.done());
+  auto f = lookup.next_to_query();
+  ASSERT_TRUE(f.has_value());
+  EXPECT_EQ(f->id, id_with_first_byte(0));
+  // A timeout for something already answered changes nothing.
+  lookup.on_failure(a->id);
+  EXPECT_EQ(lookup.failed(), 0u);
+}
+
+TEST(Lookup, AStalledQueryThatTimesOutFailsOnce) {
+  Lookup lookup(Key{}, {contact_of(id_with_first_byte(1)), contact_of(id_with_first_byte(2))},
+                {20, 3, 256});
+  auto a = lookup.next_to_query();
+  ASSERT_TRUE(a.has_value());
+  lookup.on_stalled(a->id);
+  lookup.on_stalled(a->id);  // twice: no effect
+  EXPECT_EQ(lookup.stalled_count(), 1u);
+  lookup.on_failure(a->id);
+  lookup.on_failure(a->id);
+  EXPECT_EQ(lookup.stalled_count(), 0u);
+  EXPECT_EQ(lookup.failed(), 1u);
+  EXPECT_TRUE(lookup.stalled().empty());
+}
+
 TEST(Lookup, AsksTheRestOfTheKClosestOnceTheClosestNamesNoOneCloser) {
   std::vector<Contact> seeds;
   for (int i = 1; i <= 10; ++i) seeds.push_back(contact_of(id_with_first_byte(uint8_t(i * 2))));

@@ -193,6 +193,44 @@ TEST(DhtSim, ANodeWhoseWallClockIsOutsideTheReplayWindowCannotJoin) {
 
 // What metrics read (docs/metrics.md): operations by kind and result, and
 // the round trips of answered RPCs, in the core's milliseconds.
+// Replicas that crashed cost a get about a round trip each, not the RPC
+// timeout: the lookup stops waiting for a query once it is slower than the
+// round trips measured so far, and asks the next node instead.
+TEST(DhtSim, AGetDoesNotWaitOutTheTimeoutOfCrashedReplicas) {
+  DhtSimConfig c = small_config(23);
+  c.latency_base_us = 10 * kMs;  // round trips of 20..30 ms
+  c.latency_jitter_us = 5 * kMs;
+  World w(c);
+  for (int i = 0; i < 120; ++i) w.sim.add_node();
+  w.sim.warm_start(20);
+  const SimNode at = 7;
+  // Round trips measured before the crash.
+  ASSERT_TRUE(w.run(at, [&](dht::DhtCore& core, int64_t now) {
+                 return core.find_node(dht::key_for("warm"), now);
+               }).result.ok());
+  const dht::Key key = dht::key_for("stall/one");
+  auto put = w.run(at, [&](dht::DhtCore& core, int64_t now) {
+    return core.put(key, dht::Value{1, bytes_of("v"), 600}, now);
+  });
+  ASSERT_TRUE(put.result.ok());
+  // The 5 replicas closest to the key crash (never the asker).
+  std::vector<SimNode> ids;
+  for (SimNode n = 0; n < 120; ++n)
+    if (n != at) ids.push_back(n);
+  std::sort(ids.begin(), ids.end(), [&](SimNode x, SimNode y) {
+    return dht::closer(key, w.sim.contact(x).id, w.sim.contact(y).id);
+  });
+  for (size_t i = 0; i < 5; ++i) w.sim.crash(ids[i]);
+  const dht::DhtStats before = w.sim.core(at)->stats();
+  const int64_t t0 = w.sim.now_us();
+  auto got = w.run(at, [&](dht::DhtCore& core, int64_t now) { return core.get(key, now); });
+  const int64_t took_ms = (w.sim.now_us() - t0) / kMs;
+  ASSERT_TRUE(got.result.ok()) << got.result.error().to_string();
+  ASSERT_EQ(got.result.value().values.size(), 1u);
+  EXPECT_LT(took_ms, 500) << "waited for the crashed replicas";
+  EXPECT_GE(w.sim.core(at)->stats().lookup_stalls - before.lookup_stalls, 5u);
+}
+
 TEST(DhtSim, StatsCountOperationsByKindAndResultAndRpcRoundTrips) {
   DhtSimConfig c = small_config(21);
   c.latency_base_us = 30 * kMs;  // each way: a round trip of 60..80 ms

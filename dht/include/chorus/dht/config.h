@@ -37,6 +37,12 @@ struct DhtConfig {
   size_t k = 20;
   size_t alpha = 3;
   int64_t rpc_timeout_ms = 1000;
+  // A lookup stops waiting for a query once it has taken the usual round
+  // trip plus four deviations (RFC 6298's estimator over every answered
+  // RPC), but never sooner than this nor later than rpc_timeout_ms: a node
+  // that left costs a lookup about a round trip, not the whole timeout. Its
+  // answer still counts if it comes while the lookup runs.
+  int64_t stall_floor_ms = 50;
   // A lookup ends with what it has after this long, however many named
   // contacts are still left to try (a hostile peer can name 64 dead ones).
   int64_t lookup_deadline_ms = 8000;

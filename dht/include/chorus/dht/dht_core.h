@@ -184,6 +184,7 @@ class DhtCore {
   void on_reply(const Address& from, const PublicKey& sender, ByteView bytes, int64_t now_ms);
   void on_found(Operation& op, const Contact& who, const FoundReply& f, int64_t now_ms);
   void on_rpc_failed(uint64_t txid, int64_t now_ms);
+  void on_rpc_stalled(uint64_t txid, int64_t now_ms);
 
   // running operations (dht_core_ops.cc)
   Token start(std::unique_ptr<Operation> op, int64_t now_ms);
@@ -235,6 +236,11 @@ class DhtCore {
   int64_t now_ms_ = 0;
   int64_t wall_offset_ms_ = 0;  // wall clock minus now_ms_, set_wall_clock
   int64_t wall_ms(int64_t now_ms) const { return now_ms + wall_offset_ms_; }
+  // Round trips of answered RPCs (RFC 6298): when a lookup stops waiting.
+  double srtt_ms_ = 0, rttvar_ms_ = 0;
+  bool rtt_known_ = false;
+  void note_rtt(int64_t rtt_ms);
+  int64_t stall_after_ms() const;
 
   std::unique_ptr<WriteTokens> tokens_;
   std::unique_ptr<RpcTable> rpcs_;

@@ -107,6 +107,8 @@ struct DhtStats {
   uint64_t bad_signed_dropped = 0;    // signed values read that did not verify
   uint64_t notifies_ignored = 0;      // NOTIFY from a node we do not listen at
   uint64_t republished = 0;           // republish lookups started
+  uint64_t lookup_stalls = 0;         // lookup queries no longer waited for
+  // (DhtConfig::stall_floor_ms); each later answered or timed out as well
   // Operations finished, by kind (OpKind): [kind][0] succeeded, [kind][1]
   // failed. The core's own (republish, bucket refresh) included.
   std::array<std::array<uint64_t, 2>, kOpKinds> operations{};

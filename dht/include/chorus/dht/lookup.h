@@ -42,6 +42,12 @@ class Lookup {
   // caller). Ignored for an id that is not in flight.
   void on_reply(const NodeId& from, const std::vector<Contact>& contacts);
   void on_failure(const NodeId& from);
+  // A query has taken longer than its peers usually do: it no longer holds
+  // one of the α places, and done() stops waiting for it, as if it had
+  // failed. Its answer is still taken if it comes while the lookup runs.
+  void on_stalled(const NodeId& from);
+  // The contacts stalled and not heard from since.
+  std::vector<Contact> stalled() const;
 
   bool done() const;
   size_t in_flight() const { return in_flight_; }
@@ -56,12 +62,15 @@ class Lookup {
   size_t queried() const { return queried_; }
   size_t answered() const { return answered_; }
   size_t failed() const { return failed_; }
+  size_t stalled_count() const { return stalled_; }
   const Key& target() const { return target_; }
   // How many contacts the lookup remembers (never above max_candidates).
   size_t candidates() const { return candidates_.size(); }
 
  private:
-  enum class State : uint8_t { kNew, kInFlight, kAnswered, kFailed };
+  enum class State : uint8_t { kNew, kInFlight, kStalled, kAnswered, kFailed };
+  // Failed, or stalled: the lookup goes on without it.
+  static bool gone(State s) { return s == State::kFailed || s == State::kStalled; }
   struct Candidate {
     Contact contact;
     State state = State::kNew;
@@ -81,7 +90,7 @@ class Lookup {
   // The closest known contact answered without naming anyone closer.
   bool converged_ = false;
   size_t in_flight_ = 0;
-  size_t queried_ = 0, answered_ = 0, failed_ = 0;
+  size_t queried_ = 0, answered_ = 0, failed_ = 0, stalled_ = 0;
 };
 
 }  // namespace chorus::dht
