@@ -146,7 +146,10 @@ bool Lookup::done() const {
     if (c.state != State::kAnswered) return false;
     if (++live >= config_.k) return true;
   }
-  return true;
+  // Nothing left to ask: a slow query is then worth its whole timeout (when
+  // every peer slows down at once, stalling them all would end the lookup
+  // with nobody heard).
+  return stalled_ == 0;
 }
 
 std::vector<Contact> Lookup::closest_answered() const {

@@ -286,6 +286,25 @@ TEST(Lookup, AStalledQueryFreesItsPlaceButItsLateAnswerStillCounts) {
   EXPECT_EQ(lookup.failed(), 0u);
 }
 
+// When every peer slows down at once, stalling them all must not end the
+// lookup with nobody heard: with no one else left to ask, it waits.
+TEST(Lookup, WithNobodyElseToAskItWaitsForTheStalled) {
+  Lookup lookup(Key{}, {contact_of(id_with_first_byte(1)), contact_of(id_with_first_byte(2))},
+                {20, 3, 256});
+  auto a = lookup.next_to_query(), b = lookup.next_to_query();
+  ASSERT_TRUE(a && b);
+  lookup.on_stalled(a->id);
+  lookup.on_stalled(b->id);
+  EXPECT_FALSE(lookup.next_to_query().has_value());
+  EXPECT_FALSE(lookup.done());
+  lookup.on_reply(b->id, {});
+  EXPECT_FALSE(lookup.done());
+  lookup.on_failure(a->id);
+  EXPECT_TRUE(lookup.done());
+  ASSERT_EQ(lookup.closest_answered().size(), 1u);
+  EXPECT_EQ(lookup.closest_answered().front().id, b->id);
+}
+
 TEST(Lookup, AStalledQueryThatTimesOutFailsOnce) {
   Lookup lookup(Key{}, {contact_of(id_with_first_byte(1)), contact_of(id_with_first_byte(2))},
                 {20, 3, 256});

@@ -43,8 +43,9 @@ class Lookup {
   void on_reply(const NodeId& from, const std::vector<Contact>& contacts);
   void on_failure(const NodeId& from);
   // A query has taken longer than its peers usually do: it no longer holds
-  // one of the α places, and done() stops waiting for it, as if it had
-  // failed. Its answer is still taken if it comes while the lookup runs.
+  // one of the α places, and done() stops waiting for it once k others
+  // answered (with fewer left to ask, it still waits). Its answer is still
+  // taken if it comes while the lookup runs.
   void on_stalled(const NodeId& from);
   // The contacts stalled and not heard from since.
   std::vector<Contact> stalled() const;
