@@ -20,7 +20,7 @@ PUTS=${PUTS:-200}
 GETS=${GETS:-500}
 
 if ! /usr/bin/python3 -c 'import opendht' 2>/dev/null; then
-  echo "dht_vs_opendht: skipped: python3-opendht is not installed (apt-get install python3-opendht)"
+  echo "dht_vs_opendht: skipped: python3-opendht is not installed (scripts/deps.sh --bench installs it)"
   exit 0
 fi
 [ -x "$CHORUS" ] || { echo "dht_vs_opendht: no chorus binary at $CHORUS" >&2; exit 2; }

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs every Debian package Chorus needs to build, test and run its demo.
 # Idempotent: packages already present are left alone. Uses sudo when not root.
+#   scripts/deps.sh           # build, test, demo
+#   scripts/deps.sh --bench   # and what bench/ compares against (OpenDHT)
 set -euo pipefail
 
 PACKAGES=(
@@ -25,6 +27,10 @@ PACKAGES=(
   procps util-linux  # pgrep; unshare for the time-namespace test
   doxygen
 )
+# Peers the benchmarks measure against; the tests never need them.
+if [ "${1:-}" = --bench ]; then
+  PACKAGES+=(python3-opendht)
+fi
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
