@@ -16,6 +16,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "chorus/overlay/identity.h"
 #include "chorus/swarm/dht_sim.h"
 #include "commands.h"
 #include "run_stats.h"
@@ -88,6 +89,8 @@ Runner add_sim_dht_command(CLI::App& cmd) {
     sc.uplink_bytes_per_s = a.uplink;
     swarm::DhtSim sim(sc);
     auto& rng = sim.rng();
+    // Every node meets the same keys: convert each once.
+    overlay::Identity::set_x25519_cache_capacity(std::max<size_t>(a.nodes, 4096));
     for (size_t i = 0; i < a.nodes; ++i) sim.add_node();
     sim.warm_start(sc.dht.k);
     auto pick_up = [&]() {
@@ -282,6 +285,7 @@ Runner add_sim_locks_command(CLI::App& cmd) {
     sc.dht.lock_grace_after_start_ms = sc.dht.store.max_lease_ms;
     swarm::DhtSim sim(sc);
     auto& rng = sim.rng();
+    overlay::Identity::set_x25519_cache_capacity(std::max<size_t>(a.nodes, 4096));
     for (size_t i = 0; i < a.nodes; ++i) {
       auto n = sim.add_node();
       int64_t offset = std::uniform_int_distribution<int64_t>(-2 * kSecond, 2 * kSecond)(rng);

@@ -151,10 +151,10 @@ const std::array<uint8_t, 32>* DatagramCodec::shared_key(const PublicKey& peer) 
     keys_lru_.splice(keys_lru_.begin(), keys_lru_, it->second);
     return &it->second->second;
   }
-  std::array<uint8_t, 32> x_public{};
-  if (crypto_sign_ed25519_pk_to_curve25519(x_public.data(), peer.data()) != 0) return nullptr;
+  auto x_public = overlay::Identity::x25519_public(peer);
+  if (!x_public.ok()) return nullptr;
   std::array<uint8_t, 32> key{};
-  if (crypto_box_beforenm(key.data(), x_public.data(), x25519_secret_.data()) != 0) {
+  if (crypto_box_beforenm(key.data(), x_public.value().data(), x25519_secret_.data()) != 0) {
     return nullptr;
   }
   size_t cap = limits_.shared_key_cache == 0 ? 1 : limits_.shared_key_cache;

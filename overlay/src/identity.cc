@@ -7,6 +7,9 @@
 
 #include <cerrno>
 #include <cstring>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
 
 namespace chorus::overlay {
 namespace {
@@ -143,12 +146,83 @@ std::array<uint8_t, 32> Identity::x25519_secret() const {
   return out;
 }
 
+namespace {
+
+// Ed25519 -> X25519 public keys, first in first out: a peer heard from
+// again refreshes nothing, but the bound holds with no list to maintain.
+class X25519Cache {
+ public:
+  bool find(const PublicKey& key, std::array<uint8_t, 32>& out) {
+    std::lock_guard lock(mu_);
+    auto it = map_.find(key);
+    if (it == map_.end()) return false;
+    out = it->second;
+    return true;
+  }
+  void insert(const PublicKey& key, const std::array<uint8_t, 32>& x) {
+    std::lock_guard lock(mu_);
+    if (capacity_ == 0 || map_.count(key)) return;
+    if (order_.size() < capacity_) {
+      order_.push_back(key);
+    } else {
+      map_.erase(order_[next_]);
+      order_[next_] = key;
+      next_ = (next_ + 1) % capacity_;
+    }
+    map_.emplace(key, x);
+  }
+  void set_capacity(size_t entries) {
+    std::lock_guard lock(mu_);
+    capacity_ = entries;
+    map_.clear();
+    order_.clear();
+    order_.shrink_to_fit();
+    next_ = 0;
+  }
+
+ private:
+  // Keyed (SipHash): a peer picks its own key bytes, and must not be able
+  // to pile its keys into one bucket.
+  struct KeyHash {
+    std::array<uint8_t, crypto_shorthash_KEYBYTES> secret{};
+    size_t operator()(const PublicKey& k) const {
+      uint64_t h = 0;
+      crypto_shorthash(reinterpret_cast<unsigned char*>(&h), k.data(), k.size(), secret.data());
+      return static_cast<size_t>(h);
+    }
+  };
+  static KeyHash random_hash() {
+    ensure_sodium();
+    KeyHash hash;
+    randombytes_buf(hash.secret.data(), hash.secret.size());
+    return hash;
+  }
+  std::mutex mu_;
+  size_t capacity_ = 4096;
+  std::unordered_map<PublicKey, std::array<uint8_t, 32>, KeyHash> map_{0, random_hash()};
+  std::vector<PublicKey> order_;  // insertion order, a ring once full
+  size_t next_ = 0;               // the oldest, once full
+};
+
+X25519Cache& x25519_cache() {
+  static X25519Cache* cache = new X25519Cache;  // never destroyed: usable from static destructors
+  return *cache;
+}
+
+}  // namespace
+
 Result<std::array<uint8_t, 32>> Identity::x25519_public(const PublicKey& key) {
   std::array<uint8_t, 32> out{};
+  if (x25519_cache().find(key, out)) return out;
   if (crypto_sign_ed25519_pk_to_curve25519(out.data(), key.data()) != 0) {
     return invalid_argument("public key is not a valid Ed25519 point");
   }
+  x25519_cache().insert(key, out);
   return out;
+}
+
+void Identity::set_x25519_cache_capacity(size_t entries) {
+  x25519_cache().set_capacity(entries);
 }
 
 Result<Identity> Identity::load_or_create(const std::string& path) {

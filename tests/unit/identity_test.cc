@@ -4,9 +4,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
+#include <atomic>
 #include <cctype>
 #include <fstream>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "vectors.h"
 
@@ -61,6 +66,55 @@ TEST(Identity, SeedsReproduceVectorKeysAddressesAndDhtIds) {
     ASSERT_TRUE(parsed.ok()) << parsed.error().to_string();
     EXPECT_EQ(*parsed, id.public_key());
   }
+}
+
+// The conversion is remembered process-wide; whatever the cache holds or
+// evicts, every key converts to what libsodium says, and a bad point stays
+// an error.
+TEST(Identity, X25519ConversionsAreRightThroughTheCacheAndItsEvictions) {
+  std::vector<Identity> ids;
+  for (uint8_t i = 0; i < 40; ++i) {
+    std::array<uint8_t, 32> seed{};
+    seed[0] = i;
+    seed[1] = 0x5a;
+    ids.push_back(Identity::from_seed(seed));
+  }
+  auto direct = [](const PublicKey& k) {
+    std::array<uint8_t, 32> x{};
+    EXPECT_EQ(crypto_sign_ed25519_pk_to_curve25519(x.data(), k.data()), 0);
+    return x;
+  };
+  PublicKey bad{};
+  bad[0] = 2;  // not a point on the curve
+  ASSERT_NE(crypto_sign_ed25519_pk_to_curve25519(std::array<uint8_t, 32>{}.data(), bad.data()), 0);
+  for (size_t capacity : {size_t{0}, size_t{1}, size_t{7}, size_t{4096}}) {
+    Identity::set_x25519_cache_capacity(capacity);
+    for (int round = 0; round < 3; ++round) {
+      for (const Identity& id : ids) {
+        auto x = Identity::x25519_public(id.public_key());
+        ASSERT_TRUE(x.ok());
+        EXPECT_EQ(*x, direct(id.public_key())) << "capacity " << capacity;
+      }
+      EXPECT_EQ(Identity::x25519_public(bad).error().code(), ErrorCode::kInvalidArgument);
+    }
+  }
+  // From many threads at once (TSan-free by design: one mutex).
+  Identity::set_x25519_cache_capacity(16);
+  std::vector<std::thread> threads;
+  std::atomic<int> wrong{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 200; ++i) {
+        const Identity& id =
+            ids[(static_cast<size_t>(i) * 7 + static_cast<size_t>(t)) % ids.size()];
+        auto x = Identity::x25519_public(id.public_key());
+        if (!x.ok() || *x != direct(id.public_key())) ++wrong;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(wrong.load(), 0);
+  Identity::set_x25519_cache_capacity(4096);
 }
 
 TEST(Identity, ChecksumCatchesEveryChangedCharacter) {

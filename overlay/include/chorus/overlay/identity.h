@@ -58,7 +58,15 @@ class Identity {
 
   // X25519 forms of the key pair, for end-to-end encryption (crypto_box).
   std::array<uint8_t, 32> x25519_secret() const;
+  // kInvalidArgument when `key` is not a valid Ed25519 point. Converting a
+  // key costs more than the X25519 exchange that follows (its subgroup check
+  // is a full scalar multiplication), and every DHT node and WHISPER of a
+  // process converts the same peers' keys, so the last conversions are
+  // remembered process-wide (public data only; thread-safe).
   static Result<std::array<uint8_t, 32>> x25519_public(const PublicKey& key);
+  // How many conversions are remembered (default 4096); 0 remembers none.
+  // A simulation of N nodes in one process wants about N.
+  static void set_x25519_cache_capacity(size_t entries);
 
   const std::array<uint8_t, 32>& seed() const { return seed_; }
 
