@@ -55,9 +55,9 @@ void init_sodium() {
 }  // namespace
 
 size_t DatagramCodec::KeyHash::operator()(const PublicKey& k) const {
-  // Keys are Ed25519 points; their bytes are already uniform.
+  static_assert(sizeof(secret) == crypto_shorthash_KEYBYTES);
   uint64_t h = 0;
-  std::memcpy(&h, k.data(), sizeof h);
+  crypto_shorthash(reinterpret_cast<unsigned char*>(&h), k.data(), k.size(), secret.data());
   return static_cast<size_t>(h);
 }
 
@@ -89,10 +89,10 @@ struct DatagramCodec::Partials {
     bool operator==(const Key&) const = default;
   };
   struct Hash {
+    KeyHash sender_hash;  // keyed: senders choose their key bytes
     size_t operator()(const Key& k) const {
-      uint64_t h = 0;
-      std::memcpy(&h, k.sender.data(), sizeof h);
-      return static_cast<size_t>(h ^ (uint64_t{k.id} * 0x9e3779b97f4a7c15ULL) ^ k.is_signed);
+      return sender_hash(k.sender) ^ static_cast<size_t>(uint64_t{k.id} * 0x9e3779b97f4a7c15ULL) ^
+             k.is_signed;
     }
   };
   struct Partial {
@@ -105,6 +105,7 @@ struct DatagramCodec::Partials {
     std::vector<Bytes> parts;
     std::vector<bool> have;
   };
+  explicit Partials(const KeyHash& hash) : map(0, Hash{hash}) {}
   std::unordered_map<Key, Partial, Hash> map;
   // Creation order, for timeouts and for evicting the oldest when full.
   // Entries of messages already gone are skipped when they reach the front.
@@ -133,6 +134,9 @@ DatagramCodec::DatagramCodec(const overlay::Identity& identity, DatagramLimits l
     : identity_(identity), limits_(limits), random_(random) {
   init_sodium();
   x25519_secret_ = identity_.x25519_secret();
+  KeyHash hash;
+  random_.fill(hash.secret.data(), hash.secret.size());
+  keys_ = decltype(keys_)(0, hash);
   // A restarted node must not reuse the message ids of its previous run:
   // a peer may still hold fragments under them.
   next_message_id_ = static_cast<uint32_t>(random_.next_u64());
@@ -370,7 +374,7 @@ Result<std::optional<Opened>> DatagramCodec::reassemble(const PublicKey& sender,
     return std::optional<Opened>(Opened{sender, is_signed, std::move(fragment)});
   }
 
-  if (!partials_) partials_ = std::make_unique<Partials>();
+  if (!partials_) partials_ = std::make_unique<Partials>(keys_.hash_function());
   Partials& ps = *partials_;
   const Partials::Key key{sender, id, is_signed};
   auto it = ps.map.find(key);

@@ -79,7 +79,10 @@ class DatagramCodec {
   const Stats& stats() const { return stats_; }
 
  private:
+  // Keyed (SipHash, a random key per codec): peers choose their own key
+  // bytes and must not be able to pile them into one bucket.
   struct KeyHash {
+    std::array<uint8_t, 16> secret;  // set by the codec
     size_t operator()(const PublicKey& k) const;
   };
   struct Seen;
