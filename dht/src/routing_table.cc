@@ -13,36 +13,84 @@ bool bit_at(const NodeId& id, int bit) {
   return (id[bit / 8] >> (7 - bit % 8)) & 1;
 }
 
-// The first 64 bits of the XOR distance decide almost every comparison, so
-// sorting on them first avoids a 32-byte walk per comparison.
-uint64_t distance_prefix(const Key& target, const NodeId& id) {
-  uint64_t t = 0, i = 0;
-  for (int b = 0; b < 8; ++b) {
-    t = (t << 8) | target[b];
-    i = (i << 8) | id[b];
-  }
-  return t ^ i;
-}
-
-struct Ranked {
-  uint64_t prefix;
-  const RoutingEntry* entry;
-};
-
-template <typename Entries>
-auto find_entry(Entries& entries, const NodeId& id) {
-  return std::find_if(entries.begin(), entries.end(),
-                      [&](const RoutingEntry& e) { return e.contact.id == id; });
+// The first 64 bits of an id, big-endian: XOR of two of them is the first
+// 64 bits of the distance, which decide almost every comparison.
+uint64_t prefix_of(const std::array<uint8_t, 32>& id) {
+  uint64_t v = 0;
+  for (int b = 0; b < 8; ++b) v = (v << 8) | id[b];
+  return v;
 }
 
 }  // namespace
 
 RoutingTable::RoutingTable(const NodeId& self, size_t k, size_t replacements_per_bucket,
-                           int64_t good_for_ms)
-    : self_(self),
+                           int64_t good_for_ms, std::shared_ptr<ContactPool> pool)
+    : pool_(pool ? std::move(pool) : std::make_shared<ContactPool>()),
+      self_(self),
       k_(std::max<size_t>(k, 1)),
       replacements_(replacements_per_bucket),
       good_for_ms_(good_for_ms) {}
+
+RoutingTable::~RoutingTable() {
+  release_all();
+}
+
+RoutingTable::RoutingTable(RoutingTable&& other) noexcept
+    : pool_(other.pool_),
+      self_(other.self_),
+      k_(other.k_),
+      replacements_(other.replacements_),
+      good_for_ms_(other.good_for_ms_),
+      buckets_(std::move(other.buckets_)),
+      size_(other.size_) {
+  other.buckets_.clear();  // its handles are ours now
+  other.size_ = 0;
+}
+
+RoutingTable& RoutingTable::operator=(RoutingTable&& other) noexcept {
+  if (this == &other) return *this;
+  release_all();
+  pool_ = other.pool_;
+  self_ = other.self_;
+  k_ = other.k_;
+  replacements_ = other.replacements_;
+  good_for_ms_ = other.good_for_ms_;
+  buckets_ = std::move(other.buckets_);
+  size_ = other.size_;
+  other.buckets_.clear();
+  other.size_ = 0;
+  return *this;
+}
+
+void RoutingTable::release_all() {
+  if (!pool_) return;
+  for (Bucket& bucket : buckets_) {
+    for (const Slot& e : bucket.entries) pool_->release(e.contact);
+    for (const Slot& e : bucket.replacements) pool_->release(e.contact);
+  }
+  buckets_.clear();
+  size_ = 0;
+}
+
+RoutingTable::Slot RoutingTable::make_slot(const Contact& contact, int64_t now_ms) {
+  return Slot{prefix_of(contact.id), now_ms, pool_->acquire(contact), 0};
+}
+
+std::vector<RoutingTable::Slot>::iterator RoutingTable::find_slot(std::vector<Slot>& slots,
+                                                                  const NodeId& id) {
+  const uint64_t prefix = prefix_of(id);
+  return std::find_if(slots.begin(), slots.end(), [&](const Slot& e) {
+    return e.id_prefix == prefix && contact_of(e).id == id;
+  });
+}
+
+std::vector<RoutingTable::Slot>::const_iterator RoutingTable::find_slot(
+    const std::vector<Slot>& slots, const NodeId& id) const {
+  const uint64_t prefix = prefix_of(id);
+  return std::find_if(slots.begin(), slots.end(), [&](const Slot& e) {
+    return e.id_prefix == prefix && contact_of(e).id == id;
+  });
+}
 
 bool RoutingTable::has_replacement(int bucket) const {
   return bucket >= 0 && static_cast<size_t>(bucket) < buckets_.size() &&
@@ -58,7 +106,8 @@ namespace {
 // push_back that never leaves room past `bound`: a bucket of k = 20 would
 // otherwise grow to a capacity of 32, and in a simulator of 10^5 tables
 // that slack was a third of every table.
-void push_bounded(std::vector<RoutingEntry>& v, RoutingEntry e, size_t bound) {
+template <typename T>
+void push_bounded(std::vector<T>& v, T e, size_t bound) {
   if (v.size() == v.capacity()) v.reserve(std::min(bound, std::max<size_t>(4, 2 * v.size())));
   v.push_back(std::move(e));
 }
@@ -77,13 +126,17 @@ RoutingTable::Observed RoutingTable::observe(const Contact& contact, int64_t now
   }
   Bucket& bucket = buckets_[index];
 
-  if (auto it = find_entry(bucket.entries, contact.id); it != bucket.entries.end()) {
-    RoutingEntry entry = std::move(*it);
-    entry.contact = contact;
+  if (auto it = find_slot(bucket.entries, contact.id); it != bucket.entries.end()) {
+    Slot entry = *it;
+    if (!(contact_of(entry) == contact)) {  // a new address for the key
+      ContactPool::Handle old = entry.contact;
+      entry.contact = pool_->acquire(contact);
+      pool_->release(old);
+    }
     entry.last_seen_ms = now_ms;
     entry.failures = 0;
     bucket.entries.erase(it);
-    bucket.entries.push_back(std::move(entry));
+    bucket.entries.push_back(entry);
     result.added = true;
     return result;
   }
@@ -91,7 +144,7 @@ RoutingTable::Observed RoutingTable::observe(const Contact& contact, int64_t now
   if (bucket.entries.size() < k_) {
     // A bucket that just became populated needs no refresh for a while.
     if (bucket.entries.empty()) bucket.touched_ms = std::max(bucket.touched_ms, now_ms);
-    push_bounded(bucket.entries, RoutingEntry{contact, now_ms, 0}, k_);
+    push_bounded(bucket.entries, make_slot(contact, now_ms), k_);
     ++size_;
     result.added = true;
     return result;
@@ -101,14 +154,19 @@ RoutingTable::Observed RoutingTable::observe(const Contact& contact, int64_t now
   // flooding); the newcomer waits and the caller checks the oldest one.
   if (now_ms - bucket.entries.front().last_seen_ms >= good_for_ms_ ||
       bucket.entries.front().failures > 0)
-    result.ping = bucket.entries.front().contact;
+    result.ping = contact_of(bucket.entries.front());
   if (replacements_ == 0) return result;
-  if (auto it = find_entry(bucket.replacements, contact.id); it != bucket.replacements.end()) {
+  // Acquired before anything is released: the pool may hold this contact
+  // only through the replacement about to go.
+  Slot fresh = make_slot(contact, now_ms);
+  if (auto it = find_slot(bucket.replacements, contact.id); it != bucket.replacements.end()) {
+    pool_->release(it->contact);
     bucket.replacements.erase(it);
   } else if (bucket.replacements.size() >= replacements_) {
+    pool_->release(bucket.replacements.front().contact);
     bucket.replacements.erase(bucket.replacements.begin());
   }
-  push_bounded(bucket.replacements, RoutingEntry{contact, now_ms, 0}, replacements_);
+  push_bounded(bucket.replacements, fresh, replacements_);
   return result;
 }
 
@@ -116,10 +174,10 @@ int RoutingTable::failed(const NodeId& id) {
   int index = bucket_of(id);
   if (static_cast<size_t>(index) >= buckets_.size()) return 0;
   Bucket& bucket = buckets_[index];
-  if (auto it = find_entry(bucket.entries, id); it != bucket.entries.end()) {
+  if (auto it = find_slot(bucket.entries, id); it != bucket.entries.end()) {
     return ++it->failures;
   }
-  if (auto it = find_entry(bucket.replacements, id); it != bucket.replacements.end()) {
+  if (auto it = find_slot(bucket.replacements, id); it != bucket.replacements.end()) {
     return ++it->failures;
   }
   return 0;
@@ -129,12 +187,14 @@ void RoutingTable::evict(const NodeId& id) {
   int index = bucket_of(id);
   if (static_cast<size_t>(index) >= buckets_.size()) return;
   Bucket& bucket = buckets_[index];
-  if (auto it = find_entry(bucket.replacements, id); it != bucket.replacements.end()) {
+  if (auto it = find_slot(bucket.replacements, id); it != bucket.replacements.end()) {
+    pool_->release(it->contact);
     bucket.replacements.erase(it);
     return;
   }
-  auto it = find_entry(bucket.entries, id);
+  auto it = find_slot(bucket.entries, id);
   if (it == bucket.entries.end()) return;
+  pool_->release(it->contact);
   bucket.entries.erase(it);
   --size_;
   // Prefer a replacement that has not failed us; among those, the freshest.
@@ -143,14 +203,13 @@ void RoutingTable::evict(const NodeId& id) {
     if (best == bucket.replacements.end() || r->failures <= best->failures) best = r;
   }
   if (best == bucket.replacements.end()) return;
-  RoutingEntry promoted = std::move(*best);
+  Slot promoted = *best;
   bucket.replacements.erase(best);
   // Entries stay ordered by last_seen, and the replacement may be older
   // than contacts seen since it queued.
-  auto pos =
-      std::upper_bound(bucket.entries.begin(), bucket.entries.end(), promoted.last_seen_ms,
-                       [](int64_t seen, const RoutingEntry& e) { return seen < e.last_seen_ms; });
-  bucket.entries.insert(pos, std::move(promoted));
+  auto pos = std::upper_bound(bucket.entries.begin(), bucket.entries.end(), promoted.last_seen_ms,
+                              [](int64_t seen, const Slot& e) { return seen < e.last_seen_ms; });
+  bucket.entries.insert(pos, promoted);
   ++size_;
 }
 
@@ -166,17 +225,20 @@ std::vector<Contact> RoutingTable::closest(const Key& target, size_t n) const {
   out.reserve(std::min(n, size_));
   const int count = static_cast<int>(buckets_.size());
   // Reused across calls: the simulator calls this millions of times.
+  struct Ranked {
+    uint64_t prefix;  // of the distance
+    const Slot* entry;
+  };
   thread_local std::vector<Ranked> ranked;
+  const uint64_t target_prefix = prefix_of(target);
 
   auto take = [&](const Bucket& bucket) {
     if (bucket.entries.empty()) return;
     ranked.clear();
-    for (const RoutingEntry& e : bucket.entries) {
-      ranked.push_back(Ranked{distance_prefix(target, e.contact.id), &e});
-    }
+    for (const Slot& e : bucket.entries) ranked.push_back(Ranked{target_prefix ^ e.id_prefix, &e});
     auto less = [&](const Ranked& a, const Ranked& b) {
       if (a.prefix != b.prefix) return a.prefix < b.prefix;
-      return closer(target, a.entry->contact.id, b.entry->contact.id);
+      return closer(target, contact_of(*a.entry).id, contact_of(*b.entry).id);
     };
     const size_t want = std::min(n - out.size(), ranked.size());
     const auto mid = ranked.begin() + static_cast<ptrdiff_t>(want);
@@ -189,7 +251,7 @@ std::vector<Contact> RoutingTable::closest(const Key& target, size_t n) const {
     } else {
       std::partial_sort(ranked.begin(), mid, ranked.end(), less);
     }
-    for (size_t i = 0; i < want; ++i) out.push_back(ranked[i].entry->contact);
+    for (size_t i = 0; i < want; ++i) out.push_back(contact_of(*ranked[i].entry));
   };
 
   for (int i = 0; i < count && out.size() < n; ++i) {
@@ -218,7 +280,9 @@ std::optional<RoutingEntry> RoutingTable::find(const NodeId& id) const {
   int index = bucket_of(id);
   if (static_cast<size_t>(index) >= buckets_.size()) return std::nullopt;
   const Bucket& bucket = buckets_[index];
-  if (auto it = find_entry(bucket.entries, id); it != bucket.entries.end()) return *it;
+  if (auto it = find_slot(bucket.entries, id); it != bucket.entries.end()) {
+    return RoutingEntry{contact_of(*it), it->last_seen_ms, it->failures};
+  }
   return std::nullopt;
 }
 
@@ -262,7 +326,7 @@ std::vector<Contact> RoutingTable::all() const {
   std::vector<Contact> out;
   out.reserve(size_);
   for (const Bucket& bucket : buckets_) {
-    for (const RoutingEntry& e : bucket.entries) out.push_back(e.contact);
+    for (const Slot& e : bucket.entries) out.push_back(contact_of(e));
   }
   return out;
 }

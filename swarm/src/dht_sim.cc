@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "chorus/dht/contact_pool.h"
+
 namespace chorus::swarm {
 namespace {
 
@@ -12,7 +14,10 @@ std::string host_of(SimNode n) {
 
 }  // namespace
 
-DhtSim::DhtSim(DhtSimConfig config) : config_(std::move(config)), rng_(config_.seed) {}
+DhtSim::DhtSim(DhtSimConfig config) : config_(std::move(config)), rng_(config_.seed) {
+  // One thread runs every core: their tables share one copy of each contact.
+  if (!config_.dht.contact_pool) config_.dht.contact_pool = std::make_shared<dht::ContactPool>();
+}
 
 DhtSim::~DhtSim() = default;
 

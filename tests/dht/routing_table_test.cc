@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <memory>
 #include <random>
 
 namespace chorus::dht {
@@ -286,6 +287,78 @@ TEST(RoutingTable, StaleBucketsAreNonEmptyAndUntouched) {
   table.touched(200, 1800);  // not populated: nothing to refresh
   EXPECT_EQ(table.stale_buckets(2000, 1000), (std::vector<int>{0}));
   EXPECT_EQ(table.stale_buckets(3000, 1000), (std::vector<int>{0, 2}));
+}
+
+TEST(ContactPool, EqualContactsShareASlotUntilTheLastRelease) {
+  ContactPool pool;
+  std::mt19937_64 rng(11);
+  const NodeId id = random_id(rng);
+  auto a = pool.acquire(contact_of(id, 1));
+  auto b = pool.acquire(contact_of(id, 1));
+  EXPECT_EQ(a, b);
+  EXPECT_EQ(pool.size(), 1u);
+  // The same id at another address is another contact.
+  auto moved = pool.acquire(contact_of(id, 2));
+  EXPECT_NE(moved, a);
+  EXPECT_EQ(pool.size(), 2u);
+  EXPECT_EQ(pool.at(moved).address.port, 2);
+  pool.release(a);
+  EXPECT_EQ(pool.size(), 2u);
+  EXPECT_EQ(pool.at(b).address.port, 1);
+  pool.release(b);
+  EXPECT_EQ(pool.size(), 1u);
+  // A freed slot is reused, and a reference taken earlier stays valid
+  // through many acquisitions.
+  const Contact& kept = pool.at(moved);
+  std::vector<ContactPool::Handle> many;
+  for (int i = 0; i < 5000; ++i) many.push_back(pool.acquire(contact_of(random_id(rng))));
+  EXPECT_EQ(kept.address.port, 2);
+  EXPECT_EQ(kept.id, id);
+  EXPECT_EQ(pool.size(), 5001u);
+  for (auto h : many) pool.release(h);
+  pool.release(moved);
+  EXPECT_EQ(pool.size(), 0u);
+}
+
+// Tables sharing a pool hold one copy of a contact between them, and give
+// every reference back: when evicted, replaced, readdressed or destroyed.
+TEST(RoutingTable, TablesSharingAPoolHoldEachContactOnceAndReleaseIt) {
+  auto pool = std::make_shared<ContactPool>();
+  std::mt19937_64 rng(12);
+  const NodeId self_a = random_id(rng), self_b = random_id(rng);
+  std::vector<Contact> contacts;
+  for (int i = 0; i < 300; ++i) contacts.push_back(contact_of(random_id(rng)));
+  {
+    RoutingTable a(self_a, 4, 2, RoutingTable::kDefaultGoodForMs, pool);
+    RoutingTable b(self_b, 4, 2, RoutingTable::kDefaultGoodForMs, pool);
+    for (const Contact& c : contacts) {
+      a.observe(c, 1);
+      b.observe(c, 1);
+    }
+    // Everything either table holds (entries and replacements) is pooled
+    // once: no more slots than the contacts there are.
+    EXPECT_LE(pool->size(), contacts.size());
+    EXPECT_GE(pool->size(), std::max(a.size(), b.size()));
+    // The same answers as contacts stored by value would give.
+    for (int t = 0; t < 20; ++t) {
+      Key target = random_id(rng);
+      EXPECT_EQ(ids_of(a.closest(target, 8)), ids_of(brute_closest(a.all(), target, 8)));
+    }
+    // A new address for a contact a table holds replaces it there.
+    const Contact first = a.all().front();
+    Contact readdressed = first;
+    readdressed.address.port = 4242;
+    a.observe(readdressed, 2);
+    ASSERT_TRUE(a.find(first.id).has_value());
+    EXPECT_EQ(a.find(first.id)->contact.address.port, 4242);
+    EXPECT_EQ(a.find(first.id)->last_seen_ms, 2);
+    for (const Contact& c : a.all()) a.evict(c.id);
+    // Moving a table hands its references over; the moved-from one gives
+    // none back twice.
+    RoutingTable moved(std::move(b));
+    EXPECT_GT(moved.size(), 0u);
+  }
+  EXPECT_EQ(pool->size(), 0u);
 }
 
 }  // namespace

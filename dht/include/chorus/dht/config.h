@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 
 namespace chorus::dht {
@@ -32,6 +33,8 @@ struct StoreLimits {
   int64_t max_lease_ms = 60'000;
   size_t max_held_locks = 65'536;  // unexpired leases at once; beyond, kFull
 };
+
+class ContactPool;
 
 struct DhtConfig {
   size_t k = 20;
@@ -83,6 +86,10 @@ struct DhtConfig {
   size_t max_candidates = 256;  // per lookup
   // Randomness: nullopt = OS, a value = reproducible (tests, simulator).
   std::optional<uint64_t> seed;
+  // The routing table's contacts, shared with the other cores of one thread
+  // (a simulator: one copy of each contact for all its tables). Null: the
+  // core keeps its own.
+  std::shared_ptr<ContactPool> contact_pool;
 };
 
 }  // namespace chorus::dht

@@ -6,12 +6,17 @@
 // seen contact to PING, and only `evict` after that PING failed makes room.
 // Newcomers that found the bucket full wait in a small replacement list and
 // take the place of an evicted contact. Not thread-safe; no I/O.
+//
+// Entries hold a handle into a ContactPool (24 bytes an entry instead of
+// 120), so that tables of one thread may share their contacts.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <vector>
 
+#include "chorus/dht/contact_pool.h"
 #include "chorus/dht/types.h"
 
 namespace chorus::dht {
@@ -28,8 +33,18 @@ class RoutingTable {
   // bucket whose least recently seen contact is good keeps it without asking
   // for a PING; the newcomer only waits among the replacements. That keeps
   // a busy node from PINGing on every new face.
-  RoutingTable(const NodeId& self, size_t k, size_t replacements_per_bucket = 8,
-               int64_t good_for_ms = 15 * 60'000);
+  // `pool`: shared with other tables of this thread; null gives the table
+  // a pool of its own.
+  static constexpr size_t kDefaultReplacements = 8;
+  static constexpr int64_t kDefaultGoodForMs = 15 * 60'000;
+  RoutingTable(const NodeId& self, size_t k, size_t replacements_per_bucket = kDefaultReplacements,
+               int64_t good_for_ms = kDefaultGoodForMs,
+               std::shared_ptr<ContactPool> pool = nullptr);
+  ~RoutingTable();
+  RoutingTable(RoutingTable&&) noexcept;
+  RoutingTable& operator=(RoutingTable&&) noexcept;
+  RoutingTable(const RoutingTable&) = delete;
+  RoutingTable& operator=(const RoutingTable&) = delete;
 
   // What observe() did.
   struct Observed {
@@ -68,11 +83,25 @@ class RoutingTable {
   std::vector<Contact> all() const;
 
  private:
+  struct Slot {
+    uint64_t id_prefix;  // the id's first 8 bytes: most comparisons end here
+    int64_t last_seen_ms;
+    ContactPool::Handle contact;
+    int32_t failures;
+  };
   struct Bucket {
-    std::vector<RoutingEntry> entries;       // least recently seen first
-    std::vector<RoutingEntry> replacements;  // most recent last
+    std::vector<Slot> entries;       // least recently seen first
+    std::vector<Slot> replacements;  // most recent last
     int64_t touched_ms = 0;
   };
+  const Contact& contact_of(const Slot& s) const { return pool_->at(s.contact); }
+  std::vector<Slot>::iterator find_slot(std::vector<Slot>& slots, const NodeId& id);
+  std::vector<Slot>::const_iterator find_slot(const std::vector<Slot>& slots,
+                                              const NodeId& id) const;
+  Slot make_slot(const Contact& contact, int64_t now_ms);
+  void release_all();
+
+  std::shared_ptr<ContactPool> pool_;
   NodeId self_;
   size_t k_;
   size_t replacements_;

@@ -1,0 +1,55 @@
+// ContactPool: one copy of each contact for the routing tables that share it.
+//
+// A simulator of a million nodes holds every contact in hundreds of tables;
+// a pooled entry is a 4-byte handle instead of a 104-byte Contact (key, id
+// and address). Reference counted: a contact leaves when the last table
+// lets it go. Contacts equal in key, id and address share one slot.
+//
+// Not thread-safe: share a pool only among tables used from one thread
+// (the simulator's cores). A table made without one keeps its own.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <deque>
+#include <unordered_map>
+#include <vector>
+
+#include "chorus/dht/types.h"
+
+namespace chorus::dht {
+
+class ContactPool {
+ public:
+  using Handle = uint32_t;
+
+  ContactPool();
+  ContactPool(const ContactPool&) = delete;
+  ContactPool& operator=(const ContactPool&) = delete;
+
+  // One more reference to `contact`, pooled if new.
+  Handle acquire(const Contact& contact);
+  // One fewer; the slot is reused once none are left.
+  void release(Handle handle);
+  // Stays valid while the handle is held (slots never move).
+  const Contact& at(Handle handle) const { return slots_[handle].contact; }
+
+  // Distinct contacts held.
+  size_t size() const { return slots_.size() - free_.size(); }
+
+ private:
+  struct Slot {
+    Contact contact;
+    uint32_t refs = 0;
+  };
+  // Keyed (SipHash): ids derive from keys peers choose.
+  struct IdHash {
+    std::array<uint8_t, 16> secret;
+    size_t operator()(const NodeId& id) const;
+  };
+  std::deque<Slot> slots_;
+  std::vector<Handle> free_;
+  std::unordered_multimap<NodeId, Handle, IdHash> by_id_;
+};
+
+}  // namespace chorus::dht
