@@ -1,25 +1,11 @@
 #include "chorus/dht/contact_pool.h"
 
-#include <sodium.h>
-
 #include <cstdlib>
 #include <limits>
 
 namespace chorus::dht {
 
-size_t ContactPool::IdHash::operator()(const NodeId& id) const {
-  static_assert(sizeof(secret) == crypto_shorthash_KEYBYTES);
-  uint64_t h = 0;
-  crypto_shorthash(reinterpret_cast<unsigned char*>(&h), id.data(), id.size(), secret.data());
-  return static_cast<size_t>(h);
-}
-
-ContactPool::ContactPool() {
-  if (sodium_init() < 0) std::abort();
-  IdHash hash;
-  randombytes_buf(hash.secret.data(), hash.secret.size());
-  by_id_ = decltype(by_id_)(0, hash);
-}
+ContactPool::ContactPool() : by_id_(0, overlay::KeyedHash::fresh()) {}
 
 ContactPool::Handle ContactPool::acquire(const Contact& contact) {
   auto [lo, hi] = by_id_.equal_range(contact.id);

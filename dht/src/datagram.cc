@@ -54,13 +54,6 @@ void init_sodium() {
 
 }  // namespace
 
-size_t DatagramCodec::KeyHash::operator()(const PublicKey& k) const {
-  static_assert(sizeof(secret) == crypto_shorthash_KEYBYTES);
-  uint64_t h = 0;
-  crypto_shorthash(reinterpret_cast<unsigned char*>(&h), k.data(), k.size(), secret.data());
-  return static_cast<size_t>(h);
-}
-
 // Seen (sender, nonce) pairs, stored as a keyed 64-bit SipHash: 16 bytes per
 // entry instead of 56, and the random key keeps anyone from aiming a
 // collision at a nonce someone else will use.
@@ -89,7 +82,7 @@ struct DatagramCodec::Partials {
     bool operator==(const Key&) const = default;
   };
   struct Hash {
-    KeyHash sender_hash;  // keyed: senders choose their key bytes
+    overlay::KeyedHash sender_hash;
     size_t operator()(const Key& k) const {
       return sender_hash(k.sender) ^ static_cast<size_t>(uint64_t{k.id} * 0x9e3779b97f4a7c15ULL) ^
              k.is_signed;
@@ -105,7 +98,7 @@ struct DatagramCodec::Partials {
     std::vector<Bytes> parts;
     std::vector<bool> have;
   };
-  explicit Partials(const KeyHash& hash) : map(0, Hash{hash}) {}
+  explicit Partials(const overlay::KeyedHash& hash) : map(0, Hash{hash}) {}
   std::unordered_map<Key, Partial, Hash> map;
   // Creation order, for timeouts and for evicting the oldest when full.
   // Entries of messages already gone are skipped when they reach the front.
@@ -134,9 +127,7 @@ DatagramCodec::DatagramCodec(const overlay::Identity& identity, DatagramLimits l
     : identity_(identity), limits_(limits), random_(random) {
   init_sodium();
   x25519_secret_ = identity_.x25519_secret();
-  KeyHash hash;
-  random_.fill(hash.secret.data(), hash.secret.size());
-  keys_ = decltype(keys_)(0, hash);
+  keys_ = decltype(keys_)(0, overlay::KeyedHash::from(random_));
   // A restarted node must not reuse the message ids of its previous run:
   // a peer may still hold fragments under them.
   next_message_id_ = static_cast<uint32_t>(random_.next_u64());

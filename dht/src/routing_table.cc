@@ -21,6 +21,15 @@ uint64_t prefix_of(const std::array<uint8_t, 32>& id) {
   return v;
 }
 
+// The slot of `id` in a bucket's entries or replacements, const or not.
+template <typename Slots>
+auto find_slot(Slots& slots, const NodeId& id, const ContactPool& pool) {
+  const uint64_t prefix = prefix_of(id);
+  return std::find_if(slots.begin(), slots.end(), [&](const auto& e) {
+    return e.id_prefix == prefix && pool.at(e.contact).id == id;
+  });
+}
+
 }  // namespace
 
 RoutingTable::RoutingTable(const NodeId& self, size_t k, size_t replacements_per_bucket,
@@ -63,7 +72,6 @@ RoutingTable& RoutingTable::operator=(RoutingTable&& other) noexcept {
 }
 
 void RoutingTable::release_all() {
-  if (!pool_) return;
   for (Bucket& bucket : buckets_) {
     for (const Slot& e : bucket.entries) pool_->release(e.contact);
     for (const Slot& e : bucket.replacements) pool_->release(e.contact);
@@ -74,22 +82,6 @@ void RoutingTable::release_all() {
 
 RoutingTable::Slot RoutingTable::make_slot(const Contact& contact, int64_t now_ms) {
   return Slot{prefix_of(contact.id), now_ms, pool_->acquire(contact), 0};
-}
-
-std::vector<RoutingTable::Slot>::iterator RoutingTable::find_slot(std::vector<Slot>& slots,
-                                                                  const NodeId& id) {
-  const uint64_t prefix = prefix_of(id);
-  return std::find_if(slots.begin(), slots.end(), [&](const Slot& e) {
-    return e.id_prefix == prefix && contact_of(e).id == id;
-  });
-}
-
-std::vector<RoutingTable::Slot>::const_iterator RoutingTable::find_slot(
-    const std::vector<Slot>& slots, const NodeId& id) const {
-  const uint64_t prefix = prefix_of(id);
-  return std::find_if(slots.begin(), slots.end(), [&](const Slot& e) {
-    return e.id_prefix == prefix && contact_of(e).id == id;
-  });
 }
 
 bool RoutingTable::has_replacement(int bucket) const {
@@ -126,7 +118,7 @@ RoutingTable::Observed RoutingTable::observe(const Contact& contact, int64_t now
   }
   Bucket& bucket = buckets_[index];
 
-  if (auto it = find_slot(bucket.entries, contact.id); it != bucket.entries.end()) {
+  if (auto it = find_slot(bucket.entries, contact.id, *pool_); it != bucket.entries.end()) {
     Slot entry = *it;
     if (!(contact_of(entry) == contact)) {  // a new address for the key
       ContactPool::Handle old = entry.contact;
@@ -159,7 +151,8 @@ RoutingTable::Observed RoutingTable::observe(const Contact& contact, int64_t now
   // Acquired before anything is released: the pool may hold this contact
   // only through the replacement about to go.
   Slot fresh = make_slot(contact, now_ms);
-  if (auto it = find_slot(bucket.replacements, contact.id); it != bucket.replacements.end()) {
+  if (auto it = find_slot(bucket.replacements, contact.id, *pool_);
+      it != bucket.replacements.end()) {
     pool_->release(it->contact);
     bucket.replacements.erase(it);
   } else if (bucket.replacements.size() >= replacements_) {
@@ -174,10 +167,10 @@ int RoutingTable::failed(const NodeId& id) {
   int index = bucket_of(id);
   if (static_cast<size_t>(index) >= buckets_.size()) return 0;
   Bucket& bucket = buckets_[index];
-  if (auto it = find_slot(bucket.entries, id); it != bucket.entries.end()) {
+  if (auto it = find_slot(bucket.entries, id, *pool_); it != bucket.entries.end()) {
     return ++it->failures;
   }
-  if (auto it = find_slot(bucket.replacements, id); it != bucket.replacements.end()) {
+  if (auto it = find_slot(bucket.replacements, id, *pool_); it != bucket.replacements.end()) {
     return ++it->failures;
   }
   return 0;
@@ -187,12 +180,12 @@ void RoutingTable::evict(const NodeId& id) {
   int index = bucket_of(id);
   if (static_cast<size_t>(index) >= buckets_.size()) return;
   Bucket& bucket = buckets_[index];
-  if (auto it = find_slot(bucket.replacements, id); it != bucket.replacements.end()) {
+  if (auto it = find_slot(bucket.replacements, id, *pool_); it != bucket.replacements.end()) {
     pool_->release(it->contact);
     bucket.replacements.erase(it);
     return;
   }
-  auto it = find_slot(bucket.entries, id);
+  auto it = find_slot(bucket.entries, id, *pool_);
   if (it == bucket.entries.end()) return;
   pool_->release(it->contact);
   bucket.entries.erase(it);
@@ -280,7 +273,7 @@ std::optional<RoutingEntry> RoutingTable::find(const NodeId& id) const {
   int index = bucket_of(id);
   if (static_cast<size_t>(index) >= buckets_.size()) return std::nullopt;
   const Bucket& bucket = buckets_[index];
-  if (auto it = find_slot(bucket.entries, id); it != bucket.entries.end()) {
+  if (auto it = find_slot(bucket.entries, id, *pool_); it != bucket.entries.end()) {
     return RoutingEntry{contact_of(*it), it->last_seen_ms, it->failures};
   }
   return std::nullopt;

@@ -11,6 +11,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "chorus/overlay/keyed_hash.h"
+
 namespace chorus::overlay {
 namespace {
 
@@ -181,25 +183,9 @@ class X25519Cache {
   }
 
  private:
-  // Keyed (SipHash): a peer picks its own key bytes, and must not be able
-  // to pile its keys into one bucket.
-  struct KeyHash {
-    std::array<uint8_t, crypto_shorthash_KEYBYTES> secret{};
-    size_t operator()(const PublicKey& k) const {
-      uint64_t h = 0;
-      crypto_shorthash(reinterpret_cast<unsigned char*>(&h), k.data(), k.size(), secret.data());
-      return static_cast<size_t>(h);
-    }
-  };
-  static KeyHash random_hash() {
-    ensure_sodium();
-    KeyHash hash;
-    randombytes_buf(hash.secret.data(), hash.secret.size());
-    return hash;
-  }
   std::mutex mu_;
   size_t capacity_ = 4096;
-  std::unordered_map<PublicKey, std::array<uint8_t, 32>, KeyHash> map_{0, random_hash()};
+  std::unordered_map<PublicKey, std::array<uint8_t, 32>, KeyedHash> map_{0, KeyedHash::fresh()};
   std::vector<PublicKey> order_;  // insertion order, a ring once full
   size_t next_ = 0;               // the oldest, once full
 };

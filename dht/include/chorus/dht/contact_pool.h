@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "chorus/dht/types.h"
+#include "chorus/overlay/keyed_hash.h"
 
 namespace chorus::dht {
 
@@ -42,14 +43,10 @@ class ContactPool {
     Contact contact;
     uint32_t refs = 0;
   };
-  // Keyed (SipHash): ids derive from keys peers choose.
-  struct IdHash {
-    std::array<uint8_t, 16> secret;
-    size_t operator()(const NodeId& id) const;
-  };
   std::deque<Slot> slots_;
   std::vector<Handle> free_;
-  std::unordered_multimap<NodeId, Handle, IdHash> by_id_;
+  std::unordered_multimap<NodeId, Handle, overlay::KeyedHash>
+      by_id_;  // ids derive from keys peers choose
 };
 
 }  // namespace chorus::dht

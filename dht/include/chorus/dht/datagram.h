@@ -36,6 +36,7 @@
 #include "chorus/dht/events.h"
 #include "chorus/dht/types.h"
 #include "chorus/overlay/identity.h"
+#include "chorus/overlay/keyed_hash.h"
 #include "chorus/overlay/random.h"
 
 namespace chorus::dht {
@@ -79,12 +80,6 @@ class DatagramCodec {
   const Stats& stats() const { return stats_; }
 
  private:
-  // Keyed (SipHash, a random key per codec): peers choose their own key
-  // bytes and must not be able to pile them into one bucket.
-  struct KeyHash {
-    std::array<uint8_t, 16> secret;  // set by the codec
-    size_t operator()(const PublicKey& k) const;
-  };
   struct Seen;
   struct Partials;
   using Nonce = std::array<uint8_t, 24>;
@@ -104,7 +99,7 @@ class DatagramCodec {
   uint32_t next_message_id_ = 1;
   // LRU of shared keys, most recent first.
   std::list<std::pair<PublicKey, std::array<uint8_t, 32>>> keys_lru_;
-  std::unordered_map<PublicKey, decltype(keys_lru_)::iterator, KeyHash> keys_;
+  std::unordered_map<PublicKey, decltype(keys_lru_)::iterator, overlay::KeyedHash> keys_;
   // Created on first use: most codecs in a large simulation never see a
   // fragment, and the seen set is only as big as the traffic.
   std::unique_ptr<Seen> seen_;

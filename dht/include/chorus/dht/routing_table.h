@@ -95,9 +95,6 @@ class RoutingTable {
     int64_t touched_ms = 0;
   };
   const Contact& contact_of(const Slot& s) const { return pool_->at(s.contact); }
-  std::vector<Slot>::iterator find_slot(std::vector<Slot>& slots, const NodeId& id);
-  std::vector<Slot>::const_iterator find_slot(const std::vector<Slot>& slots,
-                                              const NodeId& id) const;
   Slot make_slot(const Contact& contact, int64_t now_ms);
   void release_all();
 
