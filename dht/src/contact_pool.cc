@@ -5,15 +5,19 @@
 
 namespace chorus::dht {
 
-ContactPool::ContactPool() : by_id_(0, overlay::KeyedHash::fresh()) {}
+ContactPool::ContactPool() : cells_(16), hash_(overlay::KeyedHash::fresh()) {}
 
 ContactPool::Handle ContactPool::acquire(const Contact& contact) {
-  auto [lo, hi] = by_id_.equal_range(contact.id);
-  for (auto it = lo; it != hi; ++it) {
-    Slot& slot = slots_[it->second];
+  const uint64_t hash = hash_(contact.id);
+  const size_t mask = cells_.size() - 1;
+  for (size_t i = home(hash);; i = (i + 1) & mask) {
+    const Cell& cell = cells_[i];
+    if (cell.handle == kEmpty) break;
+    if (cell.hash != hash) continue;
+    Slot& slot = slots_[cell.handle];
     if (slot.contact == contact) {
       ++slot.refs;
-      return it->second;
+      return cell.handle;
     }
   }
   Handle handle;
@@ -22,26 +26,48 @@ ContactPool::Handle ContactPool::acquire(const Contact& contact) {
     free_.pop_back();
     slots_[handle].contact = contact;
   } else {
-    // 2^32 distinct contacts is past any memory this runs in.
-    if (slots_.size() >= std::numeric_limits<Handle>::max()) std::abort();
+    // 2^32 - 1 distinct contacts is past any memory this runs in.
+    if (slots_.size() >= kEmpty) std::abort();
     handle = static_cast<Handle>(slots_.size());
     slots_.push_back(Slot{contact, 0});
   }
   slots_[handle].refs = 1;
-  by_id_.emplace(contact.id, handle);
+  if (2 * size() > cells_.size()) grow();
+  index(hash, handle);
   return handle;
+}
+
+void ContactPool::index(uint64_t hash, Handle handle) {
+  const size_t mask = cells_.size() - 1;
+  size_t i = home(hash);
+  while (cells_[i].handle != kEmpty) i = (i + 1) & mask;
+  cells_[i] = Cell{hash, handle};
+}
+
+void ContactPool::grow() {
+  std::vector<Cell> old(cells_.size() * 2);
+  old.swap(cells_);
+  for (const Cell& cell : old)
+    if (cell.handle != kEmpty) index(cell.hash, cell.handle);
 }
 
 void ContactPool::release(Handle handle) {
   Slot& slot = slots_[handle];
   if (--slot.refs > 0) return;
-  auto [lo, hi] = by_id_.equal_range(slot.contact.id);
-  for (auto it = lo; it != hi; ++it) {
-    if (it->second == handle) {
-      by_id_.erase(it);
-      break;
+  const size_t mask = cells_.size() - 1;
+  size_t i = home(hash_(slot.contact.id));
+  while (cells_[i].handle != handle) i = (i + 1) & mask;
+  // Backward-shift deletion: move up every later cell of the run that may
+  // live at the hole, so no probe ever stops early at it (no tombstones).
+  for (size_t j = (i + 1) & mask; cells_[j].handle != kEmpty; j = (j + 1) & mask) {
+    // Cell j may fill the hole at i when its home is not in (i, j].
+    size_t h = home(cells_[j].hash);
+    if (((j - h) & mask) >= ((j - i) & mask)) {
+      cells_[i] = cells_[j];
+      i = j;
     }
   }
+  cells_[i] = Cell{};
   slot.contact = Contact{};  // frees the address string
   free_.push_back(handle);
 }

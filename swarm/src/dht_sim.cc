@@ -50,47 +50,41 @@ void DhtSim::start(SimNode n) {
 }
 
 void DhtSim::warm_start(size_t per_bucket) {
-  // Ids sorted: every subtree of the id space is a contiguous range, so
-  // "the nodes sharing exactly i bits with x" is one binary search away.
+  // Ids sorted: every subtree of the id space is a contiguous range, and the
+  // subtree one bit deeper is one side of a split found by testing that bit.
+  // Walking down from the whole range, bucket i's subtree is the side of
+  // split i that this id is not on: one bit test per step of a binary
+  // search, where comparing whole ids from the top cost 4 x 20 memcmps a
+  // bucket (a fifth of the set-up at a million nodes).
   std::vector<std::pair<dht::NodeId, SimNode>> sorted;
   for (SimNode n = 0; n < nodes_.size(); ++n)
     if (is_up(n)) sorted.emplace_back(nodes_[n].contact.id, n);
   std::sort(sorted.begin(), sorted.end());
-  auto range = [&](const dht::NodeId& x, int bits) {
-    // [lo, hi) of ids whose first `bits` bits equal x's.
-    dht::NodeId lo_id = x, hi_id = x;
-    for (int b = bits; b < 256; ++b) {
-      uint8_t mask = static_cast<uint8_t>(0x80 >> (b % 8));
-      lo_id[b / 8] &= static_cast<uint8_t>(~mask);
-      hi_id[b / 8] |= mask;
-    }
-    auto lo = std::lower_bound(sorted.begin(), sorted.end(), std::make_pair(lo_id, SimNode{0}));
-    auto hi = std::upper_bound(sorted.begin(), sorted.end(),
-                               std::make_pair(hi_id, static_cast<SimNode>(-1)));
-    return std::make_pair(lo, hi);
-  };
+  auto bit = [](const dht::NodeId& id, int i) { return (id[i / 8] >> (7 - i % 8)) & 1; };
+  std::vector<size_t> picks;
   for (auto& [id, n] : sorted) {
     dht::DhtCore& core = *nodes_[n].core;
     int64_t local = local_us(n, now_us_);
-    for (int i = 0; i < 256; ++i) {
-      dht::NodeId sibling = id;
-      sibling[i / 8] ^= static_cast<uint8_t>(0x80 >> (i % 8));
-      auto [lo, hi] = range(sibling, i + 1);
-      size_t count = static_cast<size_t>(hi - lo);
+    auto lo = sorted.begin(), hi = sorted.end();  // ids sharing our first i bits
+    for (int i = 0; i < 256 && hi - lo > 1; ++i) {
+      auto split =
+          std::partition_point(lo, hi, [&](const auto& e) { return bit(e.first, i) == 0; });
+      auto [sub_lo, sub_hi] = bit(id, i) == 0 ? std::pair{split, hi} : std::pair{lo, split};
+      (bit(id, i) == 0 ? hi : lo) = split;
+      size_t count = static_cast<size_t>(sub_hi - sub_lo);
       if (count <= per_bucket) {
-        for (auto it = lo; it != hi; ++it) core.add_contact(nodes_[it->second].contact, local);
-      } else {
-        // A random sample of the subtree, without repeats.
-        std::vector<size_t> picks;
-        while (picks.size() < per_bucket) {
-          size_t p = std::uniform_int_distribution<size_t>(0, count - 1)(rng_);
-          if (std::find(picks.begin(), picks.end(), p) == picks.end()) picks.push_back(p);
-        }
-        for (size_t p : picks)
-          core.add_contact(nodes_[(lo + static_cast<long>(p))->second].contact, local);
+        for (auto it = sub_lo; it != sub_hi; ++it)
+          core.add_contact(nodes_[it->second].contact, local);
+        continue;
       }
-      auto [mlo, mhi] = range(id, i + 1);
-      if (mhi - mlo <= 1) break;  // nobody else shares i + 1 bits with us
+      // A random sample of the subtree, without repeats.
+      picks.clear();
+      while (picks.size() < per_bucket) {
+        size_t p = std::uniform_int_distribution<size_t>(0, count - 1)(rng_);
+        if (std::find(picks.begin(), picks.end(), p) == picks.end()) picks.push_back(p);
+      }
+      for (size_t p : picks)
+        core.add_contact(nodes_[(sub_lo + static_cast<long>(p))->second].contact, local);
     }
     drain(n);
   }

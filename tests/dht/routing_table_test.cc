@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
 #include <memory>
 #include <random>
 
@@ -317,6 +318,52 @@ TEST(ContactPool, EqualContactsShareASlotUntilTheLastRelease) {
   EXPECT_EQ(pool.size(), 5001u);
   for (auto h : many) pool.release(h);
   pool.release(moved);
+  EXPECT_EQ(pool.size(), 0u);
+}
+
+// Against a plain model, through growth and many releases: an equal
+// contact always finds its slot again, a new one never takes a held slot,
+// and what is held reads back unchanged. Ids repeat with other addresses,
+// as a readdressed peer's do.
+TEST(ContactPool, AcquireAndReleaseAgreeWithAModel) {
+  ContactPool pool;
+  std::mt19937_64 rng(13);
+  std::vector<NodeId> ids;
+  for (int i = 0; i < 400; ++i) ids.push_back(random_id(rng));
+  std::map<std::pair<NodeId, uint16_t>, std::pair<ContactPool::Handle, int>> model;
+  std::vector<ContactPool::Handle> held;  // one entry per reference
+  for (int step = 0; step < 60000; ++step) {
+    bool acquire = held.empty() || rng() % 100 < (step < 30000 ? 60 : 35);
+    if (acquire) {
+      const NodeId& id = ids[rng() % ids.size()];
+      auto port = static_cast<uint16_t>(1 + rng() % 3);
+      ContactPool::Handle h = pool.acquire(contact_of(id, port));
+      auto [it, fresh] = model.try_emplace({id, port}, h, 0);
+      if (fresh) {
+        for (auto& [key, entry] : model)
+          ASSERT_TRUE(key == it->first || entry.first != h) << "a held slot was given out again";
+      } else {
+        ASSERT_EQ(h, it->second.first) << "an equal contact did not find its slot";
+      }
+      ++it->second.second;
+      held.push_back(h);
+    } else {
+      size_t at = rng() % held.size();
+      ContactPool::Handle h = held[at];
+      held[at] = held.back();
+      held.pop_back();
+      auto it = std::find_if(model.begin(), model.end(),
+                             [&](const auto& e) { return e.second.first == h; });
+      ASSERT_NE(it, model.end());
+      const Contact& c = pool.at(h);
+      ASSERT_EQ(c.id, it->first.first);
+      ASSERT_EQ(c.address.port, it->first.second);
+      pool.release(h);
+      if (--it->second.second == 0) model.erase(it);
+    }
+    ASSERT_EQ(pool.size(), model.size());
+  }
+  for (ContactPool::Handle h : held) pool.release(h);
   EXPECT_EQ(pool.size(), 0u);
 }
 

@@ -102,6 +102,40 @@ TEST(DhtSim, NodesJoinThroughOneBootstrapAddressAndFindEachOthersValues) {
   }
 }
 
+// A warm table is what joining long ago would leave: bucket i holds
+// min(per_bucket, nodes sharing exactly i leading bits) live nodes of that
+// subtree, each once; crashed nodes are in nobody's table.
+TEST(DhtSim, WarmStartFillsEveryBucketFromItsSubtree) {
+  World w(small_config(5));
+  const size_t n = 1500, per_bucket = 6;
+  for (size_t i = 0; i < n; ++i) w.sim.add_node();
+  for (SimNode i = 0; i < 50; ++i) w.sim.crash(i * 7);
+  w.sim.warm_start(per_bucket);
+  std::map<dht::NodeId, SimNode> live;
+  for (SimNode b = 0; b < n; ++b)
+    if (w.sim.is_up(b)) live[w.sim.contact(b).id] = b;
+  size_t checked = 0;
+  for (SimNode a = 0; a < n; ++a) {
+    if (!w.sim.is_up(a)) continue;
+    const dht::RoutingTable& table = w.sim.core(a)->table();
+    std::map<int, size_t> subtree, held;
+    for (SimNode b = 0; b < n; ++b)
+      if (b != a && w.sim.is_up(b)) ++subtree[table.bucket_of(w.sim.contact(b).id)];
+    std::set<dht::NodeId> seen;
+    for (const dht::Contact& c : table.all()) {
+      ++held[table.bucket_of(c.id)];
+      EXPECT_TRUE(seen.insert(c.id).second) << "a contact held twice";
+      auto b = live.find(c.id);
+      ASSERT_TRUE(b != live.end() && b->second != a && w.sim.contact(b->second) == c)
+          << "node " << a << " holds a contact that is not another live node";
+    }
+    for (auto [bucket, count] : subtree)
+      ASSERT_EQ(held[bucket], std::min(per_bucket, count)) << "node " << a << " bucket " << bucket;
+    ++checked;
+  }
+  EXPECT_EQ(checked, n - 50);
+}
+
 TEST(DhtSim, GetsSucceedUnderChurnAndLoss) {
   DhtSimConfig c = small_config(11);
   c.loss = 0.05;
