@@ -146,11 +146,17 @@ const std::array<uint8_t, 32>* DatagramCodec::shared_key(const PublicKey& peer) 
     keys_lru_.splice(keys_lru_.begin(), keys_lru_, it->second);
     return &it->second->second;
   }
-  auto x_public = overlay::Identity::x25519_public(peer);
-  if (!x_public.ok()) return nullptr;
   std::array<uint8_t, 32> key{};
-  if (crypto_box_beforenm(key.data(), x_public.value().data(), x25519_secret_.data()) != 0) {
-    return nullptr;
+  if (auto shared = pair_keys_ ? pair_keys_->find(identity_.public_key(), peer) : std::nullopt) {
+    key = *shared;
+    sodium_memzero(shared->data(), shared->size());
+  } else {
+    auto x_public = overlay::Identity::x25519_public(peer);
+    if (!x_public.ok()) return nullptr;
+    if (crypto_box_beforenm(key.data(), x_public.value().data(), x25519_secret_.data()) != 0) {
+      return nullptr;
+    }
+    if (pair_keys_) pair_keys_->insert(identity_.public_key(), peer, key);
   }
   size_t cap = limits_.shared_key_cache == 0 ? 1 : limits_.shared_key_cache;
   while (keys_lru_.size() >= cap) {

@@ -25,6 +25,7 @@ DhtCore::DhtCore(const overlay::Identity& identity, Address self, DhtConfig conf
       codec_(std::make_unique<DatagramCodec>(identity_, config.datagram, random_)),
       started_ms_(to_ms(now_us)),
       now_ms_(to_ms(now_us)) {
+  codec_->share_pair_keys(config.pair_keys);
   tokens_ = std::make_unique<WriteTokens>(random_, now_ms_);
   rpcs_ = std::make_unique<RpcTable>();
   republisher_ = std::make_unique<Republisher>(config_, now_ms_);

@@ -6,11 +6,23 @@
 
 namespace chorus::overlay {
 
-size_t KeyedHash::operator()(const std::array<uint8_t, 32>& key) const {
+namespace {
+
+size_t siphash(const uint8_t* data, size_t size, const std::array<uint8_t, 16>& secret) {
   static_assert(sizeof(secret) == crypto_shorthash_KEYBYTES);
   uint64_t h = 0;
-  crypto_shorthash(reinterpret_cast<unsigned char*>(&h), key.data(), key.size(), secret.data());
+  crypto_shorthash(reinterpret_cast<unsigned char*>(&h), data, size, secret.data());
   return static_cast<size_t>(h);
+}
+
+}  // namespace
+
+size_t KeyedHash::operator()(const std::array<uint8_t, 32>& key) const {
+  return siphash(key.data(), key.size(), secret);
+}
+
+size_t KeyedHash::operator()(const std::array<uint8_t, 64>& pair) const {
+  return siphash(pair.data(), pair.size(), secret);
 }
 
 KeyedHash KeyedHash::fresh() {

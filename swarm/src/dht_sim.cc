@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "chorus/dht/contact_pool.h"
+#include "chorus/dht/pair_key_cache.h"
 
 namespace chorus::swarm {
 namespace {
@@ -17,6 +18,8 @@ std::string host_of(SimNode n) {
 DhtSim::DhtSim(DhtSimConfig config) : config_(std::move(config)), rng_(config_.seed) {
   // One thread runs every core: their tables share one copy of each contact.
   if (!config_.dht.contact_pool) config_.dht.contact_pool = std::make_shared<dht::ContactPool>();
+  // Nearly every RPC is a new pair of nodes, and both ends are here.
+  if (!config_.dht.pair_keys) config_.dht.pair_keys = std::make_shared<dht::PairKeyCache>();
 }
 
 DhtSim::~DhtSim() = default;

@@ -321,6 +321,43 @@ TEST_F(DatagramTest, SharedKeyCacheEvictsButKeepsWorking) {
   }
 }
 
+// Local nodes sharing pair keys: the second end of a pair takes the key the
+// first computed, messages open both ways as without sharing, and a third
+// identity gets nothing from the pairs of others.
+TEST_F(DatagramTest, PairKeysComputedAtOneEndServeTheOther) {
+  auto cache = std::make_shared<PairKeyCache>(2);
+  DatagramCodec a(a_, DatagramLimits{}, random_), b(b_, DatagramLimits{}, random_),
+      c(c_, DatagramLimits{}, random_);
+  for (DatagramCodec* codec : {&a, &b, &c}) codec->share_pair_keys(cache);
+
+  auto to_b = seal(a, b_, pattern(40));
+  EXPECT_EQ(cache->size(), 1u);
+  EXPECT_EQ(cache->hits(), 0u);
+  auto got = open_all(b, to_b);
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->message, pattern(40));
+  EXPECT_EQ(cache->hits(), 1u) << "bob took alice's key instead of computing it";
+  // A codec that does not share opens the same datagrams, and reads what a
+  // sharing one sends: the shared key is the one each end would compute.
+  ASSERT_TRUE(open_all(bob_, seal(a, b_, pattern(41))).has_value());
+  got = open_all(a, seal(bob_, a_, pattern(42)));
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->message, pattern(42));
+
+  // Carol's pairs with alice and bob are not theirs with each other.
+  auto stolen = c.open(to_b[0], kNow);
+  ASSERT_FALSE(stolen.ok());
+  EXPECT_EQ(stolen.error().code(), ErrorCode::kAuthFailed);
+  EXPECT_LE(cache->size(), 2u);
+  ASSERT_TRUE(open_all(a, seal(c, a_, pattern(43))).has_value());
+  ASSERT_TRUE(open_all(b, seal(c, b_, pattern(44))).has_value());
+  EXPECT_EQ(cache->size(), 2u) << "the bound holds";
+  // Evicted pairs are computed again.
+  got = open_all(b, seal(a, b_, pattern(45)));
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->message, pattern(45));
+}
+
 TEST_F(DatagramTest, ReassemblyBoundHoldsUnderAFloodOfFirstFragments) {
   DatagramLimits lim;
   lim.max_reassembly_bytes = 64 * 1024;

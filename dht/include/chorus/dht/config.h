@@ -35,6 +35,7 @@ struct StoreLimits {
 };
 
 class ContactPool;
+class PairKeyCache;
 
 struct DhtConfig {
   size_t k = 20;
@@ -90,6 +91,10 @@ struct DhtConfig {
   // (a simulator: one copy of each contact for all its tables). Null: the
   // core keeps its own.
   std::shared_ptr<ContactPool> contact_pool;
+  // Sealing keys of pairs of identities, shared with the other cores of this
+  // process so that two local nodes compute theirs once (pair_key_cache.h).
+  // Null: each core computes its own.
+  std::shared_ptr<PairKeyCache> pair_keys;
 };
 
 }  // namespace chorus::dht

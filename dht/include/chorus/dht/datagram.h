@@ -34,6 +34,7 @@
 #include "chorus/base/result.h"
 #include "chorus/dht/config.h"
 #include "chorus/dht/events.h"
+#include "chorus/dht/pair_key_cache.h"
 #include "chorus/dht/types.h"
 #include "chorus/overlay/identity.h"
 #include "chorus/overlay/keyed_hash.h"
@@ -76,6 +77,10 @@ class DatagramCodec {
   Result<Bytes> sign_with_nonce(ByteView message, const std::array<uint8_t, 24>& nonce,
                                 uint32_t message_id);
 
+  // Takes and leaves pair keys in `cache`, shared with the codecs of other
+  // local identities (pair_key_cache.h); null stops sharing.
+  void share_pair_keys(std::shared_ptr<PairKeyCache> cache) { pair_keys_ = std::move(cache); }
+
   using Stats = DatagramStats;  // events.h
   const Stats& stats() const { return stats_; }
 
@@ -100,6 +105,7 @@ class DatagramCodec {
   // LRU of shared keys, most recent first.
   std::list<std::pair<PublicKey, std::array<uint8_t, 32>>> keys_lru_;
   std::unordered_map<PublicKey, decltype(keys_lru_)::iterator, overlay::KeyedHash> keys_;
+  std::shared_ptr<PairKeyCache> pair_keys_;
   // Created on first use: most codecs in a large simulation never see a
   // fragment, and the seen set is only as big as the traffic.
   std::unique_ptr<Seen> seen_;

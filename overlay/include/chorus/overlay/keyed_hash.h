@@ -16,6 +16,8 @@ struct KeyedHash {
   std::array<uint8_t, 16> secret;
 
   size_t operator()(const std::array<uint8_t, 32>& key) const;
+  // Pairs of keys (the two ends of a link).
+  size_t operator()(const std::array<uint8_t, 64>& pair) const;
 
   // A secret from the OS.
   static KeyedHash fresh();
