@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "chorus/dht/dht.h"
+#include "chorus/dht/pair_key_cache.h"
 #include "chorus/overlay/node.h"
 #include "fd_limit.h"
 #include "overlay_flags.h"
@@ -78,6 +79,9 @@ int run_swarm(const SwarmArgs& args) {
 
   std::atomic<uint64_t> delivered{0}, repeated{0};
   std::vector<overlay::SocketAddress> listeners;
+  // Every node of the swarm is in this process: a pair of them computes the
+  // key that seals its DHT datagrams once, not at both ends.
+  auto pair_keys = std::make_shared<dht::PairKeyCache>();
   auto start_node = [&](size_t i) -> bool {
     SwarmNode& sn = nodes[i];
     sn.got.assign(m, 0);
@@ -99,6 +103,7 @@ int run_swarm(const SwarmArgs& args) {
       dht::DhtOptions d;
       d.bootstrap = opts.overlay.bootstrap;  // every listener runs a DHT on its port
       d.config.k = args.dht_k;
+      d.config.pair_keys = pair_keys;
       auto created = dht::Dht::create(*sn.node, d);
       if (!created) {
         std::cerr << "chorus swarm: " << created.error().to_string() << "\n";
