@@ -14,9 +14,8 @@ ContactPool::Handle ContactPool::acquire(const Contact& contact) {
     const Cell& cell = cells_[i];
     if (cell.handle == kEmpty) break;
     if (cell.hash != hash) continue;
-    Slot& slot = slots_[cell.handle];
-    if (slot.contact == contact) {
-      ++slot.refs;
+    if (slots_[cell.handle] == contact) {
+      ++refs_[cell.handle];
       return cell.handle;
     }
   }
@@ -24,14 +23,15 @@ ContactPool::Handle ContactPool::acquire(const Contact& contact) {
   if (!free_.empty()) {
     handle = free_.back();
     free_.pop_back();
-    slots_[handle].contact = contact;
+    slots_[handle] = contact;
   } else {
     // 2^32 - 1 distinct contacts is past any memory this runs in.
     if (slots_.size() >= kEmpty) std::abort();
     handle = static_cast<Handle>(slots_.size());
-    slots_.push_back(Slot{contact, 0});
+    slots_.push_back(contact);
+    refs_.push_back(0);
   }
-  slots_[handle].refs = 1;
+  refs_[handle] = 1;
   if (2 * size() > cells_.size()) grow();
   index(hash, handle);
   return handle;
@@ -52,10 +52,10 @@ void ContactPool::grow() {
 }
 
 void ContactPool::release(Handle handle) {
-  Slot& slot = slots_[handle];
-  if (--slot.refs > 0) return;
+  if (--refs_[handle] > 0) return;
+  Contact& slot = slots_[handle];
   const size_t mask = cells_.size() - 1;
-  size_t i = home(hash_(slot.contact.id));
+  size_t i = home(hash_(slot.id));
   while (cells_[i].handle != handle) i = (i + 1) & mask;
   // Backward-shift deletion: move up every later cell of the run that may
   // live at the hole, so no probe ever stops early at it (no tombstones).
@@ -68,7 +68,7 @@ void ContactPool::release(Handle handle) {
     }
   }
   cells_[i] = Cell{};
-  slot.contact = Contact{};  // frees the address string
+  slot = Contact{};  // frees the address string
   free_.push_back(handle);
 }
 

@@ -138,9 +138,10 @@ Token DhtCore::bootstrap(const Address& address, int64_t now_us) {
   return token;
 }
 
-void DhtCore::add_contact(const Contact& contact, int64_t now_us) {
+void DhtCore::add_contact(const Contact& contact, int64_t now_us,
+                          std::optional<ContactPool::Handle> pooled) {
   now_ms_ = to_ms(now_us);
-  observe(contact, now_ms_);
+  observe(contact, now_ms_, pooled);
 }
 
 Token DhtCore::join(int64_t now_us) {

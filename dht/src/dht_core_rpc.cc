@@ -62,9 +62,9 @@ void DhtCore::send_reply(const Address& to, const PublicKey& key, uint64_t txid,
   send_bytes(to, codec_->seal(key, encode_message(m), wall_ms(now_ms)));
 }
 
-void DhtCore::observe(const Contact& c, int64_t now_ms) {
+void DhtCore::observe(const Contact& c, int64_t now_ms, std::optional<ContactPool::Handle> pooled) {
   if (c.key == identity_.public_key()) return;
-  auto r = table_.observe(c, now_ms);
+  auto r = table_.observe(c, now_ms, pooled);
   if (!r.ping) return;
   // Only one eviction PING per contact at a time.
   if (rpcs_->pinging(r.ping->id)) return;

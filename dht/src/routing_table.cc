@@ -80,8 +80,14 @@ void RoutingTable::release_all() {
   size_ = 0;
 }
 
-RoutingTable::Slot RoutingTable::make_slot(const Contact& contact, int64_t now_ms) {
-  return Slot{prefix_of(contact.id), now_ms, pool_->acquire(contact), 0};
+ContactPool::Handle RoutingTable::pool_handle(const Contact& contact,
+                                              std::optional<ContactPool::Handle> pooled) {
+  return pooled ? pool_->share(*pooled) : pool_->acquire(contact);
+}
+
+RoutingTable::Slot RoutingTable::make_slot(const Contact& contact, int64_t now_ms,
+                                           std::optional<ContactPool::Handle> pooled) {
+  return Slot{prefix_of(contact.id), now_ms, pool_handle(contact, pooled), 0};
 }
 
 bool RoutingTable::has_replacement(int bucket) const {
@@ -106,7 +112,8 @@ void push_bounded(std::vector<T>& v, T e, size_t bound) {
 
 }  // namespace
 
-RoutingTable::Observed RoutingTable::observe(const Contact& contact, int64_t now_ms) {
+RoutingTable::Observed RoutingTable::observe(const Contact& contact, int64_t now_ms,
+                                             std::optional<ContactPool::Handle> pooled) {
   Observed result;
   int index = bucket_of(contact.id);
   if (index >= kIdBits) return result;
@@ -122,7 +129,7 @@ RoutingTable::Observed RoutingTable::observe(const Contact& contact, int64_t now
     Slot entry = *it;
     if (!(contact_of(entry) == contact)) {  // a new address for the key
       ContactPool::Handle old = entry.contact;
-      entry.contact = pool_->acquire(contact);
+      entry.contact = pool_handle(contact, pooled);
       pool_->release(old);
     }
     entry.last_seen_ms = now_ms;
@@ -136,7 +143,7 @@ RoutingTable::Observed RoutingTable::observe(const Contact& contact, int64_t now
   if (bucket.entries.size() < k_) {
     // A bucket that just became populated needs no refresh for a while.
     if (bucket.entries.empty()) bucket.touched_ms = std::max(bucket.touched_ms, now_ms);
-    push_bounded(bucket.entries, make_slot(contact, now_ms), k_);
+    push_bounded(bucket.entries, make_slot(contact, now_ms, pooled), k_);
     ++size_;
     result.added = true;
     return result;
@@ -150,7 +157,7 @@ RoutingTable::Observed RoutingTable::observe(const Contact& contact, int64_t now
   if (replacements_ == 0) return result;
   // Acquired before anything is released: the pool may hold this contact
   // only through the replacement about to go.
-  Slot fresh = make_slot(contact, now_ms);
+  Slot fresh = make_slot(contact, now_ms, pooled);
   if (auto it = find_slot(bucket.replacements, contact.id, *pool_);
       it != bucket.replacements.end()) {
     pool_->release(it->contact);

@@ -22,7 +22,10 @@ DhtSim::DhtSim(DhtSimConfig config) : config_(std::move(config)), rng_(config_.s
   if (!config_.dht.pair_keys) config_.dht.pair_keys = std::make_shared<dht::PairKeyCache>();
 }
 
-DhtSim::~DhtSim() = default;
+DhtSim::~DhtSim() {
+  // Our references; the cores give theirs back as they go.
+  for (const Node& node : nodes_) config_.dht.contact_pool->release(node.pooled);
+}
 
 SimNode DhtSim::add_node() {
   SimNode n = static_cast<SimNode>(nodes_.size());
@@ -31,8 +34,11 @@ SimNode DhtSim::add_node() {
   Bytes material(tag.begin(), tag.end());
   for (int i = 0; i < 8; ++i) material.push_back(static_cast<uint8_t>(config_.seed >> (8 * i)));
   for (int i = 0; i < 4; ++i) material.push_back(static_cast<uint8_t>(n >> (8 * i)));
-  Node node{nullptr, overlay::Identity::from_seed(overlay::blake2b_256(material)), {}, 0, -1, 0, 0};
+  Node node{nullptr, overlay::Identity::from_seed(overlay::blake2b_256(material)), {}, 0, 0, -1, 0,
+            0};
   node.contact = dht::make_contact(node.identity.public_key(), dht::Address{host_of(n), 4000});
+  // Held for the simulation's life: warm_start hands tables this handle.
+  node.pooled = config_.dht.contact_pool->acquire(node.contact);
   nodes_.push_back(std::move(node));
   by_host_.emplace(nodes_.back().contact.address.host, n);
   if (!group_.empty()) group_.push_back(0);
@@ -77,7 +83,7 @@ void DhtSim::warm_start(size_t per_bucket) {
       size_t count = static_cast<size_t>(sub_hi - sub_lo);
       if (count <= per_bucket) {
         for (auto it = sub_lo; it != sub_hi; ++it)
-          core.add_contact(nodes_[it->second].contact, local);
+          core.add_contact(nodes_[it->second].contact, local, nodes_[it->second].pooled);
         continue;
       }
       // A random sample of the subtree, without repeats.
@@ -86,8 +92,10 @@ void DhtSim::warm_start(size_t per_bucket) {
         size_t p = std::uniform_int_distribution<size_t>(0, count - 1)(rng_);
         if (std::find(picks.begin(), picks.end(), p) == picks.end()) picks.push_back(p);
       }
-      for (size_t p : picks)
-        core.add_contact(nodes_[(sub_lo + static_cast<long>(p))->second].contact, local);
+      for (size_t p : picks) {
+        const Node& member = nodes_[(sub_lo + static_cast<long>(p))->second];
+        core.add_contact(member.contact, local, member.pooled);
+      }
     }
     drain(n);
   }

@@ -308,6 +308,11 @@ TEST(ContactPool, EqualContactsShareASlotUntilTheLastRelease) {
   EXPECT_EQ(pool.at(b).address.port, 1);
   pool.release(b);
   EXPECT_EQ(pool.size(), 1u);
+  // A shared handle is one more reference to the same slot.
+  EXPECT_EQ(pool.share(moved), moved);
+  pool.release(moved);
+  EXPECT_EQ(pool.size(), 1u);
+  EXPECT_EQ(pool.at(moved).address.port, 2);
   // A freed slot is reused, and a reference taken earlier stays valid
   // through many acquisitions.
   const Contact& kept = pool.at(moved);
@@ -404,6 +409,21 @@ TEST(RoutingTable, TablesSharingAPoolHoldEachContactOnceAndReleaseIt) {
     // none back twice.
     RoutingTable moved(std::move(b));
     EXPECT_GT(moved.size(), 0u);
+    // A caller holding handles (a simulator) hands them over instead of
+    // contacts to look up: nothing new is pooled, and the table reads back
+    // what it was given.
+    std::vector<ContactPool::Handle> held;
+    for (const Contact& c : contacts) held.push_back(pool->acquire(c));
+    const size_t pooled = pool->size();
+    {
+      RoutingTable handed(random_id(rng), 4, 2, RoutingTable::kDefaultGoodForMs, pool);
+      for (size_t i = 0; i < contacts.size(); ++i) handed.observe(contacts[i], 1, held[i]);
+      EXPECT_EQ(pool->size(), pooled);
+      EXPECT_GT(handed.size(), 0u);
+      for (const Contact& c : handed.all())
+        EXPECT_NE(std::find(contacts.begin(), contacts.end(), c), contacts.end());
+    }
+    for (ContactPool::Handle h : held) pool->release(h);
   }
   EXPECT_EQ(pool->size(), 0u);
 }

@@ -110,8 +110,11 @@ class DhtCore {
   // Asks a node whose key we do not know (a signed FIND_NODE for our id),
   // then looks up our own id through it. Completes like join().
   Token bootstrap(const Address& address, int64_t now_us);
-  // A contact learned elsewhere (an overlay peer, a saved table).
-  void add_contact(const Contact& contact, int64_t now_us);
+  // A contact learned elsewhere (an overlay peer, a saved table). `pooled`:
+  // a handle the caller holds to an equal contact in DhtConfig::contact_pool
+  // (RoutingTable::observe).
+  void add_contact(const Contact& contact, int64_t now_us,
+                   std::optional<ContactPool::Handle> pooled = std::nullopt);
   // A lookup of our own id: fills the table near us. Completes with closest.
   Token join(int64_t now_us);
   Token find_node(const NodeId& target, int64_t now_us);
@@ -180,7 +183,8 @@ class DhtCore {
   void send_reply(const Address& to, const PublicKey& key, uint64_t txid, Body body,
                   int64_t now_ms);
   void send_bytes(const Address& to, const Result<std::vector<Bytes>>& datagrams);
-  void observe(const Contact& c, int64_t now_ms);
+  void observe(const Contact& c, int64_t now_ms,
+               std::optional<ContactPool::Handle> pooled = std::nullopt);
   void on_reply(const Address& from, const PublicKey& sender, ByteView bytes, int64_t now_ms);
   void on_found(Operation& op, const Contact& who, const FoundReply& f, int64_t now_ms);
   void on_rpc_failed(uint64_t txid, int64_t now_ms);

@@ -55,7 +55,11 @@ class RoutingTable {
   };
   // A contact was heard from (an authenticated request or reply). Ignores
   // ourselves. An address change for a known key updates the address.
-  Observed observe(const Contact& contact, int64_t now_ms);
+  // `pooled`, when given, is a handle the caller holds in this table's pool
+  // to a contact equal to `contact`: the table shares it instead of looking
+  // the contact up.
+  Observed observe(const Contact& contact, int64_t now_ms,
+                   std::optional<ContactPool::Handle> pooled = std::nullopt);
 
   // An RPC to this id timed out. Returns its failure count.
   int failed(const NodeId& id);
@@ -95,7 +99,9 @@ class RoutingTable {
     int64_t touched_ms = 0;
   };
   const Contact& contact_of(const Slot& s) const { return pool_->at(s.contact); }
-  Slot make_slot(const Contact& contact, int64_t now_ms);
+  Slot make_slot(const Contact& contact, int64_t now_ms, std::optional<ContactPool::Handle> pooled);
+  ContactPool::Handle pool_handle(const Contact& contact,
+                                  std::optional<ContactPool::Handle> pooled);
   void release_all();
 
   std::shared_ptr<ContactPool> pool_;

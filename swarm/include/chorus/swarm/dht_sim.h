@@ -161,6 +161,7 @@ class DhtSim {
     std::unique_ptr<dht::DhtCore> core;
     overlay::Identity identity;
     dht::Contact contact;
+    dht::ContactPool::Handle pooled = 0;  // our reference to `contact` in the shared pool
     uint32_t incarnation = 0;
     int64_t timer_at = -1;
     int64_t uplink_free_us = 0;  // when the uplink has sent what is queued
