@@ -25,6 +25,7 @@
 #include <tuple>
 
 #include "chorus/dht/dht.h"
+#include "chorus/dht/pair_key_cache.h"
 #include "chorus/overlay/node.h"
 #include "fd_limit.h"
 #include "run_stats.h"
@@ -89,6 +90,8 @@ class RealRun {
   std::mt19937_64 rng_;
   Progress& progress_;
   std::vector<RealNode> nodes_;
+  // The nodes are all in this process: each pair seals with a key computed once.
+  std::shared_ptr<dht::PairKeyCache> pair_keys_ = std::make_shared<dht::PairKeyCache>();
   Clock::time_point t0_ = Clock::now();
   int64_t next_sample_ = 0;
   size_t started_ = 0;
@@ -172,6 +175,7 @@ Result<void> RealRun::start(uint32_t i) {
   if (s_.app_dht) {
     dht::DhtOptions d;
     d.bootstrap = opts.overlay.bootstrap;
+    d.config.pair_keys = pair_keys_;
     auto created = dht::Dht::create(*rn.node, d);
     if (!created) return created.error();
     rn.dht = std::move(*created);
