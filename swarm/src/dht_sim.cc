@@ -78,8 +78,10 @@ void DhtSim::warm_start(size_t per_bucket) {
     for (int i = 0; i < 256 && hi - lo > 1; ++i) {
       auto split =
           std::partition_point(lo, hi, [&](const auto& e) { return bit(e.first, i) == 0; });
-      auto [sub_lo, sub_hi] = bit(id, i) == 0 ? std::pair{split, hi} : std::pair{lo, split};
-      (bit(id, i) == 0 ? hi : lo) = split;
+      // Our side of the split narrows our range; the other side is bucket i.
+      const bool ours_is_one = bit(id, i) == 1;
+      auto [sub_lo, sub_hi] = ours_is_one ? std::pair{lo, split} : std::pair{split, hi};
+      (ours_is_one ? lo : hi) = split;
       size_t count = static_cast<size_t>(sub_hi - sub_lo);
       if (count <= per_bucket) {
         for (auto it = sub_lo; it != sub_hi; ++it)
