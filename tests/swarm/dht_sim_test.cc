@@ -1,10 +1,8 @@
 // The DHT as users rely on it, run on the deterministic simulator: nodes
 // join through one bootstrap address, values come back from any node, under
-// churn and loss; locks exclude each other and tokens grow, also across a
-// partition; CAS has one winner per version; diffs reach replicas that miss
-// the base; listeners hear about changes; a run replays from its seed.
-#include "chorus/swarm/dht_sim.h"
-
+// churn and loss; CAS has one winner per version; diffs reach replicas that
+// miss the base; listeners hear about changes; a run replays from its seed.
+// Locks: dht_sim_lock_test.cc; republishing: dht_sim_republish_test.cc.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -12,64 +10,19 @@
 #include <set>
 
 #include "chorus/dht/patch.h"
+#include "chorus/swarm/dht_sim.h"
+#include "dht_sim_world.h"
 
 namespace chorus::swarm {
 namespace {
 
-constexpr int64_t kSecond = 1'000'000;
-constexpr int64_t kMs = 1000;
-
-// A simulation plus a record of every event, and helpers that run one
-// operation to completion (bounded in virtual time).
-struct World {
-  explicit World(DhtSimConfig c) : sim(c) {
-    sim.on_event = [this](SimNode n, dht::DhtEvent& e) {
-      if (auto* d = std::get_if<dht::DoneEvent>(&e)) {
-        done[{n, d->token}] = *d;
-      } else if (auto* l = std::get_if<dht::ListenEvent>(&e)) {
-        heard[n].push_back(*l);
-      } else if (auto* h = std::get_if<dht::HoldEvent>(&e)) {
-        holds[{n, h->hold}].push_back(*h);
-      }
-    };
-  }
-  DhtSim sim;
-  std::map<std::pair<SimNode, dht::Token>, dht::DoneEvent> done;
-  std::map<SimNode, std::vector<dht::ListenEvent>> heard;
-  std::map<std::pair<SimNode, dht::Token>, std::vector<dht::HoldEvent>> holds;
-  std::vector<dht::HoldEvent>& held(SimNode n, dht::Token t) { return holds[{n, t}]; }
-
-  dht::Token issue(SimNode n, const std::function<dht::Token(dht::DhtCore&, int64_t)>& fn) {
-    dht::Token t = 0;
-    EXPECT_TRUE(sim.command(n, [&](dht::DhtCore& c, int64_t now) { t = fn(c, now); }));
-    return t;
-  }
-  // Runs until the operation completes (or 60 virtual seconds pass).
-  dht::DoneEvent wait(SimNode n, dht::Token t) {
-    int64_t limit = sim.now_us() + 60 * kSecond;
-    while (!done.count({n, t}) && sim.now_us() < limit) sim.run_until(sim.now_us() + 10 * kMs);
-    auto it = done.find({n, t});
-    if (it == done.end()) {
-      ADD_FAILURE() << "operation " << t << " on node " << n << " never completed";
-      return dht::DoneEvent{t, timed_out("test"), 0};
-    }
-    return it->second;
-  }
-  dht::DoneEvent run(SimNode n, const std::function<dht::Token(dht::DhtCore&, int64_t)>& fn) {
-    return wait(n, issue(n, fn));
-  }
-};
-
-DhtSimConfig small_config(uint64_t seed) {
-  DhtSimConfig c;
-  c.seed = seed;
-  c.dht.lock_grace_after_start_ms = 0;
-  return c;
-}
-
-Bytes bytes_of(const std::string& s) {
-  return Bytes(s.begin(), s.end());
-}
+using test::by_distance;
+using test::bytes_of;
+using test::kMs;
+using test::kSecond;
+using test::small_config;
+using test::wipe;
+using test::World;
 
 TEST(DhtSim, NodesJoinThroughOneBootstrapAddressAndFindEachOthersValues) {
   World w(small_config(7));
@@ -332,202 +285,6 @@ TEST(DhtSim, SameSeedSameRun) {
   EXPECT_NE(trace(5), trace(6));
 }
 
-TEST(DhtSim, LockExcludesOthersAndTokensGrow) {
-  World w(small_config(3));
-  for (int i = 0; i < 100; ++i) w.sim.add_node();
-  w.sim.warm_start(20);
-  dht::Key key = dht::key_for("lock/a");
-  auto a = w.run(1, [&](dht::DhtCore& c, int64_t now) { return c.lock(key, 5000, 1, now); });
-  ASSERT_TRUE(a.result.ok()) << a.result.error().to_string();
-  uint64_t t1 = a.result.value().number;
-  EXPECT_GT(t1, 0u);
-  auto b = w.run(2, [&](dht::DhtCore& c, int64_t now) { return c.lock(key, 5000, 2, now); });
-  ASSERT_FALSE(b.result.ok());
-  EXPECT_EQ(b.result.error().code(), ErrorCode::kRefused);
-  // The holder renews: same token.
-  auto renew =
-      w.run(1, [&](dht::DhtCore& c, int64_t now) { return c.renew(key, 5000, 1, t1, now); });
-  ASSERT_TRUE(renew.result.ok()) << renew.result.error().to_string();
-  EXPECT_EQ(renew.result.value().number, t1);
-  auto rel = w.run(1, [&](dht::DhtCore& c, int64_t now) { return c.release(key, 1, t1, now); });
-  ASSERT_TRUE(rel.result.ok());
-  auto b2 = w.run(2, [&](dht::DhtCore& c, int64_t now) { return c.lock(key, 5000, 2, now); });
-  ASSERT_TRUE(b2.result.ok()) << b2.result.error().to_string();
-  EXPECT_GT(b2.result.value().number, t1);
-  // Without release, the lease ends by itself and the next token is larger still.
-  w.sim.run_until(w.sim.now_us() + 6 * kSecond);
-  auto c3 = w.run(3, [&](dht::DhtCore& c, int64_t now) { return c.lock(key, 5000, 3, now); });
-  ASSERT_TRUE(c3.result.ok()) << c3.result.error().to_string();
-  EXPECT_GT(c3.result.value().number, b2.result.value().number);
-}
-
-// A hold keeps its lock for many lease periods (renewed in the
-// background), so nobody else gets it, until it is released; then the next
-// owner gets a larger fencing token.
-TEST(DhtSim, AHoldOutlivesManyLeasesUntilReleased) {
-  World w(small_config(41));
-  for (int i = 0; i < 100; ++i) w.sim.add_node();
-  w.sim.warm_start(20);
-  dht::Key key = dht::key_for("hold/channel");
-  const int64_t lease_ms = 4000;
-  dht::Token h =
-      w.issue(1, [&](dht::DhtCore& c, int64_t now) { return c.hold(key, lease_ms, 1, now); });
-  w.sim.run_until(w.sim.now_us() + 5 * kSecond);
-  ASSERT_EQ(w.held(1, h).size(), 1u);
-  const dht::HoldEvent acquired = w.held(1, h)[0];
-  ASSERT_EQ(acquired.kind, dht::HoldEvent::Kind::kAcquired);
-  EXPECT_GT(acquired.fencing_token, 0u);
-  EXPECT_GT(acquired.remaining_ms, lease_ms / 2);
-  EXPECT_LE(acquired.remaining_ms, lease_ms);
-  // Ten lease periods later, another owner is still refused.
-  for (int round = 0; round < 10; ++round) {
-    w.sim.run_until(w.sim.now_us() + lease_ms * kMs);
-    auto other =
-        w.run(2, [&](dht::DhtCore& c, int64_t now) { return c.lock(key, lease_ms, 2, now); });
-    ASSERT_FALSE(other.result.ok()) << "round " << round;
-    EXPECT_EQ(other.result.error().code(), ErrorCode::kRefused);
-  }
-  EXPECT_EQ(w.held(1, h).size(), 1u) << "the hold reported more than its acquisition";
-  EXPECT_EQ(w.sim.core(1)->holds(), 1u);
-  w.sim.command(1, [&](dht::DhtCore& c, int64_t now) { c.release_hold(h, now); });
-  EXPECT_EQ(w.sim.core(1)->holds(), 0u);
-  w.sim.run_until(w.sim.now_us() + 2 * kSecond);
-  auto next = w.run(2, [&](dht::DhtCore& c, int64_t now) { return c.lock(key, lease_ms, 2, now); });
-  ASSERT_TRUE(next.result.ok()) << next.result.error().to_string();
-  EXPECT_GT(next.result.value().number, acquired.fencing_token);
-  EXPECT_GT(next.result.value().remaining_ms, 0);
-  EXPECT_EQ(w.held(1, h).size(), 1u) << "an event after release_hold";
-}
-
-// A holder cut off from every replica cannot renew: its hold is reported
-// lost no later than the trusted lease ends, and after that another node can
-// take the lock.
-TEST(DhtSim, AHoldCutOffFromTheReplicasIsLostBeforeItsLeaseEnds) {
-  World w(small_config(43));
-  for (int i = 0; i < 60; ++i) w.sim.add_node();
-  w.sim.warm_start(20);
-  dht::Key key = dht::key_for("hold/partitioned");
-  const int64_t lease_ms = 6000;
-  dht::Token h =
-      w.issue(5, [&](dht::DhtCore& c, int64_t now) { return c.hold(key, lease_ms, 1, now); });
-  w.sim.run_until(w.sim.now_us() + 3 * kSecond);
-  ASSERT_EQ(w.held(5, h).size(), 1u);
-  ASSERT_EQ(w.held(5, h)[0].kind, dht::HoldEvent::Kind::kAcquired);
-  const int64_t cut_at = w.sim.now_us();
-  w.sim.partition({{5}});
-  w.sim.run_until(cut_at + lease_ms * kMs);
-  ASSERT_EQ(w.held(5, h).size(), 2u) << "the hold was not reported lost within one lease";
-  const dht::HoldEvent& lost = w.held(5, h)[1];
-  EXPECT_EQ(lost.kind, dht::HoldEvent::Kind::kLost);
-  ASSERT_TRUE(lost.reason.has_value());
-  EXPECT_EQ(w.sim.core(5)->holds(), 0u);
-  // Once the replicas' leases have run out, someone else gets the lock.
-  w.sim.run_until(w.sim.now_us() + lease_ms * kMs);
-  auto next = w.run(7, [&](dht::DhtCore& c, int64_t now) { return c.lock(key, lease_ms, 2, now); });
-  ASSERT_TRUE(next.result.ok()) << next.result.error().to_string();
-  EXPECT_GT(next.result.value().number, w.held(5, h)[0].fencing_token);
-}
-
-// Released while its lock was still being granted: nothing is reported, and
-// the lock, once granted, is let go at once instead of running out.
-TEST(DhtSim, AHoldReleasedBeforeItsLockIsGrantedLeavesTheLockFree) {
-  World w(small_config(53));
-  for (int i = 0; i < 60; ++i) w.sim.add_node();
-  w.sim.warm_start(20);
-  dht::Key key = dht::key_for("hold/early");
-  dht::Token h = 0, release = 1;
-  w.sim.command(4, [&](dht::DhtCore& c, int64_t now) {
-    h = c.hold(key, 60'000, 1, now);
-    release = c.release_hold(h, now);
-  });
-  EXPECT_EQ(release, 0u);
-  w.sim.run_until(w.sim.now_us() + 5 * kSecond);
-  EXPECT_TRUE(w.held(4, h).empty());
-  EXPECT_EQ(w.sim.core(4)->holds(), 0u);
-  auto next = w.run(9, [&](dht::DhtCore& c, int64_t now) { return c.lock(key, 60'000, 2, now); });
-  ASSERT_TRUE(next.result.ok()) << next.result.error().to_string();
-}
-
-TEST(DhtSim, AHoldOnAKeySomeoneHoldsFailsAndHoldsAreBounded) {
-  DhtSimConfig c = small_config(47);
-  c.dht.max_holds = 2;
-  World w(c);
-  for (int i = 0; i < 40; ++i) w.sim.add_node();
-  w.sim.warm_start(20);
-  dht::Key key = dht::key_for("hold/taken");
-  auto a =
-      w.run(1, [&](dht::DhtCore& core, int64_t now) { return core.lock(key, 30'000, 1, now); });
-  ASSERT_TRUE(a.result.ok());
-  dht::Token h =
-      w.issue(2, [&](dht::DhtCore& core, int64_t now) { return core.hold(key, 30'000, 2, now); });
-  w.sim.run_until(w.sim.now_us() + 5 * kSecond);
-  ASSERT_EQ(w.held(2, h).size(), 1u);
-  EXPECT_EQ(w.held(2, h)[0].kind, dht::HoldEvent::Kind::kLost);
-  ASSERT_TRUE(w.held(2, h)[0].reason.has_value());
-  EXPECT_EQ(w.held(2, h)[0].reason->code(), ErrorCode::kRefused);
-  EXPECT_EQ(w.sim.core(2)->holds(), 0u);
-  // The third hold at once is over max_holds.
-  dht::Token h1 = w.issue(3, [&](dht::DhtCore& core, int64_t now) {
-    return core.hold(dht::key_for("hold/1"), 30'000, 3, now);
-  });
-  dht::Token h2 = w.issue(3, [&](dht::DhtCore& core, int64_t now) {
-    return core.hold(dht::key_for("hold/2"), 30'000, 3, now);
-  });
-  dht::Token h3 = w.issue(3, [&](dht::DhtCore& core, int64_t now) {
-    return core.hold(dht::key_for("hold/3"), 30'000, 3, now);
-  });
-  w.sim.run_until(w.sim.now_us() + 5 * kSecond);
-  EXPECT_EQ(w.held(3, h1).at(0).kind, dht::HoldEvent::Kind::kAcquired);
-  EXPECT_EQ(w.held(3, h2).at(0).kind, dht::HoldEvent::Kind::kAcquired);
-  ASSERT_EQ(w.held(3, h3).size(), 1u);
-  EXPECT_EQ(w.held(3, h3)[0].reason->code(), ErrorCode::kLimit);
-}
-
-TEST(DhtSim, RestartedNodesRefuseLocksDuringTheirGrace) {
-  DhtSimConfig c = small_config(4);
-  c.dht.lock_grace_after_start_ms = 30'000;
-  World w(c);
-  for (int i = 0; i < 50; ++i) w.sim.add_node();
-  w.sim.warm_start(20);
-  dht::Key key = dht::key_for("lock/grace");
-  auto early =
-      w.run(1, [&](dht::DhtCore& core, int64_t now) { return core.lock(key, 1000, 1, now); });
-  EXPECT_FALSE(early.result.ok());
-  w.sim.run_until(31 * kSecond);
-  auto later =
-      w.run(1, [&](dht::DhtCore& core, int64_t now) { return core.lock(key, 1000, 1, now); });
-  EXPECT_TRUE(later.result.ok());
-}
-
-TEST(DhtSim, AMinorityPartitionCannotTakeAHeldLockAndNoOneHoldsTwice) {
-  World w(small_config(5));
-  const int n = 200;
-  for (int i = 0; i < n; ++i) w.sim.add_node();
-  w.sim.warm_start(20);
-  dht::Key key = dht::key_for("lock/partition");
-  // The replicas of the key: the 20 closest ids.
-  std::vector<SimNode> order(n);
-  for (int i = 0; i < n; ++i) order[i] = static_cast<SimNode>(i);
-  std::sort(order.begin(), order.end(), [&](SimNode x, SimNode y) {
-    return dht::closer(key, w.sim.contact(x).id, w.sim.contact(y).id);
-  });
-  // Side A holds 8 of the 20 replicas and a client; side B the rest.
-  std::vector<SimNode> side_a(order.begin(), order.begin() + 8);
-  SimNode client_a = order[100], client_b = order[150];
-  side_a.push_back(client_a);
-  w.sim.partition({side_a});
-  auto a =
-      w.run(client_a, [&](dht::DhtCore& c, int64_t now) { return c.lock(key, 20'000, 1, now); });
-  EXPECT_FALSE(a.result.ok()) << "a minority of the replicas granted a lock";
-  auto b =
-      w.run(client_b, [&](dht::DhtCore& c, int64_t now) { return c.lock(key, 20'000, 2, now); });
-  ASSERT_TRUE(b.result.ok()) << b.result.error().to_string();
-  w.sim.heal();
-  auto a2 =
-      w.run(client_a, [&](dht::DhtCore& c, int64_t now) { return c.lock(key, 20'000, 1, now); });
-  EXPECT_FALSE(a2.result.ok()) << "granted while B's lease runs";
-}
-
 TEST(DhtSim, ConcurrentCasHasExactlyOneWinnerPerVersion) {
   World w(small_config(9));
   for (int i = 0; i < 120; ++i) w.sim.add_node();
@@ -574,20 +331,8 @@ TEST(DhtSim, DiffReachesReplicasThatMissTheBase) {
       1, [&](dht::DhtCore& c, int64_t now) { return c.compare_and_set(key, 0, v1, 600, 1, now); });
   ASSERT_TRUE(cas.result.ok()) << cas.result.error().to_string();
   // Four replicas lose everything (crash + restart with an empty store).
-  std::vector<SimNode> order(n);
-  for (int i = 0; i < n; ++i) order[i] = static_cast<SimNode>(i);
-  std::sort(order.begin(), order.end(), [&](SimNode x, SimNode y) {
-    return dht::closer(key, w.sim.contact(x).id, w.sim.contact(y).id);
-  });
-  for (int i = 0; i < 4; ++i) {
-    w.sim.crash(order[i]);
-    w.sim.restart(order[i]);
-    for (int j = 0; j < n; ++j)
-      if (j != static_cast<int>(order[i]))
-        w.sim.command(order[i], [&](dht::DhtCore& c, int64_t now) {
-          c.add_contact(w.sim.contact(static_cast<SimNode>(j)), now);
-        });
-  }
+  auto order = by_distance(w.sim, key);
+  for (int i = 0; i < 4; ++i) wipe(w, order[i]);
   Bytes v2 = bytes_of("line one\nline 2\nline three\n");
   auto diff = w.run(2, [&](dht::DhtCore& c, int64_t now) {
     return c.apply_diff(key, 1, dht::make_patch(v1, v2), overlay::blake2b_256(v2), 600, 2, now);
@@ -672,25 +417,6 @@ TEST(DhtSim, SignedValuesOnlyTheOwnerReplaces) {
   EXPECT_EQ(got.result.value().signed_values[0].owner, w.sim.contact(3).key);
 }
 
-// The replicas of `key`: every node, closest first.
-std::vector<SimNode> by_distance(DhtSim& sim, const dht::Key& key) {
-  std::vector<SimNode> order(sim.size());
-  for (size_t i = 0; i < sim.size(); ++i) order[i] = static_cast<SimNode>(i);
-  std::sort(order.begin(), order.end(), [&](SimNode x, SimNode y) {
-    return dht::closer(key, sim.contact(x).id, sim.contact(y).id);
-  });
-  return order;
-}
-
-// A crash that loses the store; the node comes back knowing everyone.
-void wipe(World& w, SimNode n) {
-  w.sim.crash(n);
-  w.sim.restart(n);
-  for (SimNode j = 0; j < w.sim.size(); ++j)
-    if (j != n)
-      w.sim.command(n, [&](dht::DhtCore& c, int64_t now) { c.add_contact(w.sim.contact(j), now); });
-}
-
 TEST(DhtSim, ADiffRepairsTheCallersOwnReplicaWhenItMissesTheBase) {
   World w(small_config(15));
   const int n = 80;
@@ -739,100 +465,6 @@ TEST(DhtSim, EveryListenStaysRegisteredNotJustOnePerTick) {
       EXPECT_TRUE(heard) << "listen " << k << " missed probe " << probe;
     }
   }
-}
-
-TEST(DhtSim, RepublishNeverKeepsAValuePastItsTtl) {
-  DhtSimConfig c = small_config(17);
-  c.dht.republish_interval_ms = 20'000;
-  World w(c);
-  for (int i = 0; i < 60; ++i) w.sim.add_node();
-  w.sim.warm_start(20);
-  dht::Key key = dht::key_for("status");
-  ASSERT_TRUE(w.run(3, [&](dht::DhtCore& core, int64_t now) {
-                 return core.put_signed(key, bytes_of("online"), 1, 60, now);
-               }).result.ok());
-  w.sim.run_until(w.sim.now_us() + 40 * kSecond);
-  EXPECT_TRUE(
-      w.run(40, [&](dht::DhtCore& core, int64_t now) { return core.get(key, now); }).result.ok());
-  // Republished twice by now (20 s, 40 s), yet gone when its 60 s are up.
-  w.sim.run_until(w.sim.now_us() + 35 * kSecond);
-  auto late = w.run(40, [&](dht::DhtCore& core, int64_t now) { return core.get(key, now); });
-  ASSERT_FALSE(late.result.ok()) << "a signed value with a 60 s TTL lived 75 s";
-  EXPECT_EQ(late.result.error().code(), ErrorCode::kNotFound);
-}
-
-TEST(DhtSim, RepublishRestoresTheWritersValueWithTheTimeItHasLeft) {
-  DhtSimConfig c = small_config(18);
-  c.dht.republish_interval_ms = 20'000;
-  World w(c);
-  for (int i = 0; i < 80; ++i) w.sim.add_node();
-  w.sim.warm_start(20);
-  dht::Key key = dht::key_for("kept");
-  auto order = by_distance(w.sim, key);
-  ASSERT_TRUE(w.run(order[60], [&](dht::DhtCore& core, int64_t now) {
-                 return core.put(key, dht::Value{1, bytes_of("mine"), 3600}, now);
-               }).result.ok());
-  // Every replica loses its store; only the writer still knows the value.
-  for (int i = 0; i < 20; ++i) wipe(w, order[i]);
-  w.sim.run_until(w.sim.now_us() + 45 * kSecond);
-  auto got = w.run(order[40], [&](dht::DhtCore& core, int64_t now) { return core.get(key, now); });
-  ASSERT_TRUE(got.result.ok()) << "the writer did not republish its value";
-  EXPECT_EQ(got.result.value().values.at(0).data, bytes_of("mine"));
-  EXPECT_LE(got.result.value().values.at(0).ttl_s, 3600u - 40u) << "republish reset the TTL";
-}
-
-TEST(DhtSim, RepublishNeverBringsBackAReplacedValue) {
-  DhtSimConfig c = small_config(20);
-  c.dht.republish_interval_ms = 20'000;
-  World w(c);
-  for (int i = 0; i < 80; ++i) w.sim.add_node();
-  w.sim.warm_start(20);
-  dht::Key key = dht::key_for("replaced");
-  auto order = by_distance(w.sim, key);
-  ASSERT_TRUE(w.run(order[60], [&](dht::DhtCore& core, int64_t now) {
-                 return core.put(key, dht::Value{1, bytes_of("old"), 3600}, now);
-               }).result.ok());
-  ASSERT_TRUE(w.run(order[70], [&](dht::DhtCore& core, int64_t now) {
-                 return core.put(key, dht::Value{1, bytes_of("new"), 3600}, now);
-               }).result.ok());
-  // A few replicas lose the replacement; the first writer still has "old".
-  for (int i = 0; i < 5; ++i) wipe(w, order[i]);
-  w.sim.run_until(w.sim.now_us() + 65 * kSecond);
-  for (int i = 0; i < 20; ++i) {
-    auto s =
-        w.sim.core(order[i])->store().get(key, w.sim.local_us(order[i], w.sim.now_us()) / 1000);
-    for (auto& v : s.values) EXPECT_EQ(v.data, bytes_of("new")) << "replica " << i;
-  }
-  auto got = w.run(order[41], [&](dht::DhtCore& core, int64_t now) { return core.get(key, now); });
-  ASSERT_TRUE(got.result.ok());
-  EXPECT_EQ(got.result.value().values.at(0).data, bytes_of("new"));
-}
-
-TEST(DhtSim, RepublishIsSpreadOutAndLeavesRoomForCommands) {
-  DhtSimConfig c = small_config(19);
-  c.dht.republish_interval_ms = 30'000;
-  c.dht.max_operations = 64;
-  World w(c);
-  for (int i = 0; i < 60; ++i) w.sim.add_node();
-  w.sim.warm_start(20);
-  const int keys = 200;
-  for (int base = 0; base < keys; base += 10) {
-    std::vector<dht::Token> tokens;
-    for (int k = base; k < base + 10; ++k)
-      tokens.push_back(w.issue(0, [&](dht::DhtCore& core, int64_t now) {
-        return core.put(dht::key_for("many/" + std::to_string(k)),
-                        dht::Value{1, bytes_of("x"), 3600}, now);
-      }));
-    for (dht::Token t : tokens) w.wait(0, t);
-  }
-  size_t most = 0;
-  int64_t end = w.sim.now_us() + 90 * kSecond;
-  while (w.sim.now_us() < end) {
-    w.sim.run_until(w.sim.now_us() + 5 * kMs);
-    most = std::max(most, w.sim.core(0)->operations());
-  }
-  EXPECT_LE(most, c.dht.max_operations / 2) << "republish crowded out the node's commands";
-  EXPECT_GE(w.sim.core(0)->stats().republished, static_cast<uint64_t>(keys));
 }
 
 // The uplink model: a 32 KiB put to 20 replicas is ~660 KB on the writer's
