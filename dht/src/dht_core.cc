@@ -2,6 +2,7 @@
 // work itself is in the pieces it owns (see the private section of
 // dht_core.h) and in the sibling files dht_core_*.cc.
 #include "chorus/dht/dht_core.h"
+#include "chorus/dht/peer_tokens.h"
 
 #include <algorithm>
 
@@ -27,6 +28,10 @@ DhtCore::DhtCore(const overlay::Identity& identity, Address self, DhtConfig conf
       now_ms_(to_ms(now_us)) {
   codec_->share_pair_keys(config.pair_keys);
   tokens_ = std::make_unique<WriteTokens>(random_, now_ms_);
+  // Half a period: a token issued just before its issuer rotated is still
+  // good for one whole period, so half leaves room for clocks that differ
+  // in rate, and for peers configured with a shorter period.
+  peer_tokens_ = std::make_unique<PeerTokens>(config_.peer_tokens, config_.token_rotate_ms / 2);
   rpcs_ = std::make_unique<RpcTable>();
   republisher_ = std::make_unique<Republisher>(config_, now_ms_);
   next_housekeeping_ms_ = now_ms_ + config_.housekeeping_ms;

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "chorus/dht/dht_core.h"
+#include "chorus/dht/peer_tokens.h"
 #include "operations.h"
 #include "rpc_table.h"
 
@@ -86,6 +87,7 @@ void DhtCore::begin_lookup(Operation& op, const std::vector<Contact>& extra_seed
   op.unanswered.clear();
   op.lookup.emplace(op.key, seeds, LookupConfig{config_.k, config_.alpha, config_.max_candidates});
   op.lookup_started_ms = now_ms;
+  op.early_replies.clear();
   lookup_deadlines_.emplace(now_ms + config_.lookup_deadline_ms, op.token);
   pump(op, now_ms);
 }
@@ -94,6 +96,19 @@ void DhtCore::pump(Operation& op, int64_t now_ms) {
   if (op.phase != Phase::kLookup || !op.lookup) return;
   while (auto c = op.lookup->next_to_query()) {
     ++op.rpcs;
+    // Once the lookup has converged, what is left to ask are the k closest
+    // it knows: the replicas, barring a closer one named late. A put that
+    // holds one's token from before writes to it now, and its answer stands
+    // for the lookup's too: one round trip where there were two. A replica
+    // that turns out not to be among the k closest keeps a spare copy.
+    if (op.writes_during_lookup() && op.lookup->converged()) {
+      if (auto token = peer_tokens_->fresh(c->id, now_ms)) {
+        ++stats_.lookup_stores;
+        send_request(*c, StoreReq{*token, op.key, op.store_body(config_)}, op.token,
+                     Purpose::kLookupStore, now_ms);
+        continue;
+      }
+    }
     Body body = op.find_value ? Body{FindValueReq{op.key}} : Body{FindNodeReq{op.key}};
     send_request(*c, std::move(body), op.token, Purpose::kLookup, now_ms);
   }
@@ -112,6 +127,8 @@ void DhtCore::lookup_done(Operation& op, int64_t now_ms) {
   if (!closest.empty()) op.result.hops = std::max(1, op.lookup->depth_of(closest.front().id));
   for (const Contact& c : closest) table_.touched(table_.bucket_of(c.id), now_ms);
   op.lookup.reset();
+  if (op.kind() == OpKind::kFindNode && op.key == table_.self() && !closest.empty())
+    refresh_far_buckets(closest.front().id, now_ms);
 
   // The replica set: the k closest of those that answered *and* those that
   // did not. Counting the silent ones keeps a partitioned minority (or a
@@ -139,6 +156,27 @@ void DhtCore::lookup_done(Operation& op, int64_t now_ms) {
   }
   OpHost host(*this);
   op.on_lookup_done(host, replicas, now_ms);
+}
+
+// Kademlia's join (§2.3): once the lookup of our own id has found our
+// closest neighbour, every bucket farther away than it gets a lookup of a
+// random id in its range. The lookup of our id only filled the buckets near
+// us; these fill the rest, and their answers leave the write tokens of
+// most of a small network, so its puts write in the lookup's last round.
+void DhtCore::refresh_far_buckets(const NodeId& closest, int64_t now_ms) {
+  // A neighbour sharing a long prefix (chosen ids) must not start hundreds
+  // of lookups: below a million nodes, about 20 buckets hold anyone.
+  constexpr int kMaxJoinRefreshes = 24;
+  const int far = std::min(common_prefix_bits(table_.self(), closest), kMaxJoinRefreshes);
+  for (int b = 0; b < far; ++b) {
+    if (ops_.size() >= config_.max_operations / 2) return;
+    std::array<uint8_t, sizeof(NodeId)> rnd{};
+    random_.fill(rnd.data(), rnd.size());
+    table_.touched(b, now_ms);
+    auto op = std::make_unique<FindNodeOp>(table_.id_in_bucket(b, rnd), false);
+    op->internal = true;
+    start(std::move(op), now_ms);
+  }
 }
 
 // ------------------------------------------------------------------ write phases
@@ -172,13 +210,28 @@ void DhtCore::start_phase(Operation& op, Phase phase, const std::vector<Contact>
     op.on_phase_done(host, now_ms);
     return;
   }
-  for (const Contact& c : to) send_store(op, c, body(c), true, now_ms);
-  // Our own answer counts last, so the operation cannot finish (and be
-  // freed) while the loop above still uses it.
+  // Answers already in hand: replicas written during the lookup, and our
+  // own. They count after the loop, so the operation cannot finish (and be
+  // freed) while the loop still uses it.
+  std::vector<std::pair<Contact, Body>> answered;
+  for (const Contact& c : to) {
+    auto early = phase == Phase::kWrite ? op.early_replies.find(c.id) : op.early_replies.end();
+    if (early != op.early_replies.end()) {
+      answered.emplace_back(c, std::move(early->second));
+      continue;
+    }
+    send_store(op, c, body(c), true, now_ms);
+  }
+  op.early_replies.clear();
   if (op.local_reply) {
-    Body reply = std::move(*op.local_reply);
+    answered.emplace_back(make_contact(identity_.public_key(), self_), std::move(*op.local_reply));
     op.local_reply.reset();
-    store_reply(op, make_contact(identity_.public_key(), self_), &reply, now_ms);
+  }
+  for (auto& [from, reply] : answered) {
+    if (!op.tally.add(from, &reply)) continue;
+    OpHost host(*this);
+    op.on_phase_done(host, now_ms);
+    return;
   }
 }
 
@@ -200,6 +253,7 @@ const char* op_kind_name(OpKind kind) {
 
 void DhtCore::finish(Operation& op, Result<OpResult> result, uint64_t current_version) {
   ++stats_.operations[static_cast<size_t>(op.kind())][result.ok() ? 0 : 1];
+  if (result.ok()) result.value().rpcs = op.rpcs;  // the lookup's and the writes'
   if (result.ok() && result.value().valid_until_us != 0)
     result.value().remaining_ms =
         std::max<int64_t>(0, result.value().valid_until_us / kUsPerMs - now_ms_);

@@ -6,6 +6,7 @@
 
 #include "chorus/dht/datagram.h"
 #include "chorus/dht/dht_core.h"
+#include "chorus/dht/peer_tokens.h"
 #include "operations.h"
 #include "rpc_table.h"
 
@@ -36,7 +37,8 @@ uint64_t DhtCore::send_request(const Contact& to, Body body, Token op, Purpose p
   rpc.purpose = purpose;
   rpc.sent_ms = now_ms;
   rpc.deadline_ms = now_ms + config_.rpc_timeout_ms;
-  if (purpose == Purpose::kLookup) rpc.stall_ms = now_ms + stall_after_ms();
+  if (purpose == Purpose::kLookup || purpose == Purpose::kLookupStore)
+    rpc.stall_ms = now_ms + stall_after_ms();
   rpc.key_unknown = key_unknown;
   uint64_t txid = rpcs_->new_txid(random_);
   Message m{txid, static_cast<uint8_t>(config_.read_only ? kFlagReadOnly : 0), std::move(body)};
@@ -130,6 +132,9 @@ void DhtCore::on_reply(const Address& from, const PublicKey& sender, ByteView by
       on_found(op, who, *f, now_ms);
       return;
     }
+    case Purpose::kLookupStore:
+      on_lookup_store(op, done.to, body, now_ms);
+      return;
     case Purpose::kWrite:
       store_reply(op, who, &body, now_ms);
       return;
@@ -152,6 +157,7 @@ void DhtCore::on_found(Operation& op, const Contact& who, const FoundReply& f, i
   for (const Contact& c : f.contacts)
     if (c.key != identity_.public_key()) named.push_back(c);
   op.tokens[who.id] = f.token;
+  peer_tokens_->put(who.id, f.token, now_ms);
   std::vector<const SignedValue*> good;
   for (const SignedValue& s : f.signed_values) {
     if (signature_ok(op.key, s))
@@ -168,6 +174,29 @@ void DhtCore::on_found(Operation& op, const Contact& who, const FoundReply& f, i
   for (const SignedValue* s : good) op.merge(*s);
   if (f.versioned) op.merge(*f.versioned);
   op.lookup->on_reply(who.id, named);
+  pump(op, now_ms);
+}
+
+// The answer to a STORE sent in place of a lookup query (pump): it answers
+// the lookup, naming nobody, and is kept for the write phase. A token gone
+// stale (the replica rotated its secret or restarted) is forgotten and the
+// replica asked FIND_NODE, the usual way; it stays in flight meanwhile.
+void DhtCore::on_lookup_store(Operation& op, const Contact& to, const Body& body, int64_t now_ms) {
+  if (!op.lookup) return;  // the lookup ended without it: not a target
+  const auto* nack = std::get_if<Nack>(&body);
+  if (nack && nack->reason == Refusal::kBadToken) {
+    ++stats_.lookup_stores_stale;
+    peer_tokens_->drop(to.id);
+    ++op.rpcs;
+    send_request(to, FindNodeReq{op.key}, op.token, Purpose::kLookup, now_ms);
+    return;
+  }
+  if (nack || std::holds_alternative<StoreReply>(body)) {
+    op.early_replies.insert_or_assign(to.id, body);
+    op.lookup->on_reply(to.id, {});
+  } else {
+    op.lookup->on_failure(to.id);
+  }
   pump(op, now_ms);
 }
 
@@ -193,7 +222,7 @@ int64_t DhtCore::stall_after_ms() const {
 
 void DhtCore::on_rpc_stalled(uint64_t txid, int64_t now_ms) {
   const Rpc* rpc = rpcs_->find(txid);
-  if (!rpc || rpc->purpose != Purpose::kLookup) return;
+  if (!rpc || (rpc->purpose != Purpose::kLookup && rpc->purpose != Purpose::kLookupStore)) return;
   auto op_it = ops_.find(rpc->owner);
   if (op_it == ops_.end() || !op_it->second->lookup) return;
   Operation& op = *op_it->second;
@@ -231,6 +260,7 @@ void DhtCore::on_rpc_failed(uint64_t txid, int64_t now_ms) {
       return;
     }
     case Purpose::kLookup:
+    case Purpose::kLookupStore:
       if (op.lookup) {
         op.unanswered.push_back(rpc.to);
         op.lookup->on_failure(rpc.to.id);

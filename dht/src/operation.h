@@ -102,6 +102,10 @@ class Operation {
   // The answer to OpHost::fetch (nullptr: none in time).
   virtual void on_fetched(OpHost&, const Body* /*reply*/, int64_t /*now_ms*/) {}
   virtual ListenOp* as_listen() { return nullptr; }
+  // True when store_body() may go to a replica before the lookup ends: an
+  // unconditional write, the same for every replica, harmless on a node
+  // that turns out not to be among the k closest (DhtCore::pump).
+  virtual bool writes_during_lookup() const { return false; }
 
   // What a lookup gathers when find_value (signatures checked by the caller).
   void merge(const Value& v);
@@ -123,6 +127,9 @@ class Operation {
   size_t replica_set = 0;               // answered or not, for quorums
   int64_t lookup_started_ms = 0;
   size_t rpcs = 0;
+  // Answers to STOREs sent during the lookup, by replica; the write phase
+  // counts them instead of sending those replicas the STORE again.
+  std::map<NodeId, Body> early_replies;
   // Gathered along the lookup.
   std::map<uint64_t, Value> values;
   std::map<PublicKey, SignedValue> signed_values;

@@ -52,6 +52,7 @@ class PutOp final : public Operation {
   const Value& value() const { return value_; }
   StoreBody store_body(const DhtConfig& config) const override;
   void on_phase_done(OpHost& host, int64_t now_ms) override;
+  bool writes_during_lookup() const override { return true; }
 
  private:
   Value value_;
@@ -64,6 +65,7 @@ class PutSignedOp final : public Operation {
       : Operation(target, false), value_(std::move(value)) {}
   StoreBody store_body(const DhtConfig& config) const override;
   void on_phase_done(OpHost& host, int64_t now_ms) override;
+  bool writes_during_lookup() const override { return true; }
 
  private:
   SignedValue value_;

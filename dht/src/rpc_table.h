@@ -25,9 +25,12 @@ namespace chorus::dht {
 enum class Purpose : uint8_t {
   kLookup,  // a FIND_NODE / FIND_VALUE of an operation's lookup
   kWrite,   // a STORE of an operation's write phase (also raise, repair)
-  kFetch,   // diff: the whole new value from a replica that took the patch
-  kBoot,    // the signed first request of bootstrap
-  kEvict,   // PING of a least-recently-seen contact; `newcomer` waits
+  // A put's STORE in place of a lookup query (a token kept from before):
+  // its answer counts as the lookup's and as the write's.
+  kLookupStore,
+  kFetch,  // diff: the whole new value from a replica that took the patch
+  kBoot,   // the signed first request of bootstrap
+  kEvict,  // PING of a least-recently-seen contact; `newcomer` waits
   kFireAndForget,
 };
 

@@ -116,6 +116,11 @@ void append_dht_metrics(web::MetricsText& m, const dht::Dht& dht) {
   m.counter("chorus_dht_lookup_stalls_total",
             "Lookup queries no longer waited for (slower than the usual round trip).",
             d(s.lookup_stalls));
+  m.counter("chorus_dht_lookup_stores_total",
+            "Put STOREs sent in place of a lookup query, with a write token kept from before.",
+            d(s.lookup_stores), {{"result", "sent"}});
+  m.counter("chorus_dht_lookup_stores_total", "", d(s.lookup_stores_stale),
+            {{"result", "stale_token"}});
   m.counter("chorus_dht_requests_served_total", "RPCs from other nodes answered.",
             d(s.requests_served));
   for (size_t k = 0; k < dht::kOpKinds; ++k) {

@@ -332,6 +332,9 @@ dht::DhtStats DhtSim::total_core_stats() const {
     t.bad_signed_dropped += s.bad_signed_dropped;
     t.notifies_ignored += s.notifies_ignored;
     t.republished += s.republished;
+    t.lookup_stalls += s.lookup_stalls;
+    t.lookup_stores += s.lookup_stores;
+    t.lookup_stores_stale += s.lookup_stores_stale;
   }
   return t;
 }

@@ -64,6 +64,10 @@ struct DhtConfig {
   size_t republish_per_tick = 16;
   size_t max_republished_keys = 4096;
   int64_t token_rotate_ms = 5 * 60'000;  // tokens stay valid for two periods
+  // Write tokens other nodes gave us, kept so that a put can STORE to a
+  // replica in its lookup's last round instead of asking it FIND_NODE first
+  // (peer_tokens.h). 0: none kept; every put waits for its lookup.
+  size_t peer_tokens = 1024;
   // Locks: a node refuses grants this long after it started, so a restart
   // that forgot leases cannot grant a lease someone still holds.
   int64_t lock_grace_after_start_ms = 60'000;

@@ -74,6 +74,7 @@ struct StoreReq;
 struct NotifyReq;
 struct FoundReply;
 class WriteTokens;
+class PeerTokens;
 class Republisher;
 enum class Phase : uint8_t;
 enum class Purpose : uint8_t;
@@ -187,6 +188,7 @@ class DhtCore {
                std::optional<ContactPool::Handle> pooled = std::nullopt);
   void on_reply(const Address& from, const PublicKey& sender, ByteView bytes, int64_t now_ms);
   void on_found(Operation& op, const Contact& who, const FoundReply& f, int64_t now_ms);
+  void on_lookup_store(Operation& op, const Contact& to, const Body& body, int64_t now_ms);
   void on_rpc_failed(uint64_t txid, int64_t now_ms);
   void on_rpc_stalled(uint64_t txid, int64_t now_ms);
 
@@ -194,6 +196,7 @@ class DhtCore {
   Token start(std::unique_ptr<Operation> op, int64_t now_ms);
   void begin_lookup(Operation& op, const std::vector<Contact>& extra_seeds, int64_t now_ms);
   void pump(Operation& op, int64_t now_ms);
+  void refresh_far_buckets(const NodeId& closest, int64_t now_ms);
   void lookup_done(Operation& op, int64_t now_ms);
   void send_store(Operation& op, const Contact& to, StoreBody body, bool tracked, int64_t now_ms);
   void start_phase(Operation& op, Phase phase, const std::vector<Contact>& to,
@@ -247,6 +250,7 @@ class DhtCore {
   int64_t stall_after_ms() const;
 
   std::unique_ptr<WriteTokens> tokens_;
+  std::unique_ptr<PeerTokens> peer_tokens_;  // tokens others gave us
   std::unique_ptr<RpcTable> rpcs_;
   std::unique_ptr<Republisher> republisher_;
   int64_t next_housekeeping_ms_ = 0;

@@ -109,6 +109,10 @@ struct DhtStats {
   uint64_t republished = 0;           // republish lookups started
   uint64_t lookup_stalls = 0;         // lookup queries no longer waited for
   // (DhtConfig::stall_floor_ms); each later answered or timed out as well
+  // A put's STOREs sent in place of a lookup query, with a write token the
+  // replica gave earlier (DhtConfig::peer_tokens), and those of them
+  // refused as stale (the replica was then asked FIND_NODE as usual).
+  uint64_t lookup_stores = 0, lookup_stores_stale = 0;
   // Operations finished, by kind (OpKind): [kind][0] succeeded, [kind][1]
   // failed. The core's own (republish, bucket refresh) included.
   std::array<std::array<uint64_t, 2>, kOpKinds> operations{};

@@ -1,0 +1,129 @@
+// What a node learns when it joins, and what that saves its puts: the
+// lookups of Kademlia's join fill every bucket farther than its closest
+// neighbour, and the write tokens they bring back let a put write to the
+// replicas in its lookup's last round instead of asking them first.
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "chorus/swarm/dht_sim.h"
+#include "dht_sim_world.h"
+
+namespace chorus::swarm {
+namespace {
+
+using test::by_distance;
+using test::bytes_of;
+using test::kSecond;
+using test::small_config;
+using test::wipe;
+using test::World;
+
+// Node 0 knows nobody; every other node joins through node 0's address,
+// one after the other, and the joins' refresh lookups are let finish.
+void join_all(World& w, size_t n) {
+  for (size_t i = 0; i < n; ++i) w.sim.add_node();
+  for (SimNode i = 1; i < n; ++i) {
+    auto r = w.run(i, [&](dht::DhtCore& c, int64_t now) {
+      return c.bootstrap(w.sim.contact(0).address, now);
+    });
+    ASSERT_TRUE(r.result.ok()) << r.result.error().to_string();
+  }
+  w.sim.run_until(w.sim.now_us() + 5 * kSecond);
+}
+
+dht::DoneEvent put(World& w, SimNode writer, const dht::Key& key, uint64_t id) {
+  return w.run(writer, [&](dht::DhtCore& c, int64_t now) {
+    return c.put(key, dht::Value{id, bytes_of("v" + std::to_string(id)), 600}, now);
+  });
+}
+
+bool holds(World& w, SimNode n, const dht::Key& key, uint64_t id) {
+  for (const dht::Value& v : w.sim.core(n)->store().get(key, w.sim.now_us() / 1000).values)
+    if (v.id == id) return true;
+  return false;
+}
+
+TEST(DhtSimJoin, AJoiningNodeFillsEveryBucketFartherThanItsClosestNeighbour) {
+  World w(small_config(11));
+  const size_t n = 90;
+  join_all(w, n);
+  const SimNode last = n - 1;  // everyone else was there when it joined
+  const dht::RoutingTable& table = w.sim.core(last)->table();
+  int neighbour = 0;
+  std::map<int, size_t> subtree, held;
+  for (SimNode b = 0; b < last; ++b) {
+    neighbour = std::max(neighbour, dht::common_prefix_bits(table.self(), w.sim.contact(b).id));
+    ++subtree[table.bucket_of(w.sim.contact(b).id)];
+  }
+  for (const dht::Contact& c : table.all()) ++held[table.bucket_of(c.id)];
+  ASSERT_GT(neighbour, 2);
+  const size_t k = small_config(11).dht.k;
+  for (int b = 0; b < neighbour; ++b)
+    EXPECT_EQ(held[b], std::min(k, subtree[b])) << "bucket " << b << " of " << neighbour;
+}
+
+// A writer that wrote near a key before holds its replicas' tokens: its
+// next put there asks FIND_NODE of the closest few only and sends every
+// other replica its STORE straight away, about k + α RPCs. Without them (none kept),
+// every replica is asked first and written after: 2k RPCs.
+TEST(DhtSimJoin, APutWritesToReplicasWhoseTokensItHoldsInItsLookupsLastRound) {
+  for (size_t kept : {size_t{0}, size_t{1024}}) {
+    SCOPED_TRACE(kept);
+    auto config = small_config(12);
+    config.dht.peer_tokens = kept;
+    World w(config);
+    const size_t n = 60;
+    join_all(w, n);
+    const dht::Key key = dht::key_for("tokens");
+    const std::vector<SimNode> order = by_distance(w.sim, key);
+    const SimNode writer = order.back();  // not a replica itself
+    const size_t k = config.dht.k;
+    ASSERT_TRUE(put(w, writer, key, 1).result.ok());
+    const auto before = w.sim.core(writer)->stats();
+    auto r = put(w, writer, key, 2);
+    ASSERT_TRUE(r.result.ok()) << r.result.error().to_string();
+    EXPECT_EQ(r.result.value().acks, k);
+    for (size_t i = 0; i < k; ++i) EXPECT_TRUE(holds(w, order[i], key, 2)) << "replica " << i;
+    const auto& after = w.sim.core(writer)->stats();
+    const size_t alpha = config.dht.alpha;
+    if (kept == 0) {
+      EXPECT_EQ(after.lookup_stores, before.lookup_stores);
+      EXPECT_GE(r.result.value().rpcs, 2 * k);
+    } else {
+      // Before the lookup converges it asks α at a time, more than α when
+      // the closest is not the first to answer.
+      EXPECT_GE(after.lookup_stores - before.lookup_stores, k / 2);
+      EXPECT_LE(r.result.value().rpcs, k + 3 * alpha);
+    }
+  }
+}
+
+// Replicas that restarted have new secrets: the writer's tokens are refused
+// as stale, it asks those replicas FIND_NODE and writes with the fresh
+// tokens, and the put still reaches every replica.
+TEST(DhtSimJoin, AStaleTokenCostsARoundTripNotTheWrite) {
+  World w(small_config(13));
+  const size_t n = 60;
+  join_all(w, n);
+  const dht::Key key = dht::key_for("stale");
+  const std::vector<SimNode> order = by_distance(w.sim, key);
+  const SimNode writer = order.back();
+  const size_t k = small_config(13).dht.k;
+  ASSERT_TRUE(put(w, writer, key, 1).result.ok());
+  for (size_t i = 0; i < k; ++i) wipe(w, order[i]);
+  const auto before = w.sim.core(writer)->stats();
+  auto r = put(w, writer, key, 2);
+  ASSERT_TRUE(r.result.ok()) << r.result.error().to_string();
+  EXPECT_EQ(r.result.value().acks, k);
+  for (size_t i = 0; i < k; ++i) EXPECT_TRUE(holds(w, order[i], key, 2)) << "replica " << i;
+  const auto& after = w.sim.core(writer)->stats();
+  EXPECT_GT(after.lookup_stores_stale - before.lookup_stores_stale, 0u);
+  // The next put has the fresh tokens again.
+  const auto again = w.sim.core(writer)->stats();
+  ASSERT_TRUE(put(w, writer, key, 3).result.ok());
+  EXPECT_EQ(w.sim.core(writer)->stats().lookup_stores_stale, again.lookup_stores_stale);
+}
+
+}  // namespace
+}  // namespace chorus::swarm
