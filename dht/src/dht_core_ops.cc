@@ -87,32 +87,49 @@ void DhtCore::begin_lookup(Operation& op, const std::vector<Contact>& extra_seed
   op.unanswered.clear();
   op.lookup.emplace(op.key, seeds, LookupConfig{config_.k, config_.alpha, config_.max_candidates});
   op.lookup_started_ms = now_ms;
-  op.early_replies.clear();
+  op.early.clear();
   lookup_deadlines_.emplace(now_ms + config_.lookup_deadline_ms, op.token);
   pump(op, now_ms);
 }
 
 void DhtCore::pump(Operation& op, int64_t now_ms) {
   if (op.phase != Phase::kLookup || !op.lookup) return;
+  // Once the lookup has converged, the k closest it knows are the replicas,
+  // barring a closer one named late (who then gets the same). A put writes
+  // to them now instead of after the lookup: those that answered get their
+  // STORE at once, and one whose token we kept from before gets the STORE
+  // in place of its query, its answer standing for both. Every replica then
+  // costs one round trip after convergence, not two or three. A contact
+  // that turns out not to be among the k closest keeps a spare copy.
+  const bool write_now = op.writes_during_lookup() && op.lookup->converged();
+  if (write_now) {
+    for (const Contact& c : op.lookup->closest_answered()) {
+      auto token = op.tokens.find(c.id);
+      if (token != op.tokens.end() && !op.early.contains(c.id))
+        send_early_store(op, c, token->second, now_ms);
+    }
+  }
   while (auto c = op.lookup->next_to_query()) {
-    ++op.rpcs;
-    // Once the lookup has converged, what is left to ask are the k closest
-    // it knows: the replicas, barring a closer one named late. A put that
-    // holds one's token from before writes to it now, and its answer stands
-    // for the lookup's too: one round trip where there were two. A replica
-    // that turns out not to be among the k closest keeps a spare copy.
-    if (op.writes_during_lookup() && op.lookup->converged()) {
+    if (write_now) {
       if (auto token = peer_tokens_->fresh(c->id, now_ms)) {
-        ++stats_.lookup_stores;
-        send_request(*c, StoreReq{*token, op.key, op.store_body(config_)}, op.token,
-                     Purpose::kLookupStore, now_ms);
+        send_early_store(op, *c, *token, now_ms);
         continue;
       }
     }
+    ++op.rpcs;
     Body body = op.find_value ? Body{FindValueReq{op.key}} : Body{FindNodeReq{op.key}};
     send_request(*c, std::move(body), op.token, Purpose::kLookup, now_ms);
   }
   if (op.lookup->done()) lookup_done(op, now_ms);
+}
+
+void DhtCore::send_early_store(Operation& op, const Contact& to, const WriteToken& token,
+                               int64_t now_ms) {
+  ++op.rpcs;
+  ++stats_.lookup_stores;
+  op.early[to.id] = Operation::EarlyStore{};
+  send_request(to, StoreReq{token, op.key, op.store_body(config_)}, op.token, Purpose::kLookupStore,
+               now_ms);
 }
 
 void DhtCore::lookup_done(Operation& op, int64_t now_ms) {
@@ -210,25 +227,31 @@ void DhtCore::start_phase(Operation& op, Phase phase, const std::vector<Contact>
     op.on_phase_done(host, now_ms);
     return;
   }
-  // Answers already in hand: replicas written during the lookup, and our
-  // own. They count after the loop, so the operation cannot finish (and be
-  // freed) while the loop still uses it.
-  std::vector<std::pair<Contact, Body>> answered;
+  // Replicas written during the lookup are not written again: answers in
+  // hand count below, answers still to come go to the tally when they
+  // arrive. Those count after the loop, with our own, so the operation
+  // cannot finish (and be freed) while the loop still uses it.
+  using Early = Operation::EarlyStore;
+  std::vector<std::pair<Contact, std::optional<Body>>> answered;
   for (const Contact& c : to) {
-    auto early = phase == Phase::kWrite ? op.early_replies.find(c.id) : op.early_replies.end();
-    if (early != op.early_replies.end()) {
-      answered.emplace_back(c, std::move(early->second));
-      continue;
+    auto early = phase == Phase::kWrite ? op.early.find(c.id) : op.early.end();
+    if (early == op.early.end()) {
+      send_store(op, c, body(c), true, now_ms);
+    } else if (early->second.state == Early::State::kAnswered) {
+      answered.emplace_back(c, std::move(early->second.reply));
+      op.early.erase(early);
+    } else {
+      early->second.state = Early::State::kAwaited;
     }
-    send_store(op, c, body(c), true, now_ms);
   }
-  op.early_replies.clear();
+  // The rest were not replicas after all: their answers no longer count.
+  std::erase_if(op.early, [](const auto& e) { return e.second.state != Early::State::kAwaited; });
   if (op.local_reply) {
-    answered.emplace_back(make_contact(identity_.public_key(), self_), std::move(*op.local_reply));
+    answered.emplace_back(make_contact(identity_.public_key(), self_), std::move(op.local_reply));
     op.local_reply.reset();
   }
   for (auto& [from, reply] : answered) {
-    if (!op.tally.add(from, &reply)) continue;
+    if (!op.tally.add(from, reply ? &*reply : nullptr)) continue;
     OpHost host(*this);
     op.on_phase_done(host, now_ms);
     return;

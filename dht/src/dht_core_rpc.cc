@@ -133,7 +133,7 @@ void DhtCore::on_reply(const Address& from, const PublicKey& sender, ByteView by
       return;
     }
     case Purpose::kLookupStore:
-      on_lookup_store(op, done.to, body, now_ms);
+      on_lookup_store(op, done.to, &body, now_ms);
       return;
     case Purpose::kWrite:
       store_reply(op, who, &body, now_ms);
@@ -177,24 +177,38 @@ void DhtCore::on_found(Operation& op, const Contact& who, const FoundReply& f, i
   pump(op, now_ms);
 }
 
-// The answer to a STORE sent in place of a lookup query (pump): it answers
-// the lookup, naming nobody, and is kept for the write phase. A token gone
-// stale (the replica rotated its secret or restarted) is forgotten and the
-// replica asked FIND_NODE, the usual way; it stays in flight meanwhile.
-void DhtCore::on_lookup_store(Operation& op, const Contact& to, const Body& body, int64_t now_ms) {
-  if (!op.lookup) return;  // the lookup ended without it: not a target
-  const auto* nack = std::get_if<Nack>(&body);
-  if (nack && nack->reason == Refusal::kBadToken) {
+// The answer to a STORE sent during the lookup (pump), or its silence
+// (nullptr). Once the write phase waits for it, it goes to the tally.
+// Before, it is kept for the write phase and, when it stood in place of a
+// lookup query, answers the lookup too (naming nobody; silence fails the
+// query). A kept token gone stale (the replica rotated its secret or
+// restarted) is forgotten and that query becomes the usual FIND_NODE.
+void DhtCore::on_lookup_store(Operation& op, const Contact& to, const Body* body, int64_t now_ms) {
+  auto early = op.early.find(to.id);
+  if (early == op.early.end()) return;  // not a replica after all
+  const auto* nack = body ? std::get_if<Nack>(body) : nullptr;
+  if (!nack && body && !std::holds_alternative<StoreReply>(*body)) body = nullptr;
+  const bool queried = op.lookup && op.lookup->awaits(to.id);
+  if (queried && nack && nack->reason == Refusal::kBadToken) {
     ++stats_.lookup_stores_stale;
     peer_tokens_->drop(to.id);
+    op.early.erase(early);
     ++op.rpcs;
     send_request(to, FindNodeReq{op.key}, op.token, Purpose::kLookup, now_ms);
     return;
   }
-  if (nack || std::holds_alternative<StoreReply>(body)) {
-    op.early_replies.insert_or_assign(to.id, body);
+  if (early->second.state == Operation::EarlyStore::State::kAwaited) {
+    op.early.erase(early);
+    store_reply(op, to, body, now_ms);
+    return;
+  }
+  early->second.state = Operation::EarlyStore::State::kAnswered;
+  if (body) early->second.reply = *body;
+  if (!queried) return;
+  if (body) {
     op.lookup->on_reply(to.id, {});
   } else {
+    op.unanswered.push_back(to);
     op.lookup->on_failure(to.id);
   }
   pump(op, now_ms);
@@ -259,8 +273,10 @@ void DhtCore::on_rpc_failed(uint64_t txid, int64_t now_ms) {
                   timed_out("bootstrap node " + rpc.to.address.to_string() + " did not answer"));
       return;
     }
-    case Purpose::kLookup:
     case Purpose::kLookupStore:
+      on_lookup_store(op, rpc.to, nullptr, now_ms);
+      return;
+    case Purpose::kLookup:
       if (op.lookup) {
         op.unanswered.push_back(rpc.to);
         op.lookup->on_failure(rpc.to.id);

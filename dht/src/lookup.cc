@@ -152,6 +152,11 @@ bool Lookup::done() const {
   return stalled_ == 0;
 }
 
+bool Lookup::awaits(const NodeId& id) const {
+  auto it = locate(id);
+  return it != candidates_.end() && (it->state == State::kInFlight || it->state == State::kStalled);
+}
+
 std::vector<Contact> Lookup::closest_answered() const {
   std::vector<Contact> out;
   for (const Candidate& c : candidates_) {

@@ -127,9 +127,18 @@ class Operation {
   size_t replica_set = 0;               // answered or not, for quorums
   int64_t lookup_started_ms = 0;
   size_t rpcs = 0;
-  // Answers to STOREs sent during the lookup, by replica; the write phase
-  // counts them instead of sending those replicas the STORE again.
-  std::map<NodeId, Body> early_replies;
+  // STOREs sent during the lookup (DhtCore::pump), by replica. The write
+  // phase counts their answers instead of sending those replicas another.
+  struct EarlyStore {
+    enum class State : uint8_t {
+      kInFlight,
+      kAnswered,  // reply holds the answer; none: silence
+      kAwaited,   // a target of the write phase: its answer goes to the tally
+    };
+    State state = State::kInFlight;
+    std::optional<Body> reply;
+  };
+  std::map<NodeId, EarlyStore> early;
   // Gathered along the lookup.
   std::map<uint64_t, Value> values;
   std::map<PublicKey, SignedValue> signed_values;

@@ -25,8 +25,9 @@ namespace chorus::dht {
 enum class Purpose : uint8_t {
   kLookup,  // a FIND_NODE / FIND_VALUE of an operation's lookup
   kWrite,   // a STORE of an operation's write phase (also raise, repair)
-  // A put's STORE in place of a lookup query (a token kept from before):
-  // its answer counts as the lookup's and as the write's.
+  // A put's STORE sent before its lookup ended: in place of a query (a
+  // token kept from before), when its answer counts for the lookup too, or
+  // to a replica that has answered one. Its answer counts as the write's.
   kLookupStore,
   kFetch,  // diff: the whole new value from a replica that took the patch
   kBoot,   // the signed first request of bootstrap

@@ -117,7 +117,7 @@ void append_dht_metrics(web::MetricsText& m, const dht::Dht& dht) {
             "Lookup queries no longer waited for (slower than the usual round trip).",
             d(s.lookup_stalls));
   m.counter("chorus_dht_lookup_stores_total",
-            "Put STOREs sent in place of a lookup query, with a write token kept from before.",
+            "STOREs a put sent before its lookup ended; stale_token: a kept write token refused.",
             d(s.lookup_stores), {{"result", "sent"}});
   m.counter("chorus_dht_lookup_stores_total", "", d(s.lookup_stores_stale),
             {{"result", "stale_token"}});

@@ -188,7 +188,7 @@ class DhtCore {
                std::optional<ContactPool::Handle> pooled = std::nullopt);
   void on_reply(const Address& from, const PublicKey& sender, ByteView bytes, int64_t now_ms);
   void on_found(Operation& op, const Contact& who, const FoundReply& f, int64_t now_ms);
-  void on_lookup_store(Operation& op, const Contact& to, const Body& body, int64_t now_ms);
+  void on_lookup_store(Operation& op, const Contact& to, const Body* body, int64_t now_ms);
   void on_rpc_failed(uint64_t txid, int64_t now_ms);
   void on_rpc_stalled(uint64_t txid, int64_t now_ms);
 
@@ -197,6 +197,7 @@ class DhtCore {
   void begin_lookup(Operation& op, const std::vector<Contact>& extra_seeds, int64_t now_ms);
   void pump(Operation& op, int64_t now_ms);
   void refresh_far_buckets(const NodeId& closest, int64_t now_ms);
+  void send_early_store(Operation& op, const Contact& to, const WriteToken& token, int64_t now_ms);
   void lookup_done(Operation& op, int64_t now_ms);
   void send_store(Operation& op, const Contact& to, StoreBody body, bool tracked, int64_t now_ms);
   void start_phase(Operation& op, Phase phase, const std::vector<Contact>& to,

@@ -109,8 +109,8 @@ struct DhtStats {
   uint64_t republished = 0;           // republish lookups started
   uint64_t lookup_stalls = 0;         // lookup queries no longer waited for
   // (DhtConfig::stall_floor_ms); each later answered or timed out as well
-  // A put's STOREs sent in place of a lookup query, with a write token the
-  // replica gave earlier (DhtConfig::peer_tokens), and those of them
+  // STOREs a put sent before its lookup ended (to replicas that answered,
+  // or in place of a query with a token kept from before), and kept tokens
   // refused as stale (the replica was then asked FIND_NODE as usual).
   uint64_t lookup_stores = 0, lookup_stores_stale = 0;
   // Operations finished, by kind (OpKind): [kind][0] succeeded, [kind][1]

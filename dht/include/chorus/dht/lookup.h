@@ -51,6 +51,9 @@ class Lookup {
   std::vector<Contact> stalled() const;
 
   bool done() const;
+  // True while a query to `id` is in flight or stalled: its answer or
+  // failure would still count.
+  bool awaits(const NodeId& id) const;
   size_t in_flight() const { return in_flight_; }
   // True once the lookup asks the rest of the k closest at once.
   bool converged() const { return converged_; }

@@ -3,8 +3,8 @@
 // A write token (spec/dht.md §5.3) names who asked and from which address,
 // not a key, and its issuer accepts it for at least one rotation period. So
 // a put that already holds a replica's token can send it the STORE in place
-// of the FIND_NODE of its lookup's last round: one round trip where there
-// were two (DhtCore::pump). A token is used for half a rotation period after
+// of the FIND_NODE of its lookup's last round: one RPC where there were two
+// (DhtCore::pump). A token is used for half a rotation period after
 // it arrived; one refused as stale is dropped, and that replica is asked the
 // usual way. Bounded: when full, the oldest token makes room. Not
 // thread-safe (one per core).
