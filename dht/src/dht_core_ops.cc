@@ -144,8 +144,6 @@ void DhtCore::lookup_done(Operation& op, int64_t now_ms) {
   if (!closest.empty()) op.result.hops = std::max(1, op.lookup->depth_of(closest.front().id));
   for (const Contact& c : closest) table_.touched(table_.bucket_of(c.id), now_ms);
   op.lookup.reset();
-  if (op.kind() == OpKind::kFindNode && op.key == table_.self() && !closest.empty())
-    refresh_far_buckets(closest.front().id, now_ms);
 
   // The replica set: the k closest of those that answered *and* those that
   // did not. Counting the silent ones keeps a partitioned minority (or a
@@ -173,27 +171,6 @@ void DhtCore::lookup_done(Operation& op, int64_t now_ms) {
   }
   OpHost host(*this);
   op.on_lookup_done(host, replicas, now_ms);
-}
-
-// Kademlia's join (§2.3): once the lookup of our own id has found our
-// closest neighbour, every bucket farther away than it gets a lookup of a
-// random id in its range. The lookup of our id only filled the buckets near
-// us; these fill the rest, and their answers leave the write tokens of
-// most of a small network, so its puts write in the lookup's last round.
-void DhtCore::refresh_far_buckets(const NodeId& closest, int64_t now_ms) {
-  // A neighbour sharing a long prefix (chosen ids) must not start hundreds
-  // of lookups: below a million nodes, about 20 buckets hold anyone.
-  constexpr int kMaxJoinRefreshes = 24;
-  const int far = std::min(common_prefix_bits(table_.self(), closest), kMaxJoinRefreshes);
-  for (int b = 0; b < far; ++b) {
-    if (ops_.size() >= config_.max_operations / 2) return;
-    std::array<uint8_t, sizeof(NodeId)> rnd{};
-    random_.fill(rnd.data(), rnd.size());
-    table_.touched(b, now_ms);
-    auto op = std::make_unique<FindNodeOp>(table_.id_in_bucket(b, rnd), false);
-    op->internal = true;
-    start(std::move(op), now_ms);
-  }
 }
 
 // ------------------------------------------------------------------ write phases

@@ -196,7 +196,6 @@ class DhtCore {
   Token start(std::unique_ptr<Operation> op, int64_t now_ms);
   void begin_lookup(Operation& op, const std::vector<Contact>& extra_seeds, int64_t now_ms);
   void pump(Operation& op, int64_t now_ms);
-  void refresh_far_buckets(const NodeId& closest, int64_t now_ms);
   void send_early_store(Operation& op, const Contact& to, const WriteToken& token, int64_t now_ms);
   void lookup_done(Operation& op, int64_t now_ms);
   void send_store(Operation& op, const Contact& to, StoreBody body, bool tracked, int64_t now_ms);
