@@ -4,6 +4,10 @@
 // STORE in place of its query.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <string>
+#include <vector>
+
 #include "chorus/swarm/dht_sim.h"
 #include "dht_sim_world.h"
 
@@ -42,6 +46,38 @@ bool holds(World& w, SimNode n, const dht::Key& key, uint64_t id) {
   return false;
 }
 
+// A 60-node network in which the node farthest from the key (no replica)
+// has written there once: it holds the replicas' write tokens.
+struct WrittenOnce {
+  WrittenOnce(DhtSimConfig config, const std::string& name)
+      : w(config), key(dht::key_for(name)), k(config.dht.k) {
+    join_all(w, 60);
+    order = by_distance(w.sim, key);
+    writer = order.back();
+    EXPECT_TRUE(put(w, writer, key, 1).result.ok());
+  }
+  // The writer's next put, value `id`: it must succeed.
+  dht::OpResult put_again(uint64_t id) {
+    auto r = put(w, writer, key, id);
+    EXPECT_TRUE(r.result.ok()) << r.result.error().to_string();
+    return r.result.ok() ? r.result.value() : dht::OpResult{};
+  }
+  // Every one of the k closest except `skip` holds value `id`.
+  void replicas_hold(uint64_t id, const std::vector<size_t>& skip = {}) {
+    for (size_t i = 0; i < k; ++i)
+      if (std::find(skip.begin(), skip.end(), i) == skip.end()) {
+        EXPECT_TRUE(holds(w, order[i], key, id)) << "replica " << i;
+      }
+  }
+  const dht::DhtStats& stats() { return w.sim.core(writer)->stats(); }
+
+  World w;
+  dht::Key key;
+  size_t k;
+  std::vector<SimNode> order;
+  SimNode writer = 0;
+};
+
 // Once its lookup converges, a put writes to each replica as soon as it
 // answers. A writer that wrote near a key before holds the replicas'
 // tokens: its next put there asks FIND_NODE of the closest few only and
@@ -52,28 +88,19 @@ TEST(DhtSimPut, APutWritesToReplicasWhoseTokensItHoldsInItsLookupsLastRound) {
     SCOPED_TRACE(kept);
     auto config = small_config(12);
     config.dht.peer_tokens = kept;
-    World w(config);
-    const size_t n = 60;
-    join_all(w, n);
-    const dht::Key key = dht::key_for("tokens");
-    const std::vector<SimNode> order = by_distance(w.sim, key);
-    const SimNode writer = order.back();  // not a replica itself
-    const size_t k = config.dht.k;
-    ASSERT_TRUE(put(w, writer, key, 1).result.ok());
-    const auto before = w.sim.core(writer)->stats();
-    auto r = put(w, writer, key, 2);
-    ASSERT_TRUE(r.result.ok()) << r.result.error().to_string();
-    EXPECT_EQ(r.result.value().acks, k);
-    for (size_t i = 0; i < k; ++i) EXPECT_TRUE(holds(w, order[i], key, 2)) << "replica " << i;
-    const auto& after = w.sim.core(writer)->stats();
+    WrittenOnce x(config, "tokens");
+    const auto before = x.stats();
+    const dht::OpResult r = x.put_again(2);
+    EXPECT_EQ(r.acks, x.k);
+    x.replicas_hold(2);
     // Every STORE left before the lookup ended.
-    EXPECT_GE(after.lookup_stores - before.lookup_stores, k);
+    EXPECT_GE(x.stats().lookup_stores - before.lookup_stores, x.k);
     if (kept == 0) {
-      EXPECT_GE(r.result.value().rpcs, 2 * k);
+      EXPECT_GE(r.rpcs, 2 * x.k);
     } else {
       // Before the lookup converges it asks α at a time, more than α when
       // the closest is not the first to answer.
-      EXPECT_LE(r.result.value().rpcs, k + 3 * config.dht.alpha);
+      EXPECT_LE(r.rpcs, x.k + 3 * config.dht.alpha);
     }
   }
 }
@@ -82,50 +109,29 @@ TEST(DhtSimPut, APutWritesToReplicasWhoseTokensItHoldsInItsLookupsLastRound) {
 // as stale, it asks those replicas FIND_NODE and writes with the fresh
 // tokens, and the put still reaches every replica.
 TEST(DhtSimPut, AStaleTokenCostsARoundTripNotTheWrite) {
-  World w(small_config(13));
-  const size_t n = 60;
-  join_all(w, n);
-  const dht::Key key = dht::key_for("stale");
-  const std::vector<SimNode> order = by_distance(w.sim, key);
-  const SimNode writer = order.back();
-  const size_t k = small_config(13).dht.k;
-  ASSERT_TRUE(put(w, writer, key, 1).result.ok());
-  for (size_t i = 0; i < k; ++i) wipe(w, order[i]);
-  const auto before = w.sim.core(writer)->stats();
-  auto r = put(w, writer, key, 2);
-  ASSERT_TRUE(r.result.ok()) << r.result.error().to_string();
-  EXPECT_EQ(r.result.value().acks, k);
-  for (size_t i = 0; i < k; ++i) EXPECT_TRUE(holds(w, order[i], key, 2)) << "replica " << i;
-  const auto& after = w.sim.core(writer)->stats();
-  EXPECT_GT(after.lookup_stores_stale - before.lookup_stores_stale, 0u);
+  WrittenOnce x(small_config(13), "stale");
+  for (size_t i = 0; i < x.k; ++i) wipe(x.w, x.order[i]);
+  const auto before = x.stats();
+  EXPECT_EQ(x.put_again(2).acks, x.k);
+  x.replicas_hold(2);
+  EXPECT_GT(x.stats().lookup_stores_stale - before.lookup_stores_stale, 0u);
   // The next put has the fresh tokens again.
-  const auto again = w.sim.core(writer)->stats();
-  ASSERT_TRUE(put(w, writer, key, 3).result.ok());
-  EXPECT_EQ(w.sim.core(writer)->stats().lookup_stores_stale, again.lookup_stores_stale);
+  const auto again = x.stats();
+  x.put_again(3);
+  EXPECT_EQ(x.stats().lookup_stores_stale, again.lookup_stores_stale);
 }
 
 // A replica that crashed never answers the STORE sent in place of its
 // query: the lookup counts it as unanswered, in the replica set but not
 // written to, exactly as a silent FIND_NODE would have.
 TEST(DhtSimPut, AReplicaSilentToAnEarlyStoreCountsAsUnanswered) {
-  World w(small_config(14));
-  const size_t n = 60;
-  join_all(w, n);
-  const dht::Key key = dht::key_for("silent");
-  const std::vector<SimNode> order = by_distance(w.sim, key);
-  const SimNode writer = order.back();
-  const size_t k = small_config(14).dht.k;
-  ASSERT_TRUE(put(w, writer, key, 1).result.ok());
-  w.sim.crash(order[3]);
-  w.sim.crash(order[7]);
-  auto r = put(w, writer, key, 2);
-  ASSERT_TRUE(r.result.ok()) << r.result.error().to_string();
-  EXPECT_EQ(r.result.value().replicas, k);
-  EXPECT_EQ(r.result.value().acks, k - 2);
-  for (size_t i = 0; i < k; ++i)
-    if (i != 3 && i != 7) {
-      EXPECT_TRUE(holds(w, order[i], key, 2)) << "replica " << i;
-    }
+  WrittenOnce x(small_config(14), "silent");
+  x.w.sim.crash(x.order[3]);
+  x.w.sim.crash(x.order[7]);
+  const dht::OpResult r = x.put_again(2);
+  EXPECT_EQ(r.replicas, x.k);
+  EXPECT_EQ(r.acks, x.k - 2);
+  x.replicas_hold(2, {3, 7});
 }
 
 }  // namespace
