@@ -4,18 +4,15 @@
 // cannot take a held lock.
 #include <gtest/gtest.h>
 
-#include <algorithm>
-#include <map>
-#include <set>
+#include <vector>
 
-#include "chorus/dht/patch.h"
 #include "chorus/swarm/dht_sim.h"
 #include "dht_sim_world.h"
 
 namespace chorus::swarm {
 namespace {
 
-using test::bytes_of;
+using test::by_distance;
 using test::kMs;
 using test::kSecond;
 using test::small_config;
@@ -23,8 +20,7 @@ using test::World;
 
 TEST(DhtSim, LockExcludesOthersAndTokensGrow) {
   World w(small_config(3));
-  for (int i = 0; i < 100; ++i) w.sim.add_node();
-  w.sim.warm_start(20);
+  w.add_warm(100);
   dht::Key key = dht::key_for("lock/a");
   auto a = w.run(1, [&](dht::DhtCore& c, int64_t now) { return c.lock(key, 5000, 1, now); });
   ASSERT_TRUE(a.result.ok()) << a.result.error().to_string();
@@ -55,8 +51,7 @@ TEST(DhtSim, LockExcludesOthersAndTokensGrow) {
 // owner gets a larger fencing token.
 TEST(DhtSim, AHoldOutlivesManyLeasesUntilReleased) {
   World w(small_config(41));
-  for (int i = 0; i < 100; ++i) w.sim.add_node();
-  w.sim.warm_start(20);
+  w.add_warm(100);
   dht::Key key = dht::key_for("hold/channel");
   const int64_t lease_ms = 4000;
   dht::Token h =
@@ -93,8 +88,7 @@ TEST(DhtSim, AHoldOutlivesManyLeasesUntilReleased) {
 // take the lock.
 TEST(DhtSim, AHoldCutOffFromTheReplicasIsLostBeforeItsLeaseEnds) {
   World w(small_config(43));
-  for (int i = 0; i < 60; ++i) w.sim.add_node();
-  w.sim.warm_start(20);
+  w.add_warm(60);
   dht::Key key = dht::key_for("hold/partitioned");
   const int64_t lease_ms = 6000;
   dht::Token h =
@@ -121,8 +115,7 @@ TEST(DhtSim, AHoldCutOffFromTheReplicasIsLostBeforeItsLeaseEnds) {
 // the lock, once granted, is let go at once instead of running out.
 TEST(DhtSim, AHoldReleasedBeforeItsLockIsGrantedLeavesTheLockFree) {
   World w(small_config(53));
-  for (int i = 0; i < 60; ++i) w.sim.add_node();
-  w.sim.warm_start(20);
+  w.add_warm(60);
   dht::Key key = dht::key_for("hold/early");
   dht::Token h = 0, release = 1;
   w.sim.command(4, [&](dht::DhtCore& c, int64_t now) {
@@ -141,8 +134,7 @@ TEST(DhtSim, AHoldOnAKeySomeoneHoldsFailsAndHoldsAreBounded) {
   DhtSimConfig c = small_config(47);
   c.dht.max_holds = 2;
   World w(c);
-  for (int i = 0; i < 40; ++i) w.sim.add_node();
-  w.sim.warm_start(20);
+  w.add_warm(40);
   dht::Key key = dht::key_for("hold/taken");
   auto a =
       w.run(1, [&](dht::DhtCore& core, int64_t now) { return core.lock(key, 30'000, 1, now); });
@@ -176,8 +168,7 @@ TEST(DhtSim, RestartedNodesRefuseLocksDuringTheirGrace) {
   DhtSimConfig c = small_config(4);
   c.dht.lock_grace_after_start_ms = 30'000;
   World w(c);
-  for (int i = 0; i < 50; ++i) w.sim.add_node();
-  w.sim.warm_start(20);
+  w.add_warm(50);
   dht::Key key = dht::key_for("lock/grace");
   auto early =
       w.run(1, [&](dht::DhtCore& core, int64_t now) { return core.lock(key, 1000, 1, now); });
@@ -191,15 +182,10 @@ TEST(DhtSim, RestartedNodesRefuseLocksDuringTheirGrace) {
 TEST(DhtSim, AMinorityPartitionCannotTakeAHeldLockAndNoOneHoldsTwice) {
   World w(small_config(5));
   const int n = 200;
-  for (int i = 0; i < n; ++i) w.sim.add_node();
-  w.sim.warm_start(20);
+  w.add_warm(n);
   dht::Key key = dht::key_for("lock/partition");
   // The replicas of the key: the 20 closest ids.
-  std::vector<SimNode> order(n);
-  for (int i = 0; i < n; ++i) order[i] = static_cast<SimNode>(i);
-  std::sort(order.begin(), order.end(), [&](SimNode x, SimNode y) {
-    return dht::closer(key, w.sim.contact(x).id, w.sim.contact(y).id);
-  });
+  const std::vector<SimNode> order = by_distance(w.sim, key);
   // Side A holds 8 of the 20 replicas and a client; side B the rest.
   std::vector<SimNode> side_a(order.begin(), order.begin() + 8);
   SimNode client_a = order[100], client_b = order[150];

@@ -16,23 +16,9 @@ namespace {
 
 using test::by_distance;
 using test::bytes_of;
-using test::kSecond;
 using test::small_config;
 using test::wipe;
 using test::World;
-
-// Node 0 knows nobody; every other node joins through node 0's address,
-// one after the other.
-void join_all(World& w, size_t n) {
-  for (size_t i = 0; i < n; ++i) w.sim.add_node();
-  for (SimNode i = 1; i < n; ++i) {
-    auto r = w.run(i, [&](dht::DhtCore& c, int64_t now) {
-      return c.bootstrap(w.sim.contact(0).address, now);
-    });
-    ASSERT_TRUE(r.result.ok()) << r.result.error().to_string();
-  }
-  w.sim.run_until(w.sim.now_us() + 5 * kSecond);
-}
 
 dht::DoneEvent put(World& w, SimNode writer, const dht::Key& key, uint64_t id) {
   return w.run(writer, [&](dht::DhtCore& c, int64_t now) {
@@ -51,7 +37,7 @@ bool holds(World& w, SimNode n, const dht::Key& key, uint64_t id) {
 struct WrittenOnce {
   WrittenOnce(DhtSimConfig config, const std::string& name)
       : w(config), key(dht::key_for(name)), k(config.dht.k) {
-    join_all(w, 60);
+    w.join_through_first(60);
     order = by_distance(w.sim, key);
     writer = order.back();
     EXPECT_TRUE(put(w, writer, key, 1).result.ok());

@@ -4,10 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <map>
-#include <set>
+#include <string>
+#include <vector>
 
-#include "chorus/dht/patch.h"
 #include "chorus/swarm/dht_sim.h"
 #include "dht_sim_world.h"
 
@@ -26,8 +25,7 @@ TEST(DhtSim, RepublishNeverKeepsAValuePastItsTtl) {
   DhtSimConfig c = small_config(17);
   c.dht.republish_interval_ms = 20'000;
   World w(c);
-  for (int i = 0; i < 60; ++i) w.sim.add_node();
-  w.sim.warm_start(20);
+  w.add_warm(60);
   dht::Key key = dht::key_for("status");
   ASSERT_TRUE(w.run(3, [&](dht::DhtCore& core, int64_t now) {
                  return core.put_signed(key, bytes_of("online"), 1, 60, now);
@@ -46,8 +44,7 @@ TEST(DhtSim, RepublishRestoresTheWritersValueWithTheTimeItHasLeft) {
   DhtSimConfig c = small_config(18);
   c.dht.republish_interval_ms = 20'000;
   World w(c);
-  for (int i = 0; i < 80; ++i) w.sim.add_node();
-  w.sim.warm_start(20);
+  w.add_warm(80);
   dht::Key key = dht::key_for("kept");
   auto order = by_distance(w.sim, key);
   ASSERT_TRUE(w.run(order[60], [&](dht::DhtCore& core, int64_t now) {
@@ -66,8 +63,7 @@ TEST(DhtSim, RepublishNeverBringsBackAReplacedValue) {
   DhtSimConfig c = small_config(20);
   c.dht.republish_interval_ms = 20'000;
   World w(c);
-  for (int i = 0; i < 80; ++i) w.sim.add_node();
-  w.sim.warm_start(20);
+  w.add_warm(80);
   dht::Key key = dht::key_for("replaced");
   auto order = by_distance(w.sim, key);
   ASSERT_TRUE(w.run(order[60], [&](dht::DhtCore& core, int64_t now) {
@@ -94,8 +90,7 @@ TEST(DhtSim, RepublishIsSpreadOutAndLeavesRoomForCommands) {
   c.dht.republish_interval_ms = 30'000;
   c.dht.max_operations = 64;
   World w(c);
-  for (int i = 0; i < 60; ++i) w.sim.add_node();
-  w.sim.warm_start(20);
+  w.add_warm(60);
   const int keys = 200;
   for (int base = 0; base < keys; base += 10) {
     std::vector<dht::Token> tokens;

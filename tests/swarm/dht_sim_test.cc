@@ -27,15 +27,7 @@ using test::World;
 TEST(DhtSim, NodesJoinThroughOneBootstrapAddressAndFindEachOthersValues) {
   World w(small_config(7));
   const size_t n = 60;
-  for (size_t i = 0; i < n; ++i) w.sim.add_node();
-  // Node 0 knows nobody; everyone else knows only node 0's address (not its
-  // key), the way `--bootstrap HOST:PORT` works.
-  for (SimNode i = 1; i < n; ++i) {
-    auto r = w.run(i, [&](dht::DhtCore& c, int64_t now) {
-      return c.bootstrap(w.sim.contact(0).address, now);
-    });
-    ASSERT_TRUE(r.result.ok()) << r.result.error().to_string();
-  }
+  ASSERT_NO_FATAL_FAILURE(w.join_through_first(n));
   for (SimNode i = 0; i < n; ++i) EXPECT_GE(w.sim.core(i)->table().size(), 10u) << i;
 
   for (int k = 0; k < 20; ++k) {
@@ -94,8 +86,7 @@ TEST(DhtSim, GetsSucceedUnderChurnAndLoss) {
   c.loss = 0.05;
   World w(c);
   const size_t n = 400;
-  for (size_t i = 0; i < n; ++i) w.sim.add_node();
-  w.sim.warm_start(20);
+  w.add_warm(n);
   const int keys = 20;
   for (int k = 0; k < keys; ++k) {
     auto r = w.run(static_cast<SimNode>(k), [&](dht::DhtCore& core, int64_t now) {
@@ -188,8 +179,7 @@ TEST(DhtSim, AGetDoesNotWaitOutTheTimeoutOfCrashedReplicas) {
   c.latency_base_us = 10 * kMs;  // round trips of 20..30 ms
   c.latency_jitter_us = 5 * kMs;
   World w(c);
-  for (int i = 0; i < 120; ++i) w.sim.add_node();
-  w.sim.warm_start(20);
+  w.add_warm(120);
   const SimNode at = 7;
   // Round trips measured before the crash.
   ASSERT_TRUE(w.run(at, [&](dht::DhtCore& core, int64_t now) {
@@ -223,8 +213,7 @@ TEST(DhtSim, StatsCountOperationsByKindAndResultAndRpcRoundTrips) {
   c.latency_base_us = 30 * kMs;  // each way: a round trip of 60..80 ms
   c.latency_jitter_us = 10 * kMs;
   World w(c);
-  for (int i = 0; i < 40; ++i) w.sim.add_node();
-  w.sim.warm_start(20);
+  w.add_warm(40);
   const SimNode at = 3;
   const dht::DhtStats before = w.sim.core(at)->stats();
   const dht::Key key = dht::key_for("stats/one");
@@ -267,8 +256,7 @@ TEST(DhtSim, StatsCountOperationsByKindAndResultAndRpcRoundTrips) {
 TEST(DhtSim, SameSeedSameRun) {
   auto trace = [](uint64_t seed) {
     World w(small_config(seed));
-    for (int i = 0; i < 80; ++i) w.sim.add_node();
-    w.sim.warm_start(20);
+    w.add_warm(80);
     std::vector<std::string> out;
     for (int k = 0; k < 10; ++k) {
       auto r = w.run(static_cast<SimNode>(k), [&](dht::DhtCore& c, int64_t now) {
@@ -287,8 +275,7 @@ TEST(DhtSim, SameSeedSameRun) {
 
 TEST(DhtSim, ConcurrentCasHasExactlyOneWinnerPerVersion) {
   World w(small_config(9));
-  for (int i = 0; i < 120; ++i) w.sim.add_node();
-  w.sim.warm_start(20);
+  w.add_warm(120);
   dht::Key key = dht::key_for("cas/counter");
   uint64_t version = 0;
   for (int round = 0; round < 5; ++round) {
@@ -323,8 +310,7 @@ TEST(DhtSim, ConcurrentCasHasExactlyOneWinnerPerVersion) {
 TEST(DhtSim, DiffReachesReplicasThatMissTheBase) {
   World w(small_config(12));
   const int n = 100;
-  for (int i = 0; i < n; ++i) w.sim.add_node();
-  w.sim.warm_start(20);
+  w.add_warm(n);
   dht::Key key = dht::key_for("notebook/page");
   Bytes v1 = bytes_of("line one\nline two\n");
   auto cas = w.run(
@@ -360,8 +346,7 @@ TEST(DhtSim, DiffReachesReplicasThatMissTheBase) {
 
 TEST(DhtSim, ListenersHearNewValuesUntilCancelled) {
   World w(small_config(13));
-  for (int i = 0; i < 80; ++i) w.sim.add_node();
-  w.sim.warm_start(20);
+  w.add_warm(80);
   dht::Key key = dht::key_for("room/lobby");
   dht::Token listen = w.issue(5, [&](dht::DhtCore& c, int64_t now) { return c.listen(key, now); });
   w.sim.run_until(w.sim.now_us() + 2 * kSecond);
@@ -395,8 +380,7 @@ TEST(DhtSim, ListenersHearNewValuesUntilCancelled) {
 
 TEST(DhtSim, SignedValuesOnlyTheOwnerReplaces) {
   World w(small_config(14));
-  for (int i = 0; i < 60; ++i) w.sim.add_node();
-  w.sim.warm_start(20);
+  w.add_warm(60);
   dht::Key key = dht::key_for("profile");
   auto p1 = w.run(3, [&](dht::DhtCore& c, int64_t now) {
     return c.put_signed(key, bytes_of("v1"), 1, 600, now);
@@ -420,8 +404,7 @@ TEST(DhtSim, SignedValuesOnlyTheOwnerReplaces) {
 TEST(DhtSim, ADiffRepairsTheCallersOwnReplicaWhenItMissesTheBase) {
   World w(small_config(15));
   const int n = 80;
-  for (int i = 0; i < n; ++i) w.sim.add_node();
-  w.sim.warm_start(20);
+  w.add_warm(n);
   dht::Key key = dht::key_for("notebook/mine");
   Bytes v1 = bytes_of("one\n"), v2 = bytes_of("one\ntwo\n");
   ASSERT_TRUE(w.run(1, [&](dht::DhtCore& c, int64_t now) {
@@ -441,8 +424,7 @@ TEST(DhtSim, ADiffRepairsTheCallersOwnReplicaWhenItMissesTheBase) {
 
 TEST(DhtSim, EveryListenStaysRegisteredNotJustOnePerTick) {
   World w(small_config(16));
-  for (int i = 0; i < 60; ++i) w.sim.add_node();
-  w.sim.warm_start(20);
+  w.add_warm(60);
   const int keys = 12;
   auto key = [](int k) { return dht::key_for("feed/" + std::to_string(k)); };
   for (int k = 0; k < keys; ++k)
@@ -484,8 +466,7 @@ TEST(DhtSim, UplinkBandwidthPacesAWriterAndBoundsItsBacklog) {
     c.uplink_bytes_per_s = bytes_per_s;
     c.max_uplink_backlog_us = backlog_us;
     World w(c);
-    for (int i = 0; i < 60; ++i) w.sim.add_node();
-    w.sim.warm_start(20);
+    w.add_warm(60);
     const int64_t t0 = w.sim.now_us();
     auto r = w.run(3, [&](dht::DhtCore& core, int64_t now) {
       return core.put(dht::key_for("big"), dht::Value{1, Bytes(32 * 1024, 0x5a), 600}, now);

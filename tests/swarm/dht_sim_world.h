@@ -57,6 +57,24 @@ struct World {
   dht::DoneEvent run(SimNode n, const std::function<dht::Token(dht::DhtCore&, int64_t)>& fn) {
     return wait(n, issue(n, fn));
   }
+  // Adds n nodes whose tables are what joining long ago would leave
+  // (DhtSim::warm_start, 20 contacts a bucket).
+  void add_warm(size_t n) {
+    for (size_t i = 0; i < n; ++i) sim.add_node();
+    sim.warm_start(20);
+  }
+  // Adds n nodes. Node 0 knows nobody; every other node knows only node 0's
+  // address (not its key), the way `--bootstrap HOST:PORT` works, and joins
+  // through it, one after the other.
+  void join_through_first(size_t n) {
+    for (size_t i = 0; i < n; ++i) sim.add_node();
+    for (SimNode i = 1; i < n; ++i) {
+      auto r = run(i, [&](dht::DhtCore& c, int64_t now) {
+        return c.bootstrap(sim.contact(0).address, now);
+      });
+      ASSERT_TRUE(r.result.ok()) << r.result.error().to_string();
+    }
+  }
 };
 
 inline DhtSimConfig small_config(uint64_t seed) {
